@@ -1,0 +1,93 @@
+"""The backend contract: the only calls the timing loop makes into a runtime."""
+
+from __future__ import annotations
+
+import importlib.util
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+@dataclass
+class BackendOptions:
+    """What a job tells a backend: where to run, how many threads, and backend-specific extras."""
+
+    device: str = "cpu"
+    threads: int = 1
+    inputs: tuple[str, ...] = ()  # model input names in call order (for runtimes that take positional args)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def missing_modules(*modules: str) -> list[str]:
+    return [m for m in modules if importlib.util.find_spec(m) is None]
+
+
+class Backend(ABC):
+    """One runtime adapter. Subclasses set the class attributes and implement the abstract calls."""
+
+    name: ClassVar[str]
+    formats: ClassVar[tuple[str, ...]]  # artifact formats it can load, in order of preference
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    requires: ClassVar[tuple[str, ...]] = ()  # import names of the runtime
+    install_hint: ClassVar[str] = ""
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        """Whether this machine can run the backend at all, and why not."""
+        missing = missing_modules(*cls.requires)
+        if missing:
+            return False, f"{', '.join(missing)} not installed: {cls.install_hint}"
+        return True, "available"
+
+    @classmethod
+    def supports(cls, variant_formats: tuple[str, ...], device: str) -> tuple[bool, str]:
+        """Whether a variant with these artifact formats can run on `device`; the reason when not."""
+        if device.split(":")[0] not in cls.devices:
+            return False, f"{cls.name} runs on {', '.join(cls.devices)}, not {device}"
+        if cls.pick_format(variant_formats) is None:
+            return False, f"{cls.name} loads {'/'.join(cls.formats)}; variant has {'/'.join(variant_formats)}"
+        return True, "supported"
+
+    @classmethod
+    def pick_format(cls, variant_formats: tuple[str, ...]) -> str | None:
+        return next((f for f in cls.formats if f in variant_formats), None)
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        return {}
+
+    @abstractmethod
+    def load(self, artifact: str, options: BackendOptions) -> None:
+        """Read the artifact and make it ready to run (compile, create sessions)."""
+
+    @abstractmethod
+    def prepare(self, batch: dict[str, np.ndarray]) -> Any:
+        """Move/bind one batch outside the timed region; returns a handle for infer()."""
+
+    @abstractmethod
+    def infer(self, handle: Any) -> None:
+        """Run the model on a prepared batch. Timed."""
+
+    def synchronize(self) -> None:  # noqa: B027 - a no-op for synchronous runtimes, on purpose
+        """Wait until the work started by infer() has finished (asynchronous devices)."""
+
+    @abstractmethod
+    def outputs(self, handle: Any) -> np.ndarray:
+        """The scores of the last infer() on this handle, as a flat float array (not timed)."""
+
+    def memory(self) -> dict[str, int | None]:
+        """Device memory in bytes where the backend knows it (host RSS is measured by the harness)."""
+        return {"gpu_mem_bytes": None}
+
+    def describe(self) -> dict[str, Any]:
+        """Settings actually in effect after load(), stored in the record."""
+        return {}
+
+    def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """prepare + infer + synchronize + outputs: for quality evaluation, never timed."""
+        handle = self.prepare(batch)
+        self.infer(handle)
+        self.synchronize()
+        return self.outputs(handle)

@@ -1,0 +1,54 @@
+"""ONNX Runtime with the CPU execution provider; inputs bound with IOBinding before timing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from backends.base import Backend, BackendOptions
+
+
+class OnnxRuntime(Backend):
+    name = "onnxruntime"
+    formats = ("onnx",)
+    requires = ("onnxruntime",)
+    install_hint = "pip install onnxruntime"
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        import onnxruntime
+
+        return {"onnxruntime": onnxruntime.__version__}
+
+    def load(self, artifact: str, options: BackendOptions) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.intra_op_num_threads = options.threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        spin = options.extra.get("allow_spinning")
+        if spin is not None:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+        self.session = ort.InferenceSession(artifact, so, providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_name = self.session.get_outputs()[0].name
+        self.options = so
+
+    def prepare(self, batch: dict[str, np.ndarray]) -> Any:
+        binding = self.session.io_binding()
+        for name in self.input_names:
+            binding.bind_cpu_input(name, np.ascontiguousarray(batch[name]))
+        binding.bind_output(self.output_name, "cpu")
+        return binding
+
+    def infer(self, handle: Any) -> None:
+        self.session.run_with_iobinding(handle)
+
+    def outputs(self, handle: Any) -> np.ndarray:
+        return handle.copy_outputs_to_cpu()[0].astype(np.float32).reshape(-1)
+
+    def describe(self) -> dict[str, Any]:
+        return {"providers": self.session.get_providers(), "intra_op_threads": self.options.intra_op_num_threads}

@@ -1,0 +1,53 @@
+"""Intel OpenVINO on the CPU: reads ONNX (or IR), one infer request per pooled batch, inputs set up front."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from backends.base import Backend, BackendOptions
+
+
+class OpenVINO(Backend):
+    name = "openvino"
+    formats = ("openvino", "onnx")
+    requires = ("openvino",)
+    install_hint = "pip install recbench[openvino]"
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        import openvino
+
+        return {"openvino": openvino.get_version()}
+
+    def load(self, artifact: str, options: BackendOptions) -> None:
+        import openvino as ov
+
+        self.ov = ov
+        core = ov.Core()
+        model = core.read_model(artifact)
+        config = {
+            "PERFORMANCE_HINT": options.extra.get("hint", "LATENCY"),
+            "INFERENCE_NUM_THREADS": options.threads,
+            # OpenVINO silently runs fp32 models in bf16 on CPUs with AVX512-BF16/AMX: keep fp32 unless asked.
+            "INFERENCE_PRECISION_HINT": options.extra.get("precision", "f32"),
+        }
+        self.compiled = core.compile_model(model, options.device.upper().replace("CPU:", "CPU"), config)
+        self.input_names = [p.get_any_name() for p in self.compiled.inputs]
+
+    def prepare(self, batch: dict[str, np.ndarray]) -> Any:
+        request = self.compiled.create_infer_request()
+        for name in self.input_names:
+            request.set_tensor(name, self.ov.Tensor(np.ascontiguousarray(batch[name]), shared_memory=True))
+        return request
+
+    def infer(self, handle: Any) -> None:
+        handle.infer()
+
+    def outputs(self, handle: Any) -> np.ndarray:
+        return np.array(handle.get_output_tensor(0).data, dtype=np.float32).reshape(-1)
+
+    def describe(self) -> dict[str, Any]:
+        props = ("PERFORMANCE_HINT", "INFERENCE_NUM_THREADS", "NUM_STREAMS", "INFERENCE_PRECISION_HINT")
+        return {p.lower(): str(self.compiled.get_property(p)) for p in props}

@@ -1,0 +1,35 @@
+"""Every known backend by name, imported lazily so listing them never loads a runtime."""
+
+from __future__ import annotations
+
+import importlib
+
+from backends.base import Backend
+
+BACKENDS: dict[str, str] = {
+    "torch-cpu": "backends.torch_cpu:TorchCPU",
+    "onnxruntime": "backends.ort:OnnxRuntime",
+    "openvino": "backends.ov:OpenVINO",
+    "torch-cuda": "backends.torch_cuda:TorchCUDA",
+    "tensorrt": "backends.trt:TensorRT",
+}
+CPU_BACKENDS = ("torch-cpu", "onnxruntime", "openvino")
+
+
+def load_class(entry: str) -> type[Backend]:
+    """Import 'module:Class'."""
+    module, _, cls = entry.partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def register(name: str, entry: str) -> None:
+    """Add a backend (a plugin or a test double) under `name`."""
+    BACKENDS[name] = entry
+
+
+def get(name: str) -> type[Backend]:
+    from bench.errors import UserError
+
+    if name not in BACKENDS:
+        raise UserError(f"unknown backend '{name}'; valid: {', '.join(BACKENDS)}")
+    return load_class(BACKENDS[name])

@@ -1,0 +1,82 @@
+"""Sweep configuration: validated from YAML, CLI flags or Python, then expanded into jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bench.errors import UserError
+
+
+class TimingConfig(BaseModel):
+    """How long each job warms up and measures; both a count and a duration must be reached."""
+
+    model_config = ConfigDict(extra="forbid")
+    warmup_iters: int = Field(20, ge=0)
+    warmup_s: float = Field(1.0, ge=0)
+    min_iters: int = Field(200, ge=1)
+    min_duration_s: float = Field(3.0, ge=0)
+    max_duration_s: float = Field(60.0, gt=0)
+    pool_size: int = Field(8, ge=1)
+    quality_samples: int | None = Field(None, ge=1)  # None: the whole held-out set
+
+    @classmethod
+    def quick(cls) -> TimingConfig:
+        return cls(warmup_iters=5, warmup_s=0.2, min_iters=30, min_duration_s=0.5, quality_samples=16_384)
+
+
+class SweepConfig(BaseModel):
+    """Everything `recbench run` needs; each list is one axis of the job grid."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str = "dlrm"
+    preset: str | None = None
+    variants: list[str] = ["fp32"]
+    backends: list[str] | None = None  # None: every available CPU backend
+    batch_sizes: list[int] | None = None  # None: the profile's
+    profile: str = "default"
+    scenario: str | None = None
+    threads: int | None = Field(None, ge=1)
+    device: str = "cpu"
+    timing: TimingConfig = TimingConfig()
+    timeout_s: float = Field(300.0, gt=0)
+    out: Path = Path("results")
+    backend_options: dict[str, dict] = {}
+
+    @field_validator("batch_sizes")
+    @classmethod
+    def _positive(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or any(b <= 0 for b in v)):
+            raise ValueError(f"batch sizes must be positive integers, got {v}")
+        return v
+
+
+def describe_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "config"
+    return f"{where}: {first['msg']}"
+
+
+def load_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def build_config(base: dict, overrides: dict, source: str = "config") -> SweepConfig:
+    """Merge CLI overrides (None = not given) over a config file's values and validate."""
+    merged = {**base, **{k: v for k, v in overrides.items() if v is not None}}
+    try:
+        return SweepConfig(**merged)
+    except ValidationError as e:
+        raise UserError(f"{source}: {describe_error(e)}") from None

@@ -1,0 +1,66 @@
+"""One job = one (model, variant, backend, device, profile, scenario, batch) measurement."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from bench.config import TimingConfig
+from bench.records import SCHEMA_VERSION, now_iso
+
+
+@dataclass
+class Job:
+    job_id: str
+    run_id: str
+    run_dir: str
+    model: str
+    preset: str
+    variant: str
+    backend: str
+    backend_entry: str  # "module:Class", resolved by the worker
+    device: str
+    profile: str
+    scenario: str
+    batch_size: int
+    threads: int
+    timing: TimingConfig
+    timeout_s: float
+    inputs: tuple[str, ...] = ()
+    inputs_path: str = ""  # npz holding the pool of distinct benchmark batches
+    artifact: str = ""
+    artifact_format: str = ""
+    params: int | None = None
+    flops_per_sample: float | None = None
+    reference: str | None = None  # eval data for quality, None where quality is not measured
+    affinity: list[int] | None = None
+    memory_cap_bytes: int | None = None
+    env_id: str = ""
+    backend_options: dict = field(default_factory=dict)
+    scenario_options: dict = field(default_factory=dict)
+
+    def base_record(self) -> dict:
+        """The identity fields every record carries, whatever its status."""
+        return {
+            "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "job_id": self.job_id,
+            "model": self.model, "preset": self.preset, "variant": self.variant, "backend": self.backend,
+            "device": self.device, "profile": self.profile, "scenario": self.scenario,
+            "batch_size": self.batch_size, "threads": self.threads, "affinity": self.affinity,
+            "env_id": self.env_id, "params": self.params, "flops_per_sample": self.flops_per_sample,
+            "artifact": self.artifact or None, "artifact_format": self.artifact_format or None,
+            "backend_options": self.backend_options, "timing": self.timing.model_dump(),
+        }
+
+    def outcome(self, status: str, reason: str | None = None, started_at: str | None = None, **fields) -> dict:
+        rec = self.base_record()
+        rec.update(status=status, reason=reason, started_at=started_at or now_iso(), finished_at=now_iso())
+        rec.update(fields)
+        return rec
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["timing"] = self.timing.model_dump()
+        return d
+
+
+def job_id(index: int, model: str, variant: str, backend: str, scenario: str, batch: int) -> str:
+    return f"{index:03d}-{model}-{variant}-{backend}-{scenario}-b{batch}".replace("+", "_").replace("/", "_")

@@ -1,0 +1,86 @@
+"""The run folder: append-only records.jsonl, env.json and raw latencies, written so a crash loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import UserError
+
+SCHEMA_VERSION = 1
+RECORDS = "records.jsonl"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_json_atomic(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+class RunDir:
+    """One run's folder: `records.jsonl`, `env.json`, `config.json`, `raw/`, `logs/`, `inputs/`."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, parent: Path, run_id: str) -> RunDir:
+        run = cls(Path(parent) / run_id)
+        for sub in ("raw", "logs", "inputs"):
+            (run.path / sub).mkdir(parents=True, exist_ok=True)
+        return run
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def records_path(self) -> Path:
+        return self.path / RECORDS
+
+    def append(self, record: dict) -> None:
+        """Append one record and force it to disk before returning."""
+        line = json.dumps(record, default=float, allow_nan=True) + "\n"
+        with open(self.records_path, "a") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def save_raw(self, job_id: str, latencies_ns: np.ndarray) -> Path:
+        path = self.path / "raw" / f"{job_id}.npy"
+        tmp = path.with_name(path.name + ".tmp.npy")
+        np.save(tmp, latencies_ns)
+        os.replace(tmp, path)
+        return path
+
+    def raw(self, job_id: str) -> np.ndarray | None:
+        path = self.path / "raw" / f"{job_id}.npy"
+        return np.load(path) if path.exists() else None
+
+    def records(self) -> list[dict]:
+        """Every complete record; a torn last line (interrupted write) is ignored."""
+        if not self.records_path.exists():
+            raise UserError(f"{self.path} is not a recbench run folder (no {RECORDS})")
+        out = []
+        for line in self.records_path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if rec.get("schema_version", 0) > SCHEMA_VERSION:
+                raise UserError(f"{self.path}: records use schema {rec['schema_version']}, newer than this "
+                                f"recbench understands ({SCHEMA_VERSION}); upgrade recbench")
+            out.append(rec)
+        return out
+
+    def env(self) -> dict:
+        path = self.path / "env.json"
+        return json.loads(path.read_text()) if path.exists() else {}

@@ -1,0 +1,151 @@
+"""Expands a sweep config into jobs, prepares each variant once, runs every job and records it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from backends import registry
+from bench import env, scenarios
+from bench.config import SweepConfig
+from bench.errors import UserError
+from bench.jobs import Job, job_id
+from bench.launcher import launch
+from bench.profiles import load_profile
+from bench.records import RunDir, write_json_atomic
+from models.artifacts import Workspace
+from models.registry import get_family
+from models.variants import resolve_variants
+
+
+@dataclass
+class BackendChoice:
+    name: str
+    cls: type
+    device: str
+    available: bool
+    reason: str
+
+
+def choose_backends(cfg: SweepConfig) -> list[BackendChoice]:
+    """The sweep's backends; a backend named explicitly must be available, a default one is skipped."""
+    explicit = cfg.backends is not None
+    names = cfg.backends if explicit else list(registry.CPU_BACKENDS)
+    out = []
+    for name in names:
+        cls = registry.get(name)
+        ok, why = cls.available()
+        if explicit and not ok:
+            raise UserError(f"backend {name} is not available: {why}")
+        device = cfg.device if cfg.device.split(":")[0] in cls.devices else cls.devices[0]
+        out.append(BackendChoice(name, cls, device, ok, why))
+    return out
+
+
+def new_run_id(model: str, preset: str) -> str:
+    return f"{datetime.now():%Y%m%d-%H%M%S}-{model}-{preset}"
+
+
+def save_input_pool(run: RunDir, ws: Workspace, batch_size: int, pool: int) -> str:
+    path = run.path / "inputs" / f"b{batch_size}.npz"
+    if not path.exists():
+        batches = ws.bench_inputs(batch_size, pool)
+        np.savez(path, **{f"{i}/{k}": v for i, b in enumerate(batches) for k, v in b.items()})
+    return str(path)
+
+
+class Sweep:
+    """A validated sweep: the job grid it will run and where it writes."""
+
+    def __init__(self, cfg: SweepConfig, log: Callable[[str], None] = print):
+        self.cfg = cfg
+        self.family = get_family(cfg.model)
+        self.preset = cfg.preset or self.family.default_preset
+        self.family.preset(self.preset)
+        self.variants = resolve_variants(cfg.variants)
+        self.profile = load_profile(cfg.profile)
+        self.batch_sizes = cfg.batch_sizes or self.profile.batch_sizes
+        self.scenarios = [cfg.scenario] if cfg.scenario else self.profile.scenarios
+        for s in self.scenarios:
+            scenarios.get(s)
+        self.backends = choose_backends(cfg)
+        self.affinity = self.profile.pinned()
+        self.threads = cfg.threads or self.profile.thread_count()
+        self.log = log
+
+    def grid(self):
+        for variant in self.variants:
+            for b in self.backends:
+                for scenario in self.scenarios:
+                    for batch in self.batch_sizes:
+                        yield variant, b, scenario, batch
+
+    def run(self, progress: Progress | None = None) -> RunDir:
+        run = RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
+        environment = env.capture()
+        write_json_atomic(run.path / "env.json", environment)
+        write_json_atomic(run.path / "config.json", {**self.cfg.model_dump(mode="json"), "threads": self.threads,
+                                                    "affinity": self.affinity, "profile_detail":
+                                                    self.profile.model_dump()})
+        ws = Workspace(self.family, self.preset, log=self.log)
+        grid = list(self.grid())
+        task = progress.add_task("sweep", total=len(grid)) if progress else None
+        prepared: dict[str, object] = {}
+        for index, (variant, b, scenario, batch) in enumerate(grid):
+            job = Job(
+                job_id=job_id(index, self.family.name, variant.name, b.name, scenario, batch), run_id=run.run_id,
+                run_dir=str(run.path), model=self.family.name, preset=self.preset, variant=variant.name,
+                backend=b.name, backend_entry=registry.BACKENDS[b.name], device=b.device,
+                profile=self.profile.name, scenario=scenario, batch_size=batch, threads=self.threads,
+                timing=self.cfg.timing, timeout_s=self.cfg.timeout_s, inputs=self.family.input_names,
+                affinity=self.affinity, memory_cap_bytes=self.profile.memory_cap_bytes,
+                env_id=environment["env_id"], backend_options=self.cfg.backend_options.get(b.name, {}),
+            )
+            if progress:
+                progress.update(task, description=f"{variant.name} {b.name} {scenario} b{batch}")
+            run.append(self._run_one(job, variant, b, ws, run, prepared))
+            if progress:
+                progress.advance(task)
+        return run
+
+    def _run_one(self, job: Job, variant, b: BackendChoice, ws: Workspace, run: RunDir, prepared: dict) -> dict:
+        if not b.available:
+            return job.outcome("skipped", b.reason)
+        ok, why = b.cls.supports(variant.formats, b.device)
+        if not ok:
+            return job.outcome("skipped", why)
+        fmt = b.cls.pick_format(variant.formats)
+        key = f"{variant.name}/{fmt}"
+        if key not in prepared:
+            try:
+                prepared[key] = ws.prepare(variant, {fmt})
+            except UserError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a variant that cannot be built fails its jobs only
+                prepared[key] = f"building {variant.name} [{fmt}] failed: {type(e).__name__}: {e}"
+        p = prepared[key]
+        if isinstance(p, str):
+            return job.outcome("failed", p)
+        job.artifact, job.artifact_format = p.files[fmt], fmt
+        job.params, job.flops_per_sample, job.reference = p.params, p.flops_per_sample, p.reference
+        job.inputs_path = save_input_pool(run, ws, job.batch_size, job.timing.pool_size)
+        return launch(job)
+
+
+def progress_bar(console: Console) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+def run_sweep(cfg: SweepConfig, console: Console) -> Path:
+    sweep = Sweep(cfg, log=console.print)
+    with progress_bar(console) as progress:
+        sweep.log = progress.console.print
+        run = sweep.run(progress)
+    return run.path

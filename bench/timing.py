@@ -1,0 +1,63 @@
+"""The common timing loop: warm-up, then a measured phase over a pool of distinct batches."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from backends.base import Backend
+from bench.config import TimingConfig
+
+
+@dataclass
+class Measurement:
+    """Per-iteration latencies of one measured phase and the wall time it took."""
+
+    latencies_ns: np.ndarray
+    wall_s: float
+    samples_per_iter: int
+    warmup_iters: int
+
+    @property
+    def samples(self) -> int:
+        return len(self.latencies_ns) * self.samples_per_iter
+
+
+Clock = Callable[[], int]
+
+
+def _run_until(backend: Backend, handles: list[Any], min_iters: int, min_s: float, max_s: float,
+               record: bool, clock: Clock) -> tuple[list[int], int, float]:
+    """Call infer+synchronize round-robin over handles until both minimums (or max_s) are reached."""
+    lat: list[int] = []
+    n, count = len(handles), 0
+    start = clock()
+    min_ns, max_ns = int(min_s * 1e9), int(max_s * 1e9)
+    while True:
+        handle = handles[count % n]
+        t0 = clock()
+        backend.infer(handle)
+        backend.synchronize()
+        t1 = clock()
+        if record:
+            lat.append(t1 - t0)
+        count += 1
+        elapsed = t1 - start
+        if (count >= min_iters and elapsed >= min_ns) or elapsed >= max_ns:
+            return lat, count, elapsed / 1e9
+
+
+def measure(backend: Backend, handles: list[Any], timing: TimingConfig, batch_size: int,
+            clock: Clock = time.perf_counter_ns) -> Measurement:
+    """Warm up by count and time, then time every infer+synchronize individually (closed loop)."""
+    warm = 0
+    if timing.warmup_iters or timing.warmup_s:
+        _, warm, _ = _run_until(backend, handles, timing.warmup_iters, timing.warmup_s, timing.max_duration_s,
+                                False, clock)
+    lat, _, wall = _run_until(backend, handles, timing.min_iters, timing.min_duration_s, timing.max_duration_s, True,
+                              clock)
+    return Measurement(np.asarray(lat, dtype=np.int64), wall, batch_size, warm)

@@ -1,0 +1,152 @@
+"""Builds, trains and caches each model variant's artifacts (torch module, ONNX, ...) by config hash."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from models import train
+from models.family import ModelFamily, config_hash
+from models.quality import auc, logloss
+
+ARTIFACT_VERSION = 1  # bump when a change to training or export invalidates cached artifacts
+TRAIN_SEED, EVAL_SEED, CALIBRATION_SEED, BENCH_SEED = 1, 2, 3, 4
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("RECBENCH_CACHE", Path.home() / ".cache" / "recbench"))
+
+
+@dataclass
+class Prepared:
+    """A variant ready for backends: one file per format, plus what every record reports about it."""
+
+    model: str
+    preset: str
+    variant: str
+    files: dict[str, str]
+    params: int
+    flops_per_sample: float | None
+    reference: str  # eval.npz: held-out inputs, labels and the fp32 baseline's scores
+    notes: dict = field(default_factory=dict)
+
+
+def save_atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters()) + sum(
+        b.numel() for name, b in module.named_buffers() if "packed" in name or "weight" in name
+    )
+
+
+def flops_per_sample(module: nn.Module, example: dict[str, np.ndarray], names: tuple[str, ...]) -> float:
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        module(*(torch.from_numpy(example[k][:1]) for k in names))
+    return float(counter.get_total_flops())
+
+
+class Workspace:
+    """One model preset's cache folder: its trained baseline, eval data and variant artifacts."""
+
+    def __init__(self, family: ModelFamily, preset_name: str, log: Callable[[str], None] = lambda s: None):
+        self.family, self.preset_name = family, preset_name
+        self.preset = family.preset(preset_name)
+        self.data = family.dataset(self.preset.config)
+        key = config_hash(ARTIFACT_VERSION, family.name, self.preset)
+        self.dir = cache_root() / f"{family.name}-{preset_name}-{key}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log = log
+        self._baseline: nn.Module | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.family.input_names
+
+    def build_module(self, config=None) -> nn.Module:
+        return self.family.build(config or self.preset.config)
+
+    def train_set(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        return self.data.labelled(self.preset.train_samples, TRAIN_SEED)
+
+    def baseline(self) -> nn.Module:
+        """The trained fp32 model (trained once, then loaded from the cache)."""
+        if self._baseline is None:
+            path = self.dir / "baseline.pt"
+            module = self.build_module()
+            if path.exists():
+                module.load_state_dict(torch.load(path, weights_only=True))
+            else:
+                self.log(f"training {self.family.name}/{self.preset_name} on {self.preset.train_samples} samples")
+                t0 = time.perf_counter()
+                x, y = self.train_set()
+                p = self.preset
+                train.fit(module, x, y, self.names, batch_size=p.train_batch, epochs=p.epochs)
+                save_atomic(path, lambda t: torch.save(module.state_dict(), t))
+                self.log(f"trained in {time.perf_counter() - t0:.0f}s")
+            self._baseline = module.eval()
+        return self._baseline
+
+    def reference(self) -> Path:
+        """Held-out eval inputs, labels and the fp32 baseline's scores, AUC and logloss."""
+        path = self.dir / "eval.npz"
+        if not path.exists():
+            x, y = self.data.labelled(self.preset.eval_samples, EVAL_SEED)
+            scores = train.predict(self.baseline(), x, self.names).astype(np.float64)
+            save_atomic(path, lambda t: np.savez(t.open("wb"), labels=y, scores=scores, auc=auc(y, scores),
+                                                 logloss=logloss(y, scores), **{f"x_{k}": v for k, v in x.items()}))
+        return path
+
+    def bench_inputs(self, batch_size: int, pool: int) -> list[dict[str, np.ndarray]]:
+        """`pool` distinct batches drawn from the data distribution (not the eval set)."""
+        return [self.data.features(batch_size, BENCH_SEED + 1000 * i) for i in range(pool)]
+
+    def calibration_inputs(self, n: int) -> dict[str, np.ndarray]:
+        return self.data.features(n, CALIBRATION_SEED)
+
+    def variant_dir(self, variant: str) -> Path:
+        d = self.dir / "variants" / variant
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def prepare(self, variant, formats: set[str]) -> Prepared:
+        """Build (or reuse) the variant's artifacts in the requested formats."""
+        vdir = self.variant_dir(variant.name)
+        meta_path = vdir / "meta.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        files = meta.get("files", {})
+        missing = [f for f in sorted(formats) if f not in files or not Path(files[f]).exists()]
+        if missing or "params" not in meta:
+            module = variant.module(self)
+            meta.setdefault("params", count_params(module))
+            example = self.data.features(4, BENCH_SEED)
+            meta.setdefault("flops_per_sample", flops_per_sample(self.baseline(), example, self.names))
+            for fmt in missing:
+                self.log(f"building {variant.name} [{fmt}]")
+                files[fmt] = str(variant.write(self, module, fmt, vdir))
+            meta.update(files=files, notes=variant.notes(self, module))
+            save_atomic(meta_path, lambda t: t.write_text(json.dumps(meta, indent=1)))
+        return Prepared(self.family.name, self.preset_name, variant.name, {f: files[f] for f in formats},
+                        meta["params"], meta["flops_per_sample"], str(self.reference()), meta.get("notes", {}))
+
+
+def prepared_from_dict(d: dict) -> Prepared:
+    return Prepared(**d)
+
+
+def prepared_to_dict(p: Prepared) -> dict:
+    return asdict(p)

@@ -1,0 +1,58 @@
+"""What every built-in model family provides: presets, a module builder and a labelled data source."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from torch import nn
+
+
+class LabelledData(Protocol):
+    def features(self, n: int, seed: int) -> dict[str, np.ndarray]: ...
+
+    def labelled(self, n: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class Preset:
+    config: Any  # a frozen dataclass the family's build() understands
+    train_samples: int
+    train_batch: int = 2048
+    epochs: int = 1
+    eval_samples: int = 65_536
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    name: str
+    summary: str
+    presets: dict[str, Preset]
+    build: Callable[[Any], nn.Module]
+    dataset: Callable[[Any], LabelledData]
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...] = ("score",)
+    default_preset: str = "edge"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def preset(self, name: str) -> Preset:
+        from bench.errors import UserError
+
+        if name not in self.presets:
+            raise UserError(f"unknown preset '{name}' for model {self.name}; valid: {', '.join(self.presets)}")
+        return self.presets[name]
+
+
+def config_hash(*parts: Any) -> str:
+    """A short stable hash of dataclasses / plain values, used as a cache key."""
+
+    def plain(x: Any) -> Any:
+        return dataclasses.asdict(x) if dataclasses.is_dataclass(x) else x
+
+    blob = json.dumps([plain(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]

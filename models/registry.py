@@ -1,0 +1,17 @@
+"""Built-in model families by name."""
+
+from __future__ import annotations
+
+from models.dlrm import DLRM_FAMILY
+from models.family import ModelFamily
+
+FAMILIES: dict[str, ModelFamily] = {f.name: f for f in (DLRM_FAMILY,)}
+DEFAULT_MODEL = "dlrm"
+
+
+def get_family(name: str) -> ModelFamily:
+    from bench.errors import UserError
+
+    if name not in FAMILIES:
+        raise UserError(f"unknown model '{name}'; valid: {', '.join(FAMILIES)}")
+    return FAMILIES[name]

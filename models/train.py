@@ -1,0 +1,66 @@
+"""Training loop shared by baselines, fine-tuning after pruning, and distillation students."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def _optimizers(model: nn.Module, lr: float) -> list[torch.optim.Optimizer]:
+    sparse = [m.weight for m in model.modules() if isinstance(m, nn.Embedding) and m.sparse]
+    sparse_ids = {id(p) for p in sparse}
+    dense = [p for p in model.parameters() if id(p) not in sparse_ids and p.requires_grad]
+    opts: list[torch.optim.Optimizer] = [torch.optim.Adam(dense, lr=lr)]
+    if sparse:
+        opts.append(torch.optim.SparseAdam(sparse, lr=lr))
+    return opts
+
+
+def fit(
+    model: nn.Module,
+    inputs: dict[str, np.ndarray],
+    targets: np.ndarray,
+    input_names: tuple[str, ...],
+    batch_size: int = 2048,
+    epochs: int = 1,
+    lr: float = 2e-3,
+    seed: int = 0,
+    after_step=None,
+) -> nn.Module:
+    """Minimise binary cross-entropy of the model's scores against (possibly soft) targets."""
+    torch.manual_seed(seed)
+    model.train()
+    opts = _optimizers(model, lr)
+    tensors = [torch.from_numpy(inputs[k]) for k in input_names]
+    y = torch.from_numpy(targets.astype(np.float32)).reshape(-1, 1)
+    n = len(y)
+    loss_fn = nn.BCELoss()
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=gen)
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            scores = model(*(t[idx] for t in tensors))
+            loss = loss_fn(scores.clamp(1e-7, 1 - 1e-7), y[idx])
+            for opt in opts:
+                opt.zero_grad(set_to_none=True)
+            loss.backward()
+            for opt in opts:
+                opt.step()
+            if after_step is not None:
+                after_step(model)
+    model.eval()
+    return model
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, inputs: dict[str, np.ndarray], input_names: tuple[str, ...],
+            chunk: int = 8192) -> np.ndarray:
+    model.eval()
+    n = len(inputs[input_names[0]])
+    out = [
+        model(*(torch.from_numpy(inputs[k][s : s + chunk]) for k in input_names)).float().numpy().reshape(-1)
+        for s in range(0, n, chunk)
+    ]
+    return np.concatenate(out)

@@ -1,0 +1,63 @@
+"""The timing loop and statistics, checked against latencies known exactly (fake clock)."""
+
+import numpy as np
+import pytest
+
+from bench import stats
+from bench.config import TimingConfig
+from bench.timing import measure
+from tests.fakes import ScriptedBackend
+
+
+def run_scripted(delays_ms, **timing):
+    backend = ScriptedBackend([int(d * 1e6) for d in delays_ms])
+    handles = [backend.prepare({"i": i}) for i in range(8)]
+    cfg = TimingConfig(**{"warmup_iters": 0, "warmup_s": 0, "min_iters": len(delays_ms), "min_duration_s": 0,
+                          **timing})
+    return backend, measure(backend, handles, cfg, batch_size=4, clock=backend.clock)
+
+
+def test_percentiles_are_exact_for_known_delays():
+    delays = list(range(1, 1001))  # 1..1000 ms, each once
+    _, m = run_scripted(delays, max_duration_s=10_000)
+    s = stats.summarize(m.latencies_ns, m.samples_per_iter, m.wall_s)
+    lat = s["latency_ms"]
+    assert lat["min"] == 1 and lat["max"] == 1000
+    assert lat["mean"] == pytest.approx(500.5)
+    assert lat["p50"] == pytest.approx(500.5)
+    assert lat["p90"] == pytest.approx(900.1)
+    assert lat["p99"] == pytest.approx(990.01)
+    assert lat["p999"] == pytest.approx(999.001)
+    assert s["iterations"] == 1000 and s["samples"] == 4000
+    # throughput is samples over the wall time of the measured phase: 4000 samples / 500.5 s
+    assert s["throughput_sps"] == pytest.approx(4000 / 500.5)
+    assert s["cv"] == pytest.approx(np.std(delays, ddof=1) / 500.5)
+    assert not s["stable"] and "coefficient of variation" in s["warnings"][0]
+
+
+def test_constant_latency_is_stable():
+    _, m = run_scripted([2.0] * 50)
+    s = stats.summarize(m.latencies_ns, m.samples_per_iter, m.wall_s)
+    assert s["latency_ms"]["p99"] == 2.0 and s["cv"] == 0 and s["stable"]
+
+
+def test_measured_phase_needs_both_count_and_duration():
+    # 1 ms per call, at least 10 calls and at least 0.1 s: the duration decides (100 calls)
+    _, m = run_scripted([1.0], min_iters=10, min_duration_s=0.1)
+    assert len(m.latencies_ns) == 100
+    # at least 300 calls and 0.1 s: the count decides
+    _, m = run_scripted([1.0], min_iters=300, min_duration_s=0.1)
+    assert len(m.latencies_ns) == 300
+
+
+def test_warmup_is_not_measured_and_pool_rotates():
+    backend, m = run_scripted([1.0], warmup_iters=7, warmup_s=0.002, min_iters=16)
+    assert m.warmup_iters == 7 and len(m.latencies_ns) == 16
+    measured = backend.calls[7:]
+    # round robin over the 8 pooled batches: every batch used twice
+    assert sorted(measured) == sorted(list(range(8)) * 2)
+
+
+def test_max_duration_stops_a_slow_backend():
+    _, m = run_scripted([1000.0], min_iters=1000, max_duration_s=5)
+    assert len(m.latencies_ns) == 5
