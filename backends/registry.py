@@ -16,10 +16,14 @@ BACKENDS: dict[str, str] = {
 CPU_BACKENDS = ("torch-cpu", "onnxruntime", "openvino")
 
 
+def load_entry(entry: str):
+    """Import the object named by 'module:attribute'."""
+    module, _, attr = entry.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def load_class(entry: str) -> type[Backend]:
-    """Import 'module:Class'."""
-    module, _, cls = entry.partition(":")
-    return getattr(importlib.import_module(module), cls)
+    return load_entry(entry)
 
 
 def register(name: str, entry: str) -> None:

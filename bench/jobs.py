@@ -32,6 +32,7 @@ class Job:
     params: int | None = None
     flops_per_sample: float | None = None
     reference: str | None = None  # eval data for quality, None where quality is not measured
+    quality_entry: str = "models.quality:evaluate_ranking"  # "module:function" scoring the reference set
     affinity: list[int] | None = None
     memory_cap_bytes: int | None = None
     env_id: str = ""

@@ -105,7 +105,8 @@ class Sweep:
                 profile=self.profile.name, scenario=scenario, batch_size=batch, threads=self.threads,
                 timing=self.cfg.timing, timeout_s=self.cfg.timeout_s, inputs=self.family.input_names,
                 affinity=self.affinity, memory_cap_bytes=self.profile.memory_cap_bytes,
-                env_id=environment["env_id"], backend_options=self.cfg.backend_options.get(b.name, {}),
+                env_id=environment["env_id"], quality_entry=self.family.quality_entry,
+                backend_options={**variant.backend_options(b.name), **self.cfg.backend_options.get(b.name, {})},
             )
             if progress:
                 progress.update(task, description=f"{variant.name} {b.name} {scenario} b{batch}")

@@ -13,12 +13,10 @@ import numpy as np
 import psutil
 
 from backends.base import BackendOptions
-from backends.registry import load_class
+from backends.registry import load_class, load_entry
 from bench import scenarios
 from bench.jobs import Job
 from bench.records import RunDir, now_iso
-
-QUALITY_CHUNK = 1024
 
 
 def peak_rss_bytes() -> int:
@@ -42,25 +40,10 @@ def artifact_bytes(path: str) -> int:
 
 
 def measure_quality(backend, job: Job) -> dict | None:
-    """Score the held-out set through the backend itself and compare with the fp32 reference."""
+    """Score the held-out set through the backend itself, with the model family's own evaluator."""
     if not job.reference:
         return None
-    ref = np.load(job.reference)
-    n = len(ref["labels"]) if job.timing.quality_samples is None else min(job.timing.quality_samples,
-                                                                            len(ref["labels"]))
-    x = {k[2:]: ref[k][:n] for k in ref.files if k.startswith("x_")}
-    scores = np.concatenate([
-        backend.run({k: v[s : s + QUALITY_CHUNK] for k, v in x.items()}) for s in range(0, n, QUALITY_CHUNK)
-    ])
-    from models.quality import ranking_quality
-
-    reference = {"scores": ref["scores"][:n], "auc": float(ref["auc"]), "logloss": float(ref["logloss"])}
-    if n < len(ref["labels"]):  # compare like with like on the subset
-        from models.quality import auc, logloss
-
-        reference.update(auc=auc(ref["labels"][:n], reference["scores"]),
-                         logloss=logloss(ref["labels"][:n], reference["scores"]))
-    return ranking_quality(ref["labels"][:n], scores, reference)
+    return load_entry(job.quality_entry)(backend.run, job.reference, job.timing.quality_samples)
 
 
 def run_job(job: Job) -> dict:

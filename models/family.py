@@ -38,6 +38,7 @@ class ModelFamily:
     input_names: tuple[str, ...]
     output_names: tuple[str, ...] = ("score",)
     default_preset: str = "edge"
+    quality_entry: str = "models.quality:evaluate_ranking"  # evaluator run by the worker on the backend
     extra: dict[str, Any] = field(default_factory=dict)
 
     def preset(self, name: str) -> Preset:

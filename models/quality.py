@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy.stats import rankdata
 
@@ -34,3 +36,23 @@ def ranking_quality(labels: np.ndarray, scores: np.ndarray, reference: dict) -> 
         "mean_abs_score_delta": float(diff.mean()),
         "eval_samples": int(len(labels)),
     }
+
+
+QUALITY_CHUNK = 1024
+
+
+def score_reference(run: Callable[[dict], np.ndarray], x: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """Scores of the first n reference samples, fed to the runtime in chunks (never timed)."""
+    return np.concatenate([run({k: v[s : s + QUALITY_CHUNK] for k, v in x.items()})
+                           for s in range(0, n, QUALITY_CHUNK)])
+
+
+def evaluate_ranking(run: Callable[[dict], np.ndarray], reference_path: str, limit: int | None) -> dict:
+    """CTR quality of a runtime on the held-out set, against the fp32 PyTorch scores on the same inputs."""
+    ref = np.load(reference_path)
+    labels = ref["labels"]
+    n = len(labels) if limit is None else min(limit, len(labels))
+    x = {k[2:]: ref[k][:n] for k in ref.files if k.startswith("x_")}
+    base = ref["scores"][:n]
+    reference = {"scores": base, "auc": auc(labels[:n], base), "logloss": logloss(labels[:n], base)}
+    return ranking_quality(labels[:n], score_reference(run, x, n), reference)

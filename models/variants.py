@@ -45,6 +45,10 @@ class Variant:
     def notes(self, ws, module: nn.Module) -> dict:
         return {}
 
+    def backend_options(self, backend: str) -> dict:
+        """Runtime settings this variant needs on a backend (e.g. a precision hint); job options override."""
+        return {}
+
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in (Variant(),)}
 
