@@ -47,6 +47,7 @@ def run(
     out: Path | None = typer.Option(None, "--out", help="parent folder of the run folder [results]"),
     quick: bool = typer.Option(False, "--quick", help="short measurement windows (smoke tests, CI)"),
     timeout: float | None = typer.Option(None, "--timeout", help="seconds before a job is killed"),
+    device: str | None = typer.Option(None, "--device", help="device for backends that run there, e.g. cuda:1"),
 ) -> None:
     """Run a sweep: every variant x backend x scenario x batch size, one process per job."""
     from bench.config import TimingConfig, build_config, load_yaml
@@ -58,6 +59,7 @@ def run(
     overrides = {"model": model, "preset": preset, "variants": _csv(variants), "backends": _csv(backends),
                  "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario, "threads": threads,
                  "out": out, "timeout_s": timeout, "timing": TimingConfig.quick() if quick else None}
+    overrides["device"] = device
     cfg = build_config(base, overrides, source=str(config or "command line"))
     run_path = run_sweep(cfg, console)
     records = RunDir(run_path).records()
