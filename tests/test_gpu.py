@@ -2,6 +2,7 @@
 this machine gives (a CPU-only torch build, no driver, ...). scripts/gpu-check runs them on a GPU machine."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from bench import stats
 from bench.config import SweepConfig, TimingConfig
 from bench.sweep import Sweep
 from bench.timing import measure
-from tests.conftest import recbench
+from tests.conftest import ROOT, recbench
 from tests.fakes import ScriptedBackend
 
 CUDA_OK, CUDA_WHY = registry.get("torch-cuda").available()
@@ -162,6 +163,27 @@ def test_sweep_writes_device_times_to_record_and_raw(tmp_path):
     assert rec["device_share"]["h2d"] == pytest.approx(1 / 6)
     raw = np.load(run.path / "raw" / f"{rec['job_id']}.device-compute-ms.npy")
     assert len(raw) == rec["iterations"] and np.all(raw == 1.0)
+    text = gpu_reference().report(tmp_path)  # the reference report reads any run folder under it
+    assert "| device-timed | fp32" in text and "| 1.0000 | 33% |" in text
+
+
+def gpu_reference():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_reference", ROOT / "scripts" / "gpu_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(CUDA_OK, reason="this machine has a usable GPU")
+def test_gpu_check_refuses_to_pass_without_a_gpu():
+    import subprocess
+    import sys
+
+    res = subprocess.run([str(ROOT / "scripts" / "gpu-check")], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHON": sys.executable})
+    assert res.returncode == 2 and res.stderr.startswith("gpu-check: cannot run here: ") and not res.stdout
 
 
 # --- CLI and env.json -------------------------------------------------------------------------------------------
