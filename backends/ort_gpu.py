@@ -87,7 +87,7 @@ class OnnxRuntimeCUDA(OnnxRuntime):
         return ok, why
 
     def provider_options(self, artifact: str, options: BackendOptions) -> dict:
-        return {"device_id": self.device_id}
+        return {"device_id": str(self.device_id)}
 
     def providers(self, artifact: str, options: BackendOptions) -> list:
         self.device_id = device_index(options.device)
@@ -138,8 +138,8 @@ class OnnxRuntimeTensorRT(OnnxRuntimeCUDA):
     libraries = NVINFER
 
     def providers(self, artifact: str, options: BackendOptions) -> list:
-        return [*super().providers(artifact, options)[:1], ("CUDAExecutionProvider", {"device_id": self.device_id}),
-                "CPUExecutionProvider"]
+        first = super().providers(artifact, options)[0]
+        return [first, ("CUDAExecutionProvider", {"device_id": str(self.device_id)}), "CPUExecutionProvider"]
 
     def provider_options(self, artifact: str, options: BackendOptions) -> dict:
         from backends.trt_plan import onnx_traits, profile_shapes
@@ -155,8 +155,8 @@ class OnnxRuntimeTensorRT(OnnxRuntimeCUDA):
         def shapes(i: int) -> str:
             return ",".join(f"{name}:{'x'.join(map(str, s[i]))}" for name, s in profile.items())
 
-        return {"device_id": self.device_id, "trt_fp16_enable": extra.get("precision") == "fp16",
-                "trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
-                "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache),
+        return {"device_id": str(self.device_id), "trt_fp16_enable": "1" if extra.get("precision") == "fp16" else "0",
+                "trt_engine_cache_enable": "1", "trt_engine_cache_path": str(cache),
+                "trt_timing_cache_enable": "1", "trt_timing_cache_path": str(cache),
                 "trt_profile_min_shapes": shapes(0), "trt_profile_opt_shapes": shapes(1),
                 "trt_profile_max_shapes": shapes(2)}

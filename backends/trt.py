@@ -83,7 +83,8 @@ class TensorRT(CudaBackend):
         props = self.torch.cuda.get_device_properties(self.device)
         self.gpu = GpuId(props.name, f"{props.major}.{props.minor}")
         blob = self.engine_bytes(Path(artifact), options.batch_size)
-        self.engine = trt.Runtime(self.logger).deserialize_cuda_engine(blob)
+        self.runtime = trt.Runtime(self.logger)  # must outlive the engine
+        self.engine = self.runtime.deserialize_cuda_engine(blob)
         if self.engine is None:
             raise RuntimeError(f"TensorRT {trt.__version__} could not deserialize the engine for {artifact}: built "
                                f"by another TensorRT version or for another GPU?")
@@ -91,7 +92,8 @@ class TensorRT(CudaBackend):
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.input_names = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.output_names = [n for n in names if n not in self.input_names]
-        self.scratch_bytes = int(getattr(self.engine, "device_memory_size_v2", 0) or self.engine.device_memory_size)
+        self.scratch_bytes = int(self.engine.device_memory_size_v2 if hasattr(self.engine, "device_memory_size_v2")
+                                 else self.engine.device_memory_size)  # 11.x has only the _v2 name
         self.scratch = self.torch.empty(max(self.scratch_bytes, 1), dtype=self.torch.uint8, device=self.device)
 
     def engine_bytes(self, onnx_path: Path, batch: int | None) -> bytes:
