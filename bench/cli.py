@@ -89,7 +89,7 @@ def list_variants() -> None:
     from backends import registry
     from models.variants import VARIANTS
 
-    names = list(registry.BACKENDS)
+    names = [n for n in registry.BACKENDS if n not in registry.PRESET_OPTIONS]  # presets support what their class does
     table = Table("variant", *names, "what it is", header_style="bold")
     for v in VARIANTS.values():
         cells = []
