@@ -30,8 +30,8 @@ class CudaOptions(BaseModel):
             return cls(**extra)
         except ValidationError as e:
             first = e.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ValueError(f"{backend} option {where}: {first['msg']}; valid options: "
+            where = " ".join(["option", *(str(p) for p in first["loc"])]) if first["loc"] else "options"
+            raise ValueError(f"{backend} {where}: {first['msg']}; valid options: "
                              f"{', '.join(cls.model_fields)}") from None
 
 

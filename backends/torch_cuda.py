@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import model_validator
 
 from backends.base import BackendOptions
 from backends.cuda_runner import CudaBackend, CudaOptions, GpuBatch
@@ -16,6 +17,13 @@ PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 class TorchCudaOptions(CudaOptions):
     compile: bool | str = False  # True or a torch.compile mode ("default", "max-autotune-no-cudagraphs", ...)
     precision: Literal["fp32", "fp16", "bf16"] | None = None  # cast the module's floating weights; None: as saved
+
+    @model_validator(mode="after")
+    def _one_graph_owner(self) -> TorchCudaOptions:
+        if self.cuda_graphs and self.compile == "reduce-overhead":
+            raise ValueError("compile mode reduce-overhead captures its own CUDA graphs: drop cuda_graphs or pick "
+                             "another mode (e.g. max-autotune-no-cudagraphs)")
+        return self
 
 
 class TorchCUDA(CudaBackend):

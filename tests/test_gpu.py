@@ -93,6 +93,26 @@ def test_options_are_validated_with_the_valid_choices():
         CudaOptions.parse("x", {"inputs": "disk"})
 
 
+def test_tf32_switch_reads_back():
+    import torch
+
+    from backends.cuda_runner import set_tf32
+
+    try:
+        set_tf32(torch, True)
+        assert torch.backends.cuda.matmul.fp32_precision == "tf32"
+        assert torch.backends.cudnn.conv.fp32_precision == "tf32"
+    finally:
+        set_tf32(torch, False)
+    assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+
+
+def test_compile_and_graphs_do_not_both_capture():
+    with pytest.raises(ValueError, match="reduce-overhead captures its own CUDA graphs"):
+        TorchCudaOptions.parse("torch-cuda", {"compile": "reduce-overhead", "cuda_graphs": True})
+    assert TorchCudaOptions.parse("torch-cuda", {"compile": True, "cuda_graphs": True}).compile is True
+
+
 def test_preset_names_carry_valid_options():
     for name, opts in registry.PRESET_OPTIONS.items():
         cls = registry.get(name)
@@ -120,8 +140,7 @@ class DeviceTimedBackend(ScriptedBackend):
 
     def infer(self, handle) -> None:
         self.calls.append(handle)
-        if hasattr(self, "clock"):
-            self.clock.now += 2_000_000
+        self.clock.now += 2_000_000
 
     def device_times_ms(self):
         return dict(self.times)
