@@ -115,5 +115,5 @@ def main() -> None:
     try:
         app()  # click itself turns usage errors into exit code 2
     except UserError as e:
-        err_console.print(f"error: {e}", highlight=False, soft_wrap=True)
+        err_console.print(f"error: {escape(str(e))}", highlight=False, soft_wrap=True)  # [extras] are not markup
         sys.exit(2)

@@ -208,11 +208,13 @@ def test_gpu_check_refuses_to_pass_without_a_gpu():
 # --- CLI and env.json -------------------------------------------------------------------------------------------
 
 @pytest.mark.skipif(CUDA_OK, reason="this machine has a usable GPU")
-@pytest.mark.parametrize("backends", ["torch-cuda", "tensorrt", "onnxruntime-cuda"])
-def test_gpu_backend_without_gpu_exits_2_with_one_line(backends, tmp_path):
+@pytest.mark.parametrize("backends, hint", [("torch-cuda", "pip install torch"), ("tensorrt", "recbench[tensorrt]"),
+                                            ("onnxruntime-cuda", "onnxruntime-gpu[cuda,cudnn]")])
+def test_gpu_backend_without_gpu_exits_2_with_one_line(backends, hint, tmp_path):
     res = recbench("run", "--quick", "--backends", backends, "--out", str(tmp_path))
     assert res.returncode == 2 and "Traceback" not in res.stdout + res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and f"backend {backends} is not available" in res.stderr
+    assert hint in res.stderr  # the install hint survives the console (brackets are not markup)
 
 
 def test_env_records_gpu_facts_or_why_not(tmp_path):
