@@ -17,6 +17,7 @@ class BackendOptions:
     device: str = "cpu"
     threads: int = 1
     inputs: tuple[str, ...] = ()  # model input names in call order (for runtimes that take positional args)
+    batch_size: int | None = None  # the job's benchmark batch, for runtimes that specialise ahead of time
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -40,6 +41,11 @@ class Backend(ABC):
         if missing:
             return False, f"{', '.join(missing)} not installed: {cls.install_hint}"
         return True, "available"
+
+    @classmethod
+    def available_on(cls, device: str) -> tuple[bool, str]:
+        """Whether the backend can run on this particular device (e.g. cuda:1); available() by default."""
+        return cls.available()
 
     @classmethod
     def supports(cls, variant_formats: tuple[str, ...], device: str) -> tuple[bool, str]:
@@ -84,6 +90,12 @@ class Backend(ABC):
     def describe(self) -> dict[str, Any]:
         """Settings actually in effect after load(), stored in the record."""
         return {}
+
+    def device_times_ms(self) -> dict[str, float] | None:
+        """Device-side time of each phase of the last infer() (e.g. from CUDA events), read after synchronize();
+        None for runtimes that only have host time. The timing loop records it per iteration, outside the
+        host-timed region."""
+        return None
 
     def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """prepare + infer + synchronize + outputs: for quality evaluation, never timed."""

@@ -32,10 +32,14 @@ class OnnxRuntime(Backend):
         spin = options.extra.get("allow_spinning")
         if spin is not None:
             so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-        self.session = ort.InferenceSession(artifact, so, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(artifact, so, providers=self.providers(artifact, options))
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_name = self.session.get_outputs()[0].name
         self.options = so
+
+    def providers(self, artifact: str, options: BackendOptions) -> list:
+        """Execution providers in priority order (GPU subclasses put theirs first)."""
+        return ["CPUExecutionProvider"]
 
     def prepare(self, batch: dict[str, np.ndarray]) -> Any:
         binding = self.session.io_binding()

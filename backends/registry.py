@@ -12,6 +12,18 @@ BACKENDS: dict[str, str] = {
     "openvino": "backends.ov:OpenVINO",
     "torch-cuda": "backends.torch_cuda:TorchCUDA",
     "tensorrt": "backends.trt:TensorRT",
+    "torch-cuda-graphs": "backends.torch_cuda:TorchCUDA",
+    "torch-cuda-host": "backends.torch_cuda:TorchCUDA",
+    "tensorrt-host": "backends.trt:TensorRT",
+    "onnxruntime-cuda": "backends.ort_gpu:OnnxRuntimeCUDA",
+    "onnxruntime-trt": "backends.ort_gpu:OnnxRuntimeTensorRT",
+}
+# Names that are a backend with preset options, so one sweep can compare them side by side
+# (job and config options override these).
+PRESET_OPTIONS: dict[str, dict] = {
+    "torch-cuda-graphs": {"cuda_graphs": True},
+    "torch-cuda-host": {"inputs": "host"},
+    "tensorrt-host": {"inputs": "host"},
 }
 CPU_BACKENDS = ("torch-cpu", "onnxruntime", "openvino")
 

@@ -1,13 +1,174 @@
-"""NVIDIA TensorRT (native API): availability only until the GPU issue lands the engine path."""
+"""NVIDIA TensorRT (native API): engine built from the variant's ONNX and cached, run with execute_async_v3
+on a CUDA stream with tensor addresses bound once per prepared batch, timed with CUDA events."""
 
 from __future__ import annotations
 
-from backends.base import Backend
+import importlib.metadata
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from backends.base import BackendOptions, missing_modules
+from backends.cuda_runner import CudaBackend, CudaOptions, GpuBatch
+from backends.gpu import torch_cuda_status
+from backends.trt_cache import EngineCache, read_meta
+from backends.trt_plan import (
+    TENSORRT_HINT,
+    GpuId,
+    engine_key,
+    engine_mismatch,
+    onnx_traits,
+    profile_shapes,
+    select_plan,
+    tensorrt_reason,
+    torch_dtype_name,
+    version_reason,
+)
 
 
-class TensorRT(Backend):
+class TensorRTOptions(CudaOptions):
+    precision: Literal["fp32", "fp16", "bf16", "int8"] | None = None  # None: what the ONNX's types say
+    max_batch: int = Field(1024, ge=1)  # top of the profile; the quality evaluator feeds chunks of 1024
+    workspace_mb: int | None = Field(None, ge=1)
+    optimization_level: int | None = Field(None, ge=0, le=5)
+    engine: str | None = None  # run this prebuilt engine file instead of building one
+    cache_dir: str | None = None  # default: <recbench cache>/tensorrt
+
+
+def installed_version() -> str | None:
+    """TensorRT's version from package metadata, without importing (and initialising) it."""
+    if missing_modules("tensorrt"):
+        return None
+    for dist in ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt_cu12_bindings", "tensorrt_cu13_bindings"):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    import tensorrt
+
+    return tensorrt.__version__
+
+
+class TensorRT(CudaBackend):
     name = "tensorrt"
     formats = ("onnx",)
-    devices = ("cuda",)
     requires = ("tensorrt",)
-    install_hint = "pip install recbench[tensorrt] on a machine with an NVIDIA GPU"
+    install_hint = TENSORRT_HINT
+    option_model = TensorRTOptions
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        version = installed_version()
+        has_builder = False
+        if version is not None and version_reason(version) is None:
+            import tensorrt
+
+            has_builder = hasattr(tensorrt, "Builder")
+        cuda_ok, cuda_why = torch_cuda_status()
+        why = tensorrt_reason(version, has_builder, None if cuda_ok else cuda_why)
+        return (False, why) if why else (True, f"available: TensorRT {version}; {cuda_why}")
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        return {"tensorrt": installed_version() or "not installed"}
+
+    def load(self, artifact: str, options: BackendOptions) -> None:
+        import tensorrt as trt
+
+        self.setup_cuda(options)
+        self.trt = trt
+        self.logger = trt.Logger(trt.Logger.WARNING)
+        props = self.torch.cuda.get_device_properties(self.device)
+        self.gpu = GpuId(props.name, f"{props.major}.{props.minor}")
+        blob = self.engine_bytes(Path(artifact), options.batch_size)
+        self.runtime = trt.Runtime(self.logger)  # must outlive the engine
+        self.engine = self.runtime.deserialize_cuda_engine(blob)
+        if self.engine is None:
+            raise RuntimeError(f"TensorRT {trt.__version__} could not deserialize the engine for {artifact}: built "
+                               f"by another TensorRT version or for another GPU?")
+        self.engine_size = len(blob)
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.input_names = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.output_names = [n for n in names if n not in self.input_names]
+        self.scratch_bytes = int(self.engine.device_memory_size_v2 if hasattr(self.engine, "device_memory_size_v2")
+                                 else self.engine.device_memory_size)  # 11.x has only the _v2 name
+        self.scratch = self.torch.empty(max(self.scratch_bytes, 1), dtype=self.torch.uint8, device=self.device)
+
+    def engine_bytes(self, onnx_path: Path, batch: int | None) -> bytes:
+        """The serialized engine: a given file (checked against this TensorRT and GPU), the cache, or a build."""
+        from backends.trt_build import build_engine
+        from bench.worker import file_sha256
+        from models.artifacts import cache_root
+
+        trt, version = self.trt, self.trt.__version__
+        if self.opts.engine:
+            path = Path(self.opts.engine)
+            meta = read_meta(path)
+            why = engine_mismatch(meta, path, version, self.gpu) if meta else None
+            if why:
+                raise RuntimeError(why)
+            self.build = {"engine": str(path), "cached": True}
+            return path.read_bytes()
+        traits = onnx_traits(onnx_path)
+        plan = select_plan(version, self.opts.precision, traits, self.opts.tf32)
+        profile = profile_shapes(traits.inputs, batch or self.opts.max_batch, self.opts.max_batch)
+        settings = {"workspace_mb": self.opts.workspace_mb, "optimization_level": self.opts.optimization_level}
+        sha = file_sha256(str(onnx_path))
+        key = engine_key(sha, version, self.gpu, plan, profile, settings)
+        cache = EngineCache(Path(self.opts.cache_dir) if self.opts.cache_dir else cache_root() / "tensorrt")
+        self.build = {"precision": plan.precision, "strongly_typed": plan.strongly_typed, "flags": list(plan.flags),
+                      "plan_note": plan.note, "profile": {k: [list(s) for s in v] for k, v in profile.items()},
+                      "engine": str(cache.engine_path(key))}
+        blob, why = cache.lookup(key, version, self.gpu)
+        if blob is not None:
+            self.build.update(cached=True, build_s=(read_meta(cache.engine_path(key)) or {}).get("build_s"))
+            return blob
+        blob, timing, build_s = build_engine(trt, self.logger, onnx_path, plan, profile, settings,
+                                             cache.timing_cache(version, self.gpu))
+        cache.save_timing_cache(version, self.gpu, timing)
+        cache.store(key, blob, {"tensorrt": version, "gpu": self.gpu.name, "compute_capability":
+                                self.gpu.compute_capability, "artifact_sha256": sha, "build_s": build_s,
+                                **self.build})
+        self.build.update(cached=False, build_s=build_s, cache_miss=why)
+        return blob
+
+    def dtype(self, name: str):
+        return getattr(self.torch, torch_dtype_name(self.engine.get_tensor_dtype(name)))
+
+    def host_tensor(self, name: str, array: np.ndarray) -> Any:
+        return self.torch.from_numpy(array).to(self.dtype(name))
+
+    def bind(self, batch: GpuBatch) -> None:
+        """One execution context per batch, sharing one scratch block, with every tensor address set once."""
+        trt = self.trt
+        context = self.engine.create_execution_context(trt.ExecutionContextAllocationStrategy.USER_MANAGED)
+        if hasattr(context, "set_device_memory"):
+            context.set_device_memory(self.scratch.data_ptr(), self.scratch_bytes)
+        else:
+            context.device_memory = self.scratch.data_ptr()
+        for name, tensor in zip(self.input_names, batch.inputs, strict=True):
+            if not context.set_input_shape(name, tuple(tensor.shape)):
+                lo, _, hi = self.engine.get_tensor_profile_shape(name, 0)
+                raise ValueError(f"input '{name}' of shape {tuple(tensor.shape)} is outside the engine's profile "
+                                 f"{tuple(lo)}..{tuple(hi)}: raise the tensorrt option max_batch")
+            context.set_tensor_address(name, tensor.data_ptr())
+        outputs = []
+        for name in self.output_names:
+            out = self.torch.empty(tuple(context.get_tensor_shape(name)), dtype=self.dtype(name), device=self.device)
+            context.set_tensor_address(name, out.data_ptr())
+            outputs.append(out)
+        batch.state, batch.output = (context, outputs), outputs[0]
+
+    def compute(self, batch: GpuBatch) -> None:
+        context = batch.state[0]
+        if not context.execute_async_v3(self.torch.cuda.current_stream(self.device).cuda_stream):
+            raise RuntimeError("TensorRT execute_async_v3 failed (see the job log)")
+
+    def memory(self) -> dict[str, int | None]:
+        return {**super().memory(), "engine_device_memory_bytes": self.scratch_bytes,
+                "engine_bytes": self.engine_size}
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "tensorrt": self.trt.__version__, **self.build}

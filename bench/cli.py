@@ -47,6 +47,7 @@ def run(
     out: Path | None = typer.Option(None, "--out", help="parent folder of the run folder [results]"),
     quick: bool = typer.Option(False, "--quick", help="short measurement windows (smoke tests, CI)"),
     timeout: float | None = typer.Option(None, "--timeout", help="seconds before a job is killed"),
+    device: str | None = typer.Option(None, "--device", help="device for backends that run there, e.g. cuda:1"),
 ) -> None:
     """Run a sweep: every variant x backend x scenario x batch size, one process per job."""
     from bench.config import TimingConfig, build_config, load_yaml
@@ -58,6 +59,7 @@ def run(
     overrides = {"model": model, "preset": preset, "variants": _csv(variants), "backends": _csv(backends),
                  "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario, "threads": threads,
                  "out": out, "timeout_s": timeout, "timing": TimingConfig.quick() if quick else None}
+    overrides["device"] = device
     cfg = build_config(base, overrides, source=str(config or "command line"))
     run_path = run_sweep(cfg, console)
     records = RunDir(run_path).records()
@@ -87,7 +89,7 @@ def list_variants() -> None:
     from backends import registry
     from models.variants import VARIANTS
 
-    names = list(registry.BACKENDS)
+    names = [n for n in registry.BACKENDS if n not in registry.PRESET_OPTIONS]  # presets support what their class does
     table = Table("variant", *names, "what it is", header_style="bold")
     for v in VARIANTS.values():
         cells = []
@@ -113,5 +115,5 @@ def main() -> None:
     try:
         app()  # click itself turns usage errors into exit code 2
     except UserError as e:
-        err_console.print(f"error: {e}", highlight=False, soft_wrap=True)
+        err_console.print(f"error: {escape(str(e))}", highlight=False, soft_wrap=True)  # [extras] are not markup
         sys.exit(2)

@@ -11,7 +11,8 @@ from importlib import metadata
 
 import psutil
 
-PACKAGES = ("recbench", "torch", "onnxruntime", "openvino", "tensorrt", "numpy", "nncf", "onnx")
+PACKAGES = ("recbench", "torch", "onnxruntime", "onnxruntime-gpu", "openvino", "tensorrt", "nvidia-ml-py", "numpy",
+            "nncf", "onnx")
 
 
 def _cpu_model() -> str:
@@ -55,25 +56,15 @@ def _git_revision() -> str | None:
         return None
 
 
-def _gpus() -> list[dict]:
-    try:
-        import pynvml
-    except ImportError:
-        return []
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        return []
-    gpus = []
-    for i in range(pynvml.nvmlDeviceGetCount()):
-        h = pynvml.nvmlDeviceGetHandleByIndex(i)
-        gpus.append({
-            "name": pynvml.nvmlDeviceGetName(h),
-            "memory_bytes": int(pynvml.nvmlDeviceGetMemoryInfo(h).total),
-            "sm_clock_mhz": pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM),
-            "driver": pynvml.nvmlSystemGetDriverVersion(),
-        })
-    return gpus
+def _cuda() -> dict:
+    """GPUs as the driver reports them (name, driver, CUDA version, clocks at the start of the run) and the CUDA
+    build of torch; `gpu_error` says why there are none where NVML cannot be asked."""
+    from backends.gpu import cuda_facts, nvml_gpus
+
+    gpus, error = nvml_gpus()
+    facts = cuda_facts()
+    return {"gpus": gpus, "gpu_error": error, "torch_cuda": facts.torch_cuda, "torch_gpus": facts.torch_gpus,
+            "cuda_visible_devices": facts.visible_devices}
 
 
 def capture() -> dict:
@@ -88,7 +79,7 @@ def capture() -> dict:
         "python": platform.python_version(),
         "versions": _versions(),
         "git_revision": _git_revision(),
-        "gpus": _gpus(),
+        **_cuda(),
     }
     env["env_id"] = hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()[:12]
     return env

@@ -13,7 +13,7 @@ from bench.errors import UserError
 def single_stream(backend: Backend, handles: list[Any], job) -> tuple[dict, timing.Measurement]:
     """One request at a time, closed loop."""
     m = timing.measure(backend, handles, job.timing, job.batch_size)
-    return stats.summarize(m.latencies_ns, m.samples_per_iter, m.wall_s), m
+    return {**stats.summarize(m.latencies_ns, m.samples_per_iter, m.wall_s), **stats.device_summary(m.device_ms)}, m
 
 
 SCENARIOS: dict[str, Callable] = {"single-stream": single_stream}

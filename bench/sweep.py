@@ -40,10 +40,10 @@ def choose_backends(cfg: SweepConfig) -> list[BackendChoice]:
     out = []
     for name in names:
         cls = registry.get(name)
-        ok, why = cls.available()
+        device = cfg.device if cfg.device.split(":")[0] in cls.devices else cls.devices[0]
+        ok, why = cls.available_on(device)
         if explicit and not ok:
             raise UserError(f"backend {name} is not available: {why}")
-        device = cfg.device if cfg.device.split(":")[0] in cls.devices else cls.devices[0]
         out.append(BackendChoice(name, cls, device, ok, why))
     return out
 
@@ -106,7 +106,8 @@ class Sweep:
                 timing=self.cfg.timing, timeout_s=self.cfg.timeout_s, inputs=self.family.input_names,
                 affinity=self.affinity, memory_cap_bytes=self.profile.memory_cap_bytes,
                 env_id=environment["env_id"], quality_entry=self.family.quality_entry,
-                backend_options={**variant.backend_options(b.name), **self.cfg.backend_options.get(b.name, {})},
+                backend_options={**registry.PRESET_OPTIONS.get(b.name, {}), **variant.backend_options(b.name),
+                                 **self.cfg.backend_options.get(b.name, {})},
             )
             if progress:
                 progress.update(task, description=f"{variant.name} {b.name} {scenario} b{batch}")

@@ -21,6 +21,7 @@ class Measurement:
     wall_s: float
     samples_per_iter: int
     warmup_iters: int
+    device_ms: dict[str, np.ndarray] | None = None  # per-iteration device time of each phase (GPU backends)
 
     @property
     def samples(self) -> int:
@@ -31,8 +32,9 @@ Clock = Callable[[], int]
 
 
 def _run_until(backend: Backend, handles: list[Any], min_iters: int, min_s: float, max_s: float,
-               record: bool, clock: Clock) -> tuple[list[int], int, float]:
-    """Call infer+synchronize round-robin over handles until both minimums (or max_s) are reached."""
+               record: bool, clock: Clock, device: list[dict] | None = None) -> tuple[list[int], int, float]:
+    """Call infer+synchronize round-robin over handles until both minimums (or max_s) are reached; with
+    `device`, also collect the backend's device times of each iteration (read outside the timed region)."""
     lat: list[int] = []
     n, count = len(handles), 0
     start = clock()
@@ -45,6 +47,8 @@ def _run_until(backend: Backend, handles: list[Any], min_iters: int, min_s: floa
         t1 = clock()
         if record:
             lat.append(t1 - t0)
+            if device is not None:
+                device.append(backend.device_times_ms())
         count += 1
         elapsed = t1 - start
         if (count >= min_iters and elapsed >= min_ns) or elapsed >= max_ns:
@@ -58,6 +62,14 @@ def measure(backend: Backend, handles: list[Any], timing: TimingConfig, batch_si
     if timing.warmup_iters or timing.warmup_s:
         _, warm, _ = _run_until(backend, handles, timing.warmup_iters, timing.warmup_s, timing.max_duration_s,
                                 False, clock)
+    device: list[dict] = []
     lat, _, wall = _run_until(backend, handles, timing.min_iters, timing.min_duration_s, timing.max_duration_s, True,
-                              clock)
-    return Measurement(np.asarray(lat, dtype=np.int64), wall, batch_size, warm)
+                              clock, device)
+    return Measurement(np.asarray(lat, dtype=np.int64), wall, batch_size, warm, device_arrays(device))
+
+
+def device_arrays(per_iter: list[dict | None]) -> dict[str, np.ndarray] | None:
+    """Per-phase arrays from per-iteration device-time dicts; None unless every iteration has them."""
+    if not per_iter or any(not d for d in per_iter):
+        return None
+    return {k: np.array([d[k] for d in per_iter], dtype=np.float64) for k in per_iter[0]}

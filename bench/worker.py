@@ -55,7 +55,8 @@ def run_job(job: Job) -> dict:
     proc = psutil.Process()
     rss_start = proc.memory_info().rss
     backend = load_class(job.backend_entry)()
-    options = BackendOptions(device=job.device, threads=job.threads, inputs=job.inputs, extra=job.backend_options)
+    options = BackendOptions(device=job.device, threads=job.threads, inputs=job.inputs, extra=job.backend_options,
+                             batch_size=job.batch_size)
     t0 = time.perf_counter()
     backend.load(job.artifact, options)
     load_s = time.perf_counter() - t0
@@ -69,7 +70,10 @@ def run_job(job: Job) -> dict:
     backend.synchronize()
     first_infer_ms = (time.perf_counter() - t0) * 1e3
     summary, measurement = scenarios.get(job.scenario)(backend, handles, job)
-    RunDir(Path(job.run_dir)).save_raw(job.job_id, measurement.latencies_ns)
+    run_dir = RunDir(Path(job.run_dir))
+    run_dir.save_raw(job.job_id, measurement.latencies_ns)
+    for phase, values in (measurement.device_ms or {}).items():
+        run_dir.save_raw(f"{job.job_id}.device-{phase}-ms", values)
     quality = measure_quality(backend, job)
     peak = peak_rss_bytes()
     flops = job.flops_per_sample
