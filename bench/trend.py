@@ -41,11 +41,14 @@ def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
     times = pd.to_datetime(df["started_at"], utc=True, format="ISO8601")
+    failed_label = "gate failed"
     for key, group in df.assign(t=times).groupby(SERIES, sort=True):
         variant, backend, scenario, batch = key
         ax.plot(group["t"], group[metric], marker="o", label=f"{variant} {backend} {scenario} b{batch}")
         failed = group[group["gate"] == "fail"]
-        ax.scatter(failed["t"], failed[metric], marker="x", s=80, color="red", zorder=3)
+        if len(failed):
+            ax.scatter(failed["t"], failed[metric], marker="x", s=80, color="red", zorder=3, label=failed_label)
+            failed_label = None
     unit = get_metric(metric).unit
     ax.set(xlabel="run start (UTC)", ylabel=f"{metric} [{unit}]" if unit else metric, title=f"{metric} across runs")
     ax.grid(alpha=0.3)

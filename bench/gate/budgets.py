@@ -95,8 +95,12 @@ def rule_label(rule: Rule, index: int) -> str:
 
 
 def _describe(err: ValidationError, raw: dict) -> str:
-    first = err.errors()[0]
+    errors = err.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])  # a misspelt key explains the rest
     loc, msg = first["loc"], first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        valid = Rule.model_fields if len(loc) == 3 else Budgets.model_fields
+        loc, msg = loc[:-1], f"unknown key '{loc[-1]}'; valid: {', '.join(valid)}"
     if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
         rules = raw.get("rules") or []
         rule = rules[loc[1]] if loc[1] < len(rules) and isinstance(rules[loc[1]], dict) else {}
