@@ -125,8 +125,11 @@ class History:
                                    "ORDER BY runs.started_at, r.run_id, r.job_id"):
             yield runs[row["run_id"]], json.loads(row["record"])
 
-    def resolve(self, ref: str, candidate: RunDir) -> RunDir:
-        """A baseline: `last-pass` (newest run of the same model/preset whose gates passed), `last`, or a run id."""
+    def resolve(self, ref: str, candidate: RunDir) -> RunDir | None:
+        """A baseline: `last-pass` (newest run of the same model/preset whose gates all passed), `last`, or a run id.
+
+        None when a ref finds no run yet (a new history); an unknown run id is an error.
+        """
         if ref not in REFS:
             row = self.db.execute("SELECT path FROM runs WHERE run_id = ?", (ref,)).fetchone()
             if row is None:
@@ -141,8 +144,7 @@ class History:
                 continue
             if ref == "last" or passed.get(row["run_id"]):
                 return RunDir(Path(row["path"]))
-        what = "whose gate passed" if ref == "last-pass" else "besides this one"
-        raise UserError(f"baseline {ref}: no run of {model}/{preset} {what} in {self.path}")
+        return None
 
 
 def record_run_quietly(run_path: Path, warn) -> None:

@@ -12,8 +12,8 @@ from bench.gate import output
 from bench.gate.budgets import load_budgets
 from bench.gate.evaluate import evaluate_budgets
 from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
-from bench.gate.result import GateResult
-from bench.history import History, default_db
+from bench.gate.result import SKIP, Check, GateResult
+from bench.history import REFS, History, default_db
 from bench.records import RunDir
 
 
@@ -26,15 +26,24 @@ def open_run(path: Path, what: str = "run") -> RunDir:
     return run
 
 
-def resolve_baseline(ref: str, candidate: RunDir, db: Path) -> RunDir:
-    """A run folder, or a ref (last-pass, last, a run id) looked up in the history database."""
+def resolve_baseline(ref: str, candidate: RunDir, db: Path) -> RunDir | None:
+    """A run folder, or a ref (last-pass, last, a run id) looked up in the history; None: no such run yet."""
     if Path(ref).is_dir():
         return open_run(Path(ref), "baseline")
-    if not db.exists():
+    if not db.exists() and ref not in REFS:
         raise UserError(f"baseline '{ref}' is not a run folder, and there is no history database at {db} to look it "
                         "up in (use --db, or `recbench history --rebuild FOLDER`)")
+    if not db.exists():
+        return None
     with History(db) as h:
-        return open_run(h.resolve(ref, candidate).path, "baseline")
+        base = h.resolve(ref, candidate)
+    return open_run(base.path, "baseline") if base else None
+
+
+def no_baseline(ref: str) -> GateResult:
+    """The first run of a new history has nothing to regress from: say so, do not fail."""
+    note = f"no {ref} baseline in the history yet: regression not checked"
+    return GateResult("regression", ref, [Check("regression", "-", "-", "-", "-", "-", SKIP, note)])
 
 
 def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: str | None, max_regression: str,
@@ -54,6 +63,8 @@ def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: st
         results.append(evaluate_budgets(spec, records, str(budgets), strict))
     if base:
         results.append(evaluate_regression(base, run, threshold, names))
+    elif baseline:
+        results.append(no_baseline(baseline))
     console.print(output.table(results, title=f"gate {run.run_id}"))
     ok = all(r.passed for r in results)
     console.print(("[green]" if ok else "[bold red]") + output.summary(results), highlight=False)
