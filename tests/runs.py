@@ -27,7 +27,7 @@ def make_run(parent: Path, run_id: str, latencies_ms: dict[str, np.ndarray], pre
     return run
 
 
-def latencies(median_ms: float, n: int = 2000, seed: int = 0) -> np.ndarray:
+def latencies(median_ms: float, n: int = 2000, seed: int = 0, spread: float = 0.1) -> np.ndarray:
     """Right-skewed per-iteration latencies around a median, like a real timing loop's."""
     rng = np.random.default_rng(seed)
-    return median_ms * rng.lognormal(0.0, 0.1, n)
+    return median_ms * rng.lognormal(0.0, spread, n)

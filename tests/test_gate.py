@@ -180,13 +180,19 @@ def test_regression_needs_both_size_and_significance(tmp_path):
     same = make_run(tmp_path, "same", {"fp32": latencies(1.0, seed=2)})  # A/A
     slower = make_run(tmp_path, "slower", {"fp32": latencies(1.2, seed=3)})
     slightly = make_run(tmp_path, "slightly", {"fp32": latencies(1.03, seed=4)})  # significant but under 5%
-    noisy = make_run(tmp_path, "noisy", {"fp32": latencies(1.2, n=3, seed=5) * [1, 0.5, 1.5]})  # 20% worse, n=3
-    verdict = {name: {c.metric: c.verdict for c in evaluate_regression(base, run, 0.05).checks}
-               for name, run in [("same", same), ("slower", slower), ("slightly", slightly), ("noisy", noisy)]}
-    assert set(verdict["same"].values()) == {PASS}
-    assert verdict["slower"] == {"latency_ms.p50": FAIL, "latency_ms.p99": FAIL, "throughput_sps": FAIL}
-    assert verdict["slightly"]["latency_ms.p50"] == PASS
-    assert verdict["noisy"]["latency_ms.p50"] == PASS  # worse by >5% but not significant on 3 samples
+    noisy_base = make_run(tmp_path, "noisy_base", {"fp32": latencies(1.0, n=100, seed=8, spread=1.0)})
+    noisy = make_run(tmp_path, "noisy", {"fp32": latencies(1.2, n=100, seed=9, spread=1.0)})  # 20% worse, noisy
+    few = make_run(tmp_path, "few", {"fp32": latencies(2.0, n=200, seed=7)})  # 200 iterations: p99 unresolvable
+
+    def verdicts(a, b):
+        return {c.metric: c.verdict for c in evaluate_regression(a, b, 0.05).checks}
+
+    assert set(verdicts(base, same).values()) == {PASS}
+    assert verdicts(base, slower) == {"latency_ms.p50": FAIL, "latency_ms.p99": FAIL, "throughput_sps": FAIL}
+    assert verdicts(base, slightly)["latency_ms.p50"] == PASS
+    noisy_p50 = next(c for c in evaluate_regression(noisy_base, noisy, 0.05).checks if c.metric == "latency_ms.p50")
+    assert noisy_p50.verdict == PASS and noisy_p50.note == "not significant" and "x1.19" in noisy_p50.measured
+    assert verdicts(base, few) == {"latency_ms.p50": FAIL, "latency_ms.p99": SKIP, "throughput_sps": FAIL}
     slightly_p50 = next(c for c in evaluate_regression(base, slightly, 0.05).checks if c.metric == "latency_ms.p50")
     assert slightly_p50.note == "significant"
 
@@ -201,7 +207,7 @@ def test_regression_jobs_without_a_baseline_are_skipped(tmp_path):
 # ---- end to end: real ONNX Runtime runs of the tiny preset through the CLI ----
 
 def _run(out, *extra):
-    res = recbench("run", "--quick", "--preset", "tiny", "--backends", "onnxruntime", "--batch-sizes", "1",
+    res = recbench("run", "--preset", "tiny", "--backends", "onnxruntime", "--batch-sizes", "1",
                    "--out", str(out), *extra)
     assert res.returncode == 0, res.stderr[-2000:]
     return next(p for p in out.iterdir() if p.is_dir())
@@ -211,9 +217,12 @@ def _run(out, *extra):
 def runs(tmp_path_factory):
     """Two runs of the same config (A/A) and one with a 3 ms busy-wait injected after every infer."""
     root = tmp_path_factory.mktemp("gate-runs")
-    delayed = root / "delay.yaml"
-    delayed.write_text("backend_options:\n  onnxruntime: {inject_delay_ms: 3}\n")
-    return {"a": _run(root / "a"), "b": _run(root / "b"), "slow": _run(root / "slow", "--config", str(delayed))}
+    delayed = root / "delay.yaml"  # 1000 iterations, so that p99 is resolvable (--quick stops at ~170 here)
+    delayed.write_text("backend_options:\n  onnxruntime: {inject_delay_ms: 3}\n"
+                       "timing: {warmup_iters: 5, warmup_s: 0.2, min_iters: 1000, min_duration_s: 0.5, "
+                       "quality_samples: 16384}\n")
+    return {"a": _run(root / "a", "--quick"), "b": _run(root / "b", "--quick"),
+            "slow": _run(root / "slow", "--config", str(delayed))}
 
 
 def _digest(folder):

@@ -16,6 +16,17 @@ JOB_KEY = ("model", "preset", "variant", "backend", "device", "profile", "scenar
 STATISTICS = {"latency_ms.p50": "p50", "latency_ms.p90": "p90", "latency_ms.p95": "p95", "latency_ms.p99": "p99",
               "latency_ms.mean": "mean", "throughput_sps": "mean"}
 DEFAULT_METRICS = ("latency_ms.p50", "latency_ms.p99", "throughput_sps")
+# A percentile is resolvable only with this many iterations beyond it (n * (1 - q)): with fewer, p99 is the
+# sample maximum and the percentile bootstrap gives a CI far narrower than the truth.
+MIN_TAIL = 10
+
+
+def iterations_needed(statistic: str) -> int:
+    """Iterations a run needs before the bootstrap CI of `statistic` can be trusted."""
+    if statistic == "mean":
+        return 2
+    q = int(statistic[1:]) / 100
+    return int(round(MIN_TAIL / (1 - q)))
 
 
 def parse_threshold(text: str) -> float:
@@ -66,10 +77,14 @@ def compare_metric(metric: str, base: dict, cand: dict, raw_a, raw_b, threshold:
         worse = ratio - 1
         shown = f"{cmp.a / 1e6:.4g} -> {cmp.b / 1e6:.4g} ms"
     measured = f"{shown}, x{ratio:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
-    regressed = worse > threshold and cmp.significant
-    note = "significant" if cmp.significant else "not significant"
+    needed, n = iterations_needed(STATISTICS[metric]), min(len(raw_a), len(raw_b))
+    if n < needed:
+        verdict, note = SKIP, f"not resolvable: {n} iterations, {STATISTICS[metric]} needs {needed}"
+    else:
+        verdict = FAIL if worse > threshold and cmp.significant else PASS
+        note = "significant" if cmp.significant else "not significant"
     return Check("regression", job, metric, f"worse by <= {threshold:.0%}", measured, f"{threshold - worse:+.1%}",
-                 FAIL if regressed else PASS, note)
+                 verdict, note)
 
 
 def evaluate_regression(baseline: RunDir, candidate: RunDir, threshold: float,
