@@ -14,7 +14,7 @@ from bench.gate.evaluate import evaluate_budgets
 from bench.gate.output import write_junit, write_markdown
 from bench.gate.regression import evaluate_regression, parse_threshold
 from bench.gate.result import FAIL, PASS, SKIP
-from tests.conftest import recbench
+from tests.conftest import ROOT, recbench
 from tests.runs import latencies, make_run
 
 
@@ -36,6 +36,12 @@ def test_limits_parse_units(metric, text, stored):
     limit = Limit.parse(metric, text)
     assert limit.value == pytest.approx(stored)
     assert limit.op == text.split()[0].rstrip("0123456789.-+")
+
+
+def test_example_budgets_for_the_dlrm_presets_are_valid():
+    spec = load_budgets(ROOT / "scripts" / "budgets" / "dlrm.yaml")
+    assert {r.select.get("preset") for r in spec.rules} >= {"tiny", "edge", "datacenter"}
+    assert [r.name for r in spec.rules if not r.optional] == ["quality-every-variant"]
 
 
 def budgets_file(tmp_path, text: str):
