@@ -12,6 +12,7 @@ from bench.errors import UserError
 from bench.records import RECORDS, RunDir, now_iso
 
 DB_NAME = "history.sqlite"
+# What identifies "the same job" across runs (job ids carry a grid index, which may differ).
 IDENTITY = ("model", "preset", "variant", "backend", "device", "profile", "scenario", "batch_size")
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (

@@ -24,10 +24,6 @@ class Metric:
     path: str
     kind: str  # a key of UNITS
     unit: str  # the stored unit ("" for plain numbers)
-    lower_is_better: bool = True
-
-    def to_base(self, value: float) -> float:
-        return value * UNITS[self.kind].get(self.unit, 1.0)
 
 
 def _catalog() -> dict[str, Metric]:
@@ -35,12 +31,11 @@ def _catalog() -> dict[str, Metric]:
     metrics = [Metric(p, "time", "ms") for p in ms]
     metrics += [Metric(p, "time", "s") for p in ("load_s", "duration_s")]
     metrics += [Metric(p, "bytes", "B") for p in ("peak_rss_bytes", "gpu_mem_bytes", "model_bytes", "load_rss_bytes")]
-    metrics += [Metric(p, "rate", "sps", lower_is_better=False) for p in ("throughput_sps", "achieved_qps")]
-    metrics += [Metric(p, "number", "", lower_is_better=False) for p in
-                ("achieved_gflops", "quality.auc", "quality.auc_delta")]
+    metrics += [Metric(p, "rate", "sps") for p in ("throughput_sps", "achieved_qps")]
     metrics += [Metric(p, "number", "") for p in
-                ("cv", "late_requests", "params", "flops_per_sample", "quality.logloss", "quality.logloss_delta",
-                 "quality.max_abs_score_delta", "quality.mean_abs_score_delta")]
+                ("achieved_gflops", "cv", "late_requests", "params", "flops_per_sample", "quality.auc",
+                 "quality.auc_delta", "quality.logloss", "quality.logloss_delta", "quality.max_abs_score_delta",
+                 "quality.mean_abs_score_delta")]
     return {m.path: m for m in metrics}
 
 

@@ -7,11 +7,10 @@ import re
 from bench.errors import UserError
 from bench.gate.evaluate import fmt_number
 from bench.gate.result import FAIL, PASS, SKIP, Check, GateResult
+from bench.history import IDENTITY
 from bench.records import RunDir
 from bench.significance import compare_latencies
 
-# What identifies "the same job" across two runs (job ids carry a grid index, which may differ).
-JOB_KEY = ("model", "preset", "variant", "backend", "device", "profile", "scenario", "batch_size")
 # metric -> the statistic of the raw latencies whose bootstrap CI decides significance.
 STATISTICS = {"latency_ms.p50": "p50", "latency_ms.p90": "p90", "latency_ms.p95": "p95", "latency_ms.p99": "p99",
               "latency_ms.mean": "mean", "throughput_sps": "mean"}
@@ -49,7 +48,7 @@ def parse_metrics(text: str | None) -> tuple[str, ...]:
 
 
 def job_key(record: dict) -> tuple:
-    return tuple(record.get(k) for k in JOB_KEY)
+    return tuple(record.get(k) for k in IDENTITY)
 
 
 def _label(record: dict) -> str:
