@@ -76,8 +76,8 @@ def gate(
     budgets: Path | None = typer.Option(None, "--budgets", help="budgets YAML: rules of select + limits"),
     baseline: str | None = typer.Option(None, "--baseline", help="baseline run folder, run id, last-pass or last"),
     max_regression: str = typer.Option("5%", "--max-regression", help="tolerated slowdown vs the baseline"),
-    metrics: str | None = typer.Option(None, "--metrics", help="regression metrics [latency_ms.p50,latency_ms.p99,"
-                                       "throughput_sps]"),
+    metrics: str | None = typer.Option(None, "--metrics", help="regression metrics, default: p50,p99,throughput "
+                                       "(also p90, p95, mean)"),
     strict: bool = typer.Option(False, "--strict", help="judge budgets on the pessimistic end of each CI"),
     junit: Path | None = typer.Option(None, "--junit", help="write JUnit XML (one test case per rule x job)"),
     markdown: Path | None = typer.Option(None, "--markdown", help="write a Markdown summary (pull-request comment)"),

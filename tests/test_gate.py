@@ -12,7 +12,7 @@ from bench.errors import UserError
 from bench.gate.budgets import Limit, load_budgets
 from bench.gate.evaluate import evaluate_budgets
 from bench.gate.output import write_junit, write_markdown
-from bench.gate.regression import evaluate_regression, parse_threshold
+from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
 from bench.gate.result import FAIL, PASS, SKIP
 from tests.conftest import ROOT, recbench
 from tests.runs import latencies, make_run
@@ -173,6 +173,13 @@ rules:
 @pytest.mark.parametrize("text, value", [("5%", 0.05), ("25 %", 0.25), ("0.1", 0.1), ("2.5%", 0.025)])
 def test_threshold(text, value):
     assert parse_threshold(text) == pytest.approx(value)
+
+
+def test_regression_metric_names():
+    assert parse_metrics(None) == ("latency_ms.p50", "latency_ms.p99", "throughput_sps")
+    assert parse_metrics("p95, throughput,latency_ms.mean") == ("latency_ms.p95", "throughput_sps", "latency_ms.mean")
+    with pytest.raises(UserError, match="unknown regression metric p42; valid: p50"):
+        parse_metrics("p42")
 
 
 @pytest.mark.parametrize("text", ["5", "-5%", "five", ""])

@@ -37,13 +37,15 @@ def parse_threshold(text: str) -> float:
 
 
 def parse_metrics(text: str | None) -> tuple[str, ...]:
+    """'p50,p99,throughput' (or full record paths) -> record metric paths."""
     if not text:
         return DEFAULT_METRICS
-    names = tuple(m.strip() for m in text.split(",") if m.strip())
+    aliases = {**{m.split(".")[-1]: m for m in STATISTICS}, "throughput": "throughput_sps"}
+    names = tuple(aliases.get(m.strip(), m.strip()) for m in text.split(",") if m.strip())
     bad = [m for m in names if m not in STATISTICS]
     if bad or not names:
         raise UserError(f"--metrics: unknown regression metric {', '.join(bad) or repr(text)}; "
-                        f"valid: {', '.join(STATISTICS)}")
+                        f"valid: {', '.join(aliases)} (or {', '.join(STATISTICS)})")
     return names
 
 
