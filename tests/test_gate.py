@@ -14,6 +14,7 @@ from bench.gate.evaluate import evaluate_budgets
 from bench.gate.output import write_junit, write_markdown
 from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
 from bench.gate.result import FAIL, PASS, SKIP
+from bench.history import History, default_db
 from tests.conftest import ROOT, recbench
 from tests.runs import latencies, make_run
 
@@ -253,6 +254,7 @@ def test_cli_budget_gate_exit_codes(runs, tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     assert "gate passed: 2 passed, 0 failed" in res.stdout
     assert ET.parse(tmp_path / "j.xml").getroot().find("testsuite").get("tests") == "1"
+    assert (tmp_path / "s.md").read_text().startswith("### ✅ recbench gate passed: 2 passed")
     tight = tmp_path / "tight.yaml"
     tight.write_text('rules:\n  - select: {backend: onnxruntime}\n    limits: {latency_ms.p99: "<= 1 us"}\n')
     res = recbench("gate", "--budgets", str(tight), str(a))
@@ -272,6 +274,8 @@ def test_cli_budget_gate_exit_codes(runs, tmp_path):
 
 def test_cli_regression_aa_passes_and_injected_delay_is_caught(runs, tmp_path):
     a, b, slow = runs["a"], runs["b"], runs["slow"]
+    with History(default_db(a.parent)) as h:  # `recbench run` recorded the run in the history beside it
+        assert [r["run_id"] for r in h.runs()] == [a.name] and len(list(h.records())) == 1
     rec = json.loads((slow / "records.jsonl").read_text().splitlines()[0])
     assert rec["backend_options"]["inject_delay_ms"] == 3 and rec["latency_ms"]["p50"] >= 3
     res = recbench("gate", "--baseline", str(a), str(b), "--max-regression", "25%")
