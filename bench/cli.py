@@ -106,10 +106,8 @@ def history(
     db: Path | None = typer.Option(None, "--db", help="history database [FOLDER/history.sqlite]"),
 ) -> None:
     """Trend of a metric across recorded runs (table + chart); --rebuild re-reads the run folders."""
-    from bench.gate.evaluate import fmt_number
     from bench.history import History, default_db
-    from bench.trend import chart as draw_chart
-    from bench.trend import trend
+    from bench.trend import show_trend
 
     db = db or default_db(folder)
     if not rebuild and not db.exists():
@@ -120,18 +118,7 @@ def history(
             console.print(f"rebuilt {db} from {h.rebuild(folder)} run folders under {folder}", highlight=False)
         select = {k: v for k, v in {"model": model, "preset": preset, "variant": variant, "backend": backend,
                                     "scenario": scenario, "batch_size": batch_size}.items() if v is not None}
-        df = trend(h, select, metric)
-    runs = list(dict.fromkeys(df["run_id"]))[-last:]
-    df = df[df["run_id"].isin(runs)]
-    if df.empty:
-        console.print(f"no ok records match {select or 'anything'} in {db}", highlight=False)
-        return
-    table = Table(*df.columns, title=f"{metric} across {len(runs)} runs", header_style="bold")
-    for row in df.itertuples(index=False):
-        table.add_row(*("-" if v is None else fmt_number(v) if isinstance(v, float) else str(v) for v in row))
-    console.print(table)
-    path = draw_chart(df, metric, chart or folder / f"history-{metric}.png")
-    console.print(f"chart: {path}", highlight=False)
+        show_trend(console, h, select, metric, last, chart or folder / f"history-{metric}.png")
 
 
 @app.command("backends")

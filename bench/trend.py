@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from rich.console import Console
+from rich.table import Table
 
 from bench.errors import UserError
-from bench.gate.evaluate import matches
+from bench.gate.evaluate import fmt_number, matches
 from bench.gate.metrics import get_metric, lookup
 from bench.history import History
 
@@ -58,3 +60,18 @@ def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def show_trend(console: Console, history: History, select: dict, metric: str, last: int, chart_path: Path) -> None:
+    """Print the newest `last` runs' values of `metric` as a table and draw the chart."""
+    df = trend(history, select, metric)
+    runs = list(dict.fromkeys(df["run_id"]))[-last:]
+    df = df[df["run_id"].isin(runs)]
+    if df.empty:
+        console.print(f"no ok records match {select or 'anything'} in {history.path}", highlight=False)
+        return
+    table = Table(*df.columns, title=f"{metric} across {len(runs)} runs", header_style="bold")
+    for row in df.itertuples(index=False):
+        table.add_row(*("-" if v is None else fmt_number(v) if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+    console.print(f"chart: {chart(df, metric, chart_path)}", highlight=False)
