@@ -51,6 +51,7 @@ def run(
 ) -> None:
     """Run a sweep: every variant x backend x scenario x batch size, one process per job."""
     from bench.config import TimingConfig, build_config, load_yaml
+    from bench.history import record_run_quietly
     from bench.records import RunDir
     from bench.summary import print_summary
     from bench.sweep import run_sweep
@@ -62,12 +63,64 @@ def run(
     overrides["device"] = device
     cfg = build_config(base, overrides, source=str(config or "command line"))
     run_path = run_sweep(cfg, console)
+    record_run_quietly(run_path, console.print)
     records = RunDir(run_path).records()
     print_summary(console, records, title=f"{cfg.model} run {run_path.name}")
     failed = sum(r["status"] == "failed" for r in records)
     ok = sum(r["status"] == "ok" for r in records)
     console.print(f"{ok} ok, {failed} failed, {len(records) - ok - failed} skipped; records: "
                   f"{run_path / 'records.jsonl'}", soft_wrap=True)
+
+
+@app.command()
+def gate(
+    run_dir: Path = typer.Argument(..., help="the run folder to judge"),
+    budgets: Path | None = typer.Option(None, "--budgets", help="budgets YAML: rules of select + limits"),
+    baseline: str | None = typer.Option(None, "--baseline", help="baseline run folder, run id, last-pass or last"),
+    max_regression: str = typer.Option("5%", "--max-regression", help="tolerated slowdown vs the baseline"),
+    metrics: str | None = typer.Option(None, "--metrics", help="regression metrics, default: p50,p99,throughput "
+                                       "(also p90, p95, mean)"),
+    strict: bool = typer.Option(False, "--strict", help="judge budgets on the pessimistic end of each CI"),
+    junit: Path | None = typer.Option(None, "--junit", help="write JUnit XML (one test case per rule x job)"),
+    markdown: Path | None = typer.Option(None, "--markdown", help="write a Markdown summary (pull-request comment)"),
+    db: Path | None = typer.Option(None, "--db", help="history database [RUN_DIR/../history.sqlite]"),
+) -> None:
+    """Release gate: exit 0 when every check passes, 1 when a budget or the regression check fails, 2 bad input."""
+    from bench.gate.command import run_gate
+
+    ok = run_gate(console, run_dir, budgets, baseline, max_regression, metrics, strict, junit, markdown, db)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def history(
+    folder: Path = typer.Argument(Path("results"), help="results folder: run folders and history.sqlite"),
+    rebuild: bool = typer.Option(False, "--rebuild", help="re-read every run folder under FOLDER into the database"),
+    metric: str = typer.Option("latency_ms.p99", "--metric", help="record metric to trend"),
+    model: str | None = typer.Option(None, "--model"),
+    preset: str | None = typer.Option(None, "--preset"),
+    variant: str | None = typer.Option(None, "--variant", help="glob patterns allowed, e.g. 'int8*'"),
+    backend: str | None = typer.Option(None, "--backend"),
+    scenario: str | None = typer.Option(None, "--scenario"),
+    batch_size: int | None = typer.Option(None, "--batch-size"),
+    last: int = typer.Option(20, "--last", min=1, help="show the newest N runs"),
+    chart: Path | None = typer.Option(None, "--chart", help="PNG path [FOLDER/history-METRIC.png]"),
+    db: Path | None = typer.Option(None, "--db", help="history database [FOLDER/history.sqlite]"),
+) -> None:
+    """Trend of a metric across recorded runs (table + chart); --rebuild re-reads the run folders."""
+    from bench.history import History, default_db
+    from bench.trend import show_trend
+
+    db = db or default_db(folder)
+    if not rebuild and not db.exists():
+        raise UserError(f"no history database at {db}; `recbench run` creates it, "
+                        f"`recbench history --rebuild {folder}` rebuilds it from run folders")
+    with History(db) as h:
+        if rebuild:
+            console.print(f"rebuilt {db} from {h.rebuild(folder)} run folders under {folder}", highlight=False)
+        select = {k: v for k, v in {"model": model, "preset": preset, "variant": variant, "backend": backend,
+                                    "scenario": scenario, "batch_size": batch_size}.items() if v is not None}
+        show_trend(console, h, select, metric, last, chart or folder / f"history-{metric}.png")
 
 
 @app.command("backends")

@@ -7,6 +7,7 @@ import os
 import resource
 import time
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,27 @@ def measure_quality(backend, job: Job) -> dict | None:
     return load_entry(job.quality_entry)(backend.run, job.reference, job.timing.quality_samples)
 
 
+@contextmanager
+def injected_delay(backend, delay_ms: float):
+    """Busy-wait `delay_ms` after every infer(): a known slowdown to prove a regression gate catches one."""
+    if not delay_ms:
+        yield
+        return
+    infer, delay_ns = backend.infer, int(delay_ms * 1e6)
+
+    def slowed(handle):
+        infer(handle)
+        end = time.perf_counter_ns() + delay_ns
+        while time.perf_counter_ns() < end:
+            pass
+
+    backend.infer = slowed
+    try:
+        yield
+    finally:
+        del backend.infer
+
+
 def run_job(job: Job) -> dict:
     started = now_iso()
     if job.affinity:
@@ -69,7 +91,8 @@ def run_job(job: Job) -> dict:
     backend.infer(handles[0])
     backend.synchronize()
     first_infer_ms = (time.perf_counter() - t0) * 1e3
-    summary, measurement = scenarios.get(job.scenario)(backend, handles, job)
+    with injected_delay(backend, float(job.backend_options.get("inject_delay_ms", 0))):
+        summary, measurement = scenarios.get(job.scenario)(backend, handles, job)
     run_dir = RunDir(Path(job.run_dir))
     run_dir.save_raw(job.job_id, measurement.latencies_ns)
     for phase, values in (measurement.device_ms or {}).items():

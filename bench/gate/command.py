@@ -1,0 +1,81 @@
+"""`recbench gate`: validate every input, judge the run, print and write the verdicts, store them in the history."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from rich.console import Console
+
+from bench.errors import UserError
+from bench.gate import output
+from bench.gate.budgets import load_budgets
+from bench.gate.evaluate import evaluate_budgets
+from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
+from bench.gate.result import SKIP, Check, GateResult
+from bench.history import REFS, History, default_db
+from bench.records import RunDir
+
+
+def open_run(path: Path, what: str = "run") -> RunDir:
+    run = RunDir(Path(path))
+    if not run.path.is_dir():
+        raise UserError(f"{what} folder {path} does not exist")
+    if not run.records():
+        raise UserError(f"{path} has no records: nothing to gate")
+    return run
+
+
+def resolve_baseline(ref: str, candidate: RunDir, db: Path) -> RunDir | None:
+    """A run folder, or a ref (last-pass, last, a run id) looked up in the history; None: no such run yet."""
+    if Path(ref).is_dir():
+        return open_run(Path(ref), "baseline")
+    if not db.exists() and ref not in REFS:
+        raise UserError(f"baseline '{ref}' is not a run folder, and there is no history database at {db} to look it "
+                        "up in (use --db, or `recbench history --rebuild FOLDER`)")
+    if not db.exists():
+        return None
+    with History(db) as h:
+        base = h.resolve(ref, candidate)
+    return open_run(base.path, "baseline") if base else None
+
+
+def no_baseline(ref: str) -> GateResult:
+    """The first run of a new history has nothing to regress from: say so, do not fail."""
+    note = f"no {ref} baseline in the history yet: regression not checked"
+    return GateResult("regression", ref, [Check("regression", "-", "-", "-", "-", "-", SKIP, note)])
+
+
+def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: str | None, max_regression: str,
+             metrics: str | None, strict: bool, junit: Path | None, markdown: Path | None, db: Path | None) -> bool:
+    """Judge RUN_DIR against a budgets file and/or a baseline run; True when every check passed."""
+    if budgets is None and baseline is None:
+        raise UserError("gate needs --budgets FILE, --baseline RUN_OR_REF, or both")
+    run = open_run(run_dir)
+    db = db or default_db(run.path.parent)
+    records = run.records()
+    spec = load_budgets(budgets) if budgets else None
+    threshold, names = parse_threshold(max_regression), parse_metrics(metrics)
+    base = resolve_baseline(baseline, run, db) if baseline else None
+
+    results: list[GateResult] = []
+    if spec:
+        results.append(evaluate_budgets(spec, records, str(budgets), strict))
+    if base:
+        results.append(evaluate_regression(base, run, threshold, names))
+    elif baseline:
+        results.append(no_baseline(baseline))
+    console.print(output.table(results, title=f"gate {run.run_id}"))
+    ok = all(r.passed for r in results)
+    console.print(("[green]" if ok else "[bold red]") + output.summary(results), highlight=False)
+    if junit:
+        output.write_junit(results, junit, run.run_id)
+    if markdown:
+        output.write_markdown(results, markdown, run.run_id)
+    try:
+        with History(db) as h:
+            for r in results:
+                h.record_gate(run, r.kind, r.source, r.passed, len(r.failures), r.as_dict())
+    except (UserError, sqlite3.Error, OSError) as e:
+        console.print(f"[yellow]warning[/]: gate verdict not stored in the history database: {e}", highlight=False)
+    return ok

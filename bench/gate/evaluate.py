@@ -1,0 +1,88 @@
+"""Judge a run's records against a budgets file."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+from bench.errors import UserError
+from bench.gate.budgets import Budgets, Limit, Rule, rule_label
+from bench.gate.metrics import confidence_interval, in_unit, lookup
+from bench.gate.result import FAIL, PASS, SKIP, Check, GateResult
+
+
+def fmt_number(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 1e4 else f"{x:.4g}"
+
+
+def _matches_one(value, pattern) -> bool:
+    if isinstance(pattern, str):
+        return value is not None and fnmatchcase(str(value), pattern)
+    return value == pattern and isinstance(value, bool) == isinstance(pattern, bool)
+
+
+def matches(record: dict, select: dict) -> bool:
+    """Every selector key matches: globs for strings, equality for numbers, any-of for lists."""
+    for key, pattern in select.items():
+        value = lookup(record, key)
+        options = pattern if isinstance(pattern, list) else [pattern]
+        if not any(_matches_one(value, p) for p in options):
+            return False
+    return True
+
+
+def check_select_keys(budgets: Budgets, records: list[dict], source: str) -> None:
+    """A selector key no record has is a typo, not an empty selection."""
+    for i, rule in enumerate(budgets.rules):
+        for key in rule.select:
+            if records and all(lookup(r, key) is None for r in records):
+                fields = sorted(k for k, v in records[0].items() if isinstance(v, (str, int, float)))
+                raise UserError(f"budgets {source}: rule '{rule_label(rule, i)}' (#{i + 1}): select key '{key}' is "
+                                f"not a field of any record; fields: {', '.join(fields)}")
+
+
+def _unit_text(x: float, limit: Limit) -> str:
+    return f"{fmt_number(in_unit(x, limit.metric, limit.unit))}{' ' + limit.unit if limit.unit else ''}"
+
+
+def judge(label: str, record: dict, limit: Limit, strict: bool) -> Check:
+    """One limit on one job: measured (or, with strict, the pessimistic CI end) against the limit."""
+    path, job = limit.metric.path, record["job_id"]
+    value = lookup(record, path)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return Check(label, job, path, limit.text, "-", "-", FAIL, f"{path} not measured in this job")
+    ci = confidence_interval(record, path)
+    judged, note = float(value), ""
+    if strict and ci:
+        judged, note = (ci[1] if limit.upper else ci[0]), "strict: judged the pessimistic CI end"
+    elif strict:
+        note = "strict: no CI recorded, judged the measured value"
+    measured = _unit_text(value, limit) + (f" [{_unit_text(ci[0], limit)}, {_unit_text(ci[1], limit)}]" if ci else "")
+    headroom = (limit.value - judged) if limit.upper else (judged - limit.value)
+    relative = headroom / abs(limit.value) if limit.value else None
+    shown_relative = relative is not None and abs(relative) < 10
+    margin = _unit_text(headroom, limit) + (f" ({relative:+.0%})" if shown_relative else "")
+    return Check(label, job, path, limit.text, measured, margin, PASS if limit.holds(judged) else FAIL, note)
+
+
+def evaluate_rule(rule: Rule, label: str, records: list[dict], strict: bool) -> list[Check]:
+    selected = [r for r in records if matches(r, rule.select)]
+    if not selected:
+        verdict = SKIP if rule.optional else FAIL
+        return [Check(label, "-", "-", "-", "-", "-", verdict, f"no job matches select {rule.select}")]
+    checks = []
+    for rec in selected:
+        if rec.get("status") != "ok":
+            verdict = SKIP if rec.get("status") == "skipped" and rule.optional else FAIL
+            checks.append(Check(label, rec["job_id"], "-", "-", "-", "-", verdict,
+                                f"job {rec.get('status')}: {rec.get('reason') or ''}".strip()))
+            continue
+        checks += [judge(label, rec, limit, strict) for limit in rule.limits.values()]
+    return checks
+
+
+def evaluate_budgets(budgets: Budgets, records: list[dict], source: str, strict: bool = False) -> GateResult:
+    check_select_keys(budgets, records, source)
+    result = GateResult("budgets", source)
+    for i, rule in enumerate(budgets.rules):
+        result.checks += evaluate_rule(rule, rule_label(rule, i), records, strict)
+    return result

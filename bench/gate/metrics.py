@@ -1,0 +1,94 @@
+"""The record metrics a gate can judge, their units, and how to read them (and their CIs) from a record."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bench.stats import PERCENTILES
+
+# Unit name -> factor to the kind's base unit (seconds, bytes, samples per second, 1).
+UNITS: dict[str, dict[str, float]] = {
+    "time": {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0},
+    "bytes": {"B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+              "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40},
+    "rate": {"sps": 1.0, "qps": 1.0, "/s": 1.0},
+    "number": {},
+}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A numeric record field: its dotted path, its kind and the unit the record stores it in."""
+
+    path: str
+    kind: str  # a key of UNITS
+    unit: str  # the stored unit ("" for plain numbers)
+
+
+def _catalog() -> dict[str, Metric]:
+    ms = [f"latency_ms.{k}" for k in ("mean", "std", "min", "max", *PERCENTILES)] + ["first_infer_ms"]
+    metrics = [Metric(p, "time", "ms") for p in ms]
+    metrics += [Metric(p, "time", "s") for p in ("load_s", "duration_s")]
+    metrics += [Metric(p, "bytes", "B") for p in ("peak_rss_bytes", "gpu_mem_bytes", "model_bytes", "load_rss_bytes")]
+    metrics += [Metric(p, "rate", "sps") for p in ("throughput_sps", "achieved_qps")]
+    metrics += [Metric(p, "number", "") for p in
+                ("achieved_gflops", "cv", "late_requests", "params", "flops_per_sample", "quality.auc",
+                 "quality.auc_delta", "quality.logloss", "quality.logloss_delta", "quality.max_abs_score_delta",
+                 "quality.mean_abs_score_delta")]
+    return {m.path: m for m in metrics}
+
+
+METRICS = _catalog()
+
+
+def get_metric(path: str) -> Metric:
+    if path not in METRICS:
+        raise ValueError(f"unknown metric '{path}'; valid: {', '.join(METRICS)}")
+    return METRICS[path]
+
+
+_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S*)\s*$")
+
+
+def parse_quantity(text: str, metric: Metric) -> tuple[float, str]:
+    """'5 ms' -> (5.0 in the metric's stored unit, 'ms'); a plain number is already in the stored unit."""
+    m = _QUANTITY.match(text)
+    if not m:
+        raise ValueError(f"cannot read '{text}' as a number with an optional unit")
+    value, unit = float(m.group(1)), m.group(2)
+    units = UNITS[metric.kind]
+    if not unit:
+        return value, metric.unit
+    if unit not in units:
+        valid = ", ".join(units) if units else "none (a plain number)"
+        raise ValueError(f"unit '{unit}' does not fit {metric.path}; valid units: {valid}")
+    return value * units[unit] / units.get(metric.unit, 1.0), unit
+
+
+def in_unit(value: float, metric: Metric, unit: str) -> float:
+    """A stored value expressed in `unit` (a unit of the metric's kind, or its stored unit)."""
+    units = UNITS[metric.kind]
+    return value * units.get(metric.unit, 1.0) / units.get(unit, 1.0)
+
+
+def lookup(record: dict, path: str):
+    """The value at a dotted path of a record, or None where any part is missing."""
+    value = record
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def confidence_interval(record: dict, path: str) -> tuple[float, float] | None:
+    """The record's 95% CI for a metric where one was computed (latency_ci_ms, throughput_ci_sps)."""
+    if path.startswith("latency_ms."):
+        ci = lookup(record, "latency_ci_ms." + path.split(".", 1)[1])
+    else:
+        stem, _, _ = path.rpartition("_")
+        ci = record.get(f"{stem}_ci_{path.rsplit('_', 1)[-1]}") if "." not in path else None
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(x, (int, float)) for x in ci):
+        return float(ci[0]), float(ci[1])
+    return None

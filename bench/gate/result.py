@@ -1,0 +1,40 @@
+"""What a gate decided: one Check per (rule, job, metric), grouped into a pass/fail GateResult."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+PASS, FAIL, SKIP = "pass", "fail", "skip"
+
+
+@dataclass(frozen=True)
+class Check:
+    rule: str
+    job: str
+    metric: str
+    limit: str
+    measured: str
+    margin: str
+    verdict: str  # pass | fail | skip
+    note: str = ""
+
+
+@dataclass
+class GateResult:
+    """Every check of one gate run; it passes when no check failed."""
+
+    kind: str  # "budgets" or "regression"
+    source: str  # the budgets file or the baseline run
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.verdict == FAIL]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "source": self.source, "passed": self.passed,
+                "checks": [asdict(c) for c in self.checks]}

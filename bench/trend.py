@@ -1,0 +1,77 @@
+"""A metric's trend across the runs in the history database: a table and a matplotlib chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from bench.errors import UserError
+from bench.gate.evaluate import fmt_number, matches
+from bench.gate.metrics import get_metric, lookup
+from bench.history import History
+
+SERIES = ["variant", "backend", "scenario", "batch_size"]
+
+
+def trend(history: History, select: dict, metric: str) -> pd.DataFrame:
+    """One row per (run, job) of the ok records matching `select`: the run, its job identity, the metric, the gate."""
+    try:
+        get_metric(metric)
+    except ValueError as e:
+        raise UserError(f"--metric: {e}") from None
+    gates = history.gate_status()
+    rows = []
+    for run, rec in history.records():
+        if rec.get("status") != "ok" or not matches(rec, select):
+            continue
+        gate = gates.get(run["run_id"])
+        rows.append({"run_id": run["run_id"], "started_at": run["started_at"], "git": run["git_revision"],
+                     **{k: rec.get(k) for k in SERIES}, metric: lookup(rec, metric),
+                     "gate": "-" if gate is None else ("pass" if gate else "fail")})
+    return pd.DataFrame(rows, columns=["run_id", "started_at", "git", *SERIES, metric, "gate"])
+
+
+def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
+    """One line per (variant, backend, scenario, batch) over run start time; failed gates marked with a red x."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    times = pd.to_datetime(df["started_at"], utc=True, format="ISO8601")
+    failed_label = "gate failed"
+    for key, group in df.assign(t=times).groupby(SERIES, sort=True):
+        variant, backend, scenario, batch = key
+        ax.plot(group["t"], group[metric], marker="o", label=f"{variant} {backend} {scenario} b{batch}")
+        failed = group[group["gate"] == "fail"]
+        if len(failed):
+            ax.scatter(failed["t"], failed[metric], marker="x", s=80, color="red", zorder=3, label=failed_label)
+            failed_label = None
+    unit = get_metric(metric).unit
+    ax.set(xlabel="run start (UTC)", ylabel=f"{metric} [{unit}]" if unit else metric, title=f"{metric} across runs")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def show_trend(console: Console, history: History, select: dict, metric: str, last: int, chart_path: Path) -> None:
+    """Print the newest `last` runs' values of `metric` as a table and draw the chart."""
+    df = trend(history, select, metric)
+    runs = list(dict.fromkeys(df["run_id"]))[-last:]
+    df = df[df["run_id"].isin(runs)]
+    if df.empty:
+        console.print(f"no ok records match {select or 'anything'} in {history.path}", highlight=False)
+        return
+    table = Table(*df.columns, title=f"{metric} across {len(runs)} runs", header_style="bold")
+    for row in df.itertuples(index=False):
+        table.add_row(*("-" if v is None else fmt_number(v) if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+    console.print(f"chart: {chart(df, metric, chart_path)}", highlight=False)

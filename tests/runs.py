@@ -1,0 +1,33 @@
+"""Synthetic run folders for the gate and history tests (harness logic only; real runs are made with the CLI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bench.records import RunDir
+from bench.stats import summarize
+
+
+def make_run(parent: Path, run_id: str, latencies_ms: dict[str, np.ndarray], preset: str = "tiny",
+             started_at: str = "2026-01-01T00:00:00+00:00", **fields) -> RunDir:
+    """One ok record per (variant -> per-iteration latencies in ms), batch 1, with its raw file."""
+    run = RunDir.create(parent, run_id)
+    for i, (variant, ms) in enumerate(latencies_ms.items()):
+        ns = (np.asarray(ms) * 1e6).astype(np.int64)
+        job_id = f"{i:03d}-dlrm-{variant}-onnxruntime-single-stream-b1"
+        run.save_raw(job_id, ns)
+        run.append({"schema_version": 1, "run_id": run_id, "job_id": job_id, "status": "ok", "reason": None,
+                    "model": "dlrm", "preset": preset, "variant": variant, "backend": "onnxruntime", "device": "cpu",
+                    "profile": "default", "scenario": "single-stream", "batch_size": 1, "threads": 2,
+                    "started_at": started_at, "peak_rss_bytes": 300 * 2**20, "model_bytes": 2_000_000,
+                    "gpu_mem_bytes": None, "quality": {"auc": 0.7, "auc_delta": -0.0002},
+                    **summarize(ns, 1, float(ns.sum()) / 1e9), **fields})
+    return run
+
+
+def latencies(median_ms: float, n: int = 2000, seed: int = 0, spread: float = 0.1) -> np.ndarray:
+    """Right-skewed per-iteration latencies around a median, like a real timing loop's."""
+    rng = np.random.default_rng(seed)
+    return median_ms * rng.lognormal(0.0, spread, n)
