@@ -119,7 +119,7 @@ def compare(
     if as_json:
         print(json.dumps({**cmp.as_dict(), "written": [str(p) for p in written]}, indent=1))
         return
-    console.print(cmp_mod.ratios_table(cmp).to_rich())
+    console.print(cmp_mod.ratios_table(cmp).to_rich(compact=True))
     one_side = cmp_mod.one_side_table(cmp)
     if one_side:
         console.print(one_side.to_rich())

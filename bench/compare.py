@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,15 @@ RATIOS = {"p50": "latency_ms.p50", "p99": "latency_ms.p99", "throughput": "throu
           "peak_rss": "peak_rss_bytes", "model_bytes": "model_bytes"}
 
 
+def verdict(test: Comparison | None) -> str:
+    """faster / slower (B vs A), 'no sig. change', or 'not tested' where a side lacks raw latencies."""
+    if test is None:
+        return "not tested"
+    if test.significant and test.p_value < ALPHA:
+        return "slower" if test.ratio > 1 else "faster"
+    return "no sig. change"
+
+
 @dataclass
 class Pair:
     """One job measured in both runs."""
@@ -33,13 +43,7 @@ class Pair:
 
     @property
     def verdict(self) -> str:
-        """faster / slower (B vs A at p50), 'no significant change', or why it cannot be judged."""
-        t = self.tests.get("p50")
-        if t is None:
-            return "not tested (raw latencies missing)"
-        if t.significant and t.p_value < ALPHA:
-            return "slower" if t.ratio > 1 else "faster"
-        return "no significant change"
+        return verdict(self.tests.get("p50"))
 
     def as_dict(self) -> dict:
         return {"job": dict(zip(JOB_KEY, job_key(self.a), strict=True)), "job_id_a": self.a.get("job_id"),
@@ -91,7 +95,7 @@ def compare_runs(path_a: Path, path_b: Path) -> RunComparison:
 def _ratio_cell(ratio: float | None, test: Comparison | None = None) -> str:
     if ratio is None:
         return "-"
-    return f"{ratio:.3f} [{test.ci[0]:.3f}, {test.ci[1]:.3f}]" if test else f"{ratio:.3f}"
+    return f"{ratio:.3g} [{test.ci[0]:.3g}, {test.ci[1]:.3g}]" if test else f"{ratio:.3g}"
 
 
 VERDICT_STYLE = {"faster": "green", "slower": "red"}
@@ -101,16 +105,16 @@ def ratios_table(cmp: RunComparison) -> Table:
     """Each matched job: A and B p50, ratios B/A with the bootstrap CIs, rank-test p-value, verdict."""
     records = [p.a for p in cmp.pairs]
     ident = identity_columns(records)
-    cols = [*ident, "batch", "p50 A ms", "p50 B ms", "p50 B/A [95% CI]", "p99 B/A [95% CI]", "samples/s B/A",
-            "RSS B/A", "model B/A", "p (rank test)", "verdict"]
+    cols = [*ident, "batch", "p50 ms A → B", "p50 B/A [95% CI]", "p99 B/A [95% CI]", "thr B/A", "RSS B/A",
+            "model B/A", "p (MWU)", "verdict"]
     table = Table(f"B / A — A: {cmp.a.run_id}, B: {cmp.b.run_id}", cols,
                   numeric=set(range(len(ident) + 1, len(cols) - 1)),
-                  note="ratio < 1 is lower in B (faster for latency, smaller for memory); CIs: bootstrap 95% of the "
-                       "ratio from the raw latencies; p: two-sided Mann-Whitney U. A change is called when the CI "
-                       f"excludes 1 and p < {ALPHA}.")
+                  note="ratio < 1: lower in B (faster for latency, smaller for memory). CI: bootstrap 95% of the ratio "
+                       "from the raw latencies; p: two-sided Mann-Whitney U on them. The verdict (at p50) calls a "
+                       f"change only when the CI excludes 1 and p < {ALPHA}.")
     for p in cmp.pairs:
         table.rows.append([str(p.a.get(f)) for f in ident] + [str(p.a.get("batch_size")),
-                          num(get(p.a, "latency_ms.p50")), num(get(p.b, "latency_ms.p50")),
+                          f"{num(get(p.a, 'latency_ms.p50'))} → {num(get(p.b, 'latency_ms.p50'))}",
                           _ratio_cell(p.ratios["p50"], p.tests.get("p50")),
                           _ratio_cell(p.ratios["p99"], p.tests.get("p99")), _ratio_cell(p.ratios["throughput"]),
                           _ratio_cell(p.ratios["peak_rss"]), _ratio_cell(p.ratios["model_bytes"]),
@@ -129,10 +133,18 @@ def one_side_table(cmp: RunComparison) -> Table | None:
                  [[run_id] + [str(r.get(f)) for f in ident] + [str(r.get("batch_size"))] for run_id, r in rows])
 
 
-def env_differences(cmp: RunComparison) -> Bullets | None:
+SETTINGS = ("preset", "threads", "timing")  # job settings outside the match key that change what a number means
+
+
+def differences(cmp: RunComparison) -> Bullets | None:
+    """Environment lines and job settings that differ between the runs: read the ratios with them in mind."""
     ea, eb = dict(env_summary(cmp.a.env)), dict(env_summary(cmp.b.env))
-    items = [f"{k}: A {ea.get(k)} / B {eb.get(k)}" for k in ea if ea.get(k) != eb.get(k) and k != "git revision"]
-    return Bullets("The two runs' environments differ", items) if items else None
+    items = [f"{k}: A {ea.get(k)} / B {eb.get(k)}" for k in ea if ea.get(k) != eb.get(k)]
+    for field in SETTINGS:
+        va, vb = ({json.dumps(r.get(field), sort_keys=True) for r in run.ok} for run in (cmp.a, cmp.b))
+        if va != vb:
+            items.append(f"{field}: A {', '.join(sorted(va))} / B {', '.join(sorted(vb))}")
+    return Bullets("What differs between the two runs", items) if items else None
 
 
 def ratio_chart(cmp: RunComparison) -> ChartFile | None:
@@ -152,9 +164,7 @@ def ratio_chart(cmp: RunComparison) -> ChartFile | None:
                 ratio, t = p.ratios[stat], p.tests.get(stat)
                 if ratio is None:
                     continue
-                colour = colours.get(p.verdict if stat == "p50" else
-                                     ("slower" if t and t.significant and ratio > 1 else
-                                      "faster" if t and t.significant else ""), "#57606a")
+                colour = colours.get(verdict(t), "#57606a")
                 err = [[ratio - t.ci[0]], [t.ci[1] - ratio]] if t else None
                 ax.errorbar([ratio], [i], xerr=err, fmt="o", color=colour, capsize=3, label=labels[i])
             ax.axvline(1.0, color="black", linewidth=0.8)
@@ -172,7 +182,7 @@ def document(cmp: RunComparison, figure: Figure | None) -> Document:
                    f"A = {cmp.a.path}, B = {cmp.b.path}; {len(cmp.pairs)} matched jobs, "
                    f"{len(cmp.only_a)} only in A, {len(cmp.only_b)} only in B.")
     doc.add(Facts("Environment A", env_summary(cmp.a.env)), Facts("Environment B", env_summary(cmp.b.env)),
-            env_differences(cmp), Section("Ratios B / A"), figure, ratios_table(cmp), one_side_table(cmp))
+            differences(cmp), Section("Ratios B / A"), figure, ratios_table(cmp), one_side_table(cmp))
     return doc
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+from rich import box
 from rich.table import Table as RichTable
 from rich.text import Text
 
@@ -23,10 +24,12 @@ class Table:
     numeric: set[int] = field(default_factory=set)  # right-aligned column indexes
     note: str = ""
 
-    def to_rich(self) -> RichTable:
-        t = RichTable(title=self.title or None, header_style="bold", caption=self.note or None)
+    def to_rich(self, compact: bool = False) -> RichTable:
+        """compact: no vertical rules, numbers never wrap (wide tables in a 160-column log)."""
+        t = RichTable(title=self.title or None, header_style="bold", caption=self.note or None,
+                      box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD)
         for i, col in enumerate(self.columns):
-            t.add_column(col, justify="right" if i in self.numeric else "left")
+            t.add_column(col, justify="right" if i in self.numeric else "left", no_wrap=compact and i in self.numeric)
         for row in self.rows:
             t.add_row(*(Text(c[0], style=c[1]) if isinstance(c, tuple) else Text(c) for c in row))
         return t
