@@ -139,7 +139,10 @@ SETTINGS = ("preset", "threads", "timing")  # job settings outside the match key
 def differences(cmp: RunComparison) -> Bullets | None:
     """Environment lines and job settings that differ between the runs: read the ratios with them in mind."""
     ea, eb = dict(env_summary(cmp.a.env)), dict(env_summary(cmp.b.env))
-    items = [f"{k}: A {ea.get(k)} / B {eb.get(k)}" for k in ea if ea.get(k) != eb.get(k)]
+    items = [f"{k}: A {ea.get(k)} / B {eb.get(k)}" for k in ea if ea.get(k) != eb.get(k) and k != "versions"]
+    va, vb = cmp.a.env.get("versions") or {}, cmp.b.env.get("versions") or {}
+    items += [f"{pkg}: A {va.get(pkg) or '-'} / B {vb.get(pkg) or '-'}" for pkg in {**va, **vb}
+              if va.get(pkg) != vb.get(pkg)]
     for field in SETTINGS:
         va, vb = ({json.dumps(r.get(field), sort_keys=True) for r in run.ok} for run in (cmp.a, cmp.b))
         if va != vb:
