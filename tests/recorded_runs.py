@@ -7,7 +7,7 @@ import json
 import re
 import shutil
 import tempfile
-from functools import lru_cache
+from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,7 +19,7 @@ _ROOT = Path(tempfile.mkdtemp(prefix="recbench-report-tests-"))
 atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def recorded_run(backends: tuple[str, ...], batches: tuple[int, ...]) -> Path:
     """A real sweep on the installed runtimes; later calls with the same grid reuse it."""
     cfg = SweepConfig(preset="tiny", backends=list(backends), batch_sizes=list(batches), timing=QUICK,

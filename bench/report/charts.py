@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ LINESTYLES = ("-", "--", ":", "-.")
 SERIES_FIELDS = ("model", "variant", "backend", "device", "profile", "scenario")
 CDF_POINTS = 2_000  # points per CDF line: enough for the eye, keeps the SVG small
 MAX_PANELS = 12
+LEGEND_CHARS = 150  # characters of legend text that fit on one row of a WIDTH_IN-wide chart
 WIDTH_IN = 11.0  # every chart as wide as the report's column, so none is scaled differently
 
 
@@ -58,6 +60,12 @@ class Palette:
         self.colours = {e: COLOURS[i % len(COLOURS)] for i, e in enumerate(engines)}
         self.markers = {v: MARKERS[i % len(MARKERS)] for i, v in enumerate(variants)}
         self.lines = {v: LINESTYLES[i % len(LINESTYLES)] for i, v in enumerate(variants)}
+
+    def within(self, records: list[dict]) -> Palette:
+        """The same colours and markers, labelled by what varies among these records only."""
+        pal = copy.copy(self)
+        pal.fields = varying(records, SERIES_FIELDS) or ["backend"]
+        return pal
 
     def label(self, r: dict) -> str:
         return " · ".join(str(r.get(f)) for f in self.fields)
@@ -101,8 +109,9 @@ def _legend(fig: Figure, axes: list, extra: list | None = None) -> None:
     for h in extra or []:
         handles.setdefault(h.get_label(), h)
     if handles:
-        fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(len(handles), 5),
-                   frameon=False)
+        per_row = max(1, LEGEND_CHARS // (max(len(label) for label in handles) + 8))
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center",
+                   ncol=min(len(handles), per_row, 5), frameon=False)
 
 
 def _batch_axis(ax, batches: list[int]) -> None:
@@ -131,6 +140,7 @@ def latency_cdf(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, 
     recs = [r for r in run.ok if run.raw_ms(r) is not None]
     if not recs:
         raise NoData("no raw per-iteration latencies (raw/*.npy) in the run")
+    pal = pal.within(recs)
     panels = groups(recs, lambda r: (r.get("scenario"), r.get("batch_size")))
     keys = sorted(panels, key=lambda k: (str(k[0]), k[1] or 0))[:MAX_PANELS]
     many_scenarios = len({k[0] for k in keys}) > 1
@@ -165,6 +175,7 @@ def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str
     batches = sorted({r["batch_size"] for r in recs if r.get("batch_size")})
     if len(batches) < 2:
         raise NoData(f"needs at least 2 batch sizes (the run has {len(batches)})")
+    pal = pal.within(recs)
     fig, axes = _figure(title, len(metrics), cols=2, height=4.0)
     series = groups(sorted(recs, key=lambda r: r["batch_size"]), pal.label)
     for ax, (field, ci_field, ylabel) in zip(axes, metrics, strict=True):
@@ -201,6 +212,7 @@ def latency_vs_load(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
     recs = [r for r in run.ok if load_points(r)]
     if not recs:
         raise NoData("no server / concurrency / max-qps records")
+    pal = pal.within(recs)
     with_batch = len({r.get("batch_size") for r in recs}) > 1
     fig, (ax,) = _figure("Latency vs achieved throughput under load", 1, height=4.4)
     for r in recs:
@@ -238,6 +250,7 @@ def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
     if not batches:
         raise NoData("needs at least 2 variants with measured quality at one batch size")
     recs = by_batch[batches[0]]
+    pal = pal.within(recs)
     pts = [(get(r, "latency_ms.p99"), get(r, "quality.auc_delta")) for r in recs]
     front = pareto_front(pts)
     fig, (ax,) = _figure(f"Quality vs latency of the variants (batch {batches[0]})", 1, height=4.6)
