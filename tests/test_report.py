@@ -177,6 +177,7 @@ def _bad_run(tmp_path, records: list[dict]):
     ("parent", "run folders inside it"),
     ("no-ok", "no ok records"),
     ("newer-schema", "newer than this recbench"),
+    ("reference", "valid: onnxruntime, torch-cpu"),
 ])
 def test_bad_input_is_one_line_exit_2(case, expect, run, tmp_path):
     if case == "not-a-run":
@@ -185,9 +186,11 @@ def test_bad_input_is_one_line_exit_2(case, expect, run, tmp_path):
         target = copy_run(run, tmp_path / "parent" / "r1").parent
     elif case == "no-ok":
         target = _bad_run(tmp_path, [{"status": "skipped", "reason": "openvino is not installed", "schema_version": 1}])
-    else:
+    elif case == "newer-schema":
         target = _bad_run(tmp_path, [{**read_records(run)[0], "schema_version": 99}])
-    res = recbench("report", str(target))
+    else:
+        target = copy_run(run, tmp_path / "r")
+    res = recbench("report", str(target), *(["--reference-backend", "tensorrt"] if case == "reference" else []))
     assert res.returncode == 2, res.stderr
     assert expect in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert "Traceback" not in res.stderr + res.stdout

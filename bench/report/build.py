@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.report import html, markdown
-from bench.report.charts import Chart, Palette, closed_loop, draw_all, groups
+from bench.report.charts import Chart, Palette, closed_loop, draw_all, groups, pick_reference
 from bench.report.data import Run, env_summary, load_run, run_summary
 from bench.report.document import Bullets, Document, Facts, Figure, Section
 from bench.report.tables import jobs_table, load_table, problems_table
@@ -67,6 +67,7 @@ def document(run: Run, figures: list[Figure], charts: list[Chart]) -> Document:
 def build_report(run_path: Path, out_dir: Path | None = None, reference_backend: str | None = None) -> Report:
     """Read a run folder and write report.html, report.md and charts/*.png|svg into out_dir (RUN/report)."""
     run = load_run(run_path)
+    pick_reference(run, reference_backend)  # a backend asked for by name must be in the run
     out_dir = Path(out_dir) if out_dir else run.path / "report"
     charts = draw_all(run, reference_backend)
     figures = []

@@ -13,6 +13,7 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from bench.errors import UserError
 from bench.report.data import BASELINE_VARIANT, Run, get, is_load, load_points, varying
 
 STYLE = {"font.size": 9, "axes.titlesize": 10, "figure.titlesize": 12, "axes.grid": True, "grid.alpha": 0.3,
@@ -297,8 +298,11 @@ def memory(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
 def pick_reference(run: Run, reference: str | None) -> str | None:
     """The backend whose fp32 p50 is the speedup baseline: the one asked for, else torch-cpu, else the first."""
     baseline = _unique(_engine(r) for r in closed_loop(run) if r.get("variant") == BASELINE_VARIANT)
+    if reference and reference not in baseline:
+        raise UserError(f"--reference-backend {reference}: the run has no {BASELINE_VARIANT} measurement on it; "
+                        f"valid: {', '.join(baseline) or 'none (no fp32 records)'}")
     if reference:
-        return reference if reference in baseline else None
+        return reference
     return "torch-cpu" if "torch-cpu" in baseline else (baseline[0] if baseline else None)
 
 
@@ -306,7 +310,7 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
     recs = closed_loop(run)
     ref = pick_reference(run, reference)
     if ref is None:
-        raise NoData(f"no {BASELINE_VARIANT} record on backend {reference or 'any'} to compare against")
+        raise NoData(f"no {BASELINE_VARIANT} record to compare against")
     variants, engines = _unique(r["variant"] for r in recs), _unique(_engine(r) for r in recs)
     if len(variants) * len(engines) < 2:
         raise NoData("needs at least 2 variant x backend cells")
