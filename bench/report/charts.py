@@ -154,8 +154,10 @@ def latency_cdf(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, 
             ax.plot(ms[idx], (idx + 1) / len(ms), drawstyle="steps-post", color=st["color"],
                     linestyle=st["linestyle"], label=pal.label(r))
             lat = r.get("latency_ms") or {}
-            ax.plot([lat.get("p50")], [0.5], "o", color=st["color"], label="_p50")
-            ax.plot([lat.get("p99")], [0.99], "D", color=st["color"], label="_p99")
+            for q, marker in ((0.5, "o"), (0.99, "D")):
+                value = lat.get(f"p{round(q * 100)}")
+                if value is not None:  # a percentile is null where the job had too few samples for it
+                    ax.plot([value], [q], marker, color=st["color"], label=f"_p{round(q * 100)}")
         for q in (0.5, 0.99):
             ax.axhline(q, color="grey", linewidth=0.6, linestyle=":")
         ax.set_xscale("log")
@@ -245,7 +247,7 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 
 def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
-    recs = [r for r in closed_loop(run) if get(r, "quality.auc_delta") is not None]
+    recs = [r for r in closed_loop(run) if get(r, "quality.auc_delta") is not None and get(r, "latency_ms.p99")]
     by_batch = groups(recs, lambda r: r.get("batch_size"))
     batches = sorted(b for b, rs in by_batch.items() if len({r.get("variant") for r in rs}) >= 2)
     if not batches:
