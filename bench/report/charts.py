@@ -179,7 +179,7 @@ def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str
     if len(batches) < 2:
         raise NoData(f"needs at least 2 batch sizes (the run has {len(batches)})")
     pal = pal.within(recs)
-    fig, axes = _figure(title, len(metrics), cols=2, height=4.0)
+    fig, axes = _figure(title, len(metrics), cols=2, height=4.0 if len(metrics) > 1 else 3.2)
     series = groups(sorted(recs, key=lambda r: r["batch_size"]), pal.label)
     for ax, (field, ci_field, ylabel) in zip(axes, metrics, strict=True):
         for label, rs in series.items():
