@@ -176,6 +176,8 @@ def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str
     """One panel per metric (field, ci field, y label), one line per series over batch size."""
     recs = [r for r in closed_loop(run) if get(r, metrics[0][0]) is not None]
     batches = sorted({r["batch_size"] for r in recs if r.get("batch_size")})
+    if not recs:
+        raise NoData("no records measured back to back (single-stream / offline)")
     if len(batches) < 2:
         raise NoData(f"needs at least 2 batch sizes (the run has {len(batches)})")
     pal = pal.within(recs)
@@ -216,23 +218,31 @@ def latency_vs_load(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
     if not recs:
         raise NoData("no server / concurrency / max-qps records")
     pal = pal.within(recs)
-    with_batch = len({r.get("batch_size") for r in recs}) > 1
+    batches = _unique(r.get("batch_size") for r in recs)
     fig, (ax,) = _figure("Latency vs achieved throughput under load", 1, height=4.4)
+    xs_all = []
     for r in recs:
-        pts = sorted(load_points(r), key=lambda p: p["samples_per_s"])
-        st = pal.style(r)
-        label = pal.label(r) + (f" · b{r.get('batch_size')}" if with_batch else "")
+        pts = sorted(load_points(r), key=lambda p: p["offered"])  # in the order the load was raised
+        colour = pal.style(r)["color"]
+        marker = MARKERS[batches.index(r.get("batch_size")) % len(MARKERS)]  # batch sizes told apart by marker
+        label = pal.label(r) + (f" · b{r.get('batch_size')}" if len(batches) > 1 else "")
         xs = [p["samples_per_s"] for p in pts]
-        ax.plot(xs, [p["p99"] for p in pts], color=st["color"], marker=st["marker"], label=label)
+        xs_all += xs
+        ax.plot(xs, [p["p99"] for p in pts], color=colour, marker=marker, label=label)
         if all(p["p50"] is not None for p in pts):
-            ax.plot(xs, [p["p50"] for p in pts], color=st["color"], marker=st["marker"], linestyle="--",
-                    alpha=0.6, label="_p50")
+            ax.plot(xs, [p["p50"] for p in pts], color=colour, marker=marker, linestyle="--", alpha=0.6, label="_p50")
+        for x, p in zip(xs, pts, strict=True):
+            if p["clients"] is not None:
+                ax.annotate(f"{p['clients']}", (x, p["p99"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_yscale("log")
-    ax.set_xlabel("achieved throughput (samples/s)")
+    if max(xs_all) > 20 * min(xs_all):
+        ax.set_xscale("log")
+    ax.set_xlabel("achieved throughput (samples/s" + (", log scale)" if ax.get_xscale() == "log" else ")"))
     ax.set_ylabel("latency (ms, log scale)")
     marks = [Line2D([], [], color="black", label="p99"), Line2D([], [], color="black", linestyle="--", label="p50")]
     _legend(fig, [ax], marks)
-    return fig, "Each point is one offered load (QPS or client count); latency counts from the scheduled arrival."
+    return fig, ("Each point is one offered load: a QPS target (server, max-qps; latency counts from the scheduled "
+                 "arrival) or a number of concurrent clients (the number beside the point).")
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -312,7 +322,7 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
     recs = closed_loop(run)
     ref = pick_reference(run, reference)
     if ref is None:
-        raise NoData(f"no {BASELINE_VARIANT} record to compare against")
+        raise NoData(f"no {BASELINE_VARIANT} record measured back to back (single-stream / offline) to compare against")
     variants, engines = _unique(r["variant"] for r in recs), _unique(_engine(r) for r in recs)
     if len(variants) * len(engines) < 2:
         raise NoData("needs at least 2 variant x backend cells")

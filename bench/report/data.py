@@ -150,7 +150,9 @@ def _load_point(record: dict, point: dict) -> dict:
     else:
         setting = str(record.get("scenario"))
     ci = point.get("latency_ci_ms") or {}
-    return {"setting": setting, "target_qps": point.get("target_qps"), "achieved_qps": achieved,
+    offered = point.get("target_qps") or point.get("concurrency") or samples or 0
+    return {"setting": setting, "offered": offered, "clients": point.get("concurrency"),
+            "target_qps": point.get("target_qps"), "achieved_qps": achieved,
             "samples_per_s": samples, "p50": get(point, "latency_ms.p50"), "p99": get(point, "latency_ms.p99"),
             "p50_ci": ci.get("p50"), "p99_ci": ci.get("p99"), "passed": point.get("passed")}
 
