@@ -157,12 +157,14 @@ def test_pareto_front():
 def test_partial_run_reports_what_it_has(run, tmp_path):
     part = copy_run(run, tmp_path / "part")
     lines = (part / "records.jsonl").read_text().splitlines()
-    (part / "records.jsonl").write_text(lines[0] + "\n" + lines[1] + "\n" + lines[2][:40])  # torn last line
+    failed = {**json.loads(lines[2]), "status": "failed", "reason": "worker killed by SIGKILL"}
+    (part / "records.jsonl").write_text("\n".join([lines[0], lines[1], json.dumps(failed), lines[3][:40]]))  # torn
     (part / "raw" / f"{json.loads(lines[1])['job_id']}.npy").unlink()
     rep = build_report(part)
     cdf = _chart(rep, "latency-cdf").figure
     assert sum(len(_series(ax)) for ax in cdf.axes) == 1
-    assert rep.html.read_text().count("<tr>") >= 2
+    page = rep.html.read_text()
+    assert "Jobs without a measurement" in page and "worker killed by SIGKILL" in page
 
 
 def _bad_run(tmp_path, records: list[dict]):

@@ -144,7 +144,7 @@ def _load_point(record: dict, point: dict) -> dict:
     achieved = point.get("achieved_qps")
     samples = point.get("throughput_sps") or (achieved * batch if achieved is not None else None)
     if point.get("concurrency") is not None:
-        setting = f"{point['concurrency']} clients"
+        setting = f"{point['concurrency']} client{'s' if point['concurrency'] != 1 else ''}"
     elif point.get("target_qps") is not None:
         setting = f"{point['target_qps']:,.1f} QPS offered"
     else:

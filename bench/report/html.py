@@ -10,15 +10,15 @@ from bench.report.tables import Table
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Roboto, "DejaVu Sans", Arial, sans-serif; margin: 0 auto;
-       max-width: 1200px; padding: 1.2em 2em; color: #1b1f24; line-height: 1.4; }
+       max-width: 1300px; padding: 1.2em 2em; color: #1b1f24; line-height: 1.4; }
 h1 { margin-bottom: 0.1em; } .subtitle { color: #57606a; margin-top: 0; }
 h2 { border-bottom: 1px solid #d0d7de; padding-bottom: 0.2em; margin-top: 1.6em; }
 .facts { display: flex; flex-wrap: wrap; gap: 0 2.5em; } .facts > div { flex: 1 1 0; min-width: 320px; }
 .facts table { font-size: 0.9em; }
 .facts th { text-align: left; color: #57606a; font-weight: normal; white-space: nowrap; }
-table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.85em; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.8em; } .wide { overflow-x: auto; }
 caption { text-align: left; font-weight: bold; padding-bottom: 0.3em; }
-th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #eaeef2; vertical-align: top; }
+th, td { padding: 0.25em 0.5em; border-bottom: 1px solid #eaeef2; vertical-align: top; }
 thead th { border-bottom: 2px solid #d0d7de; text-align: left; }
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .good { color: #1a7f37; } .bad { color: #cf222e; } .warn { color: #9a6700; } .dim { color: #6e7781; }

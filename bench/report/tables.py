@@ -57,7 +57,8 @@ class Table:
         body = "".join("<tr>" + "".join(cell("td", c, i) for i, c in enumerate(row)) + "</tr>" for row in self.rows)
         caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
         note = f'<p class="note">{html.escape(self.note)}</p>' if self.note else ""
-        return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
+        return (f'<div class="wide"><table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+                f"{note}")
 
 
 def _text(c: Cell) -> str:
@@ -119,7 +120,7 @@ def jobs_table(records: list[dict], title: str = "", detailed: bool = False) -> 
 def _status(r: dict) -> Cell:
     status = r.get("status", "?")
     if status == "ok":
-        return ("ok", "green") if r.get("stable", True) else ("ok, unstable", "yellow")
+        return ("ok", "green") if r.get("stable", True) else ("unstable", "yellow")  # measured; warnings say why
     return (f"{status}: {(r.get('reason') or '')[:80]}", "red" if status == "failed" else "dim")
 
 
