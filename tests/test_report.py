@@ -2,13 +2,16 @@
 
 import copy
 import json
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from bench.report.build import build_report
 from bench.report.charts import pareto_front
-from tests.conftest import recbench
+from tests.conftest import ROOT, recbench
 from tests.recorded_runs import copy_run, external_references, read_records, recorded_run, write_records
 
 BACKENDS, BATCHES = ("onnxruntime", "torch-cpu"), (1, 8)
@@ -214,3 +217,16 @@ def test_run_writes_the_report_unless_told_not_to(tmp_path):
     res = recbench(*args, "--out", str(tmp_path / "without"), "--no-report")
     assert res.returncode == 0, res.stderr[-2000:]
     assert list((tmp_path / "without").glob("*/report")) == []
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (apt-get install chromium)")
+def test_headless_chromium_renders_the_report(report, tmp_path):
+    shot = tmp_path / "shot.png"
+    res = subprocess.run([str(ROOT / "scripts" / "report-screenshot"), str(report.html), str(shot), "1400,1600"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.int16)
+    assert pixels.shape == (1600, 1400, 3)
+    # the charts' backend colours are on screen: a rendered page, not a blank or an error page
+    saturated = (pixels.max(axis=2) - pixels.min(axis=2)) > 100
+    assert saturated.mean() > 0.002
