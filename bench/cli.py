@@ -113,13 +113,14 @@ def compare(
     from bench import compare as cmp_mod
 
     cmp = cmp_mod.compare_runs(run_a, run_b)
-    if out:
-        out.mkdir(parents=True, exist_ok=True)
     written = cmp_mod.write(cmp, markdown, html, out)
     if as_json:
         print(json.dumps({**cmp.as_dict(), "written": [str(p) for p in written]}, indent=1))
         return
-    console.print(cmp_mod.ratios_table(cmp).to_rich(compact=True))
+    if cmp.pairs:
+        console.print(cmp_mod.ratios_table(cmp).to_rich(compact=True))
+    else:
+        console.print(f"no job is in both runs (matched on {', '.join(cmp_mod.JOB_KEY)})", highlight=False)
     one_side = cmp_mod.one_side_table(cmp)
     if one_side:
         console.print(one_side.to_rich())

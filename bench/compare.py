@@ -197,6 +197,9 @@ def write(cmp: RunComparison, markdown_file: Path | None = None, html_file: Path
     if not (markdown_file or html_file):
         return []
     chart_dir = out_dir or Path(markdown_file or html_file).parent
+    for path in (markdown_file, html_file):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
     chart = ratio_chart(cmp)
     figure = Figure(chart.title, *chart.save(chart_dir), chart.caption) if chart else None
     doc = document(cmp, figure)
