@@ -48,6 +48,7 @@ def run(
     quick: bool = typer.Option(False, "--quick", help="short measurement windows (smoke tests, CI)"),
     timeout: float | None = typer.Option(None, "--timeout", help="seconds before a job is killed"),
     device: str | None = typer.Option(None, "--device", help="device for backends that run there, e.g. cuda:1"),
+    no_report: bool = typer.Option(False, "--no-report", help="do not write RUN/report/ at the end"),
 ) -> None:
     """Run a sweep: every variant x backend x scenario x batch size, one process per job."""
     from bench.config import TimingConfig, build_config, load_yaml
@@ -59,8 +60,8 @@ def run(
     base = load_yaml(config) if config else {}
     overrides = {"model": model, "preset": preset, "variants": _csv(variants), "backends": _csv(backends),
                  "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario, "threads": threads,
-                 "out": out, "timeout_s": timeout, "timing": TimingConfig.quick() if quick else None}
-    overrides["device"] = device
+                 "out": out, "timeout_s": timeout, "timing": TimingConfig.quick() if quick else None,
+                 "device": device}
     cfg = build_config(base, overrides, source=str(config or "command line"))
     run_path = run_sweep(cfg, console)
     record_run_quietly(run_path, console.print)
@@ -70,6 +71,65 @@ def run(
     ok = sum(r["status"] == "ok" for r in records)
     console.print(f"{ok} ok, {failed} failed, {len(records) - ok - failed} skipped; records: "
                   f"{run_path / 'records.jsonl'}", soft_wrap=True)
+    if not no_report and ok:
+        from bench.report.build import build_report
+
+        console.print(f"report: {build_report(run_path).html}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="a run folder (results/<run-id>)"),
+    out: Path | None = typer.Option(None, "--out", help="where to write the report [RUN_DIR/report]"),
+    reference_backend: str | None = typer.Option(None, "--reference-backend",
+                                                 help="backend of the fp32 baseline for speedups [torch-cpu]"),
+    as_json: bool = typer.Option(False, "--json", help="print what was written as JSON (for machines)"),
+) -> None:
+    """Charts, tables, report.html and report.md from a run's records (nothing is re-run)."""
+    import json
+
+    from bench.report.build import build_report
+    from bench.summary import print_summary
+
+    rep = build_report(run_dir, out, reference_backend)
+    if as_json:
+        print(json.dumps(rep.as_dict(), indent=1))
+        return
+    print_summary(console, rep.run.records, title=f"run {rep.run.run_id}")
+    for c in rep.charts:
+        where = f"{rep.out_dir / 'charts' / c.name}.png|svg" if c.figure else f"[dim]not drawn: {escape(c.skipped)}[/]"
+        console.print(f"chart {c.name}: {where}", soft_wrap=True, highlight=False)
+    console.print(f"report: {rep.html}\nmarkdown: {rep.markdown}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def compare(
+    run_a: Path = typer.Argument(..., help="baseline run folder (A)"),
+    run_b: Path = typer.Argument(..., help="candidate run folder (B)"),
+    markdown: Path | None = typer.Option(None, "--markdown", help="also write the comparison as Markdown here"),
+    html: Path | None = typer.Option(None, "--html", help="also write it as one self-contained HTML file here"),
+    out: Path | None = typer.Option(None, "--out", help="write compare.md, compare.html and the chart here"),
+    as_json: bool = typer.Option(False, "--json", help="print the comparison as JSON (for machines)"),
+) -> None:
+    """Side by side: ratios B/A of p50, p99, throughput and memory per matched job, with significance."""
+    import json
+
+    from bench import compare as cmp_mod
+
+    cmp = cmp_mod.compare_runs(run_a, run_b)
+    written = cmp_mod.write(cmp, markdown, html, out)
+    if as_json:
+        print(json.dumps({**cmp.as_dict(), "written": [str(p) for p in written]}, indent=1))
+        return
+    if cmp.pairs:
+        console.print(cmp_mod.ratios_table(cmp).to_rich(compact=True))
+    else:
+        console.print(f"no job is in both runs (matched on {', '.join(cmp_mod.JOB_KEY)})", highlight=False)
+    one_side = cmp_mod.one_side_table(cmp)
+    if one_side:
+        console.print(one_side.to_rich())
+    for path in written:
+        console.print(f"wrote {path}", soft_wrap=True, highlight=False)
 
 
 @app.command()

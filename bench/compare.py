@@ -1,0 +1,213 @@
+"""`recbench compare RUN_A RUN_B`: match jobs across two runs, ratios B/A, and whether a change is real."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure as MplFigure
+
+from bench.report import html, markdown
+from bench.report.charts import STYLE
+from bench.report.charts import Chart as ChartFile
+from bench.report.data import JOB_KEY, Run, env_summary, get, job_key, load_run
+from bench.report.document import Bullets, Document, Facts, Figure, Section
+from bench.report.tables import Table, identity_columns, num
+from bench.significance import Comparison, compare_latencies
+
+ALPHA = 0.05  # rank-test level; a change is called only when the ratio's CI excludes 1 as well
+RATIOS = {"p50": "latency_ms.p50", "p99": "latency_ms.p99", "throughput": "throughput_sps",
+          "peak_rss": "peak_rss_bytes", "model_bytes": "model_bytes"}
+
+
+def verdict(test: Comparison | None) -> str:
+    """faster / slower (B vs A), 'no sig. change', or 'not tested' where a side lacks raw latencies."""
+    if test is None:
+        return "not tested"
+    if test.significant and test.p_value < ALPHA:
+        return "slower" if test.ratio > 1 else "faster"
+    return "no sig. change"
+
+
+@dataclass
+class Pair:
+    """One job measured in both runs."""
+
+    a: dict
+    b: dict
+    ratios: dict[str, float | None]
+    tests: dict[str, Comparison]  # p50 / p99 from the raw latencies, where both raw files exist
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.tests.get("p50"))
+
+    def as_dict(self) -> dict:
+        return {"job": dict(zip(JOB_KEY, job_key(self.a), strict=True)), "job_id_a": self.a.get("job_id"),
+                "job_id_b": self.b.get("job_id"), "ratios_b_over_a": self.ratios,
+                "a": {k: get(self.a, f) for k, f in RATIOS.items()},
+                "b": {k: get(self.b, f) for k, f in RATIOS.items()},
+                "tests": {k: t.as_dict() for k, t in self.tests.items()}, "verdict": self.verdict}
+
+
+@dataclass
+class RunComparison:
+    a: Run
+    b: Run
+    pairs: list[Pair]
+    only_a: list[dict]
+    only_b: list[dict]
+
+    def as_dict(self) -> dict:
+        def ident(r: dict) -> dict:
+            return {**dict(zip(JOB_KEY, job_key(r), strict=True)), "job_id": r.get("job_id")}
+
+        return {"a": str(self.a.path), "b": str(self.b.path), "matched_on": list(JOB_KEY),
+                "pairs": [p.as_dict() for p in self.pairs], "only_in_a": [ident(r) for r in self.only_a],
+                "only_in_b": [ident(r) for r in self.only_b]}
+
+
+def _ratio(a, b) -> float | None:
+    return b / a if a and b is not None else None
+
+
+def _tests(a: Run, b: Run, ra: dict, rb: dict) -> dict[str, Comparison]:
+    xa, xb = a.raw_ms(ra), b.raw_ms(rb)
+    if xa is None or xb is None or len(xa) < 2 or len(xb) < 2:
+        return {}
+    return {stat: compare_latencies(xa, xb, stat) for stat in ("p50", "p99")}
+
+
+def compare_runs(path_a: Path, path_b: Path) -> RunComparison:
+    """Match the ok jobs of two runs on (model, variant, backend, device, profile, scenario, batch)."""
+    a, b = load_run(path_a), load_run(path_b)
+    by_a = {job_key(r): r for r in a.ok}
+    by_b = {job_key(r): r for r in b.ok}
+    pairs = [Pair(ra, by_b[k], {name: _ratio(get(ra, f), get(by_b[k], f)) for name, f in RATIOS.items()},
+                  _tests(a, b, ra, by_b[k])) for k, ra in by_a.items() if k in by_b]
+    return RunComparison(a, b, pairs, [r for k, r in by_a.items() if k not in by_b],
+                         [r for k, r in by_b.items() if k not in by_a])
+
+
+def _ratio_cell(ratio: float | None, test: Comparison | None = None) -> str:
+    if ratio is None:
+        return "-"
+    return f"{ratio:.3g} [{test.ci[0]:.3g}, {test.ci[1]:.3g}]" if test else f"{ratio:.3g}"
+
+
+VERDICT_STYLE = {"faster": "green", "slower": "red"}
+
+
+def ratios_table(cmp: RunComparison) -> Table:
+    """Each matched job: A and B p50, ratios B/A with the bootstrap CIs, rank-test p-value, verdict."""
+    records = [p.a for p in cmp.pairs]
+    ident = identity_columns(records)
+    cols = [*ident, "batch", "p50 ms A → B", "p50 B/A [95% CI]", "p99 B/A [95% CI]", "thr B/A", "RSS B/A",
+            "model B/A", "p (MWU)", "verdict"]
+    table = Table(f"B / A — A: {cmp.a.run_id}, B: {cmp.b.run_id}", cols,
+                  numeric=set(range(len(ident) + 1, len(cols) - 1)),
+                  note="ratio < 1: lower in B (faster for latency, smaller for memory). CI: bootstrap 95% of the ratio "
+                       "from the raw latencies; p: two-sided Mann-Whitney U on them. The verdict (at p50) calls a "
+                       f"change only when the CI excludes 1 and p < {ALPHA}.")
+    for p in cmp.pairs:
+        table.rows.append([str(p.a.get(f)) for f in ident] + [str(p.a.get("batch_size")),
+                          f"{num(get(p.a, 'latency_ms.p50'))} → {num(get(p.b, 'latency_ms.p50'))}",
+                          _ratio_cell(p.ratios["p50"], p.tests.get("p50")),
+                          _ratio_cell(p.ratios["p99"], p.tests.get("p99")), _ratio_cell(p.ratios["throughput"]),
+                          _ratio_cell(p.ratios["peak_rss"]), _ratio_cell(p.ratios["model_bytes"]),
+                          num(p.tests["p50"].p_value, ".2g") if "p50" in p.tests else "-",
+                          (p.verdict, VERDICT_STYLE.get(p.verdict, "dim"))])
+    return table
+
+
+def one_side_table(cmp: RunComparison) -> Table | None:
+    """Jobs measured (ok) in only one of the two runs."""
+    rows = [(cmp.a.run_id, r) for r in cmp.only_a] + [(cmp.b.run_id, r) for r in cmp.only_b]
+    if not rows:
+        return None
+    ident = identity_columns([r for _, r in rows])
+    return Table("Jobs in one run only", ["only in", *ident, "batch"],
+                 [[run_id] + [str(r.get(f)) for f in ident] + [str(r.get("batch_size"))] for run_id, r in rows])
+
+
+SETTINGS = ("preset", "threads", "timing")  # job settings outside the match key that change what a number means
+
+
+def differences(cmp: RunComparison) -> Bullets | None:
+    """Environment lines and job settings that differ between the runs: read the ratios with them in mind."""
+    ea, eb = dict(env_summary(cmp.a.env)), dict(env_summary(cmp.b.env))
+    items = [f"{k}: A {ea.get(k)} / B {eb.get(k)}" for k in ea if ea.get(k) != eb.get(k) and k != "versions"]
+    va, vb = cmp.a.env.get("versions") or {}, cmp.b.env.get("versions") or {}
+    items += [f"{pkg}: A {va.get(pkg) or '-'} / B {vb.get(pkg) or '-'}" for pkg in {**va, **vb}
+              if va.get(pkg) != vb.get(pkg)]
+    for field in SETTINGS:
+        va, vb = ({json.dumps(r.get(field), sort_keys=True) for r in run.ok} for run in (cmp.a, cmp.b))
+        if va != vb:
+            items.append(f"{field}: A {', '.join(sorted(va))} / B {', '.join(sorted(vb))}")
+    return Bullets("What differs between the two runs", items) if items else None
+
+
+def ratio_chart(cmp: RunComparison) -> ChartFile | None:
+    """p50 and p99 ratios B/A per matched job with their CIs, on a log axis around 1."""
+    if not cmp.pairs:
+        return None
+    ident = identity_columns([p.a for p in cmp.pairs])
+    labels = [" · ".join(str(p.a.get(f)) for f in ident) + f" · b{p.a.get('batch_size')}" for p in cmp.pairs]
+    colours = {"faster": "#1a7f37", "slower": "#cf222e"}
+    with matplotlib.rc_context(STYLE):
+        fig = MplFigure(figsize=(10, 1.6 + 0.32 * len(cmp.pairs)), layout="constrained")
+        fig.suptitle(f"B / A per job — A: {cmp.a.run_id}, B: {cmp.b.run_id}", fontweight="bold")
+        axes = fig.subplots(1, 2, sharey=True)
+        y = np.arange(len(cmp.pairs))
+        for ax, stat in zip(axes, ("p50", "p99"), strict=True):
+            for i, p in enumerate(cmp.pairs):
+                ratio, t = p.ratios[stat], p.tests.get(stat)
+                if ratio is None:
+                    continue
+                colour = colours.get(verdict(t), "#57606a")
+                err = [[ratio - t.ci[0]], [t.ci[1] - ratio]] if t else None
+                ax.errorbar([ratio], [i], xerr=err, fmt="o", color=colour, capsize=3, label=labels[i])
+            ax.axvline(1.0, color="black", linewidth=0.8)
+            ax.set_xscale("log")
+            ax.set_xlabel(f"{stat} latency ratio B/A (log scale; < 1 = B faster)")
+            ax.set_title(f"{stat} latency")
+        axes[0].set_yticks(y, labels)
+        axes[0].invert_yaxis()
+    return ChartFile("compare-latency-ratios", "Latency ratios B/A", fig,
+                     "Bars: bootstrap 95% CI of the ratio; green/red: significant improvement/regression.")
+
+
+def document(cmp: RunComparison, figure: Figure | None) -> Document:
+    doc = Document(f"recbench compare: {cmp.a.run_id} → {cmp.b.run_id}",
+                   f"A = {cmp.a.path}, B = {cmp.b.path}; {len(cmp.pairs)} matched jobs, "
+                   f"{len(cmp.only_a)} only in A, {len(cmp.only_b)} only in B.")
+    doc.add(Facts("Environment A", env_summary(cmp.a.env)), Facts("Environment B", env_summary(cmp.b.env)),
+            differences(cmp), Section("Ratios B / A"), figure, ratios_table(cmp), one_side_table(cmp))
+    return doc
+
+
+def write(cmp: RunComparison, markdown_file: Path | None = None, html_file: Path | None = None,
+          out_dir: Path | None = None) -> list[Path]:
+    """Write the comparison as Markdown and/or HTML (out_dir: both, plus the chart). Returns what was written."""
+    if out_dir:
+        markdown_file, html_file = markdown_file or out_dir / "compare.md", html_file or out_dir / "compare.html"
+    if not (markdown_file or html_file):
+        return []
+    chart_dir = out_dir or Path(markdown_file or html_file).parent
+    for path in (markdown_file, html_file):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    chart = ratio_chart(cmp)
+    figure = Figure(chart.title, *chart.save(chart_dir), chart.caption) if chart else None
+    doc = document(cmp, figure)
+    written = [figure.png, figure.svg] if figure else []
+    if markdown_file:
+        Path(markdown_file).write_text(markdown.render(doc, Path(markdown_file).parent))
+        written.append(Path(markdown_file))
+    if html_file:
+        Path(html_file).write_text(html.render(doc))
+        written.append(Path(html_file))
+    return written

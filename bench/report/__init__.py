@@ -1,0 +1,1 @@
+"""Reports of recorded runs: charts (matplotlib), tables, a self-contained HTML page and Markdown."""

@@ -1,0 +1,82 @@
+"""`recbench report RUN_DIR`: charts, tables, HTML and Markdown into RUN_DIR/report/ from the records alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.report import html, markdown
+from bench.report.charts import Chart, Palette, closed_loop, draw_all, groups, pick_reference
+from bench.report.data import Run, env_summary, load_run, run_summary
+from bench.report.document import Bullets, Document, Facts, Figure, Section
+from bench.report.tables import jobs_table, load_table, problems_table
+
+
+@dataclass
+class Report:
+    run: Run
+    out_dir: Path
+    charts: list[Chart]
+    figures: list[Figure]
+    html: Path
+    markdown: Path
+
+    def as_dict(self) -> dict:
+        """What --json prints: where everything went, what was drawn, what was not and why."""
+        return {"run": str(self.run.path), "run_id": self.run.run_id, "report_dir": str(self.out_dir),
+                "html": str(self.html), "markdown": str(self.markdown),
+                "charts": [{"name": c.name, "title": c.title, "png": str(f.png), "svg": str(f.svg)}
+                           for c, f in zip([c for c in self.charts if c.figure], self.figures, strict=True)],
+                "skipped_charts": [{"name": c.name, "reason": c.skipped} for c in self.charts if not c.figure],
+                "jobs": {s: sum(r.get("status") == s for r in self.run.records) for s in ("ok", "failed", "skipped")}}
+
+
+def _glance(run: Run) -> Bullets | None:
+    """Per batch size: who is fastest at p50 and who moves the most samples per second."""
+    pal = Palette(run.ok)
+    items = []
+    for (scenario, batch), recs in sorted(groups(closed_loop(run), lambda r: (r.get("scenario"), r.get("batch_size"))
+                                                  ).items(), key=lambda kv: (str(kv[0][0]), kv[0][1] or 0)):
+        by_p50 = sorted(recs, key=lambda r: r["latency_ms"]["p50"])
+        fastest = ", ".join(f"{pal.label(r)} {r['latency_ms']['p50']:.4g} ms" for r in by_p50)
+        top = max(recs, key=lambda r: r.get("throughput_sps") or 0)
+        items.append(f"{scenario}, batch {batch}: p50 from fastest: {fastest}; highest throughput: {pal.label(top)} "
+                     f"{top.get('throughput_sps') or 0:,.0f} samples/s")
+    return Bullets("At a glance", items) if items else None
+
+
+def _warnings(run: Run) -> Bullets | None:
+    items = [f"{r['job_id']}: {w}" for r in run.ok for w in r.get("warnings") or []]
+    return Bullets("Warnings recorded by the jobs", items) if items else None
+
+
+def document(run: Run, figures: list[Figure], charts: list[Chart]) -> Document:
+    first = run.ok[0]
+    doc = Document(f"recbench report: {run.run_id}",
+                   f"{first.get('model')} / {first.get('preset')} — {len(run.ok)} measured jobs. "
+                   "Every number below is read from the run's records; nothing was re-run.")
+    doc.add(Facts("Run", run_summary(run)), Facts("Environment", env_summary(run.env)), _glance(run))
+    doc.add(Section("Charts"), *figures)
+    skipped = [f"{c.title}: {c.skipped}" for c in charts if not c.figure]
+    doc.add(Bullets("Charts not drawn (the run lacks their data)", skipped) if skipped else None)
+    doc.add(Section("Results"), jobs_table(run.ok, "Every measured job", detailed=True), load_table(run.ok),
+            problems_table(run.records), _warnings(run))
+    return doc
+
+
+def build_report(run_path: Path, out_dir: Path | None = None, reference_backend: str | None = None) -> Report:
+    """Read a run folder and write report.html, report.md and charts/*.png|svg into out_dir (RUN/report)."""
+    run = load_run(run_path)
+    pick_reference(run, reference_backend)  # a backend asked for by name must be in the run
+    out_dir = Path(out_dir) if out_dir else run.path / "report"
+    charts = draw_all(run, reference_backend)
+    figures = []
+    for chart in charts:
+        if chart.figure is not None:
+            png, svg = chart.save(out_dir / "charts")
+            figures.append(Figure(chart.title, png, svg, chart.caption))
+    doc = document(run, figures, charts)
+    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
+    html_path.write_text(html.render(doc))
+    md_path.write_text(markdown.render(doc, out_dir))
+    return Report(run, out_dir, charts, figures, html_path, md_path)

@@ -1,0 +1,376 @@
+"""The report's charts (matplotlib, no pyplot): each one is drawn only when the run holds its data."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from bench.errors import UserError
+from bench.report.data import BASELINE_VARIANT, Run, get, is_load, load_points, varying
+
+STYLE = {"font.size": 9, "axes.titlesize": 10, "figure.titlesize": 12, "axes.grid": True, "grid.alpha": 0.3,
+         "svg.hashsalt": "recbench", "axes.spines.top": False, "axes.spines.right": False}
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+LINESTYLES = ("-", "--", ":", "-.")
+SERIES_FIELDS = ("model", "variant", "backend", "device", "profile", "scenario")
+CDF_POINTS = 2_000  # points per CDF line: enough for the eye, keeps the SVG small
+MAX_PANELS = 12
+LEGEND_CHARS = 150  # characters of legend text that fit on one row of a WIDTH_IN-wide chart
+WIDTH_IN = 11.0  # every chart as wide as the report's column, so none is scaled differently
+
+
+class NoData(Exception):
+    """The run lacks what a chart needs; the message says what."""
+
+
+@dataclass
+class Chart:
+    name: str
+    title: str
+    figure: Figure | None = None
+    caption: str = ""
+    skipped: str = ""  # why the chart was not drawn
+
+    def save(self, out_dir: Path) -> tuple[Path, Path]:
+        """Write the chart as PNG and SVG; returns both paths."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        png, svg = out_dir / f"{self.name}.png", out_dir / f"{self.name}.svg"
+        with matplotlib.rc_context(STYLE):
+            self.figure.savefig(png, dpi=110)
+            self.figure.savefig(svg, metadata={"Date": None})
+        return png, svg
+
+
+class Palette:
+    """One colour per backend (and device), one marker/line style per variant, the same in every chart."""
+
+    def __init__(self, records: list[dict]):
+        self.fields = varying(records, SERIES_FIELDS) or ["backend"]
+        engines = _unique(_engine(r) for r in records)
+        variants = _unique(r.get("variant") for r in records)
+        self.colours = {e: COLOURS[i % len(COLOURS)] for i, e in enumerate(engines)}
+        self.markers = {v: MARKERS[i % len(MARKERS)] for i, v in enumerate(variants)}
+        self.lines = {v: LINESTYLES[i % len(LINESTYLES)] for i, v in enumerate(variants)}
+
+    def within(self, records: list[dict]) -> Palette:
+        """The same colours and markers, labelled by what varies among these records only."""
+        pal = copy.copy(self)
+        pal.fields = varying(records, SERIES_FIELDS) or ["backend"]
+        return pal
+
+    def label(self, r: dict) -> str:
+        return " · ".join(str(r.get(f)) for f in self.fields)
+
+    def style(self, r: dict) -> dict:
+        return {"color": self.colours[_engine(r)], "marker": self.markers[r.get("variant")],
+                "linestyle": self.lines[r.get("variant")]}
+
+
+def _engine(r: dict) -> str:
+    return f"{r.get('backend')} ({r.get('device')})" if r.get("device") not in (None, "cpu") else str(r.get("backend"))
+
+
+def _unique(items: Iterable) -> list:
+    return list(dict.fromkeys(items))
+
+
+def groups(records: Iterable[dict], key: Callable[[dict], object]) -> dict:
+    out: dict = {}
+    for r in records:
+        out.setdefault(key(r), []).append(r)
+    return out
+
+
+def _figure(title: str, panels: int = 1, cols: int = 3, height: float = 3.6) -> tuple[Figure, list]:
+    cols = min(cols, panels)
+    rows = -(-panels // cols)
+    fig = Figure(figsize=(WIDTH_IN, height * rows + 1.0), layout="constrained")
+    fig.suptitle(title, fontweight="bold")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[panels:]:
+        ax.set_visible(False)
+    return fig, list(axes[:panels])
+
+
+def _legend(fig: Figure, axes: list, extra: list | None = None) -> None:
+    handles: dict = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, h)
+    for h in extra or []:
+        handles.setdefault(h.get_label(), h)
+    if handles:
+        per_row = max(1, LEGEND_CHARS // (max(len(label) for label in handles) + 8))
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center",
+                   ncol=min(len(handles), per_row, 5), frameon=False)
+
+
+def _batch_axis(ax, batches: list[int]) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(batches, [str(b) for b in batches])
+    ax.minorticks_off()
+    ax.set_xlabel("batch size (samples per request)")
+
+
+def closed_loop(run: Run) -> list[dict]:
+    """Ok records measured back to back (not under load) with latency percentiles."""
+    return [r for r in run.ok if not is_load(r) and get(r, "latency_ms.p50") is not None]
+
+
+def _ci_bars(ax, xs, ys, cis, colour) -> None:
+    """Error bars for the points whose 95% CI is recorded."""
+    pts = [(x, y, ci) for x, y, ci in zip(xs, ys, cis, strict=True) if isinstance(ci, (list, tuple)) and
+           len(ci) == 2 and None not in ci]
+    if pts:
+        x, y, ci = zip(*pts, strict=True)
+        err = np.abs(np.array([[c[0] for c in ci], [c[1] for c in ci]]) - np.array(y))
+        ax.errorbar(x, y, yerr=err, fmt="none", ecolor=colour, capsize=3, alpha=0.7)
+
+
+def latency_cdf(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
+    recs = [r for r in run.ok if run.raw_ms(r) is not None]
+    if not recs:
+        raise NoData("no raw per-iteration latencies (raw/*.npy) in the run")
+    pal = pal.within(recs)
+    panels = groups(recs, lambda r: (r.get("scenario"), r.get("batch_size")))
+    keys = sorted(panels, key=lambda k: (str(k[0]), k[1] or 0))[:MAX_PANELS]
+    many_scenarios = len({k[0] for k in keys}) > 1
+    fig, axes = _figure("Latency distribution per backend (CDF)", len(keys))
+    for ax, key in zip(axes, keys, strict=True):
+        for r in panels[key]:
+            ms = np.sort(run.raw_ms(r))
+            idx = np.unique(np.linspace(0, len(ms) - 1, min(len(ms), CDF_POINTS)).astype(int))
+            st = pal.style(r)
+            ax.plot(ms[idx], (idx + 1) / len(ms), drawstyle="steps-post", color=st["color"],
+                    linestyle=st["linestyle"], label=pal.label(r))
+            lat = r.get("latency_ms") or {}
+            for q, marker in ((0.5, "o"), (0.99, "D")):
+                value = lat.get(f"p{round(q * 100)}")
+                if value is not None:  # a percentile is null where the job had too few samples for it
+                    ax.plot([value], [q], marker, color=st["color"], label=f"_p{round(q * 100)}")
+        for q in (0.5, 0.99):
+            ax.axhline(q, color="grey", linewidth=0.6, linestyle=":")
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(f"{key[0]}, batch {key[1]}" if many_scenarios else f"batch {key[1]}")
+        ax.set_xlabel("latency per request (ms, log scale)")
+        ax.set_ylabel("fraction of requests ≤ latency")
+    marks = [Line2D([], [], marker="o", color="black", linestyle="none", label="p50"),
+             Line2D([], [], marker="D", color="black", linestyle="none", label="p99")]
+    _legend(fig, axes, marks)
+    return fig, "Each line is every measured iteration of one job; dots mark p50, diamonds p99."
+
+
+def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str, str, str]], log_y: bool = True
+                     ) -> Figure:
+    """One panel per metric (field, ci field, y label), one line per series over batch size."""
+    recs = [r for r in closed_loop(run) if get(r, metrics[0][0]) is not None]
+    batches = sorted({r["batch_size"] for r in recs if r.get("batch_size")})
+    if not recs:
+        raise NoData("no records measured back to back (single-stream / offline)")
+    if len(batches) < 2:
+        raise NoData(f"needs at least 2 batch sizes (the run has {len(batches)})")
+    pal = pal.within(recs)
+    fig, axes = _figure(title, len(metrics), cols=2, height=4.0 if len(metrics) > 1 else 3.2)
+    series = groups(sorted(recs, key=lambda r: r["batch_size"]), pal.label)
+    for ax, (field, ci_field, ylabel) in zip(axes, metrics, strict=True):
+        for label, rs in series.items():
+            rs = [r for r in rs if get(r, field) is not None]
+            xs, ys = [r["batch_size"] for r in rs], [get(r, field) for r in rs]
+            st = pal.style(rs[0])
+            ax.plot(xs, ys, label=label, **st)
+            _ci_bars(ax, xs, ys, [get(r, ci_field) for r in rs], st["color"])
+        _batch_axis(ax, batches)
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_ylabel(ylabel)
+        if len(metrics) > 1:
+            ax.set_title(ylabel.split(" (")[0])
+    _legend(fig, axes)
+    return fig
+
+
+def latency_vs_batch(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
+    fig = _per_batch_lines(run, pal, "Latency vs batch size", [
+        ("latency_ms.p50", "latency_ci_ms.p50", "p50 latency (ms per request, log scale)"),
+        ("latency_ms.p99", "latency_ci_ms.p99", "p99 latency (ms per request, log scale)")])
+    return fig, "One line per backend (and variant); error bars are 95% CIs where recorded."
+
+
+def throughput_vs_batch(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
+    fig = _per_batch_lines(run, pal, "Throughput vs batch size", [
+        ("throughput_sps", "throughput_ci_sps", "throughput (samples/s, log scale)")])
+    return fig, "Samples over the wall time of the measured phase; error bars are 95% CIs where recorded."
+
+
+def latency_vs_load(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
+    recs = [r for r in run.ok if load_points(r)]
+    if not recs:
+        raise NoData("no server / concurrency / max-qps records")
+    pal = pal.within(recs)
+    batches = _unique(r.get("batch_size") for r in recs)
+    fig, (ax,) = _figure("Latency vs achieved throughput under load", 1, height=4.4)
+    xs_all = []
+    for r in recs:
+        pts = sorted(load_points(r), key=lambda p: p["offered"])  # in the order the load was raised
+        colour = pal.style(r)["color"]
+        marker = MARKERS[batches.index(r.get("batch_size")) % len(MARKERS)]  # batch sizes told apart by marker
+        label = pal.label(r) + (f" · b{r.get('batch_size')}" if len(batches) > 1 else "")
+        xs = [p["samples_per_s"] for p in pts]
+        xs_all += xs
+        ax.plot(xs, [p["p99"] for p in pts], color=colour, marker=marker, label=label)
+        if all(p["p50"] is not None for p in pts):
+            ax.plot(xs, [p["p50"] for p in pts], color=colour, marker=marker, linestyle="--", alpha=0.6, label="_p50")
+        for x, p in zip(xs, pts, strict=True):
+            if p["clients"] is not None:
+                ax.annotate(f"{p['clients']}", (x, p["p99"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_yscale("log")
+    if max(xs_all) > 20 * min(xs_all):
+        ax.set_xscale("log")
+    ax.set_xlabel("achieved throughput (samples/s" + (", log scale)" if ax.get_xscale() == "log" else ")"))
+    ax.set_ylabel("latency (ms, log scale)")
+    marks = [Line2D([], [], color="black", label="p99"), Line2D([], [], color="black", linestyle="--", label="p50")]
+    _legend(fig, [ax], marks)
+    return fig, ("Each point is one offered load: a QPS target (server, max-qps; latency counts from the scheduled "
+                 "arrival) or a number of concurrent clients (the number beside the point).")
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indexes of the points no other point beats on both lower latency (x) and higher quality (y)."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -np.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
+    recs = [r for r in closed_loop(run) if get(r, "quality.auc_delta") is not None and get(r, "latency_ms.p99")]
+    by_batch = groups(recs, lambda r: r.get("batch_size"))
+    batches = sorted(b for b, rs in by_batch.items() if len({r.get("variant") for r in rs}) >= 2)
+    if not batches:
+        raise NoData("needs at least 2 variants with measured quality at one batch size")
+    recs = by_batch[batches[0]]
+    pal = pal.within(recs)
+    pts = [(get(r, "latency_ms.p99"), get(r, "quality.auc_delta")) for r in recs]
+    front = pareto_front(pts)
+    fig, (ax,) = _figure(f"Quality vs latency of the variants (batch {batches[0]})", 1, height=4.6)
+    for i, r in enumerate(recs):
+        st = pal.style(r)
+        ax.scatter(*pts[i], color=st["color"], marker=st["marker"], s=70 if i in front else 35,
+                   edgecolors="black" if i in front else "none", alpha=1 if i in front else 0.55, label=pal.label(r),
+                   zorder=3)
+        ax.annotate(str(r.get("variant")), pts[i], textcoords="offset points", xytext=(5, 4), fontsize=7)
+    fx, fy = zip(*sorted(pts[i] for i in front), strict=True)
+    ax.plot(fx, fy, drawstyle="steps-post", color="black", linewidth=1.6, label="Pareto front", zorder=2)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("p99 latency (ms per request, log scale)")
+    ax.set_ylabel(f"AUC delta vs {BASELINE_VARIANT} (higher is better)")
+    _legend(fig, [ax])
+    return fig, "Outlined points are on the front: no other variant/backend is both faster at p99 and more accurate."
+
+
+def memory(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
+    metrics = [(f, t) for f, t in (("peak_rss_bytes", "peak RSS"), ("model_bytes", "model artifact size"),
+                                   ("gpu_mem_bytes", "GPU memory")) if any(r.get(f) for r in run.ok)]
+    if not metrics:
+        raise NoData("no memory fields (peak_rss_bytes, model_bytes, gpu_mem_bytes) in the records")
+    variants = _unique(r.get("variant") for r in run.ok)
+    engines = _unique(_engine(r) for r in run.ok)
+    fig, axes = _figure("Memory per variant and backend", len(metrics), cols=3, height=4.0)
+    width = min(0.8 / len(engines), 0.25)
+    for ax, (field, title) in zip(axes, metrics, strict=True):
+        for j, engine in enumerate(engines):
+            vals = [max((r[field] for r in run.ok if r.get("variant") == v and _engine(r) == engine and r.get(field)),
+                        default=0) / 2**20 for v in variants]
+            bars = ax.bar(np.arange(len(variants)) + (j - (len(engines) - 1) / 2) * width, vals, width,
+                          color=pal.colours[engine], label=engine)
+            ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=2)
+        ax.set_xticks(np.arange(len(variants)), variants)
+        ax.set_xlabel("variant")
+        ax.set_ylabel(f"{title} (MiB)")
+        ax.set_title(title)
+    _legend(fig, axes)
+    return fig, "Largest value over the job's batch sizes and scenarios; RSS is the worker process's high-water mark."
+
+
+def pick_reference(run: Run, reference: str | None) -> str | None:
+    """The backend whose fp32 p50 is the speedup baseline: the one asked for, else torch-cpu, else the first."""
+    baseline = _unique(_engine(r) for r in closed_loop(run) if r.get("variant") == BASELINE_VARIANT)
+    if reference and reference not in baseline:
+        raise UserError(f"--reference-backend {reference}: the run has no {BASELINE_VARIANT} measurement on it; "
+                        f"valid: {', '.join(baseline) or 'none (no fp32 records)'}")
+    if reference:
+        return reference
+    return "torch-cpu" if "torch-cpu" in baseline else (baseline[0] if baseline else None)
+
+
+def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
+    recs = closed_loop(run)
+    ref = pick_reference(run, reference)
+    if ref is None:
+        raise NoData(f"no {BASELINE_VARIANT} record measured back to back (single-stream / offline) to compare against")
+    variants, engines = _unique(r["variant"] for r in recs), _unique(_engine(r) for r in recs)
+    if len(variants) * len(engines) < 2:
+        raise NoData("needs at least 2 variant x backend cells")
+    cells = {(r.get("scenario"), r["batch_size"], r["variant"], _engine(r)): r["latency_ms"]["p50"] for r in recs}
+    panels = sorted({(s, b) for s, b, v, e in cells if v == BASELINE_VARIANT and e == ref}, key=lambda k: k[1])[:4]
+    fig, axes = _figure(f"Speedup vs {BASELINE_VARIANT} on {ref} (p50 latency)", len(panels),
+                        cols=2 if len(engines) > 4 else 3, height=1.4 + 0.45 * len(variants))
+    norm = TwoSlopeNorm(vcenter=0, vmin=-3, vmax=3)
+    for ax, (scenario, batch) in zip(axes, panels, strict=True):
+        base = cells[(scenario, batch, BASELINE_VARIANT, ref)]
+        grid = np.array([[base / cells[(scenario, batch, v, e)] if (scenario, batch, v, e) in cells else np.nan
+                          for e in engines] for v in variants])
+        ax.imshow(np.log2(grid), cmap="RdYlGn", norm=norm, aspect="auto")
+        for (i, j), value in np.ndenumerate(grid):
+            dark = not np.isnan(value) and abs(np.log2(value)) > 1.8  # saturated colours need white text
+            ax.text(j, i, "n/a" if np.isnan(value) else f"{value:.2f}×", ha="center", va="center", fontsize=9,
+                    color="white" if dark else "black")
+        ax.set_xticks(range(len(engines)), engines)
+        ax.set_yticks(range(len(variants)), variants)
+        ax.set_xlabel("backend")
+        ax.set_ylabel("variant")
+        ax.set_title(f"batch {batch}")
+        ax.grid(False)
+    return fig, (f"Cell = p50 of {BASELINE_VARIANT} on {ref} / p50 of the cell at the same batch size; "
+                 "above 1 (green) is faster.")
+
+
+CHARTS: list[tuple[str, str, Callable]] = [
+    ("latency-cdf", "Latency distribution", latency_cdf),
+    ("latency-vs-batch", "Latency vs batch size", latency_vs_batch),
+    ("throughput-vs-batch", "Throughput vs batch size", throughput_vs_batch),
+    ("latency-vs-load", "Latency under load", latency_vs_load),
+    ("quality-vs-latency", "Quality vs latency (Pareto front)", quality_pareto),
+    ("memory", "Memory", memory),
+    ("speedup", "Speedup heatmap", speedup_heatmap),
+]
+
+
+def draw_all(run: Run, reference: str | None = None) -> list[Chart]:
+    """Every chart the run has data for; the others come back with `skipped` saying why."""
+    pal = Palette(run.ok)
+    out = []
+    with matplotlib.rc_context(STYLE):
+        for name, title, draw in CHARTS:
+            try:
+                fig, caption = draw(run, pal, reference)
+            except NoData as e:
+                out.append(Chart(name, title, skipped=str(e)))
+            else:
+                out.append(Chart(name, title, fig, caption))
+    return out

@@ -1,0 +1,149 @@
+"""Tables of exact numbers, built once and rendered to a terminal (rich), Markdown or HTML."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+from rich import box
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from bench.report.data import get, load_points, varying
+
+# a cell is its text, or (text, style) where style is a colour name: rich uses it, HTML maps it to a class
+Cell = str | tuple[str, str]
+STYLE_CLASSES = {"green": "good", "red": "bad", "yellow": "warn", "dim": "dim"}
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+    numeric: set[int] = field(default_factory=set)  # right-aligned column indexes
+    note: str = ""
+
+    def to_rich(self, compact: bool = False) -> RichTable:
+        """compact: no vertical rules, numbers never wrap (wide tables in a 160-column log)."""
+        t = RichTable(title=self.title or None, header_style="bold", caption=self.note or None,
+                      box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD)
+        for i, col in enumerate(self.columns):
+            t.add_column(col, justify="right" if i in self.numeric else "left", no_wrap=compact and i in self.numeric)
+        for row in self.rows:
+            t.add_row(*(Text(c[0], style=c[1]) if isinstance(c, tuple) else Text(c) for c in row))
+        return t
+
+    def to_markdown(self) -> str:
+        def esc(c: Cell) -> str:
+            return _text(c).replace("|", "\\|")
+
+        lines = [f"**{self.title}**", ""] if self.title else []
+        lines.append("| " + " | ".join(self.columns) + " |")
+        lines.append("|" + "|".join("---:" if i in self.numeric else "---" for i in range(len(self.columns))) + "|")
+        lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in self.rows]
+        if self.note:
+            lines += ["", f"_{self.note}_"]
+        return "\n".join(lines)
+
+    def to_html(self) -> str:
+        def cell(tag: str, c: Cell, i: int) -> str:
+            classes = (["num"] if i in self.numeric else []) + ([STYLE_CLASSES.get(c[1], "")] if isinstance(c, tuple)
+                                                                  else [])
+            attr = f' class="{" ".join(x for x in classes if x)}"' if any(classes) else ""
+            return f"<{tag}{attr}>{html.escape(_text(c))}</{tag}>"
+
+        head = "".join(cell("th", c, i) for i, c in enumerate(self.columns))
+        body = "".join("<tr>" + "".join(cell("td", c, i) for i, c in enumerate(row)) + "</tr>" for row in self.rows)
+        caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
+        note = f'<p class="note">{html.escape(self.note)}</p>' if self.note else ""
+        return (f'<div class="wide"><table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+                f"{note}")
+
+
+def _text(c: Cell) -> str:
+    return c[0] if isinstance(c, tuple) else c
+
+
+def num(x: float | None, fmt: str = ".4g") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def mib(x: float | None) -> str:
+    return "-" if x is None else f"{x / 2**20:,.1f}"
+
+
+def with_ci(value: float | None, ci, fmt: str = ".4g") -> str:
+    """'7.91 [7.2, 8.6]' where a 95% CI is recorded, else the bare value."""
+    if value is None:
+        return "-"
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci:
+        return f"{value:{fmt}} [{ci[0]:{fmt}}, {ci[1]:{fmt}}]"
+    return format(value, fmt)
+
+
+IDENTITY = ("model", "variant", "backend", "device", "profile", "scenario")
+
+
+def identity_columns(records: list[dict]) -> list[str]:
+    """variant and backend always; model, device, profile, scenario only where they vary."""
+    vary = varying(records, IDENTITY)
+    return [f for f in IDENTITY if f in ("variant", "backend") or f in vary]
+
+
+def jobs_table(records: list[dict], title: str = "", detailed: bool = False) -> Table:
+    """One row per job: latency percentiles (with CIs when detailed), throughput, memory, quality, status."""
+    ident = identity_columns(records)
+    cols = [*ident, "batch", "p50 ms", "p99 ms"]
+    cols += ["p99.9 ms", "samples/s", "peak RSS MiB", "model MiB", "AUC", "ΔAUC", "CV"] if detailed else \
+        ["samples/s", "RSS MiB", "AUC", "ΔAUC"]
+    cols.append("status")
+    table = Table(title, cols, numeric=set(range(len(ident), len(cols) - 1)))
+    for r in records:
+        ci = r.get("latency_ci_ms") or {}
+        if detailed:
+            cells = [with_ci(get(r, "latency_ms.p50"), ci.get("p50")), with_ci(get(r, "latency_ms.p99"), ci.get("p99")),
+                     num(get(r, "latency_ms.p999")),
+                     with_ci(r.get("throughput_sps"), r.get("throughput_ci_sps"), ",.0f"),
+                     mib(r.get("peak_rss_bytes")), mib(r.get("model_bytes")), num(get(r, "quality.auc"), ".4f"),
+                     num(get(r, "quality.auc_delta"), "+.4f"), num(r.get("cv"), ".0%")]
+        else:
+            cells = [num(get(r, "latency_ms.p50"), ".3f"), num(get(r, "latency_ms.p99"), ".3f"),
+                     num(r.get("throughput_sps"), ",.0f"), mib(r.get("peak_rss_bytes")),
+                     num(get(r, "quality.auc"), ".4f"), num(get(r, "quality.auc_delta"), "+.4f")]
+        table.rows.append([str(r.get(f)) for f in ident] + [str(r.get("batch_size"))] + cells + [_status(r)])
+    if detailed and any(r.get("latency_ci_ms") for r in records):
+        table.note = "[lo, hi]: bootstrap 95% confidence interval"
+    return table
+
+
+def _status(r: dict) -> Cell:
+    status = r.get("status", "?")
+    if status == "ok":
+        return ("ok", "green") if r.get("stable", True) else ("unstable", "yellow")  # measured; warnings say why
+    return (f"{status}: {(r.get('reason') or '')[:80]}", "red" if status == "failed" else "dim")
+
+
+def load_table(records: list[dict]) -> Table | None:
+    """Every point measured under load: target and achieved rate, latency percentiles."""
+    rows = []
+    ident = identity_columns(records)
+    for r in records:
+        for p in load_points(r):
+            rows.append([str(r.get(f)) for f in ident] + [str(r.get("batch_size")), p["setting"],
+                         num(p["target_qps"], ",.1f"), num(p["achieved_qps"], ",.1f"), num(p["samples_per_s"], ",.0f"),
+                         with_ci(p["p50"], p["p50_ci"]), with_ci(p["p99"], p["p99_ci"])])
+    if not rows:
+        return None
+    cols = [*ident, "batch", "load", "target QPS", "achieved QPS", "samples/s", "p50 ms", "p99 ms"]
+    return Table("Latency under load", cols, rows, numeric=set(range(len(ident) + 2, len(cols))))
+
+
+def problems_table(records: list[dict]) -> Table | None:
+    """Jobs that did not produce a measurement, and why."""
+    bad = [r for r in records if r.get("status") != "ok"]
+    if not bad:
+        return None
+    ident = identity_columns(records)
+    rows = [[str(r.get(f)) for f in ident] + [str(r.get("batch_size")), _status(r)] for r in bad]
+    return Table("Jobs without a measurement", [*ident, "batch", "status"], rows)
