@@ -158,7 +158,7 @@ TWO_TOWER_TOPK_FAMILY = ModelFamily(
     name="two-tower-topk",
     summary="two-tower retrieval of the top-k items for a user from the whole catalog (MatMul + TopK); "
             "quality = recall@k vs the fp32 model and vs planted relevance",
-    presets={p: Preset(config=RetrievalConfig(TOWERS[p], RETRIEVAL_K[p]), train_samples=PAIR_TRAINING[p]["train_samples"],
+    presets={p: Preset(RetrievalConfig(TOWERS[p], RETRIEVAL_K[p]), train_samples=PAIR_TRAINING[p]["train_samples"],
                        eval_samples=RETRIEVAL_USERS[p]) for p in TOWERS},
     build=lambda cfg: TwoTowerTopK(cfg),
     dataset=lambda cfg: UserQueries(_pairs(cfg.towers)),
