@@ -18,6 +18,7 @@ class Variant:
     name = "fp32"
     summary = "trained fp32 baseline"
     formats: tuple[str, ...] = ("torch", "onnx")
+    unbuilt: dict[str, str] = {}  # format -> why this variant has no artifact in it (shown on skipped jobs)
 
     def module(self, ws) -> nn.Module:
         """The variant as a torch module (also what its parameter count is taken from)."""
