@@ -12,6 +12,7 @@ from models.data import NUM_DENSE, criteo_cardinalities
 from models.data_multihot import MultiHotCriteoSynth, capped_hotness
 from models.dlrm import mlp
 from models.family import ModelFamily, Preset
+from models.fitting import fit_ctr
 
 
 @dataclass(frozen=True)
@@ -84,4 +85,5 @@ DCN_FAMILY = ModelFamily(
     build=lambda cfg: DCNv2(cfg),
     dataset=lambda cfg: MultiHotCriteoSynth(cfg.cardinalities, cfg.hotness),
     input_names=("dense", "sparse"),
+    fit=fit_ctr,
 )

@@ -12,6 +12,7 @@ from torch import nn
 from models.artifacts import EVAL_SEED, TRAIN_SEED, Workspace
 from models.data_sequence import PAD, SequenceSynth
 from models.family import ModelFamily, Preset
+from models.fitting import one_thread
 from models.quality import next_item_ranks
 from models.train import predict
 
@@ -81,22 +82,24 @@ def fit_sasrec(module: SASRec, ws: Workspace) -> None:
     torch.manual_seed(0)
     opt = torch.optim.Adam(module.parameters(), lr=2e-3)
     module.train()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # these small per-step ops train several times faster on one thread (measured 5x)
-    for _ in range(preset.epochs):
-        for batch in seq[torch.randperm(len(seq))].split(preset.train_batch):
-            history, targets = batch[:, :-1], batch[:, 1:]
-            h = module.encode(history)
-            negatives = torch.randint(1, cfg.num_items + 1, (cfg.negatives,))
-            pos = (h * module.items(targets)).sum(-1, keepdim=True) / module.scale
-            logits = torch.cat([pos, module.logits(h, module.items(negatives))], dim=-1)
-            loss = nn.functional.cross_entropy(logits[targets != PAD], torch.zeros(int((targets != PAD).sum()),
-                                                                                     dtype=torch.long))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    torch.set_num_threads(threads)
+    with one_thread():
+        for _ in range(preset.epochs):
+            for batch in seq[torch.randperm(len(seq))].split(preset.train_batch):
+                opt.zero_grad(set_to_none=True)
+                next_item_loss(module, batch, cfg.negatives).backward()
+                opt.step()
     module.eval()
+
+
+def next_item_loss(module: SASRec, batch: torch.Tensor, negatives: int) -> torch.Tensor:
+    """Cross-entropy of each position's next item against `negatives` uniformly sampled items (shared)."""
+    history, targets = batch[:, :-1], batch[:, 1:]
+    real = targets != PAD
+    h = module.encode(history)[real]
+    sampled = torch.randint(1, module.items.num_embeddings, (negatives,))
+    pos = (h * module.items(targets[real])).sum(-1, keepdim=True) / module.scale
+    logits = torch.cat([pos, module.logits(h, module.items(sampled))], dim=-1)
+    return nn.functional.cross_entropy(logits, torch.zeros(len(h), dtype=torch.long))
 
 
 def sasrec_reference(ws: Workspace) -> dict:

@@ -14,6 +14,7 @@ from models.data_retrieval import ITEM_SALT, RetrievalSynth, UserQueries
 from models.dlrm import mlp
 from models.export import onnx_scores
 from models.family import ModelFamily, Preset
+from models.fitting import fit_ctr
 from models.train import predict
 
 
@@ -152,6 +153,7 @@ TWO_TOWER_FAMILY = ModelFamily(
     build=lambda cfg: TwoTower(cfg),
     dataset=_pairs,
     input_names=("user", "item"),
+    fit=fit_ctr,
 )
 
 TWO_TOWER_TOPK_FAMILY = ModelFamily(
