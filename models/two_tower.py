@@ -41,6 +41,8 @@ class Tower(nn.Module):
     def __init__(self, cardinalities: tuple[int, ...], dim: int, hidden: tuple[int, ...], out: int):
         super().__init__()
         self.embeddings = nn.ModuleList(nn.Embedding(c, dim, sparse=True) for c in cardinalities)
+        for emb in self.embeddings:  # small init: IDs training never saw must not outscore the learned ones
+            nn.init.normal_(emb.weight, std=0.01)  # (N(0, 1) gave 7x lower recall of the planted top-k at tiny)
         self.mlp = mlp([dim * len(cardinalities), *hidden, out], last_activation=False)
 
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
