@@ -58,7 +58,7 @@ class ModelInput:
     name: str
     dtype: np.dtype
     shape: list[int | None]  # None marks the batch axis
-    fixed_batch: int | None  # the batch size the model file fixes, if it fixes one
+    fixed_batch: int | None  # the batch size the model (or the spec) fixes, if any
     low: float | None
     high: float | None
     distribution: str
@@ -214,7 +214,7 @@ def resolve_one(sig: Signature, s: InputSpec | None) -> ModelInput:
         low, high = 0, sig.table_rows  # the ID range of the embedding table the input indexes
     if np.issubdtype(dtype, np.integer) and low is None:
         raise UserError(f"{where} is {dtype}: declare its IDs' cardinality or range in --input-spec")
-    fixed = sig.dims[batch] if batch < len(sig.dims) else None
+    fixed = dims[batch] if isinstance(dims[batch], int) else None
     return ModelInput(sig.name, dtype, shape, fixed, low, high, s.distribution if s else "zipf")
 
 

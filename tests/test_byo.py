@@ -83,8 +83,9 @@ def test_openvino_ir_goes_to_openvino_only(tmp_path):
     import openvino as ov
 
     ov.save_model(ov.convert_model(str(byo_onnx(tmp_path / "byo.onnx"))), str(tmp_path / "byo.xml"))
+    spec = write(tmp_path / "spec.yaml", "inputs:\n  - {name: ids, cardinality: 1000}\n")
     res = recbench("run", "--quick", "--model", str(tmp_path / "byo.xml"), "--backends", "onnxruntime,openvino",
-                   "--batch-sizes", "4", "--out", str(tmp_path / "out"))
+                   "--batch-sizes", "4", "--input-spec", str(spec), "--out", str(tmp_path / "out"))
     assert res.returncode == 0, res.stderr[-2000:]
     status = {r["backend"]: r["status"] for r in records(tmp_path / "out")}
     assert status == {"onnxruntime": "skipped", "openvino": "ok"}
@@ -137,6 +138,7 @@ def _string_input_onnx(path):
     ("no-such-function", "has no callable nosuch"),
     ("not-a-module", "not a torch.nn.Module"),
     ("factory-without-spec", "needs --input-spec"),
+    ("ids-without-range", "declare its IDs' cardinality or range"),
     ("unknown-suffix", "unsupported model file"),
     ("missing-file", "does not exist"),
     ("spec-with-builtin", "--input-spec describes a bring-your-own model"),
@@ -144,28 +146,35 @@ def _string_input_onnx(path):
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, case, expect):
     good = byo_onnx(tmp_path / "byo.onnx")
-    spec = tmp_path / "spec.yaml"
+    specs = iter(range(100))
+
+    def spec(text):  # one file per case: the table below builds every case's arguments
+        return str(write(tmp_path / f"spec{next(specs)}.yaml", text))
+
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"\x08\x07not an onnx protobuf" * 10)
     args = {
         "corrupt": ["--model", str(corrupt)],
         "string-input": ["--model", str(_string_input_onnx(tmp_path / "s.onnx"))],
-        "spec-unknown-input": ["--model", str(good), "--input-spec", str(write(spec, "inputs: [{name: user}]\n"))],
+        "spec-unknown-input": ["--model", str(good), "--input-spec", spec("inputs: [{name: user}]\n")],
         "spec-wrong-dtype": ["--model", str(good), "--input-spec",
-                             str(write(spec, "inputs: [{name: ids, dtype: float32}]\n"))],
+                             spec("inputs: [{name: ids, dtype: float32}]\n")],
         "spec-wrong-shape": ["--model", str(good), "--input-spec",
-                             str(write(spec, "inputs: [{name: x, shape: [batch, 12]}]\n"))],
-        "spec-typo": ["--model", str(good), "--input-spec", str(write(spec, "inputs: [{name: ids, cardinalty: 9}]\n"))],
+                             spec("inputs: [{name: x, shape: [batch, 12]}]\n")],
+        "spec-typo": ["--model", str(good), "--input-spec", spec("inputs: [{name: ids, cardinalty: 9}]\n")],
         "fixed-batch-mismatch": ["--model", str(good), "--batch-sizes", "4,8", "--input-spec",
-                                 str(write(spec, "inputs: [{name: x, shape: [8, 16]}]\n"))],
-        "not-importable": ["--model", "nosuch_pkg.mod:build", "--input-spec", str(write(spec, FACTORY_SPEC))],
-        "no-such-function": ["--model", "tests.byo_factories:nosuch", "--input-spec", str(write(spec, FACTORY_SPEC))],
+                                 spec("inputs: [{name: x, shape: [8, 16]}]\n")],
+        "not-importable": ["--model", "nosuch_pkg.mod:build", "--input-spec", spec(FACTORY_SPEC)],
+        "no-such-function": ["--model", "tests.byo_factories:nosuch", "--input-spec", spec(FACTORY_SPEC)],
         "not-a-module": ["--model", "tests.byo_factories:build_not_a_module", "--input-spec",
-                         str(write(spec, FACTORY_SPEC))],
+                         spec(FACTORY_SPEC)],
         "factory-without-spec": ["--model", "tests.byo_factories:build_ranker"],
+        "ids-without-range": ["--model", "tests.byo_factories:build_ranker", "--input-spec",
+                              spec("inputs: [{name: x, shape: [batch, 8]}, {name: ids, dtype: int64, "
+                                   "shape: [batch, 1]}]\n")],
         "unknown-suffix": ["--model", str(write(tmp_path / "model.pb", "x"))],
         "missing-file": ["--model", str(tmp_path / "nothere.onnx")],
-        "spec-with-builtin": ["--model", "dcn", "--input-spec", str(write(spec, "inputs: []\n"))],
+        "spec-with-builtin": ["--model", "dcn", "--input-spec", spec("inputs: []\n")],
         "variants": ["--model", str(good), "--variants", "int8-dynamic"],
     }[case]
     res = recbench("run", "--quick", "--backends", "onnxruntime", "--out", str(tmp_path / "out"), *args)
