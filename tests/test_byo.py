@@ -91,6 +91,18 @@ def test_openvino_ir_goes_to_openvino_only(tmp_path):
     assert status == {"onnxruntime": "skipped", "openvino": "ok"}
 
 
+def test_tensorrt_engine_goes_to_tensorrt_only(tmp_path):
+    engine = tmp_path / "model.engine"
+    engine.write_bytes(b"serialized engine bytes")  # never opened by a CPU backend
+    spec = write(tmp_path / "spec.yaml", "inputs:\n  - {name: x, dtype: float32, shape: [batch, 16]}\n")
+    res = recbench("run", "--quick", "--model", str(engine), "--input-spec", str(spec), "--batch-sizes", "4",
+                   "--out", str(tmp_path / "out"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    recs = records(tmp_path / "out")
+    assert {r["backend"] for r in recs} == {"torch-cpu", "onnxruntime", "openvino"}
+    assert all(r["status"] == "skipped" and "variant has engine" in r["reason"] for r in recs)
+
+
 FACTORY_SPEC = "inputs:\n  - {name: x, shape: [batch, 8]}\n  - {name: ids, shape: [batch, 1], cardinality: 500}\n"
 
 
@@ -139,6 +151,7 @@ def _string_input_onnx(path):
     ("not-a-module", "not a torch.nn.Module"),
     ("factory-without-spec", "needs --input-spec"),
     ("ids-without-range", "declare its IDs' cardinality or range"),
+    ("engine-without-spec", "needs --input-spec"),
     ("unknown-suffix", "unsupported model file"),
     ("missing-file", "does not exist"),
     ("spec-with-builtin", "--input-spec describes a bring-your-own model"),
@@ -172,6 +185,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path, case, expect):
         "ids-without-range": ["--model", "tests.byo_factories:build_ranker", "--input-spec",
                               spec("inputs: [{name: x, shape: [batch, 8]}, {name: ids, dtype: int64, "
                                    "shape: [batch, 1]}]\n")],
+        "engine-without-spec": ["--model", str(write(tmp_path / "m.plan", "bytes"))],
         "unknown-suffix": ["--model", str(write(tmp_path / "model.pb", "x"))],
         "missing-file": ["--model", str(tmp_path / "nothere.onnx")],
         "spec-with-builtin": ["--model", "dcn", "--input-spec", spec("inputs: []\n")],
