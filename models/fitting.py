@@ -24,8 +24,8 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def fit_ctr(module: nn.Module, ws) -> None:
+def fit_ctr(module: nn.Module, ws, lr: float = 2e-3) -> None:
     """The default CTR training (binary cross-entropy on the workspace's labelled data), on one thread."""
     x, y = ws.train_set()
     with one_thread():
-        train.fit(module, x, y, ws.names, batch_size=ws.preset.train_batch, epochs=ws.preset.epochs)
+        train.fit(module, x, y, ws.names, batch_size=ws.preset.train_batch, epochs=ws.preset.epochs, lr=lr)

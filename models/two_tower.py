@@ -27,6 +27,8 @@ class TwoTowerConfig:
     embedding_dim: int
     tower_mlp: tuple[int, ...]  # hidden sizes of each tower
     out_dim: int  # size of the user and item vectors
+    init_std: float = 0.01  # ID embeddings start small: IDs training never saw must not outscore learned ones
+    lr: float = 1e-2  # measured at edge: AUC 0.659 / planted recall@100 0.016 vs 0.580 / 0.005 at lr 2e-3
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,11 @@ class RetrievalConfig:
 class Tower(nn.Module):
     """One embedding per column (the ID, then its attributes), concatenated, then an MLP."""
 
-    def __init__(self, cardinalities: tuple[int, ...], dim: int, hidden: tuple[int, ...], out: int):
+    def __init__(self, cardinalities: tuple[int, ...], dim: int, hidden: tuple[int, ...], out: int, init_std: float):
         super().__init__()
         self.embeddings = nn.ModuleList(nn.Embedding(c, dim, sparse=True) for c in cardinalities)
-        for emb in self.embeddings:  # small init: IDs training never saw must not outscore the learned ones
-            nn.init.normal_(emb.weight, std=0.01)  # (N(0, 1) gave 7x lower recall of the planted top-k at tiny)
+        for emb in self.embeddings:  # (N(0, 1) gave 7x lower recall of the planted top-k at tiny than std 0.01)
+            nn.init.normal_(emb.weight, std=init_std)
         self.mlp = mlp([dim * len(cardinalities), *hidden, out], last_activation=False)
 
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
@@ -50,8 +52,8 @@ class Tower(nn.Module):
 
 
 def towers(cfg: TwoTowerConfig) -> tuple[Tower, Tower]:
-    user = Tower((cfg.num_users, *cfg.user_fields), cfg.embedding_dim, cfg.tower_mlp, cfg.out_dim)
-    item = Tower((cfg.num_items, *cfg.item_fields), cfg.embedding_dim, cfg.tower_mlp, cfg.out_dim)
+    user = Tower((cfg.num_users, *cfg.user_fields), cfg.embedding_dim, cfg.tower_mlp, cfg.out_dim, cfg.init_std)
+    item = Tower((cfg.num_items, *cfg.item_fields), cfg.embedding_dim, cfg.tower_mlp, cfg.out_dim, cfg.init_std)
     return user, item
 
 
@@ -155,7 +157,7 @@ TWO_TOWER_FAMILY = ModelFamily(
     build=lambda cfg: TwoTower(cfg),
     dataset=_pairs,
     input_names=("user", "item"),
-    fit=fit_ctr,
+    fit=lambda module, ws: fit_ctr(module, ws, lr=ws.preset.config.lr),
 )
 
 TWO_TOWER_TOPK_FAMILY = ModelFamily(
