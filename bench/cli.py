@@ -36,7 +36,9 @@ def _ints(value: str | None) -> list[int] | None:
 @app.command()
 def run(
     config: Path | None = typer.Option(None, "--config", help="YAML sweep config (flags override it)"),
-    model: str | None = typer.Option(None, "--model", help="built-in model name"),
+    model: str | None = typer.Option(None, "--model", help="built-in model name, a model file (.onnx, .xml IR, "
+                                     ".engine) or my_pkg.my_mod:factory returning a torch module"),
+    input_spec: Path | None = typer.Option(None, "--input-spec", help="YAML: a bring-your-own model's inputs"),
     preset: str | None = typer.Option(None, "--preset", help="model size preset (tiny, edge, datacenter)"),
     variants: str | None = typer.Option(None, "--variants", help="comma-separated variants, or 'all'"),
     backends: str | None = typer.Option(None, "--backends", help="comma-separated backends"),
@@ -60,8 +62,8 @@ def run(
     base = load_yaml(config) if config else {}
     overrides = {"model": model, "preset": preset, "variants": _csv(variants), "backends": _csv(backends),
                  "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario, "threads": threads,
-                 "out": out, "timeout_s": timeout, "timing": TimingConfig.quick() if quick else None,
-                 "device": device}
+                 "out": out, "timeout_s": timeout, "input_spec": input_spec, "device": device,
+                 "timing": TimingConfig.quick() if quick else None}
     cfg = build_config(base, overrides, source=str(config or "command line"))
     run_path = run_sweep(cfg, console)
     record_run_quietly(run_path, console.print)

@@ -44,6 +44,7 @@ class SweepConfig(BaseModel):
     timeout_s: float = Field(300.0, gt=0)
     out: Path = Path("results")
     backend_options: dict[str, dict] = {}
+    input_spec: Path | None = None  # inputs of a bring-your-own model (YAML, see DESIGN.md)
 
     @field_validator("batch_sizes")
     @classmethod

@@ -20,6 +20,7 @@ from bench.launcher import launch
 from bench.profiles import load_profile
 from bench.records import RunDir, write_json_atomic
 from models.artifacts import Workspace
+from models.byo import ByoModel, is_byo, open_byo
 from models.registry import get_family
 from models.variants import resolve_variants
 
@@ -60,17 +61,36 @@ def save_input_pool(run: RunDir, ws: Workspace, batch_size: int, pool: int) -> s
     return str(path)
 
 
+def open_model(cfg: SweepConfig):
+    """A built-in model family by name, or a bring-your-own model (a file or module:factory)."""
+    if is_byo(cfg.model):
+        return open_byo(cfg.model, cfg.input_spec)
+    if cfg.input_spec is not None:
+        raise UserError(f"--input-spec describes a bring-your-own model (a file or module:factory), "
+                        f"not the built-in model {cfg.model}")
+    return get_family(cfg.model)
+
+
+def byo_variants(model: ByoModel, cfg: SweepConfig) -> list:
+    if any(v not in ("fp32", model.variant.name) for v in cfg.variants):
+        raise UserError(f"{model.name} runs as given: compression variants apply to built-in models only")
+    return [model.variant]
+
+
 class Sweep:
     """A validated sweep: the job grid it will run and where it writes."""
 
     def __init__(self, cfg: SweepConfig, log: Callable[[str], None] = print):
         self.cfg = cfg
-        self.family = get_family(cfg.model)
+        self.family = open_model(cfg)
         self.preset = cfg.preset or self.family.default_preset
         self.family.preset(self.preset)
-        self.variants = resolve_variants(cfg.variants)
+        self.variants = byo_variants(self.family, cfg) if isinstance(self.family, ByoModel) else \
+            resolve_variants(cfg.variants)
         self.profile = load_profile(cfg.profile)
         self.batch_sizes = cfg.batch_sizes or self.profile.batch_sizes
+        if isinstance(self.family, ByoModel):
+            self.family.check_batch_sizes(self.batch_sizes)
         self.scenarios = [cfg.scenario] if cfg.scenario else self.profile.scenarios
         for s in self.scenarios:
             scenarios.get(s)
@@ -93,7 +113,7 @@ class Sweep:
         write_json_atomic(run.path / "config.json", {**self.cfg.model_dump(mode="json"), "threads": self.threads,
                                                     "affinity": self.affinity, "profile_detail":
                                                     self.profile.model_dump()})
-        ws = Workspace(self.family, self.preset, log=self.log)
+        ws = self.family if isinstance(self.family, ByoModel) else Workspace(self.family, self.preset, log=self.log)
         grid = list(self.grid())
         task = progress.add_task("sweep", total=len(grid)) if progress else None
         prepared: dict[str, object] = {}
@@ -121,7 +141,8 @@ class Sweep:
             return job.outcome("skipped", b.reason)
         ok, why = b.cls.supports(variant.formats, b.device)
         if not ok:
-            return job.outcome("skipped", why)
+            unbuilt = [variant.unbuilt[f] for f in b.cls.formats if f in variant.unbuilt]
+            return job.outcome("skipped", unbuilt[0] if unbuilt else why)
         fmt = b.cls.pick_format(variant.formats)
         key = f"{variant.name}/{fmt}"
         if key not in prepared:

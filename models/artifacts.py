@@ -93,9 +93,12 @@ class Workspace:
             else:
                 self.log(f"training {self.family.name}/{self.preset_name} on {self.preset.train_samples} samples")
                 t0 = time.perf_counter()
-                x, y = self.train_set()
-                p = self.preset
-                train.fit(module, x, y, self.names, batch_size=p.train_batch, epochs=p.epochs)
+                if self.family.fit:
+                    self.family.fit(module, self)
+                else:
+                    x, y = self.train_set()
+                    p = self.preset
+                    train.fit(module, x, y, self.names, batch_size=p.train_batch, epochs=p.epochs)
                 save_atomic(path, lambda t: torch.save(module.state_dict(), t))
                 self.log(f"trained in {time.perf_counter() - t0:.0f}s")
             self._baseline = module.eval()
@@ -104,7 +107,10 @@ class Workspace:
     def reference(self) -> Path:
         """Held-out eval inputs, labels and the fp32 baseline's scores, AUC and logloss."""
         path = self.dir / "eval.npz"
-        if not path.exists():
+        if not path.exists() and self.family.reference:
+            arrays = self.family.reference(self)
+            save_atomic(path, lambda t: np.savez(t.open("wb"), **arrays))
+        elif not path.exists():
             x, y = self.data.labelled(self.preset.eval_samples, EVAL_SEED)
             scores = train.predict(self.baseline(), x, self.names).astype(np.float64)
             save_atomic(path, lambda t: np.savez(t.open("wb"), labels=y, scores=scores, auc=auc(y, scores),

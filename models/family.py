@@ -40,6 +40,10 @@ class ModelFamily:
     default_preset: str = "edge"
     quality_entry: str = "models.quality:evaluate_ranking"  # evaluator run by the worker on the backend
     extra: dict[str, Any] = field(default_factory=dict)
+    # Optional hooks for families that are not trained / scored like a CTR ranker (None: the CTR defaults).
+    fit: Callable[[nn.Module, Any], None] | None = None  # (module, workspace): train the module in place
+    reference: Callable[[Any], dict[str, Any]] | None = None  # workspace -> eval.npz arrays for quality_entry
+    parity: Callable[[nn.Module, Any, dict[str, np.ndarray]], float] | None = None  # (module, onnx path, inputs)
 
     def preset(self, name: str) -> Preset:
         from bench.errors import UserError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from scipy.stats import rankdata
@@ -41,18 +41,88 @@ def ranking_quality(labels: np.ndarray, scores: np.ndarray, reference: dict) -> 
 QUALITY_CHUNK = 1024
 
 
+def run_chunks(run: Callable[[dict], np.ndarray], x: dict[str, np.ndarray], n: int,
+               chunk: int = QUALITY_CHUNK) -> Iterator[tuple[slice, np.ndarray]]:
+    """The runtime's outputs for the first n reference samples, chunk by chunk (never timed)."""
+    for s in range(0, n, chunk):
+        rows = slice(s, min(s + chunk, n))
+        yield rows, run({k: v[rows] for k, v in x.items()})
+
+
 def score_reference(run: Callable[[dict], np.ndarray], x: dict[str, np.ndarray], n: int) -> np.ndarray:
     """Scores of the first n reference samples, fed to the runtime in chunks (never timed)."""
-    return np.concatenate([run({k: v[s : s + QUALITY_CHUNK] for k, v in x.items()})
-                           for s in range(0, n, QUALITY_CHUNK)])
+    return np.concatenate([out for _, out in run_chunks(run, x, n)])
+
+
+def load_reference(reference_path: str, limit: int | None) -> tuple[dict, dict[str, np.ndarray], int]:
+    """The reference file, its first n inputs (x_<name> arrays, keyed by name) and n."""
+    ref = np.load(reference_path)
+    total = len(ref[next(k for k in ref.files if k.startswith("x_"))])
+    n = total if limit is None else min(limit, total)
+    return ref, {k[2:]: ref[k][:n] for k in ref.files if k.startswith("x_")}, n
 
 
 def evaluate_ranking(run: Callable[[dict], np.ndarray], reference_path: str, limit: int | None) -> dict:
     """CTR quality of a runtime on the held-out set, against the fp32 PyTorch scores on the same inputs."""
-    ref = np.load(reference_path)
+    ref, x, n = load_reference(reference_path, limit)
     labels = ref["labels"]
-    n = len(labels) if limit is None else min(limit, len(labels))
-    x = {k[2:]: ref[k][:n] for k in ref.files if k.startswith("x_")}
     base = ref["scores"][:n]
     reference = {"scores": base, "auc": auc(labels[:n], base), "logloss": logloss(labels[:n], base)}
     return ranking_quality(labels[:n], score_reference(run, x, n), reference)
+
+
+def overlap_at_k(got: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """Per row, the fraction of `want`'s items (n x k) that `got` (n x k') also holds: recall@k."""
+    return (got[:, :, None] == want[:, None, :]).any(axis=1).mean(axis=1)
+
+
+RETRIEVAL_CHUNK = 64  # users per call: each scores the whole item corpus
+
+
+def evaluate_retrieval(run: Callable[[dict], np.ndarray], reference_path: str, limit: int | None) -> dict:
+    """Recall@k of a runtime's top-k items against the fp32 model's top-k and against the planted relevance."""
+    ref, x, n = load_reference(reference_path, limit)
+    k = int(ref["k"])
+    got = np.concatenate([out.reshape(-1, k) for _, out in run_chunks(run, x, n, RETRIEVAL_CHUNK)])
+    got = np.rint(got).astype(np.int64)
+    truth = ref["truth_topk"][:n]
+    vs_truth, base_vs_truth = overlap_at_k(got, truth).mean(), overlap_at_k(ref["topk"][:n], truth).mean()
+    return {
+        "k": k,
+        "recall_at_k": float(overlap_at_k(got, ref["topk"][:n]).mean()),  # vs the fp32 PyTorch model
+        "recall_at_k_truth": float(vs_truth),
+        "recall_at_k_truth_delta": float(vs_truth - base_vs_truth),
+        "eval_samples": int(n),
+    }
+
+
+def next_item_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """0-based rank of each row's target among its item scores (column 0, the padding item, excluded)."""
+    mine = np.take_along_axis(scores, targets[:, None], axis=1)
+    return (scores[:, 1:] > mine).sum(axis=1)
+
+
+def hit_ndcg(ranks: np.ndarray, k: int = 10) -> tuple[float, float]:
+    """Hit rate@k and NDCG@k of one relevant item per row at the given 0-based ranks."""
+    hit = ranks < k
+    return float(hit.mean()), float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
+
+
+SEQUENCE_CHUNK = 256
+
+
+def evaluate_next_item(run: Callable[[dict], np.ndarray], reference_path: str, limit: int | None) -> dict:
+    """Hit rate and NDCG@10 of the held-out next items under a runtime's catalog scores, vs the fp32 model's."""
+    ref, x, n = load_reference(reference_path, limit)
+    targets, ranks, overlap = ref["targets"][:n], [], []
+    for rows, out in run_chunks(run, x, n, SEQUENCE_CHUNK):
+        scores = out.reshape(rows.stop - rows.start, -1)
+        ranks.append(next_item_ranks(scores, targets[rows]))
+        top10 = np.argpartition(-scores[:, 1:], 9, axis=1)[:, :10] + 1
+        overlap.append(overlap_at_k(top10, ref["top10"][rows]))
+    hr, ndcg = hit_ndcg(np.concatenate(ranks))
+    base_hr, base_ndcg = hit_ndcg(ref["ranks"][:n])
+    return {
+        "hr_at_10": hr, "ndcg_at_10": ndcg, "hr_at_10_delta": hr - base_hr, "ndcg_at_10_delta": ndcg - base_ndcg,
+        "top10_overlap": float(np.concatenate(overlap).mean()), "eval_samples": int(n),
+    }

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from models.dcn import DCN_FAMILY
 from models.dlrm import DLRM_FAMILY
 from models.family import ModelFamily
+from models.sasrec import SASREC_FAMILY
+from models.two_tower import TWO_TOWER_FAMILY, TWO_TOWER_TOPK_FAMILY
 
-FAMILIES: dict[str, ModelFamily] = {f.name: f for f in (DLRM_FAMILY,)}
+FAMILIES: dict[str, ModelFamily] = {
+    f.name: f for f in (DLRM_FAMILY, DCN_FAMILY, TWO_TOWER_FAMILY, TWO_TOWER_TOPK_FAMILY, SASREC_FAMILY)
+}
 DEFAULT_MODEL = "dlrm"
 
 

@@ -1,0 +1,382 @@
+"""Bring your own model: an ONNX file, an OpenVINO IR, a TensorRT engine or a PyTorch module factory."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bench.errors import UserError
+from models.artifacts import BENCH_SEED, Prepared, cache_root, count_params, save_atomic
+from models.data import zipf_ids
+from models.variants import Variant
+
+FILE_FORMATS = {".onnx": "onnx", ".xml": "openvino", ".engine": "engine", ".plan": "engine", ".trt": "engine"}
+AS_GIVEN = "as-given"
+ZIPF_EXPONENT = 1.1
+DTYPES = {np.dtype(t) for t in ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")}
+
+
+class InputSpec(BaseModel):
+    """One model input as the user declares it; everything but the name defaults to the model's signature."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    dtype: str | None = None
+    shape: list[int | str] | None = None  # "batch" marks the batch axis
+    cardinality: int | None = Field(None, ge=1)  # integer inputs: IDs in [0, cardinality)
+    range: tuple[float, float] | None = None  # [low, high): IDs for integer inputs, uniform values for floats
+    distribution: Literal["zipf", "uniform"] = "zipf"
+
+
+class SpecFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    inputs: list[InputSpec] = []
+    labelled: Path | None = None  # .npz with one array per input plus `labels`: enables quality
+
+
+@dataclass
+class Signature:
+    """An input as the model file declares it: dims are ints, or None where symbolic / dynamic."""
+
+    name: str
+    dtype: np.dtype
+    dims: list[int | None]
+    table_rows: int | None = None  # rows of the embedding table the input indexes, where that is visible
+
+
+@dataclass
+class ModelInput:
+    """A fully resolved input: how to draw a batch of it."""
+
+    name: str
+    dtype: np.dtype
+    shape: list[int | None]  # None marks the batch axis
+    fixed_batch: int | None  # the batch size the model (or the spec) fixes, if any
+    low: float | None
+    high: float | None
+    distribution: str
+
+    def sample(self, rng: np.random.Generator, batch: int) -> np.ndarray:
+        shape = [batch if d is None else d for d in self.shape]
+        n = int(np.prod(shape))
+        if self.dtype == np.bool_:
+            return rng.random(shape) < 0.5
+        if np.issubdtype(self.dtype, np.integer):
+            span = int(self.high - self.low)
+            ids = zipf_ids(rng, n, span, ZIPF_EXPONENT) if self.distribution == "zipf" else rng.integers(0, span, n)
+            return (ids + int(self.low)).reshape(shape).astype(self.dtype)
+        if self.low is not None:
+            return rng.uniform(self.low, self.high, shape).astype(self.dtype)
+        return rng.standard_normal(shape).astype(self.dtype)
+
+
+def read_spec(path: Path | None) -> SpecFile:
+    from bench.config import load_yaml
+
+    if path is None:
+        return SpecFile()
+    try:
+        spec = SpecFile(**load_yaml(path))
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise UserError(f"{path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    if spec.labelled is not None and not spec.labelled.is_absolute():
+        spec.labelled = path.parent / spec.labelled
+    return spec
+
+
+def numpy_dtype(name: str, where: str) -> np.dtype:
+    try:
+        dtype = np.dtype(name)
+    except TypeError:
+        dtype = None
+    if dtype not in DTYPES:
+        raise UserError(f"{where}: unsupported input type {name}; valid: {', '.join(sorted(str(d) for d in DTYPES))}")
+    return dtype
+
+
+def onnx_signature(path: Path) -> tuple[list[Signature], int]:
+    """The graph's inputs (initializers excluded) and its parameter count."""
+    import onnx
+    from onnx import helper
+
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as e:  # noqa: BLE001 - protobuf and checker errors alike mean an unusable file
+        raise UserError(f"{path} is not a valid ONNX model: {str(e).splitlines()[0][:200]}") from None
+    inits = {t.name: list(t.dims) for t in model.graph.initializer}
+    rows = {n.input[1]: inits[n.input[0]][0] for n in model.graph.node
+            if n.op_type == "Gather" and len(n.input) == 2 and n.input[0] in inits}
+    out = []
+    for v in model.graph.input:
+        if v.name in inits:
+            continue
+        if not v.type.HasField("tensor_type"):
+            raise UserError(f"{path}: input {v.name} is not a tensor; recbench feeds tensor inputs only")
+        kind = helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type) if v.type.tensor_type.elem_type else None
+        dtype = numpy_dtype(str(np.dtype(kind)) if kind is not None else "undefined", f"{path}: input {v.name}")
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+        out.append(Signature(v.name, dtype, dims, rows.get(v.name)))
+    return out, sum(int(np.prod(d)) for d in inits.values())
+
+
+def openvino_signature(path: Path) -> list[Signature]:
+    import openvino as ov
+
+    if not path.with_suffix(".bin").exists():
+        raise UserError(f"{path}: the weights file {path.with_suffix('.bin').name} is missing beside it")
+    try:
+        model = ov.Core().read_model(str(path))
+    except Exception as e:  # noqa: BLE001 - any parse error means an unusable IR
+        raise UserError(f"{path} is not a valid OpenVINO IR: {str(e).splitlines()[0][:200]}") from None
+    return [Signature(p.get_any_name(), numpy_dtype(str(p.get_element_type().to_dtype()), f"{path}: input"),
+                      [None if d.is_dynamic else d.get_length() for d in p.get_partial_shape()]) for p in model.inputs]
+
+
+def engine_signature(path: Path) -> list[Signature] | None:
+    """A TensorRT engine's inputs (documented TensorRT 10 API); None where TensorRT cannot read it here."""
+    try:
+        import tensorrt as trt
+
+        engine = trt.Runtime(trt.Logger(trt.Logger.ERROR)).deserialize_cuda_engine(path.read_bytes())
+    except Exception:  # noqa: BLE001 - no TensorRT or no GPU here: the input spec must describe the inputs
+        return None
+    if engine is None:
+        raise UserError(f"{path} is not a TensorRT engine this TensorRT can deserialize")
+    names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+    inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+    return [Signature(n, np.dtype(trt.nptype(engine.get_tensor_dtype(n))),
+                      [None if d < 0 else d for d in engine.get_tensor_shape(n)]) for n in inputs]
+
+
+def spec_signature(spec: SpecFile, what: str) -> list[Signature]:
+    """Inputs of a model with no readable signature: every one must carry a shape in the spec."""
+    if not spec.inputs:
+        raise UserError(f"{what} needs --input-spec FILE listing its inputs (name, dtype, shape with 'batch')")
+    out = []
+    for s in spec.inputs:
+        if s.shape is None:
+            raise UserError(f"input spec: {s.name} needs a shape (e.g. [batch, 16]) for {what}")
+        integer = s.cardinality is not None or (s.range is not None and s.dtype is None)
+        dtype = numpy_dtype(s.dtype or ("int64" if integer else "float32"), f"input spec: {s.name}")
+        out.append(Signature(s.name, dtype, [None if isinstance(d, str) else d for d in s.shape]))
+    return out
+
+
+def resolve(signature: list[Signature], spec: SpecFile, what: str) -> list[ModelInput]:
+    """Merge the model's own signature with the user's spec; reject any mismatch with one clear line."""
+    by_name = {s.name: s for s in spec.inputs}
+    unknown = sorted(set(by_name) - {s.name for s in signature})
+    if unknown:
+        raise UserError(f"input spec names {', '.join(unknown)}, which {what} has no input of; "
+                        f"its inputs: {', '.join(s.name for s in signature)}")
+    return [resolve_one(sig, by_name.get(sig.name)) for sig in signature]
+
+
+def resolve_one(sig: Signature, s: InputSpec | None) -> ModelInput:
+    where = f"input {sig.name}"
+    dtype = sig.dtype
+    if s is not None and s.dtype is not None and numpy_dtype(s.dtype, where) != dtype:
+        raise UserError(f"{where}: the spec says {s.dtype}, the model takes {dtype}")
+    dims: list[int | str | None] = list(sig.dims)
+    if s is not None and s.shape is not None:
+        if len(s.shape) != len(dims) or any(isinstance(a, int) and b is not None and a != b
+                                            for a, b in zip(s.shape, dims, strict=True)):
+            raise UserError(f"{where}: the spec's shape {s.shape} does not fit the model's {dims}")
+        dims = list(s.shape)
+    if not dims:
+        raise UserError(f"{where} is a scalar; recbench needs a batch axis on every input")
+    batch = next((i for i, d in enumerate(dims) if isinstance(d, str) and d == "batch"), None)
+    if batch is None:
+        batch = next((i for i, d in enumerate(dims) if d is None or isinstance(d, str)), 0)
+    shape: list[int | None] = []
+    for i, d in enumerate(dims):
+        if i == batch:
+            shape.append(None)
+        elif d is None or isinstance(d, str):
+            raise UserError(f"{where}: axis {i} has no fixed size; give its shape in --input-spec (e.g. [batch, 16])")
+        else:
+            shape.append(int(d))
+    low = high = None
+    if s is not None and s.range is not None:
+        low, high = s.range
+    elif s is not None and s.cardinality is not None:
+        low, high = 0, s.cardinality
+    elif np.issubdtype(dtype, np.integer) and sig.table_rows:
+        low, high = 0, sig.table_rows  # the ID range of the embedding table the input indexes
+    if np.issubdtype(dtype, np.integer) and low is None:
+        raise UserError(f"{where} is {dtype}: declare its IDs' cardinality or range in --input-spec")
+    fixed = dims[batch] if isinstance(dims[batch], int) else None
+    return ModelInput(sig.name, dtype, shape, fixed, low, high, s.distribution if s else "zipf")
+
+
+class AsGiven(Variant):
+    """The user's model unchanged, in the formats it could be had in; `unbuilt` says why the others are missing."""
+
+    name = AS_GIVEN
+    summary = "a bring-your-own model, as given"
+
+    def __init__(self, files: dict[str, str], unbuilt: dict[str, str]):
+        self.formats = tuple(files)
+        self.files = files
+        self.unbuilt = unbuilt
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+class ByoModel:
+    """What a sweep needs of a model family and its workspace, for a model recbench did not build."""
+
+    default_preset = AS_GIVEN
+    quality_entry = "models.quality:evaluate_ranking"
+
+    def __init__(self, name: str, inputs: list[ModelInput], variant: AsGiven, params: int | None,
+                 reference: str = ""):
+        self.name, self.inputs, self.variant, self.params, self.reference = name, inputs, variant, params, reference
+        self.input_names = tuple(i.name for i in inputs)
+
+    def preset(self, name: str) -> None:
+        if name != AS_GIVEN:
+            raise UserError(f"presets apply to built-in models; {self.name} runs as given (valid: {AS_GIVEN})")
+
+    def check_batch_sizes(self, sizes: list[int]) -> None:
+        for i in self.inputs:
+            if i.fixed_batch is not None and any(b != i.fixed_batch for b in sizes):
+                raise UserError(f"{self.name}: input {i.name} fixes the batch size at {i.fixed_batch}; "
+                                f"run with --batch-sizes {i.fixed_batch} or export it with a dynamic batch axis")
+
+    def features(self, n: int, seed: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        return {i.name: i.sample(rng, n) for i in self.inputs}
+
+    def bench_inputs(self, batch_size: int, pool: int) -> list[dict[str, np.ndarray]]:
+        return [self.features(batch_size, BENCH_SEED + 1000 * i) for i in range(pool)]
+
+    def prepare(self, variant: AsGiven, formats: set[str]) -> Prepared:
+        return Prepared(self.name, AS_GIVEN, variant.name, {f: variant.files[f] for f in formats}, self.params, None,
+                        self.reference)
+
+
+def artifact_dir(name: str) -> Path:
+    root = cache_root() / "byo"
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
+
+
+def write_reference(spec: SpecFile, names: tuple[str, ...], score, out_dir: Path) -> str:
+    """eval.npz from the user's labelled data, scored by the model as given (the baseline of every backend)."""
+    from models.quality import auc, logloss
+
+    if spec.labelled is None:
+        return ""
+    try:
+        data = np.load(spec.labelled)
+        x, labels = {n: data[n] for n in names}, data["labels"].astype(np.float32)
+    except (OSError, KeyError, ValueError) as e:
+        raise UserError(f"labelled data {spec.labelled}: needs arrays {', '.join(names)} and labels ({e})") from None
+    scores = score(x).astype(np.float64)
+    path = out_dir / "eval.npz"
+    save_atomic(path, lambda t: np.savez(t.open("wb"), labels=labels, scores=scores, auc=auc(labels, scores),
+                                         logloss=logloss(labels, scores), **{f"x_{k}": v for k, v in x.items()}))
+    return str(path)
+
+
+def from_file(path: Path, spec: SpecFile) -> ByoModel:
+    fmt = FILE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UserError(f"{path}: unsupported model file; valid: {', '.join(FILE_FORMATS)} or module:factory")
+    if not path.is_file():
+        raise UserError(f"model file {path} does not exist")
+    params = None
+    if fmt == "onnx":
+        signature, params = onnx_signature(path)
+    elif fmt == "openvino":
+        signature = openvino_signature(path)
+    else:
+        signature = engine_signature(path) or spec_signature(spec, f"TensorRT engine {path.name} (unreadable here)")
+    inputs = resolve(signature, spec, str(path))
+    reference = ""
+    if spec.labelled is not None:
+        if fmt != "onnx":
+            raise UserError("labelled data (quality) is supported for ONNX files and PyTorch factories")
+        from models.export import onnx_scores
+
+        reference = write_reference(spec, tuple(i.name for i in inputs), lambda x: onnx_scores(path, x),
+                                    artifact_dir(safe_name(path.stem)))
+    return ByoModel(safe_name(path.stem), inputs, AsGiven({fmt: str(path.resolve())}, {}), params, reference)
+
+
+def load_factory(entry: str):
+    module_name, _, attr = entry.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # noqa: BLE001 - any import failure of the user's code is bad input
+        raise UserError(f"cannot import {module_name} for --model {entry}: {type(e).__name__}: {e}") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise UserError(f"--model {entry}: {module_name} has no callable {attr}")
+    return factory
+
+
+def from_factory(entry: str, spec: SpecFile) -> ByoModel:
+    """Build the user's module, then write it as a torch artifact and (if the exporter can) as ONNX."""
+    import torch
+    from torch import nn
+
+    from models.export import PARITY_TOL, export_onnx, parity_gap
+    from models.train import predict
+
+    factory = load_factory(entry)
+    try:
+        module = factory()
+    except Exception as e:  # noqa: BLE001 - the user's factory failing is bad input
+        raise UserError(f"--model {entry}: the factory raised {type(e).__name__}: {e}") from None
+    if not isinstance(module, nn.Module):
+        raise UserError(f"--model {entry}: the factory returned {type(module).__name__}, not a torch.nn.Module")
+    module.eval()
+    inputs = resolve(spec_signature(spec, f"factory {entry}"), spec, f"factory {entry}")
+    name = safe_name(entry.replace(":", "."))
+    model = ByoModel(name, inputs, AsGiven({}, {}), count_params(module))
+    out = artifact_dir(name)
+    files, unbuilt = {}, {}
+    try:
+        torch.save(module, out / "model.pt")
+        files["torch"] = str(out / "model.pt")
+    except Exception as e:  # noqa: BLE001 - e.g. a class defined where pickle cannot find it
+        unbuilt["torch"] = f"saving the module failed: {type(e).__name__}: {e}"
+    check = model.features(64, 99)
+    try:
+        export_onnx(module, check, model.input_names, ("output",), out / "model.onnx")
+        gap = parity_gap(predict(module, check, model.input_names).astype(np.float64), out / "model.onnx", check)
+        if gap > PARITY_TOL:
+            raise RuntimeError(f"ONNX Runtime's outputs differ from PyTorch by {gap:.2e} (> {PARITY_TOL})")
+        files["onnx"] = str(out / "model.onnx")
+    except Exception as e:  # noqa: BLE001 - an unexportable module still runs on the PyTorch backends
+        unbuilt["onnx"] = f"ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}"
+    if not files:
+        raise UserError(f"--model {entry}: the module could be neither saved nor exported ({unbuilt['torch']})")
+    model.variant = AsGiven(files, unbuilt)
+    model.reference = write_reference(spec, model.input_names, lambda x: predict(module, x, model.input_names), out)
+    return model
+
+
+def is_byo(model: str) -> bool:
+    """A model given as a file path or a module:factory entry rather than a built-in name."""
+    return ":" in model or "/" in model or Path(model).suffix.lower() in FILE_FORMATS or Path(model).is_file()
+
+
+def open_byo(model: str, spec_path: Path | None) -> ByoModel:
+    spec = read_spec(spec_path)
+    if ":" in model and not Path(model).exists():
+        return from_factory(model, spec)
+    return from_file(Path(model), spec)

@@ -1,0 +1,34 @@
+"""PyTorch module factories for the bring-your-own tests (imported by `recbench run --model tests.byo_factories:X`)."""
+
+import torch
+from torch import nn
+
+
+class TinyRanker(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(500, 4)
+        self.mlp = nn.Sequential(nn.Linear(8 + 4, 16), nn.ReLU(), nn.Linear(16, 1))
+
+    def forward(self, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.mlp(torch.cat([x, self.emb(ids[:, 0])], dim=1)))
+
+
+class Unexportable(nn.Module):
+    """Uses an operator the ONNX exporter has no mapping for (eigvalsh at opset 17)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.linalg.eigvalsh(x[:, :4, None] * x[:, None, :4]).sum(dim=1, keepdim=True)
+
+
+def build_ranker() -> nn.Module:
+    torch.manual_seed(0)
+    return TinyRanker()
+
+
+def build_unexportable() -> nn.Module:
+    return Unexportable()
+
+
+def build_not_a_module():
+    return {"weights": [1, 2, 3]}
