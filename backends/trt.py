@@ -53,7 +53,7 @@ def installed_version() -> str | None:
 
 class TensorRT(CudaBackend):
     name = "tensorrt"
-    formats = ("onnx",)
+    formats = ("engine", "onnx")  # a serialized engine (bring your own) runs as is; ONNX is built
     requires = ("tensorrt",)
     install_hint = TENSORRT_HINT
     option_model = TensorRTOptions
@@ -103,8 +103,9 @@ class TensorRT(CudaBackend):
         from models.artifacts import cache_root
 
         trt, version = self.trt, self.trt.__version__
-        if self.opts.engine:
-            path = Path(self.opts.engine)
+        given = self.opts.engine or (str(onnx_path) if onnx_path.suffix != ".onnx" else None)
+        if given:
+            path = Path(given)
             meta = read_meta(path)
             why = engine_mismatch(meta, path, version, self.gpu) if meta else None
             if why:
