@@ -48,14 +48,21 @@ def latency_summary(latencies_ns: np.ndarray) -> tuple[dict[str, float | None], 
 
 
 def _bootstrap(x: np.ndarray, fn, rng: np.random.Generator) -> list[float]:
-    """Percentile-bootstrap CI of fn over a random subsample of at most significance.MAX_POINTS values."""
+    """Percentile-bootstrap CI of fn(x), resampling at most significance.MAX_POINTS values.
+
+    On a subsample of m of the n values the CI's distances from the subsample's estimate shrink by sqrt(m/n)
+    (percentiles and means are root-n consistent) and are laid around the estimate from all n values.
+    """
+    x = np.asarray(x, dtype=np.float64)
     sample = _subsample(x, rng)
+    estimate = float(fn(x, axis=None))
     if len(sample) < 2 or np.all(sample == sample[0]):
-        v = float(fn(sample, axis=None))
-        return [v, v]
+        return [estimate, estimate]
     res = sps.bootstrap((sample,), fn, vectorized=True, n_resamples=CI_RESAMPLES, confidence_level=CI_LEVEL,
                         method="percentile", random_state=rng)
-    return [float(res.confidence_interval.low), float(res.confidence_interval.high)]
+    centre, shrink = float(fn(sample, axis=None)), np.sqrt(len(sample) / len(x))
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return [estimate - max(centre - lo, 0.0) * shrink, estimate + max(hi - centre, 0.0) * shrink]
 
 
 def _spread(values: list[float]) -> float:

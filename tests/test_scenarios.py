@@ -12,6 +12,7 @@ from bench.config import SweepConfig, TimingConfig
 from bench.scenario_options import ScenarioOptions
 from bench.scenarios import max_qps, server, single_stream
 from bench.sweep import Sweep
+from tests.conftest import recbench
 from tests.fakes import ScriptedBackend
 
 MS = 1_000_000
@@ -168,3 +169,18 @@ def test_concurrency_and_server_on_a_real_runtime(tmp_path):
     assert srv["target_qps"] == 200 and srv["workers"] == 2 and srv["qps_source"] == "given"
     assert srv["requests"] == 20 and srv["dropped_requests"] == 0
     assert srv["scenario_options"]["workers"] == 2
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--scenario", "server", "--qps", "0"], "--qps must be a positive"),
+    (["--scenario", "server", "--qps", "-5"], "--qps must be a positive"),
+    (["--scenario", "server", "--qps", "lots"], "--qps takes a number"),
+    (["--scenario", "max-qps", "--p99-budget-ms", "10ms"], "--p99-budget-ms takes a number"),
+    (["--scenario", "max-qps", "--p99-budget-ms", "nan"], "--p99-budget-ms must be a positive"),
+    (["--scenario", "concurrency", "--concurrency", "1,0"], "--concurrency takes positive"),
+    (["--scenario", "nosuch"], "valid: single-stream, offline, server, concurrency, max-qps"),
+])
+def test_bad_scenario_flags_exit_2_with_one_line(args, expect):
+    res = recbench("run", "--preset", "tiny", *args)
+    assert res.returncode == 2 and "Traceback" not in res.stderr + res.stdout
+    assert expect in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
