@@ -90,6 +90,8 @@ def run_job(job: Job) -> dict:
 
 def child_main(job: Job, conn, log_path: str) -> None:
     """Entry point of the spawned process: stdout/stderr go to the job's log, the record to the pipe."""
+    # the job spec beside its log: `python -m bench.worker logs/<job>.job.json` re-runs it alone
+    Path(log_path).with_suffix(".job.json").write_text(json.dumps(job.to_dict()))
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
