@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import Backend
+from backends.base import Backend, run_threads
 from bench import stats, timing
 from bench.scenario_options import ScenarioOptions
 
@@ -58,40 +58,27 @@ def serve(call: Callable[[Any], None], handles: list[Any], arrivals_ns: np.ndarr
     ends = np.full(n, -1, dtype=np.int64)
     lock = threading.Lock()
     nxt = [0]
-    errors: list[BaseException] = []
     begin = clock()
 
     def worker(w: int) -> None:
         own, used = handles[w::workers], 0
-        try:
-            while not errors:
-                with lock:
-                    i = nxt[0]
-                    nxt[0] += 1
-                if i >= n:
-                    return
-                due = begin + int(arrivals_ns[i])
-                if max_ns is not None and max(due, clock()) - begin > max_ns:
-                    continue  # out of time: this request is dropped
-                while (left := due - clock()) > 0:
-                    wait(left)
-                starts[i] = clock() - begin
-                call(own[used % len(own)])
-                ends[i] = clock() - begin
-                used += 1
-        except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread
-            errors.append(e)
+        while True:
+            with lock:
+                i = nxt[0]
+                nxt[0] += 1
+            if i >= n:
+                return
+            due = begin + int(arrivals_ns[i])
+            if max_ns is not None and max(due, clock()) - begin > max_ns:
+                continue  # out of time: this request is dropped
+            while (left := due - clock()) > 0:
+                wait(left)
+            starts[i] = clock() - begin
+            call(own[used % len(own)])
+            ends[i] = clock() - begin
+            used += 1
 
-    if workers == 1:
-        worker(0)
-    else:
-        threads = [threading.Thread(target=worker, args=(w,), daemon=True) for w in range(workers)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    if errors:
-        raise errors[0]
+    run_threads(worker, workers)
     return ServerRun(np.asarray(arrivals_ns, np.int64), starts, ends, int(n / qps * 1e9), qps, workers)
 
 
