@@ -184,3 +184,18 @@ def test_bad_scenario_flags_exit_2_with_one_line(args, expect):
     res = recbench("run", "--preset", "tiny", *args)
     assert res.returncode == 2 and "Traceback" not in res.stderr + res.stdout
     assert expect in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_loadgen_driver_serves_every_query_and_reads_loadgens_results():
+    pytest.importorskip("mlperf_loadgen")
+    from bench.scenarios import server_loadgen
+
+    backend = SleepingBackend()
+    handles = [backend.prepare({"i": i}) for i in range(8)]
+    job = SimpleNamespace(timing=TimingConfig(warmup_iters=2, warmup_s=0, min_iters=100, min_duration_s=0),
+                          batch_size=2, scenario_options=ScenarioOptions(qps=200, workers=2).model_dump())
+    summary, m = server_loadgen.run(backend, handles, job)
+    lg = summary["loadgen"]
+    assert lg["queries"] == 100 and len(m.latencies_ns) == 100 and not backend.shared
+    assert lg["p50_ms"] >= 2 and summary["latency_ms"]["p50"] >= 2  # never below the 2 ms service time
+    assert summary["target_qps"] == 200 and summary["achieved_qps"] == lg["completed_qps"] > 0
