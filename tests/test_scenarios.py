@@ -199,3 +199,13 @@ def test_loadgen_driver_serves_every_query_and_reads_loadgens_results():
     assert lg["queries"] == 100 and len(m.latencies_ns) == 100 and not backend.shared
     assert lg["p50_ms"] >= 2 and summary["latency_ms"]["p50"] >= 2  # never below the 2 ms service time
     assert summary["target_qps"] == 200 and summary["achieved_qps"] == lg["completed_qps"] > 0
+
+
+def test_offline_stops_planning_at_max_duration():
+    from bench.scenarios import offline
+
+    backend, handles, _ = fake_setup([10.0])  # 100 requests/s
+    job = SimpleNamespace(timing=TimingConfig(warmup_iters=2, warmup_s=0, min_iters=700, min_duration_s=0,
+                                              max_duration_s=2), batch_size=4, scenario_options={})
+    summary, m = offline.run(backend, handles, job, clock=backend.clock)
+    assert summary["iterations"] == 200 and summary["throughput_sps"] == pytest.approx(400)

@@ -18,8 +18,8 @@ def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.pe
     warm = max(t.warmup_iters, 2 * backend.streams())
     starts, ends = backend.infer_parallel(handles, warm, clock)
     rate = warm / max((ends.max() - starts.min()) / 1e9, 1e-9)  # requests/s, sizes the measured phase
-    count = max(t.min_iters, math.ceil(rate * t.min_duration_s))
-    count = min(count, max(t.min_iters, math.ceil(rate * t.max_duration_s)))
+    # both minimums, like the closed loop, but never planned past max_duration_s
+    count = max(1, min(max(t.min_iters, math.ceil(rate * t.min_duration_s)), math.floor(rate * t.max_duration_s)))
     starts, ends = backend.infer_parallel(handles, count, clock)
     wall_s = (ends.max() - starts.min()) / 1e9
     latencies = ends - starts
