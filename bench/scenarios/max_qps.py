@@ -12,6 +12,7 @@ from typing import Any
 
 from backends.base import Backend
 from bench import stats, timing
+from bench.errors import UserError
 from bench.scenario_options import ScenarioOptions
 from bench.scenarios import server
 
@@ -30,9 +31,11 @@ def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.pe
     budget = opts.p99_budget_ms
     capacity = server.capacity_qps(backend, handles, job, clock) * opts.workers
     enough = stats.min_samples(99)  # every probe must be able to report a p99
-    curve, best, lowest_fail = [], None, None
+    curve, best, lowest_fail, summary, latencies = [], None, None, None, None
     qps = opts.qps or capacity / 2
     for _ in range(MAX_PROBES):
+        if server.requests_for(qps, job.timing, enough) < enough:
+            break  # this slow, max_duration_s cannot hold enough requests to judge a p99
         summary, latencies = server.run_at(backend, handles, qps, server.requests_for(qps, job.timing, enough), opts,
                                            job, clock, wait)
         ok = passes(summary, budget)
@@ -47,14 +50,18 @@ def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.pe
             qps *= 2
         elif best is None:
             qps /= 2
-            if qps < capacity / 1000:
-                break
         elif lowest_fail / best[0] <= RESOLUTION:
             break
         else:
             qps = math.sqrt(best[0] * lowest_fail)
+    if summary is None:
+        raise UserError(f"max-qps: at {qps:.3g} QPS (half the capacity) {enough} requests take longer than "
+                        f"max_duration_s={job.timing.max_duration_s:g}; raise it or pass a higher --qps")
     if best is None:
-        summary["warnings"].append(f"no QPS tried kept p99 within {budget:g} ms (lowest tried: {qps:.1f})")
+        lowest = min(c["target_qps"] for c in curve)
+        summary["warnings"].append(f"no QPS tried kept p99 within {budget:g} ms (lowest tried: {lowest:.3g}; below "
+                                   f"{enough / (0.8 * job.timing.max_duration_s):.3g} QPS a p99 cannot be measured "
+                                   f"within max_duration_s)")
         found = None
     else:
         found, summary, latencies = best
