@@ -119,6 +119,11 @@ def capacity_qps(backend: Backend, handles: list[Any], job, clock: timing.Clock)
     return count / max(elapsed, 1e-9)
 
 
+def target_qps(opts: ScenarioOptions, capacity: float) -> tuple[float, str]:
+    """The QPS to offer and where it came from: the --qps given, else `load` x the measured capacity."""
+    return (opts.qps, "given") if opts.qps else (opts.load * capacity, f"{opts.load:.0%} of capacity_qps")
+
+
 def requests_for(qps: float, timing_cfg, minimum: int = 0) -> int:
     """Requests of one run: the timing's count and duration minimums, the arrivals kept within 80% of its maximum."""
     n = max(minimum, timing_cfg.min_iters, math.ceil(qps * timing_cfg.min_duration_s))
@@ -129,7 +134,7 @@ def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.pe
         wait: Wait = real_wait) -> tuple[dict, timing.Measurement]:
     opts = ScenarioOptions(**job.scenario_options)
     capacity = capacity_qps(backend, handles, job, clock)
-    qps = opts.qps or opts.load * capacity
+    qps, source = target_qps(opts, capacity)
     summary, latencies = run_at(backend, handles, qps, requests_for(qps, job.timing), opts, job, clock, wait)
-    summary.update(capacity_qps=capacity, qps_source="given" if opts.qps else f"{opts.load:.0%} of capacity_qps")
+    summary.update(capacity_qps=capacity, qps_source=source)
     return summary, timing.Measurement(latencies, summary["duration_s"], job.batch_size, 0)

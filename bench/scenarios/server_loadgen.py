@@ -51,7 +51,7 @@ def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.pe
 
     opts = ScenarioOptions(**job.scenario_options)
     capacity = server.capacity_qps(backend, handles, job, clock)
-    qps = opts.qps or opts.load * capacity
+    qps, source = server.target_qps(opts, capacity)
     n = server.requests_for(qps, job.timing)
     pending: queue.Queue = queue.Queue()
     issued: dict[int, int] = {}
@@ -106,6 +106,6 @@ def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.pe
     summary = stats.summarize(latencies, job.batch_size, wall_s, ends_ns=ends - begin, open_loop=True)
     summary.update(target_qps=qps, achieved_qps=results.get("completed_qps"), requests=n, workers=opts.workers,
                    late_requests=results.get("overlatency_queries"), late_threshold_ms=opts.p99_budget_ms,
-                   capacity_qps=capacity, qps_source="given" if opts.qps else f"{opts.load:.0%} of capacity_qps",
+                   capacity_qps=capacity, qps_source=source,
                    loadgen=results)
     return summary, timing.Measurement(latencies, wall_s, job.batch_size, 0)
