@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import threading
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -19,6 +22,64 @@ class BackendOptions:
     inputs: tuple[str, ...] = ()  # model input names in call order (for runtimes that take positional args)
     batch_size: int | None = None  # the job's benchmark batch, for runtimes that specialise ahead of time
     extra: dict[str, Any] = field(default_factory=dict)
+    mode: str = "latency"  # "throughput": configure for infer_parallel (offline scenario)
+
+
+Clock = Callable[[], int]
+
+
+def run_threads(target: Callable[[int], None], count: int) -> None:
+    """Run target(0..count-1) on `count` threads (inline when 1) and re-raise the first exception any raised."""
+    errors: list[BaseException] = []
+
+    def guarded(j: int) -> None:
+        try:
+            target(j)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread
+            errors.append(e)
+
+    if count == 1:
+        guarded(0)
+    else:
+        threads = [threading.Thread(target=guarded, args=(j,), daemon=True) for j in range(count)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    if errors:
+        raise errors[0]
+
+
+def run_closed_loop(call: Callable[[Any], None], handles: list[Any], clients: int, clock: Clock,
+                    min_requests: int, min_ns: int = 0, max_ns: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`clients` threads issue requests back to back, each on its own share of `handles`, until both
+    `min_requests` and `min_ns` (or `max_ns`) are reached; returns every request's start and end time (ns)."""
+    if clients > len(handles):
+        raise ValueError(f"{clients} clients need at least {clients} prepared handles, got {len(handles)}")
+    lock = threading.Lock()
+    starts: list[int] = []
+    ends: list[int] = []
+    issued = [0]
+    begin = clock()
+
+    def client(j: int) -> None:
+        own, n = handles[j::clients], 0
+        while True:
+            with lock:
+                elapsed = clock() - begin
+                if (issued[0] >= min_requests and elapsed >= min_ns) or (max_ns is not None and elapsed >= max_ns):
+                    return
+                issued[0] += 1
+            t0 = clock()
+            call(own[n % len(own)])
+            t1 = clock()
+            n += 1
+            with lock:
+                starts.append(t0)
+                ends.append(t1)
+
+    run_threads(client, clients)
+    return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
 
 
 def missing_modules(*modules: str) -> list[str]:
@@ -82,6 +143,21 @@ class Backend(ABC):
     @abstractmethod
     def outputs(self, handle: Any) -> np.ndarray:
         """The scores of the last infer() on this handle, as a flat float array (not timed)."""
+
+    def streams(self) -> int:
+        """How many requests infer_parallel keeps in flight (also how many prepared handles it needs)."""
+        return 1
+
+    def infer_parallel(self, handles: list[Any], count: int, clock: Clock = time.perf_counter_ns
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Run `count` requests over `handles` as fast as the runtime's own parallelism allows (offline scenario);
+        returns each request's start and end time (clock ns). Default: one request at a time, in order."""
+        return run_closed_loop(self.infer_sync, handles, 1, clock, count)
+
+    def infer_sync(self, handle: Any) -> None:
+        """infer + synchronize: one complete request (what every scenario times)."""
+        self.infer(handle)
+        self.synchronize()
 
     def memory(self) -> dict[str, int | None]:
         """Device memory in bytes where the backend knows it (host RSS is measured by the harness)."""

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import Backend, BackendOptions
+from backends.base import Backend, BackendOptions, Clock, run_closed_loop
 
 
 class OnnxRuntime(Backend):
@@ -26,7 +26,9 @@ class OnnxRuntime(Backend):
 
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.intra_op_num_threads = options.threads
+        # throughput mode (offline): several requests in flight on one session, each on its own calling thread
+        self.n_streams = int(options.extra.get("streams", options.threads)) if options.mode == "throughput" else 1
+        so.intra_op_num_threads = max(1, options.threads // self.n_streams)
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         spin = options.extra.get("allow_spinning")
@@ -36,6 +38,7 @@ class OnnxRuntime(Backend):
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_name = self.session.get_outputs()[0].name
         self.options = so
+        self.spinning = spin
 
     def providers(self, artifact: str, options: BackendOptions) -> list:
         """Execution providers in priority order (GPU subclasses put theirs first)."""
@@ -54,5 +57,14 @@ class OnnxRuntime(Backend):
     def outputs(self, handle: Any) -> np.ndarray:
         return handle.copy_outputs_to_cpu()[0].astype(np.float32).reshape(-1)
 
+    def streams(self) -> int:
+        return self.n_streams
+
+    def infer_parallel(self, handles: list[Any], count: int, clock: Clock) -> tuple[np.ndarray, np.ndarray]:
+        """`streams` Python threads share the session (Run is thread-safe and releases the GIL)."""
+        return run_closed_loop(self.infer, handles, self.n_streams, clock, count)
+
     def describe(self) -> dict[str, Any]:
-        return {"providers": self.session.get_providers(), "intra_op_threads": self.options.intra_op_num_threads}
+        return {"providers": self.session.get_providers(), "intra_op_threads": self.options.intra_op_num_threads,
+                "inter_op_threads": self.options.inter_op_num_threads, "streams": self.n_streams,
+                "allow_spinning": self.spinning}

@@ -23,14 +23,39 @@ def _csv(value: str | None) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _ints(value: str | None) -> list[int] | None:
+def _ints(value: str | None, flag: str = "--batch-sizes") -> list[int] | None:
     items = _csv(value)
     if items is None:
         return None
     try:
         return [int(v) for v in items]
     except ValueError:
-        raise UserError(f"--batch-sizes takes comma-separated integers, got '{value}'") from None
+        raise UserError(f"{flag} takes comma-separated integers, got '{value}'") from None
+
+
+def _positive_number(value: str | None, flag: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise UserError(f"{flag} takes a number, got '{value}'") from None
+    if not number > 0 or number == float("inf"):
+        raise UserError(f"{flag} must be a positive finite number, got '{value}'")
+    return number
+
+
+def _scenario_flags(base: dict, qps: str | None, budget: str | None, workers: int | None,
+                    concurrency: str | None) -> dict | None:
+    """The config file's scenario_options with the scenario flags given on the command line laid over them."""
+    flags = {"qps": _positive_number(qps, "--qps"), "p99_budget_ms": _positive_number(budget, "--p99-budget-ms"),
+             "workers": workers, "concurrency": _ints(concurrency, "--concurrency")}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be >= 1, got {workers}")
+    if any(k < 1 for k in flags.get("concurrency", [1])):
+        raise UserError(f"--concurrency takes positive integers, got '{concurrency}'")
+    return {**base.get("scenario_options", {}), **flags} if flags else None
 
 
 @app.command()
@@ -51,6 +76,10 @@ def run(
     timeout: float | None = typer.Option(None, "--timeout", help="seconds before a job is killed"),
     device: str | None = typer.Option(None, "--device", help="device for backends that run there, e.g. cuda:1"),
     no_report: bool = typer.Option(False, "--no-report", help="do not write RUN/report/ at the end"),
+    qps: str | None = typer.Option(None, "--qps", help="server: target queries/s [profile: a share of capacity]"),
+    p99_budget_ms: str | None = typer.Option(None, "--p99-budget-ms", help="max-qps: p99 bound in ms [10]"),
+    workers: int | None = typer.Option(None, "--workers", help="server / max-qps: serving threads [1]"),
+    concurrency: str | None = typer.Option(None, "--concurrency", help="concurrency: client counts, e.g. 1,2,4"),
 ) -> None:
     """Run a sweep: every variant x backend x scenario x batch size, one process per job."""
     from bench.config import TimingConfig, build_config, load_yaml
@@ -63,7 +92,8 @@ def run(
     overrides = {"model": model, "preset": preset, "variants": _csv(variants), "backends": _csv(backends),
                  "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario, "threads": threads,
                  "out": out, "timeout_s": timeout, "input_spec": input_spec, "device": device,
-                 "timing": TimingConfig.quick() if quick else None}
+                 "timing": TimingConfig.quick() if quick else None,
+                 "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency)}
     cfg = build_config(base, overrides, source=str(config or "command line"))
     run_path = run_sweep(cfg, console)
     record_run_quietly(run_path, console.print)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bench.config import describe_error, load_yaml
 from bench.errors import UserError
+from bench.scenario_options import ScenarioOptions
 
 
 def usable_cores() -> list[int]:
@@ -24,6 +25,7 @@ class Profile(BaseModel):
     batch_sizes: list[int] = [1, 64, 512]
     scenarios: list[str] = ["single-stream"]
     memory_cap_bytes: int | None = Field(None, gt=0)
+    scenario_options: ScenarioOptions = ScenarioOptions()  # server QPS/load, latency budget, workers, concurrency
     description: str = ""
 
     def pinned(self) -> list[int] | None:
@@ -45,10 +47,14 @@ class Profile(BaseModel):
 
 BUILTIN = {
     "default": Profile(name="default", description="all cores, batch 1/64/512, single-stream"),
-    "edge": Profile(name="edge", threads=2, cores=2, batch_sizes=[1, 4, 16], scenarios=["single-stream"],
-                    description="an edge box: 2 pinned cores, small batches, one request at a time"),
-    "datacenter": Profile(name="datacenter", batch_sizes=[64, 512, 4096], scenarios=["single-stream"],
-                          description="a server: all cores, large batches"),
+    "edge": Profile(name="edge", threads=2, cores=2, batch_sizes=[1, 4, 16], scenarios=["single-stream", "server"],
+                    scenario_options=ScenarioOptions(load=0.25),
+                    description="an edge box: 2 pinned cores, small batches, one request at a time and a low-QPS "
+                                "server (a quarter of the measured capacity)"),
+    "datacenter": Profile(name="datacenter", batch_sizes=[64, 512, 4096], scenarios=["offline", "server"],
+                          scenario_options=ScenarioOptions(load=0.5),
+                          description="a server: all cores, large batches, offline throughput and a server at half "
+                                      "the measured capacity"),
 }
 
 

@@ -97,6 +97,7 @@ class Sweep:
         self.backends = choose_backends(cfg)
         self.affinity = self.profile.pinned()
         self.threads = cfg.threads or self.profile.thread_count()
+        self.scenario_options = self.profile.scenario_options.merged(cfg.scenario_options)
         self.log = log
 
     def grid(self):
@@ -112,7 +113,8 @@ class Sweep:
         write_json_atomic(run.path / "env.json", environment)
         write_json_atomic(run.path / "config.json", {**self.cfg.model_dump(mode="json"), "threads": self.threads,
                                                     "affinity": self.affinity, "profile_detail":
-                                                    self.profile.model_dump()})
+                                                    self.profile.model_dump(),
+                                                    "scenario_options": self.scenario_options.model_dump()})
         ws = self.family if isinstance(self.family, ByoModel) else Workspace(self.family, self.preset, log=self.log)
         grid = list(self.grid())
         task = progress.add_task("sweep", total=len(grid)) if progress else None
@@ -128,6 +130,7 @@ class Sweep:
                 env_id=environment["env_id"], quality_entry=self.family.quality_entry,
                 backend_options={**registry.PRESET_OPTIONS.get(b.name, {}), **variant.backend_options(b.name),
                                  **self.cfg.backend_options.get(b.name, {})},
+                scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
             )
             if progress:
                 progress.update(task, description=f"{variant.name} {b.name} {scenario} b{batch}")

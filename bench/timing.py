@@ -55,13 +55,20 @@ def _run_until(backend: Backend, handles: list[Any], min_iters: int, min_s: floa
             return lat, count, elapsed / 1e9
 
 
+def warm_up(backend: Backend, handles: list[Any], timing: TimingConfig, clock: Clock = time.perf_counter_ns
+            ) -> tuple[int, float]:
+    """Closed-loop warm-up by count and time (at least one call); returns (calls, seconds) for a capacity estimate."""
+    _, count, elapsed = _run_until(backend, handles, max(1, timing.warmup_iters), timing.warmup_s,
+                                   timing.max_duration_s, False, clock)
+    return count, elapsed
+
+
 def measure(backend: Backend, handles: list[Any], timing: TimingConfig, batch_size: int,
             clock: Clock = time.perf_counter_ns) -> Measurement:
     """Warm up by count and time, then time every infer+synchronize individually (closed loop)."""
     warm = 0
     if timing.warmup_iters or timing.warmup_s:
-        _, warm, _ = _run_until(backend, handles, timing.warmup_iters, timing.warmup_s, timing.max_duration_s,
-                                False, clock)
+        warm, _ = warm_up(backend, handles, timing, clock)
     device: list[dict] = []
     lat, _, wall = _run_until(backend, handles, timing.min_iters, timing.min_duration_s, timing.max_duration_s, True,
                               clock, device)

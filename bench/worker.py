@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import resource
+import sys
 import time
 import traceback
 from contextlib import contextmanager
@@ -16,13 +18,10 @@ import psutil
 from backends.base import BackendOptions
 from backends.registry import load_class, load_entry
 from bench import scenarios
+from bench.config import TimingConfig
 from bench.jobs import Job
+from bench.memory import nvml_process_bytes, peak_rss_bytes
 from bench.records import RunDir, now_iso
-
-
-def peak_rss_bytes() -> int:
-    """High-water mark of this process's resident set (kernel-tracked, not sampled)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def file_sha256(path: str) -> str:
@@ -78,21 +77,23 @@ def run_job(job: Job) -> dict:
     rss_start = proc.memory_info().rss
     backend = load_class(job.backend_entry)()
     options = BackendOptions(device=job.device, threads=job.threads, inputs=job.inputs, extra=job.backend_options,
-                             batch_size=job.batch_size)
+                             batch_size=job.batch_size, mode=scenarios.backend_mode(job.scenario))
     t0 = time.perf_counter()
     backend.load(job.artifact, options)
     load_s = time.perf_counter() - t0
-    rss_loaded = proc.memory_info().rss
+    rss_loaded, peak_loaded = proc.memory_info().rss, peak_rss_bytes()
     pool = np.load(job.inputs_path)
     batches = [{k.split("/", 1)[1]: pool[k] for k in pool.files if k.startswith(f"{i}/")} for i in
                range(job.timing.pool_size)]
-    handles = [backend.prepare(b) for b in batches]
+    n_handles = max(len(batches), scenarios.handles_needed(job.scenario, job.scenario_options, backend))
+    handles = [backend.prepare(batches[i % len(batches)]) for i in range(n_handles)]
     t0 = time.perf_counter()
     backend.infer(handles[0])
     backend.synchronize()
     first_infer_ms = (time.perf_counter() - t0) * 1e3
     with injected_delay(backend, float(job.backend_options.get("inject_delay_ms", 0))):
         summary, measurement = scenarios.get(job.scenario)(backend, handles, job)
+    peak_run, gpu_nvml = peak_rss_bytes(), nvml_process_bytes()
     run_dir = RunDir(Path(job.run_dir))
     run_dir.save_raw(job.job_id, measurement.latencies_ns)
     for phase, values in (measurement.device_ms or {}).items():
@@ -103,6 +104,10 @@ def run_job(job: Job) -> dict:
     return job.outcome(
         "ok", None, started, **summary, load_s=load_s, first_infer_ms=first_infer_ms, peak_rss_bytes=peak,
         load_rss_bytes=rss_loaded - rss_start, rss_start_bytes=rss_start,
+        # high-water mark growth while loading, while measuring, and while scoring quality (they sum to peak - start)
+        peak_rss_load_bytes=peak_loaded - rss_start, peak_rss_run_bytes=peak_run - peak_loaded,
+        peak_rss_quality_bytes=peak - peak_run, gpu_mem_nvml_bytes=gpu_nvml,
+        scenario_options=job.scenario_options,
         model_bytes=artifact_bytes(job.artifact), artifact_sha256=file_sha256(job.artifact),
         quality=quality, achieved_gflops=flops * summary["throughput_sps"] / 1e9 if flops else None,
         backend_settings=backend.describe(), **backend.memory(),
@@ -111,6 +116,8 @@ def run_job(job: Job) -> dict:
 
 def child_main(job: Job, conn, log_path: str) -> None:
     """Entry point of the spawned process: stdout/stderr go to the job's log, the record to the pipe."""
+    # the job spec beside its log: `python -m bench.worker logs/<job>.job.json` re-runs it alone
+    Path(log_path).with_suffix(".job.json").write_text(json.dumps(job.to_dict()))
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -121,3 +128,18 @@ def child_main(job: Job, conn, log_path: str) -> None:
         record = job.outcome("failed", f"{type(e).__name__}: {e}".splitlines()[0][:500])
     conn.send(record)
     conn.close()
+
+
+def main(argv: list[str]) -> None:
+    """`python -m bench.worker JOB.json`: run one job in this very process and print its record.
+
+    For checking the harness from outside, e.g. peak RSS against `/usr/bin/time -v` on the same job.
+    """
+    data = json.loads(Path(argv[0]).read_text())
+    data["timing"] = TimingConfig(**data["timing"])
+    data["inputs"] = tuple(data["inputs"])
+    print(json.dumps(run_job(Job(**data)), default=float))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -27,7 +27,8 @@ def test_percentiles_are_exact_for_known_delays():
     assert lat["p50"] == pytest.approx(500.5)
     assert lat["p90"] == pytest.approx(900.1)
     assert lat["p99"] == pytest.approx(990.01)
-    assert lat["p999"] == pytest.approx(999.001)
+    assert lat["p999"] is None  # 1000 samples cannot back a p99.9 (needs 6636): reported missing, with the reason
+    assert any("p999 not reported: needs >= 6636" in w for w in s["warnings"])
     assert s["iterations"] == 1000 and s["samples"] == 4000
     # throughput is samples over the wall time of the measured phase: 4000 samples / 500.5 s
     assert s["throughput_sps"] == pytest.approx(4000 / 500.5)
@@ -36,7 +37,7 @@ def test_percentiles_are_exact_for_known_delays():
 
 
 def test_constant_latency_is_stable():
-    _, m = run_scripted([2.0] * 50)
+    _, m = run_scripted([2.0] * 700)
     s = stats.summarize(m.latencies_ns, m.samples_per_iter, m.wall_s)
     assert s["latency_ms"]["p99"] == 2.0 and s["cv"] == 0 and s["stable"]
 

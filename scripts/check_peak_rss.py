@@ -1,0 +1,54 @@
+"""Check recbench's peak RSS against `/usr/bin/time -v` on the same jobs.
+
+Runs a small sweep, then re-runs each of its jobs alone under `/usr/bin/time -v python -m bench.worker JOB.json`
+and prints three numbers per job: the peak RSS recorded by the sweep (its own spawned process), the one recorded
+by the re-run, and GNU time's "Maximum resident set size" of that re-run (the same kernel high-water mark, read
+from outside). Extra arguments go to `recbench run` (default: --quick --backends onnxruntime,openvino,torch-cpu
+--batch-sizes 64).
+
+    python scripts/check_peak_rss.py [recbench run flags...]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+TIME = "/usr/bin/time"
+
+
+def gnu_time_max_rss(stderr: str) -> int:
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
+    if not m:
+        sys.exit(f"no 'Maximum resident set size' in {TIME} -v output: is GNU time installed (apt-get install time)?")
+    return int(m.group(1)) * 1024
+
+
+def main(args: list[str]) -> None:
+    if not Path(TIME).exists():
+        sys.exit(f"{TIME} missing: apt-get install time")
+    flags = args or ["--quick", "--backends", "onnxruntime,openvino,torch-cpu", "--batch-sizes", "64"]
+    out = Path(tempfile.mkdtemp(prefix="recbench-rss-"))
+    subprocess.run([sys.executable, "-m", "bench", "run", *flags, "--out", str(out)], check=True,
+                   stdout=subprocess.DEVNULL)
+    run_dir = next(out.iterdir())
+    print(f"{'job':<48} {'sweep MiB':>10} {'re-run MiB':>11} {'time -v MiB':>12} {'re-run/time':>12}")
+    for line in (run_dir / "records.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if rec["status"] != "ok":
+            continue
+        spec = run_dir / "logs" / f"{rec['job_id']}.job.json"
+        res = subprocess.run([TIME, "-v", sys.executable, "-m", "bench.worker", str(spec)], capture_output=True,
+                             text=True, check=True)
+        rerun = json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_bytes"]
+        gnu = gnu_time_max_rss(res.stderr)
+        print(f"{rec['job_id']:<48} {rec['peak_rss_bytes'] / 2**20:>10.1f} {rerun / 2**20:>11.1f} "
+              f"{gnu / 2**20:>12.1f} {rerun / gnu:>12.3f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
