@@ -66,23 +66,25 @@ def _raw(run: RunDir, record: dict):
 
 
 def compare_metric(metric: str, base: dict, cand: dict, raw_a, raw_b, threshold: float, job: str) -> Check:
-    """Fail when the candidate is worse by more than `threshold` and the bootstrap CI of the ratio excludes 1."""
+    """Fail only when the whole bootstrap CI of the ratio lies beyond `threshold`: worse by more than the
+    threshold, and significantly so (a point estimate past the threshold with a CI reaching back inside it is
+    the run-to-run noise of tail percentiles on a shared machine, not a regression)."""
     cmp = compare_latencies(raw_a, raw_b, STATISTICS[metric])
     if metric == "throughput_sps":  # higher is better; significance from the mean latency, whose inverse it is
         a, b = base["throughput_sps"], cand["throughput_sps"]
         ratio, ci = b / a, (1 / cmp.ci[1], 1 / cmp.ci[0])
-        worse = 1 - ratio
+        worse, surely_worse = 1 - ratio, 1 - ci[1]
         shown = f"{fmt_number(a)} -> {fmt_number(b)} sps"
     else:
         ratio, ci = cmp.ratio, cmp.ci
-        worse = ratio - 1
+        worse, surely_worse = ratio - 1, ci[0] - 1
         shown = f"{cmp.a / 1e6:.4g} -> {cmp.b / 1e6:.4g} ms"
     measured = f"{shown}, x{ratio:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
     needed, n = iterations_needed(STATISTICS[metric]), min(len(raw_a), len(raw_b))
     if n < needed:
         verdict, note = SKIP, f"not resolvable: {n} iterations, {STATISTICS[metric]} needs {needed}"
     else:
-        verdict = FAIL if worse > threshold and cmp.significant else PASS
+        verdict = FAIL if surely_worse > threshold and cmp.significant else PASS
         note = "significant" if cmp.significant else "not significant"
     return Check("regression", job, metric, f"worse by <= {threshold:.0%}", measured, f"{threshold - worse:+.1%}",
                  verdict, note)
