@@ -38,6 +38,7 @@ class Job:
     env_id: str = ""
     backend_options: dict = field(default_factory=dict)
     scenario_options: dict = field(default_factory=dict)
+    variant_notes: dict = field(default_factory=dict)  # what the variant did: table bytes, sparsity, steps
 
     def base_record(self) -> dict:
         """The identity fields every record carries, whatever its status."""
@@ -49,6 +50,7 @@ class Job:
             "env_id": self.env_id, "params": self.params, "flops_per_sample": self.flops_per_sample,
             "artifact": self.artifact or None, "artifact_format": self.artifact_format or None,
             "backend_options": self.backend_options, "timing": self.timing.model_dump(),
+            "variant_notes": self.variant_notes,
         }
 
     def outcome(self, status: str, reason: str | None = None, started_at: str | None = None, **fields) -> dict:
