@@ -42,19 +42,32 @@ def ort_qdq(src, dst, batches):
     return dst
 
 
-def activation_matmuls(model) -> list[str]:
-    """MatMuls of two activations (the pairwise interaction): left in fp32, as on ONNX Runtime."""
-    def constant(port) -> bool:
-        return port.get_source_output().get_node().get_type_name() == "Constant"
+def interaction_chain(model) -> list[str]:
+    """The pairwise interaction (a MatMul of two activations) and the ops from it down to the Concat.
 
-    return [op.get_friendly_name() for op in model.get_ops()
-            if op.get_type_name() == "MatMul" and not constant(op.input(1))]
+    Left out of NNCF's scope so the top MLP's input quantizer lands on the selected pairs, not on the raw
+    interaction matrix, whose per-tensor range is set by the unused diagonal (AUC -0.007 on the tiny preset).
+    """
+    def source(port):
+        return port.get_source_output().get_node()
+
+    names = []
+    for op in model.get_ops():
+        if op.get_type_name() == "MatMul" and source(op.input(1)).get_type_name() != "Constant":
+            node = op
+            names.append(node.get_friendly_name())
+            users = [t.get_node() for t in node.output(0).get_target_inputs()]
+            while len(users) == 1 and users[0].get_type_name() != "Concat":
+                node = users[0]
+                names.append(node.get_friendly_name())
+                users = [t.get_node() for t in node.output(0).get_target_inputs()]
+    return names
 
 
 def nncf_quantize(model, batches):
     """NNCF post-training quantization of the weighted MatMuls, calibrated on `batches`."""
     import nncf
 
-    ignored = nncf.IgnoredScope(names=activation_matmuls(model), validate=False)
+    ignored = nncf.IgnoredScope(names=interaction_chain(model), validate=False)
     return nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches),
                          preset=nncf.QuantizationPreset.MIXED, ignored_scope=ignored)
