@@ -14,8 +14,7 @@ from models.compress.base import size_breakdown
 from models.export import PARITY_TOL, export_onnx, parity_gap
 from models.train import predict
 
-ALL_FORMATS = ("torch", "onnx", "openvino")
-BASE_FORMATS = ("torch", "onnx")  # what the plain export writes; only an artifact step adds others
+BASE_FORMATS = ("torch", "onnx")  # what the plain export writes; an artifact step decides instead
 
 
 class Variant:
@@ -25,7 +24,8 @@ class Variant:
         self.steps = steps
         self.name = "+".join(s.name for s in steps) or "fp32"
         self.summary = " + ".join(s.summary for s in steps) if steps else "trained fp32 baseline"
-        self.formats = tuple(f for f in ALL_FORMATS if all(f in s.formats for s in steps)) if steps else BASE_FORMATS
+        self.artifact_step = next((s for s in steps if s.stage == "artifact"), None)
+        self.formats = self.artifact_step.formats if self.artifact_step else BASE_FORMATS
 
     def module(self, ws) -> nn.Module:
         """The variant as a torch module (also what its parameter count is taken from); cached once built."""
@@ -47,8 +47,7 @@ class Variant:
         def onnx() -> Path:
             return onnx_path if onnx_path.exists() else self.write_onnx(ws, module, onnx_path)
 
-        artifact_step = next((s for s in self.steps if s.stage == "artifact"), None)
-        own = artifact_step.write(ws, module, fmt, out_dir, onnx) if artifact_step else None
+        own = self.artifact_step.write(ws, module, fmt, out_dir, onnx) if self.artifact_step else None
         if own is not None:
             return own
         if fmt == "torch":
@@ -98,10 +97,7 @@ def compose(names: list[str]) -> Variant:
                           for stage in STAGES)
         raise UserError(f"variant '{'+'.join(names)}' does not compose: each step once, in stage order ({order}), "
                         f"at most one of the last stage")
-    variant = Variant(steps)
-    if not variant.formats:
-        raise UserError(f"variant '{variant.name}': its steps share no artifact format")
-    return variant
+    return Variant(steps)
 
 
 # `all`: every single step plus the compositions worth measuring by default.

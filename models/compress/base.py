@@ -22,7 +22,7 @@ class Technique:
     name: str = ""
     summary: str = ""
     stage: str = "module"
-    formats: tuple[str, ...] = ("torch", "onnx")  # artifact formats this step can deliver
+    formats: tuple[str, ...] = ()  # artifact formats an artifact step writes (module steps feed every format)
     requires: dict[str, tuple[str, str]] = {}  # format -> (import name, pip install hint)
 
     def transform(self, ws, module: nn.Module) -> nn.Module:
