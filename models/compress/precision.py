@@ -47,34 +47,43 @@ def fp16_weights(src: Path, dst: Path, min_elements: int = 16) -> Path:
     return dst
 
 
-class FP16(Technique):
-    name = "fp16"
-    summary = "fp16 weights (PyTorch computes in fp16; ONNX stores fp16 and computes fp32 on CPUs without fp16 math)"
+class HalfPrecision(Technique):
+    """The torch artifact runs in `dtype`; subclasses write the other formats."""
+
     stage = "artifact"
-    formats = ("torch", "onnx")
+    dtype: torch.dtype
 
     def write(self, ws, module, fmt, out_dir, onnx):
-        if fmt == "torch":
-            path = out_dir / "model.pt"
-            torch.save(CastIO(module, torch.float16), path)
-            return path
+        if fmt != "torch":
+            return self.write_other(fmt, out_dir, onnx)
+        path = out_dir / "model.pt"
+        torch.save(CastIO(module, self.dtype), path)
+        return path
+
+    def write_other(self, fmt: str, out_dir: Path, onnx) -> Path:
+        raise NotImplementedError
+
+
+class FP16(HalfPrecision):
+    name = "fp16"
+    summary = "fp16 weights (PyTorch computes in fp16; ONNX stores fp16 and computes fp32 on CPUs without fp16 math)"
+    formats = ("torch", "onnx")
+    dtype = torch.float16
+
+    def write_other(self, fmt, out_dir, onnx):
         return fp16_weights(onnx(), out_dir / "model.fp16.onnx")
 
     def notes(self, ws, module):
         return {"weights_dtype": "float16"}
 
 
-class BF16(Technique):
+class BF16(HalfPrecision):
     name = "bf16"
     summary = "bf16 compute (PyTorch weights in bf16; OpenVINO inference precision bf16); ONNX Runtime CPU has none"
-    stage = "artifact"
     formats = ("torch", "openvino")
+    dtype = torch.bfloat16
 
-    def write(self, ws, module, fmt, out_dir, onnx):
-        if fmt == "torch":
-            path = out_dir / "model.pt"
-            torch.save(CastIO(module, torch.bfloat16), path)
-            return path
+    def write_other(self, fmt, out_dir, onnx):
         return save_ir(onnx(), out_dir / "model.xml")
 
     def backend_options(self, backend):
