@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.artifacts import save_atomic
 from models.compress import STAGES, TECHNIQUES, Technique
 from models.compress.base import size_breakdown
 from models.export import PARITY_TOL, export_onnx, parity_gap
@@ -29,16 +30,17 @@ class Variant:
 
     def module(self, ws) -> nn.Module:
         """The variant as a torch module (also what its parameter count is taken from); cached once built."""
-        if not self.steps:
+        changes = [s for s in self.steps if s.stage != "artifact"]
+        if not changes:
             return ws.baseline()
         path = ws.variant_dir(self.name) / "module.pt"
         if path.exists():
             return torch.load(path, weights_only=False).eval()
         module = copy.deepcopy(ws.baseline())
         torch.manual_seed(0)
-        for step in self.steps:
+        for step in changes:
             module = step.transform(ws, module).eval()
-        torch.save(module, path)
+        save_atomic(path, lambda t: torch.save(module, t))
         return module
 
     def write(self, ws, module: nn.Module, fmt: str, out_dir: Path) -> Path:
