@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ class CastIO(nn.Module):
 
     def __init__(self, inner: nn.Module, dtype: torch.dtype):
         super().__init__()
-        self.inner, self.dtype = inner.to(dtype), dtype
+        self.inner, self.dtype = copy.deepcopy(inner).to(dtype), dtype  # .to() converts in place: keep the original
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
         return self.inner(*(a.to(self.dtype) if a.is_floating_point() else a for a in args)).float()
