@@ -39,6 +39,7 @@ class Job:
     backend_options: dict = field(default_factory=dict)
     scenario_options: dict = field(default_factory=dict)
     profile_detail: dict = field(default_factory=dict)  # the whole profile, stored in every record
+    variant_notes: dict = field(default_factory=dict)  # what the variant did: table bytes, sparsity, steps
 
     def base_record(self) -> dict:
         """The identity fields every record carries, whatever its status."""
@@ -51,6 +52,7 @@ class Job:
             "artifact": self.artifact or None, "artifact_format": self.artifact_format or None,
             "backend_options": self.backend_options, "timing": self.timing.model_dump(),
             "profile_detail": self.profile_detail,
+            "variant_notes": self.variant_notes,
         }
 
     def outcome(self, status: str, reason: str | None = None, started_at: str | None = None, **fields) -> dict:

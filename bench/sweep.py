@@ -95,6 +95,11 @@ class Sweep:
         for s in self.scenarios:
             scenarios.get(s)
         self.backends = choose_backends(cfg)
+        for v in self.variants:  # a missing quantizer package is bad input, said before anything runs
+            for b in self.backends:
+                need = b.available and v.missing(b.cls.pick_format(v.formats) or "")
+                if need:
+                    raise UserError(need)
         self.affinity = self.profile.pinned()
         self.threads = cfg.threads or self.profile.thread_count()
         self.scenario_options = self.profile.scenario_options.merged(cfg.scenario_options)
@@ -160,6 +165,7 @@ class Sweep:
             return job.outcome("failed", p)
         job.artifact, job.artifact_format = p.files[fmt], fmt
         job.params, job.flops_per_sample, job.reference = p.params, p.flops_per_sample, p.reference
+        job.variant_notes = p.notes
         job.inputs_path = save_input_pool(run, ws, job.batch_size, job.timing.pool_size)
         return launch(job)
 

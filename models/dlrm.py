@@ -29,12 +29,17 @@ def mlp(sizes: list[int], last_activation: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+EMBEDDING_INIT = 0.05
+
+
 class DLRM(nn.Module):
     def __init__(self, cfg: DLRMConfig):
         super().__init__()
         d = cfg.embedding_dim
         # nn.Embedding, not EmbeddingBag: exports to one ONNX Gather per table (see DESIGN.md).
         self.embeddings = nn.ModuleList(nn.Embedding(c, d, sparse=True) for c in cfg.cardinalities)
+        for emb in self.embeddings:  # small init: N(0, 1) rows make the initial dot interactions explode
+            nn.init.uniform_(emb.weight, -EMBEDDING_INIT, EMBEDDING_INIT)
         self.bottom = mlp([cfg.num_dense, *cfg.bottom_mlp, d], last_activation=True)
         n = len(cfg.cardinalities) + 1
         rows, cols = torch.tril_indices(n, n, offset=-1)
@@ -56,8 +61,8 @@ DLRM_FAMILY = ModelFamily(
     name="dlrm",
     summary="DLRM CTR ranker: 13 dense + 26 categorical features, dot interaction, Criteo-skewed tables",
     presets={
-        "tiny": _preset(2_000, 8, (32,), (32, 16), train_samples=60_000, eval_samples=16_384),
-        "edge": _preset(40_000, 32, (512, 256), (512, 256), train_samples=600_000),
+        "tiny": _preset(2_000, 8, (32,), (32, 16), train_samples=60_000, train_batch=512, eval_samples=16_384),
+        "edge": _preset(40_000, 32, (512, 256), (512, 256), train_samples=400_000),
         "datacenter": _preset(1_000_000, 64, (512, 256), (1024, 1024, 512, 256), train_samples=1_000_000),
     },
     build=lambda cfg: DLRM(cfg),

@@ -1,0 +1,94 @@
+"""fp16 and bf16: half-precision weights (and compute where the runtime and CPU have it)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from torch import nn
+
+from models.compress.base import Technique
+from models.compress.openvino_ir import save_ir
+
+
+class CastIO(nn.Module):
+    """Runs `inner` in `dtype`: float inputs are cast on the way in, scores back to fp32 on the way out."""
+
+    def __init__(self, inner: nn.Module, dtype: torch.dtype):
+        super().__init__()
+        self.inner, self.dtype = copy.deepcopy(inner).to(dtype), dtype  # .to() converts in place: keep the original
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        return self.inner(*(a.to(self.dtype) if a.is_floating_point() else a for a in args)).float()
+
+
+def fp16_weights(src: Path, dst: Path, min_elements: int = 16) -> Path:
+    """Store every float initializer as fp16 with a Cast back to fp32 in front of its users."""
+    model = onnx.load(str(src))
+    graph = model.graph
+    casts, kept = [], []
+    for init in graph.initializer:
+        if init.data_type == TensorProto.FLOAT and int(np.prod(init.dims)) >= min_elements:
+            half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "_fp16")
+            kept.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT))
+        else:
+            kept.append(init)
+    graph.ClearField("initializer")
+    graph.initializer.extend(kept)
+    nodes = casts + list(graph.node)
+    graph.ClearField("node")
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(dst))
+    return dst
+
+
+class HalfPrecision(Technique):
+    """The torch artifact runs in `dtype`; subclasses write the other formats."""
+
+    stage = "artifact"
+    dtype: torch.dtype
+
+    def write(self, ws, module, fmt, out_dir, onnx):
+        if fmt != "torch":
+            return self.write_other(fmt, out_dir, onnx)
+        path = out_dir / "model.pt"
+        torch.save(CastIO(module, self.dtype), path)
+        return path
+
+    def write_other(self, fmt: str, out_dir: Path, onnx) -> Path:
+        raise NotImplementedError
+
+
+class FP16(HalfPrecision):
+    name = "fp16"
+    summary = "fp16 weights (PyTorch computes in fp16; ONNX stores fp16 and computes fp32 on CPUs without fp16 math)"
+    formats = ("torch", "onnx")
+    dtype = torch.float16
+
+    def write_other(self, fmt, out_dir, onnx):
+        return fp16_weights(onnx(), out_dir / "model.fp16.onnx")
+
+    def notes(self, ws, module):
+        return {"weights_dtype": "float16"}
+
+
+class BF16(HalfPrecision):
+    name = "bf16"
+    summary = "bf16 compute (PyTorch weights in bf16; OpenVINO inference precision bf16); ONNX Runtime CPU has none"
+    formats = ("torch", "openvino")
+    dtype = torch.bfloat16
+
+    def write_other(self, fmt, out_dir, onnx):
+        return save_ir(onnx(), out_dir / "model.xml")
+
+    def backend_options(self, backend):
+        return {"precision": "bf16"} if backend == "openvino" else {}
+
+    def notes(self, ws, module):
+        return {"compute_dtype": "bfloat16"}
