@@ -136,7 +136,7 @@ def device_summary(device_ms: dict[str, np.ndarray] | None) -> dict:
     """Record fields for device-side times: a summary per phase and each phase's share of the total."""
     if not device_ms:
         return {}
-    out: dict = {"device_ms": {k: latency_summary(np.asarray(v) * 1e6) for k, v in device_ms.items()}}
+    out: dict = {"device_ms": {k: latency_summary(np.asarray(v) * 1e6)[0] for k, v in device_ms.items()}}
     if "total" in device_ms and device_ms["total"].mean() > 0:
         total = device_ms["total"].mean()
         out["device_share"] = {k: float(v.mean() / total) for k, v in device_ms.items() if k != "total"}

@@ -112,7 +112,7 @@ def test_extended_run_draws_pareto_load_and_speedup(run, tmp_path):
     for r in records:
         q = copy.deepcopy(r)
         q.update(variant="int8", job_id=r["job_id"] + "-int8", model_bytes=r["model_bytes"] // 4)
-        q["latency_ms"] = {k: v / 2 for k, v in r["latency_ms"].items()}
+        q["latency_ms"] = {k: None if v is None else v / 2 for k, v in r["latency_ms"].items()}
         q["quality"]["auc_delta"] = -0.003
         np.save(ext / "raw" / f"{q['job_id']}.npy", np.load(ext / "raw" / f"{r['job_id']}.npy") // 2)
         extra.append(q)

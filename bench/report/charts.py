@@ -185,7 +185,9 @@ def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str
     series = groups(sorted(recs, key=lambda r: r["batch_size"]), pal.label)
     for ax, (field, ci_field, ylabel) in zip(axes, metrics, strict=True):
         for label, rs in series.items():
-            rs = [r for r in rs if get(r, field) is not None]
+            rs = [r for r in rs if get(r, field) is not None]  # a percentile too few samples back is null
+            if not rs:
+                continue
             xs, ys = [r["batch_size"] for r in rs], [get(r, field) for r in rs]
             st = pal.style(rs[0])
             ax.plot(xs, ys, label=label, **st)
