@@ -38,7 +38,7 @@ def ort_gpu_reason(distribution: str, built_in: list[str], provider: str, gpus: 
         return f"{provider} is built in, but the NVIDIA driver reports no GPU"
     if missing_libs:
         return f"{provider} needs {' or '.join(missing_libs)} on the library path (the TensorRT libraries): " \
-               "pip install tensorrt-cu12-libs from pypi.nvidia.com"
+               "pip install tensorrt-cu12-libs (from NVIDIA's package index)"
     return None
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 MIN_VERSION = (10, 0)
 TENSORRT_HINT = ("pip install recbench[tensorrt] on a machine with an NVIDIA GPU (the tensorrt-cu12/13-libs wheels "
-                 "download from pypi.nvidia.com, which must be reachable)")
+                 "download from NVIDIA's package index, which must be reachable)")
 FLOAT_TYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 

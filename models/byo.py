@@ -221,10 +221,9 @@ def resolve_one(sig: Signature, s: InputSpec | None) -> ModelInput:
 class AsGiven(Variant):
     """The user's model unchanged, in the formats it could be had in; `unbuilt` says why the others are missing."""
 
-    name = AS_GIVEN
-    summary = "a bring-your-own model, as given"
-
     def __init__(self, files: dict[str, str], unbuilt: dict[str, str]):
+        super().__init__()
+        self.name, self.summary = AS_GIVEN, "a bring-your-own model, as given"
         self.formats = tuple(files)
         self.files = files
         self.unbuilt = unbuilt

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bench.records import lookup
 from bench.stats import PERCENTILES
 
 # Unit name -> factor to the kind's base unit (seconds, bytes, samples per second, 1).
@@ -70,16 +71,6 @@ def in_unit(value: float, metric: Metric, unit: str) -> float:
     """A stored value expressed in `unit` (a unit of the metric's kind, or its stored unit)."""
     units = UNITS[metric.kind]
     return value * units.get(metric.unit, 1.0) / units.get(unit, 1.0)
-
-
-def lookup(record: dict, path: str):
-    """The value at a dotted path of a record, or None where any part is missing."""
-    value = record
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 def confidence_interval(record: dict, path: str) -> tuple[float, float] | None:

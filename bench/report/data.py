@@ -11,22 +11,13 @@ import numpy as np
 
 from bench.errors import UserError
 from bench.records import RECORDS, RunDir
+from bench.records import lookup as get
 
 # the fields that name a job; compare matches on these (DESIGN.md)
 JOB_KEY = ("model", "variant", "backend", "device", "profile", "scenario", "batch_size")
 # scenarios that drive load into the backend (their records carry achieved throughput under load)
 LOAD_SCENARIOS = ("server", "concurrency", "max-qps")
 BASELINE_VARIANT = "fp32"
-
-
-def get(record: dict, dotted: str):
-    """record['a']['b'] for 'a.b'; None where any level is missing or null."""
-    value = record
-    for part in dotted.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 def job_key(record: dict) -> tuple:
