@@ -10,5 +10,6 @@ from bench.report.tables import jobs_table
 def print_summary(console: Console, records: list[dict], title: str) -> None:
     console.print(jobs_table(records, title).to_rich())
     for r in records:
-        for w in r.get("warnings") or []:
-            console.print(f"[yellow]warning[/] {r['job_id']}: {w}", highlight=False)
+        if r.get("warnings"):  # one line per job; the record keeps each warning separately
+            console.print(f"[yellow]warning[/] {r['job_id']}: {'; '.join(r['warnings'])}", highlight=False,
+                          soft_wrap=True)
