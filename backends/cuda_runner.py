@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from backends.base import Backend, BackendOptions
-from backends.gpu import device_index, nvml_process_memory, torch_cuda_status
+from backends.gpu import device_index, torch_cuda_status
 
 
 class CudaOptions(BaseModel):
@@ -177,19 +177,12 @@ class CudaBackend(Backend):
         return {
             "gpu_mem_bytes": int(torch.cuda.max_memory_allocated(self.device)),
             "gpu_mem_reserved_bytes": int(torch.cuda.max_memory_reserved(self.device)),
-            "gpu_process_mem_bytes": nvml_process_memory(gpu_uuid(torch, self.device)),
         }
 
     def describe(self) -> dict[str, Any]:
         props = self.torch.cuda.get_device_properties(self.device)
         return {**self.opts.model_dump(), "gpu": props.name, "compute_capability": f"{props.major}.{props.minor}",
                 "device": str(self.device), "torch_cuda": self.torch.version.cuda}
-
-
-def gpu_uuid(torch, device) -> str | None:
-    """The NVML UUID ('GPU-...') of a torch device, which survives CUDA_VISIBLE_DEVICES renumbering."""
-    uuid = getattr(torch.cuda.get_device_properties(device), "uuid", None)
-    return None if uuid is None else ("" if str(uuid).startswith("GPU-") else "GPU-") + str(uuid)
 
 
 def set_tf32(torch, enabled: bool) -> None:

@@ -118,21 +118,6 @@ def nvml_gpus() -> tuple[list[dict], str | None]:
     return gpus, None
 
 
-def nvml_process_memory(uuid: str | None) -> int | None:
-    """GPU memory this process holds on the GPU with `uuid`, as the driver counts it (None where unknown,
-    e.g. inside a container whose PID namespace hides our pid from the driver)."""
-    if not uuid:
-        return None
-    try:
-        nv = nvml()
-        h = nv.nvmlDeviceGetHandleByUUID(uuid)
-        procs = nv.nvmlDeviceGetComputeRunningProcesses(h)
-    except Exception:  # noqa: BLE001 - NVML absent or too old: memory is simply unknown
-        return None
-    used = [p.usedGpuMemory for p in procs if p.pid == os.getpid() and p.usedGpuMemory is not None]
-    return int(sum(used)) if used else None
-
-
 def cuda_facts() -> CudaFacts:
     """Ask torch and the driver; never raises."""
     if missing_modules("torch"):
