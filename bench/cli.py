@@ -80,11 +80,14 @@ def run(
     p99_budget_ms: str | None = typer.Option(None, "--p99-budget-ms", help="max-qps: p99 bound in ms [10]"),
     workers: int | None = typer.Option(None, "--workers", help="server / max-qps: serving threads [1]"),
     concurrency: str | None = typer.Option(None, "--concurrency", help="concurrency: client counts, e.g. 1,2,4"),
+    repeat: int | None = typer.Option(None, "--repeat", min=1, help="replicas per job, each its own process, "
+                                      "interleaved across jobs [3; 1 with --quick]"),
 ) -> None:
     """Run a sweep: every variant x backend x scenario x batch size, one process per job."""
     from bench.config import TimingConfig, build_config, load_yaml
     from bench.history import record_run_quietly
     from bench.records import RunDir
+    from bench.replicas import default_repeat
     from bench.summary import print_summary
     from bench.sweep import run_sweep
 
@@ -93,7 +96,8 @@ def run(
                  "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario, "threads": threads,
                  "out": out, "timeout_s": timeout, "input_spec": input_spec, "device": device,
                  "timing": TimingConfig.quick() if quick else None,
-                 "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency)}
+                 "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency),
+                 "repeat": repeat or base.get("repeat") or default_repeat(quick)}
     cfg = build_config(base, overrides, source=str(config or "command line"))
     run_path = run_sweep(cfg, console)
     record_run_quietly(run_path, console.print)
@@ -172,15 +176,22 @@ def gate(
     max_regression: str = typer.Option("5%", "--max-regression", help="tolerated slowdown vs the baseline"),
     metrics: str | None = typer.Option(None, "--metrics", help="regression metrics, default: p50,p99,throughput "
                                        "(also p90, p95, mean)"),
-    strict: bool = typer.Option(False, "--strict", help="judge budgets on the pessimistic end of each CI"),
+    strict: bool = typer.Option(False, "--strict", help="judge budgets on the pessimistic end of each CI; "
+                                "an inconclusive regression check fails"),
     junit: Path | None = typer.Option(None, "--junit", help="write JUnit XML (one test case per rule x job)"),
     markdown: Path | None = typer.Option(None, "--markdown", help="write a Markdown summary (pull-request comment)"),
     db: Path | None = typer.Option(None, "--db", help="history database [RUN_DIR/../history.sqlite]"),
+    rerun: bool = typer.Option(False, "--rerun", help="re-measure the baseline's and the candidate's jobs now, "
+                               "replicas interleaved (ABBA), and judge those (recommended on shared machines)"),
+    repeat: int = typer.Option(5, "--repeat", min=2, help="with --rerun: replicas of each side"),
 ) -> None:
-    """Release gate: exit 0 when every check passes, 1 when a budget or the regression check fails, 2 bad input."""
+    """Release gate: exit 0 when every check passes, 1 when a budget or the regression check fails, 2 bad input.
+
+    A regression check whose noise hides the threshold is `inconclusive`: exit 0, but 1 with --strict."""
     from bench.gate.command import run_gate
 
-    ok = run_gate(console, run_dir, budgets, baseline, max_regression, metrics, strict, junit, markdown, db)
+    ok = run_gate(console, run_dir, budgets, baseline, max_regression, metrics, strict, junit, markdown, db,
+                  rerun, repeat)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -213,6 +224,25 @@ def history(
         select = {k: v for k, v in {"model": model, "preset": preset, "variant": variant, "backend": backend,
                                     "scenario": scenario, "batch_size": batch_size}.items() if v is not None}
         show_trend(console, h, select, metric, last, chart or folder / f"history-{metric}.png")
+
+
+@app.command()
+def doctor(
+    seconds: float = typer.Option(2.0, "--seconds", min=0.2, help="how long to watch the machine"),
+) -> None:
+    """Is this machine quiet enough to benchmark now? Exit 0 quiet, 1 not (each finding says what to change)."""
+    from bench.doctor import examine, quiet
+
+    findings = examine(seconds)
+    table = Table("check", "value", "verdict", "what to change", header_style="bold")
+    for f in findings:
+        table.add_row(f.check, escape(f.value), "[green]ok" if f.verdict == "ok" else "[yellow]warn",
+                      "" if f.verdict == "ok" else f.advice)
+    console.print(table)
+    ok = quiet(findings)
+    console.print("[green]quiet enough to benchmark" if ok else "[yellow]not quiet: numbers measured now will be "
+                  "noisy; prefer interleaved comparisons (gate --rerun, recbench ab) and more replicas (--repeat)")
+    raise typer.Exit(0 if ok else 1)
 
 
 @app.command("backends")

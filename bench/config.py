@@ -49,6 +49,7 @@ class SweepConfig(BaseModel):
     backend_options: dict[str, dict] = {}
     input_spec: Path | None = None  # inputs of a bring-your-own model (YAML, see DESIGN.md)
     scenario_options: ScenarioOptions = ScenarioOptions()  # fields set here override the profile's
+    repeat: int = Field(1, ge=1)  # replicas: separate processes per job, interleaved (the CLI defaults to 3, quick 1)
 
     @field_validator("batch_sizes")
     @classmethod

@@ -15,8 +15,8 @@ from backends import registry
 from bench import env, scenarios
 from bench.config import SweepConfig
 from bench.errors import UserError
+from bench.interleave import Interleaver, Planned
 from bench.jobs import Job, job_id
-from bench.launcher import launch
 from bench.profiles import load_profile
 from bench.records import RunDir, write_json_atomic
 from models.artifacts import Workspace
@@ -103,6 +103,7 @@ class Sweep:
         self.affinity = self.profile.pinned()
         self.threads = cfg.threads or self.profile.thread_count()
         self.scenario_options = self.profile.scenario_options.merged(cfg.scenario_options)
+        self.repeat = cfg.repeat
         self.log = log
 
     def grid(self):
@@ -118,13 +119,31 @@ class Sweep:
         write_json_atomic(run.path / "env.json", environment)
         write_json_atomic(run.path / "config.json", {**self.cfg.model_dump(mode="json"), "threads": self.threads,
                                                     "affinity": self.affinity, "profile_detail":
-                                                    self.profile.model_dump(),
+                                                    self.profile.model_dump(), "repeat": self.repeat,
                                                     "scenario_options": self.scenario_options.model_dump()})
+        plans = self.plan(run, environment["env_id"])
+        task = progress.add_task("sweep", total=len(plans)) if progress else None
+
+        def started(plan: Planned, k: int) -> None:
+            if progress:
+                j = plan.job
+                progress.update(task, description=f"{j.variant} {j.backend} {j.scenario} b{j.batch_size}"
+                                + (f" r{k}" if self.repeat > 1 else ""))
+
+        def done(plan: Planned, record: dict) -> None:
+            run.append(record)
+            if progress:
+                progress.advance(task)
+
+        Interleaver(self.repeat, on_launch=started).run(plans, done)
+        return run
+
+    def plan(self, run: RunDir, env_id: str) -> list[Planned]:
+        """Every job of the grid, its variant built and its inputs saved, or its skipped / failed record."""
         ws = self.family if isinstance(self.family, ByoModel) else Workspace(self.family, self.preset, log=self.log)
-        grid = list(self.grid())
-        task = progress.add_task("sweep", total=len(grid)) if progress else None
         prepared: dict[str, object] = {}
-        for index, (variant, b, scenario, batch) in enumerate(grid):
+        plans = []
+        for index, (variant, b, scenario, batch) in enumerate(self.grid()):
             job = Job(
                 job_id=job_id(index, self.family.name, variant.name, b.name, scenario, batch), run_id=run.run_id,
                 run_dir=str(run.path), model=self.family.name, preset=self.preset, variant=variant.name,
@@ -132,19 +151,17 @@ class Sweep:
                 profile=self.profile.name, scenario=scenario, batch_size=batch, threads=self.threads,
                 timing=self.cfg.timing, timeout_s=self.cfg.timeout_s, inputs=self.family.input_names,
                 affinity=self.affinity, memory_cap_bytes=self.profile.memory_cap_bytes,
-                env_id=environment["env_id"], quality_entry=self.family.quality_entry,
+                env_id=env_id, quality_entry=self.family.quality_entry,
                 backend_options={**registry.PRESET_OPTIONS.get(b.name, {}), **variant.backend_options(b.name),
                                  **self.cfg.backend_options.get(b.name, {})},
                 scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
             )
-            if progress:
-                progress.update(task, description=f"{variant.name} {b.name} {scenario} b{batch}")
-            run.append(self._run_one(job, variant, b, ws, run, prepared))
-            if progress:
-                progress.advance(task)
-        return run
+            plans.append(Planned(job, run, self._prepare(job, variant, b, ws, run, prepared)))
+        return plans
 
-    def _run_one(self, job: Job, variant, b: BackendChoice, ws: Workspace, run: RunDir, prepared: dict) -> dict:
+    def _prepare(self, job: Job, variant, b: BackendChoice, ws: Workspace, run: RunDir, prepared: dict
+                 ) -> dict | None:
+        """Fill in the job's artifact and inputs (None: ready to launch), or the record it gets without running."""
         if not b.available:
             return job.outcome("skipped", b.reason)
         ok, why = b.cls.supports(variant.formats, b.device)
@@ -167,7 +184,7 @@ class Sweep:
         job.params, job.flops_per_sample, job.reference = p.params, p.flops_per_sample, p.reference
         job.variant_notes = p.notes
         job.inputs_path = save_input_pool(run, ws, job.batch_size, job.timing.pool_size)
-        return launch(job)
+        return None
 
 
 def progress_bar(console: Console) -> Progress:
