@@ -41,13 +41,9 @@ def recorded_job(run: RunDir, record: dict) -> Job:
 
 
 def new_runs(parent: Path, label_a: str, label_b: str) -> tuple[RunDir, RunDir]:
-    """Two fresh run folders under PARENT/ab/ with the environment they are measured in."""
+    """Two fresh run folders under PARENT/ab/."""
     stamp = f"{datetime.now():%Y%m%d-%H%M%S}"
-    runs = RunDir.create(parent / "ab", f"{stamp}-{label_a}"), RunDir.create(parent / "ab", f"{stamp}-{label_b}")
-    environment = env.capture()
-    for run in runs:
-        write_json_atomic(run.path / "env.json", environment)
-    return runs
+    return RunDir.create(parent / "ab", f"{stamp}-{label_a}"), RunDir.create(parent / "ab", f"{stamp}-{label_b}")
 
 
 def _rehome(job: Job, run: RunDir) -> Job:
@@ -71,9 +67,46 @@ def rerun(run_a: RunDir, run_b: RunDir, repeat: int, key, on_launch=None) -> tup
     if not matched:
         raise UserError(f"no ok job of {run_b.path} matches an ok job of {run_a.path}: nothing to re-run")
     new_a, new_b = new_runs(run_b.path.parent, "rerun-baseline", "rerun-candidate")
+    environment = env.capture()
     for new, old in ((new_a, run_a), (new_b, run_b)):
+        write_json_atomic(new.path / "env.json", environment)
         write_json_atomic(new.path / "config.json", {"rerun_of": str(old.path), "repeat": repeat})
     pairs = [(Planned(_rehome(recorded_job(run_a, a), new_a), new_a),
               Planned(_rehome(recorded_job(run_b, b), new_b), new_b)) for a, b in matched]
     interleave(pairs, repeat, on_launch)
     return new_a, new_b
+
+
+def side(text: str, default_model: str) -> tuple[str, str]:
+    """'MODEL@VARIANT', a variant name (of the default model) or a model (built-in, file, pkg.mod:factory) as fp32."""
+    from models.variants import VARIANTS
+
+    if "@" in text:
+        model, variant = text.rsplit("@", 1)
+        return model, variant
+    if text in VARIANTS or all(step in VARIANTS for step in text.split("+")):
+        return default_model, text
+    return text, "fp32"
+
+
+def ab_key(record: dict) -> tuple:
+    """A and B differ in model or variant by design: jobs pair up on where and how they ran."""
+    return tuple(record.get(k) for k in ("backend", "device", "profile", "scenario", "batch_size"))
+
+
+def run_ab(cfg_a, cfg_b, repeat: int, log: Callable[[str], None]) -> tuple[RunDir, RunDir]:
+    """Plan both sides' jobs (building their variants), then run them interleaved into two new run folders."""
+    from bench.sweep import Sweep
+
+    sweeps = Sweep(cfg_a, log=log), Sweep(cfg_b, log=log)
+    runs = new_runs(cfg_a.out, "ab-A", "ab-B")
+    plans = []
+    for sw, run in zip(sweeps, runs, strict=True):
+        sw.repeat = repeat
+        _, env_id = sw.start(run)
+        plans.append(sw.plan(run, env_id))
+    if len(plans[0]) != len(plans[1]):
+        raise UserError(f"A has {len(plans[0])} jobs and B {len(plans[1])}: give one variant per side")
+    interleave(list(zip(*plans, strict=True)),
+               repeat, lambda plan, k: log(f"  {plan.run.run_id} {plan.job.job_id} r{k}"))
+    return runs

@@ -227,6 +227,44 @@ def history(
 
 
 @app.command()
+def ab(
+    x: str = typer.Argument(..., help="A: a variant (fp32), MODEL@VARIANT, or a model (name, file, pkg.mod:factory)"),
+    y: str = typer.Argument(..., help="B: the same forms as A"),
+    model: str = typer.Option("dlrm", "--model", help="the model of a side given as a bare variant name"),
+    preset: str | None = typer.Option(None, "--preset", help="model size preset"),
+    backends: str | None = typer.Option(None, "--backends", help="comma-separated backends"),
+    batch_sizes: str | None = typer.Option(None, "--batch-sizes", help="e.g. 1,64"),
+    profile: str | None = typer.Option(None, "--profile", help="edge, datacenter or a profile YAML"),
+    scenario: str | None = typer.Option(None, "--scenario", help="load scenario"),
+    quick: bool = typer.Option(False, "--quick", help="short measurement windows"),
+    repeat: int = typer.Option(5, "--repeat", min=2, help="replicas of each side, interleaved A B, B A, ..."),
+    max_regression: str = typer.Option("5%", "--max-regression", help="tolerated slowdown of B vs A"),
+    metrics: str | None = typer.Option(None, "--metrics", help="default: p50,p99,throughput"),
+    strict: bool = typer.Option(False, "--strict", help="an inconclusive check fails"),
+    out: Path | None = typer.Option(None, "--out", help="parent folder of OUT/ab/<stamp>-ab-A|B [results]"),
+) -> None:
+    """Interleaved A/B of two models, artifacts or variants on this machine now: exit 0 B is not worse, 1 it is."""
+    from bench import ab as ab_mod
+    from bench.config import TimingConfig, build_config
+    from bench.gate import output
+    from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
+
+    threshold, names = parse_threshold(max_regression), parse_metrics(metrics)
+    cfgs = []
+    for text in (x, y):
+        m, v = ab_mod.side(text, model)
+        cfgs.append(build_config({}, {"model": m, "variants": [v], "preset": preset, "backends": _csv(backends),
+                                      "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario,
+                                      "out": out, "timing": TimingConfig.quick() if quick else None}, source=text))
+    run_a, run_b = ab_mod.run_ab(cfgs[0], cfgs[1], repeat, console.print)
+    result = evaluate_regression(run_a, run_b, threshold, names, paired=True, strict=strict, key=ab_mod.ab_key)
+    console.print(output.table([result], title=f"B ({y}) vs A ({x}), {repeat} interleaved pairs"))
+    console.print(("[green]" if result.passed else "[bold red]") + output.summary([result]), highlight=False)
+    console.print(f"measurements: {run_a.path} {run_b.path}", soft_wrap=True, highlight=False)
+    raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command()
 def doctor(
     seconds: float = typer.Option(2.0, "--seconds", min=0.2, help="how long to watch the machine"),
 ) -> None:

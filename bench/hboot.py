@@ -17,6 +17,7 @@ OUTER = 4000  # resamples of the replicas
 MAX_VALUES = 2000  # a replica's iterations are subsampled to this many; the spread is rescaled to the full n
 CONFIDENCE = 0.95
 Z_CI = 1.959964  # two-sided 95%
+SINGLE_REPLICA_CV = 0.20  # between-process CV assumed for a side measured in one process (it cannot show its own)
 POWER_Z = Z_CI + 0.841621  # z(97.5%) + z(80%): an effect this many standard errors away is found 80% of the time
 
 
@@ -94,3 +95,12 @@ def ratio(groups_a: list[np.ndarray], groups_b: list[np.ndarray], name: str, pai
     if paired:
         return _estimate(cb - ca, _widen(db - da, cb - ca, ra))
     return _estimate(cb - ca, _widen(db, cb, rb) - _widen(da, ca, ra))
+
+
+def with_unseen_noise(est: Estimate, single_sides: int) -> Estimate:
+    """Add the between-process variance a one-replica side could not measure (SINGLE_REPLICA_CV per such side)."""
+    if not single_sides:
+        return est
+    se = float(np.hypot(est.se_log, np.sqrt(single_sides) * np.log1p(SINGLE_REPLICA_CV)))
+    centre, half = np.log(est.value), Z_CI * se
+    return Estimate(est.value, (float(np.exp(centre - half)), float(np.exp(centre + half))), se)

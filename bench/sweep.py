@@ -113,15 +113,20 @@ class Sweep:
                     for batch in self.batch_sizes:
                         yield variant, b, scenario, batch
 
-    def run(self, progress: Progress | None = None) -> RunDir:
-        run = RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
+    def start(self, run: RunDir | None = None) -> tuple[RunDir, str]:
+        """The run folder (a new one under cfg.out unless given) with env.json and config.json; and the env id."""
+        run = run or RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
         environment = env.capture()
         write_json_atomic(run.path / "env.json", environment)
         write_json_atomic(run.path / "config.json", {**self.cfg.model_dump(mode="json"), "threads": self.threads,
                                                     "affinity": self.affinity, "profile_detail":
                                                     self.profile.model_dump(), "repeat": self.repeat,
                                                     "scenario_options": self.scenario_options.model_dump()})
-        plans = self.plan(run, environment["env_id"])
+        return run, environment["env_id"]
+
+    def run(self, progress: Progress | None = None) -> RunDir:
+        run, env_id = self.start()
+        plans = self.plan(run, env_id)
         task = progress.add_task("sweep", total=len(plans)) if progress else None
 
         def started(plan: Planned, k: int) -> None:

@@ -24,18 +24,6 @@ class Judged:
     note: str
 
 
-SINGLE_REPLICA_CV = 0.20  # between-process CV assumed for a side measured in one process (it cannot show its own)
-
-
-def with_unseen_noise(est: hboot.Estimate, single_sides: int) -> hboot.Estimate:
-    """Add the between-process variance a one-replica side could not measure (SINGLE_REPLICA_CV per such side)."""
-    if not single_sides:
-        return est
-    se = float(np.hypot(est.se_log, np.sqrt(single_sides) * np.log1p(SINGLE_REPLICA_CV)))
-    centre, half = np.log(est.value), hboot.Z_CI * se
-    return hboot.Estimate(est.value, (float(np.exp(centre - half)), float(np.exp(centre + half))), se)
-
-
 def busier_candidate(base: dict, cand: dict) -> bool:
     """The candidate ran on a busier host than the baseline (other processes' CPU share higher by more than the
     busy threshold): contention alone could make it look slower."""
@@ -50,7 +38,7 @@ def judge(statistic: str, groups_a: list[np.ndarray], groups_b: list[np.ndarray]
     says fail: that cannot be told from a regression); pass otherwise."""
     est = hboot.ratio(groups_a, groups_b, statistic, paired=paired)
     if not paired:
-        est = with_unseen_noise(est, (len(groups_a) == 1) + (len(groups_b) == 1))
+        est = hboot.with_unseen_noise(est, (len(groups_a) == 1) + (len(groups_b) == 1))
     if higher_is_better:  # throughput from the mean latency, its inverse in a closed loop
         ratio, ci = 1 / est.value, (1 / est.ci[1], 1 / est.ci[0])
         worse, surely_worse = 1 - ratio, 1 - ci[1]
