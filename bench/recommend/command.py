@@ -40,7 +40,7 @@ def search_space(sweep: Sweep) -> tuple[list[tuple[str, str]], dict[tuple[str, s
             if ok:
                 pairs.append((v.name, b.name))
             else:
-                unrunnable[(v.name, b.name)] = f"cannot run: {why}"
+                unrunnable[(v.name, b.name)] = f"cannot run: {why}"  # grouped on output
     return pairs, unrunnable
 
 

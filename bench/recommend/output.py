@@ -71,12 +71,19 @@ def reasons(outcome: Outcome, result: SearchResult, budgets: Budgets, objective:
     lines = []
     screen = {(t.candidate.variant, t.candidate.backend): t.record for t in result.trials
               if t.stage == "screen" and t.record["status"] == "ok"}
+    grouped: dict[str, list[str]] = {}  # reasons shared by many pairs (not tried, cannot run) on one line each
     for (variant, backend), why in result.rejected.items():
+        if why.startswith(("not tried", "cannot run")):
+            grouped.setdefault(why.split(":")[0], []).append(f"{variant} on {backend}")
+            continue
         speed = ""
         base, mine = screen.get(("fp32", backend)), screen.get((variant, backend))
         if base and mine and base.get("throughput_sps") and variant != "fp32":
             speed = f"{mine['throughput_sps'] / base['throughput_sps']:.2f}x fp32's throughput but "
         lines.append(f"{variant} on {backend}: {speed}{why}")
+    hints = {"not tried": " (the time budget ran out during the quality screen: raise --time-budget)",
+             "cannot run": " (no artifact this backend loads; `recbench variants` shows the matrix)"}
+    lines += [f"{kind}{hints.get(kind, '')}: {', '.join(pairs)}" for kind, pairs in grouped.items()]
     if outcome.chosen is None:
         return lines
     chosen = outcome.chosen

@@ -139,8 +139,7 @@ class Search:
             cands = [Candidate(v, b, batch, threads) for v, b in pairs if v == variant]
             if time.monotonic() - self.start > SCREEN_SHARE * self.budget:
                 for c in cands:
-                    result.rejected[(c.variant, c.backend)] = \
-                        "not tried: the time budget ran out during the quality screen (raise --time-budget)"
+                    result.rejected[(c.variant, c.backend)] = "not tried: time budget"
                 continue
             self.log(f"screen {variant}: quality on {', '.join(c.backend for c in cands)} "
                      f"({self.remaining():.0f} s left)")
