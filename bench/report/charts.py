@@ -277,7 +277,8 @@ def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
                    zorder=3)
         ci = get(r, "latency_ci_ms.p99")
         if ci:
-            ax.errorbar(pts[i][0], pts[i][1], xerr=[[max(pts[i][0] - ci[0], 0)], [max(ci[1] - pts[i][0], 0)]], color=st["color"],
+            x = pts[i][0]
+            ax.errorbar(x, pts[i][1], xerr=[[max(x - ci[0], 0)], [max(ci[1] - x, 0)]], color=st["color"],
                         linewidth=0.8, capsize=2, zorder=2)
         ax.annotate(f"{r.get('variant')}{same_as_fp32(run, recs, r)}", pts[i], textcoords="offset points",
                     xytext=(5, 4), fontsize=7)
