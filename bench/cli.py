@@ -107,6 +107,12 @@ def run(
     ok = sum(r["status"] == "ok" for r in records)
     console.print(f"{ok} ok, {failed} failed, {len(records) - ok - failed} skipped; records: "
                   f"{run_path / 'records.jsonl'}", soft_wrap=True)
+    busy = [r for r in records if (r.get("noise") or {}).get("busy")]
+    if busy:
+        worst = max((r["noise"].get("others_cpu_share") or 0) for r in busy)
+        console.print(f"[yellow]warning[/]: the host was busy during {len(busy)} of {ok} jobs (other processes took up "
+                      f"to {worst:.0%} of the cores): numbers are contended; `recbench doctor` says what to change, "
+                      "`recbench gate --rerun` compares fairly", soft_wrap=True, highlight=False)
     if not no_report and ok:
         from bench.report.build import build_report
 

@@ -71,6 +71,9 @@ def busy_reasons(noise: dict) -> list[str]:
         out.append(f"other processes took {noise['others_cpu_share']:.0%} of the cores' time")
     if (noise.get("steal_share") or 0) > STEAL_BUSY:
         out.append(f"the hypervisor stole {noise['steal_share']:.0%} of the cores' time")
+    if out and (noise.get("threads_configured") or 0) >= (noise.get("cores_available") or 1) > 1:
+        out.append(f"{noise['threads_configured']} runtime threads on {noise['cores_available']} shared cores: a "
+                   "parallel region waits for its descheduled threads (try --threads 1)")
     return out
 
 
