@@ -10,15 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as sps
 
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 INNER = 400  # bootstrap values of each replica's statistic
 OUTER = 4000  # resamples of the replicas
 MAX_VALUES = 2000  # a replica's iterations are subsampled to this many; the spread is rescaled to the full n
 CONFIDENCE = 0.95
-Z_CI = 1.959964  # two-sided 95%
 SINGLE_REPLICA_CV = 0.20  # between-process CV assumed for a side measured in one process (it cannot show its own)
-POWER_Z = Z_CI + 0.841621  # z(97.5%) + z(80%): an effect this many standard errors away is found 80% of the time
+POWER = 0.80  # the MDE is the change found this often (at a two-sided 5% level)
 
 
 def statistic(x: np.ndarray, name: str, axis: int | None = None) -> np.ndarray | float:
@@ -59,17 +59,27 @@ class Estimate:
     value: float
     ci: tuple[float, float]
     se_log: float
+    replicas: int = 1  # the fewest replicas (pairs) on a side: the t distribution's degrees of freedom + 1
 
     @property
     def mde(self) -> float:
         """Minimum detectable effect: the relative change found with 80% power at a two-sided 5% level."""
-        return float(np.expm1(POWER_Z * self.se_log))
+        z = t_quantile(0.5 + CONFIDENCE / 2, self.replicas) + t_quantile(POWER, self.replicas)
+        return float(np.expm1(z * self.se_log))
 
 
-def _estimate(centre: float, draws: np.ndarray) -> Estimate:
-    tail = (1 - CONFIDENCE) / 2 * 100
-    lo, hi = np.percentile(draws, [tail, 100 - tail])
-    return Estimate(float(np.exp(centre)), (float(np.exp(lo)), float(np.exp(hi))), float(np.std(draws)))
+def _estimate(centre: float, draws: np.ndarray, replicas: int) -> Estimate:
+    """Student-t interval on the log scale with the bootstrap's standard error: with 3-5 replicas a percentile
+    interval of the resamples is far too narrow (it has only a handful of distinct values to spread over)."""
+    se = float(np.std(draws))
+    half = t_quantile(0.5 + CONFIDENCE / 2, replicas) * se
+    return Estimate(float(np.exp(centre)), (float(np.exp(centre - half)), float(np.exp(centre + half))), se,
+                    replicas)
+
+
+def t_quantile(p: float, replicas: int) -> float:
+    """Student t quantile with replicas - 1 degrees of freedom (normal for one replica: iterations only)."""
+    return float(sps.t.ppf(p, replicas - 1)) if replicas > 1 else float(sps.norm.ppf(p))
 
 
 def pooled(groups: list[np.ndarray], name: str, seed: int = 0) -> Estimate:
@@ -78,7 +88,7 @@ def pooled(groups: list[np.ndarray], name: str, seed: int = 0) -> Estimate:
     r = len(groups)
     centre = _centre(groups, name)
     draws = _log_draws(groups, name, rng.integers(0, r, (OUTER, r)), rng)
-    return _estimate(centre, _widen(draws, centre, r))
+    return _estimate(centre, _widen(draws, centre, r), r)
 
 
 def ratio(groups_a: list[np.ndarray], groups_b: list[np.ndarray], name: str, paired: bool = False,
@@ -93,8 +103,8 @@ def ratio(groups_a: list[np.ndarray], groups_b: list[np.ndarray], name: str, pai
     ca, cb = _centre(groups_a, name), _centre(groups_b, name)
     da, db = _log_draws(groups_a, name, picks_a, rng), _log_draws(groups_b, name, picks_b, rng)
     if paired:
-        return _estimate(cb - ca, _widen(db - da, cb - ca, ra))
-    return _estimate(cb - ca, _widen(db, cb, rb) - _widen(da, ca, ra))
+        return _estimate(cb - ca, _widen(db - da, cb - ca, ra), ra)
+    return _estimate(cb - ca, _widen(db, cb, rb) - _widen(da, ca, ra), min(ra, rb))
 
 
 def with_unseen_noise(est: Estimate, single_sides: int) -> Estimate:
@@ -102,5 +112,5 @@ def with_unseen_noise(est: Estimate, single_sides: int) -> Estimate:
     if not single_sides:
         return est
     se = float(np.hypot(est.se_log, np.sqrt(single_sides) * np.log1p(SINGLE_REPLICA_CV)))
-    centre, half = np.log(est.value), Z_CI * se
-    return Estimate(est.value, (float(np.exp(centre - half)), float(np.exp(centre + half))), se)
+    centre, half = np.log(est.value), t_quantile(0.5 + CONFIDENCE / 2, est.replicas) * se
+    return Estimate(est.value, (float(np.exp(centre - half)), float(np.exp(centre + half))), se, est.replicas)
