@@ -88,9 +88,9 @@ def test_rerun_interleaves_both_runs_and_catches_an_injected_delay(replicated_ru
     cfg = SweepConfig(preset="tiny", backends=["onnxruntime"], batch_sizes=[1], timing=QUICK, out=tmp_path,
                       backend_options={"onnxruntime": {"inject_delay_ms": 3}})
     slow = Sweep(cfg, log=lambda s: None).run()
-    new_a, new_b = ab.rerun(replicated_run, slow, 2, job_key)
+    new_a, new_b = ab.rerun(replicated_run, slow, 3, job_key)
     (ra,), (rb,) = new_a.records(), new_b.records()
-    assert ra["interleaved"] and rb["interleaved"] and ra["repeat"] == rb["repeat"] == 2
+    assert ra["interleaved"] and rb["interleaved"] and ra["repeat"] == rb["repeat"] == 3
     assert rb["backend_options"]["inject_delay_ms"] == 3 and ra["quality"] is None  # re-runs measure speed only
     res = evaluate_regression(new_a, new_b, 0.10, ("latency_ms.p50",), paired=True)
     assert [c.verdict for c in res.checks] == [FAIL]  # 3 ms on top of ~0.05 ms
