@@ -156,7 +156,7 @@ def compare(
     if cmp.pairs:
         console.print(cmp_mod.ratios_table(cmp).to_rich(compact=True))
     else:
-        console.print(f"no job is in both runs (matched on {', '.join(cmp_mod.JOB_KEY)})", highlight=False)
+        console.print(f"no job is in both runs (matched on {', '.join(cmp_mod.FIELDS)})", highlight=False)
     one_side = cmp_mod.one_side_table(cmp)
     if one_side:
         console.print(one_side.to_rich())

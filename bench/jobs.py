@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from bench.config import TimingConfig
+from bench.jobkey import JobKey
 from bench.records import SCHEMA_VERSION, now_iso
 
 
@@ -40,6 +41,10 @@ class Job:
     scenario_options: dict = field(default_factory=dict)
     profile_detail: dict = field(default_factory=dict)  # the whole profile, stored in every record
     variant_notes: dict = field(default_factory=dict)  # what the variant did: table bytes, sparsity, steps
+
+    @property
+    def key(self) -> JobKey:
+        return JobKey.of(asdict(self))
 
     def base_record(self) -> dict:
         """The identity fields every record carries, whatever its status."""
