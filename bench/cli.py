@@ -249,6 +249,18 @@ def recommend(
     raise typer.Exit(0 if search(console, cfg, budgets, objective, time_budget, thread_counts, write) else 1)
 
 
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="a run folder (results/<run-id>)"),
+    fmt: str = typer.Option("parquet", "--format", help="parquet or csv"),
+    out: Path | None = typer.Option(None, "--out", help="the file to write [RUN_DIR/records.<format>]"),
+) -> None:
+    """A run's records as one table (one row per job, columns like latency_ms.p50) in Parquet or CSV."""
+    from bench.frame import export_run
+
+    console.print(f"wrote {export_run(run_dir, fmt, out)}", highlight=False, soft_wrap=True)
+
+
 @app.command("backends")
 def list_backends() -> None:
     """Every known backend: available or not, and why."""
