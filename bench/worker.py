@@ -96,8 +96,8 @@ def run_job(job: Job) -> dict:
     quality = measure_quality(backend, job)
     peak = peak_rss_bytes()
     flops = job.flops_per_sample
-    return job.outcome(
-        "ok", None, started, **summary, load_s=load_s, first_infer_ms=first_infer_ms, peak_rss_bytes=peak,
+    harness_fields = dict(
+        load_s=load_s, first_infer_ms=first_infer_ms, peak_rss_bytes=peak,
         load_rss_bytes=rss_loaded - rss_start, rss_start_bytes=rss_start,
         # high-water mark growth while loading, while measuring, and while scoring quality (they sum to peak - start)
         peak_rss_load_bytes=peak_loaded - rss_start, peak_rss_run_bytes=peak_run - peak_loaded,
@@ -105,8 +105,10 @@ def run_job(job: Job) -> dict:
         scenario_options=job.scenario_options,
         model_bytes=artifact_bytes(job.artifact), artifact_sha256=file_sha256(job.artifact),
         quality=quality, achieved_gflops=flops * summary["throughput_sps"] / 1e9 if flops else None,
-        backend_settings=backend.describe(), **backend.memory(),
+        backend_settings=backend.describe(),
     )
+    # one merge, later sources win: a field two of them name can never fail the job (as ** keywords would)
+    return job.outcome("ok", None, started, **{**summary, **backend.memory(), **harness_fields})
 
 
 def child_main(job: Job, conn, log_path: str) -> None:
