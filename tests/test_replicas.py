@@ -10,8 +10,9 @@ import pytest
 from bench import ab, hboot, noise
 from bench.config import SweepConfig, TimingConfig
 from bench.gate.output import write_junit
-from bench.gate.regression import evaluate_regression, job_key
+from bench.gate.regression import evaluate_regression
 from bench.gate.result import FAIL, INCONCLUSIVE, PASS, Check, GateResult
+from bench.jobkey import JobKey
 from bench.sweep import Sweep
 from tests.conftest import recbench
 
@@ -88,7 +89,7 @@ def test_rerun_interleaves_both_runs_and_catches_an_injected_delay(replicated_ru
     cfg = SweepConfig(preset="tiny", backends=["onnxruntime"], batch_sizes=[1], timing=QUICK, out=tmp_path,
                       backend_options={"onnxruntime": {"inject_delay_ms": 3}})
     slow = Sweep(cfg, log=lambda s: None).run()
-    new_a, new_b = ab.rerun(replicated_run, slow, 3, job_key)
+    new_a, new_b = ab.rerun(replicated_run, slow, 3, JobKey.of)
     (ra,), (rb,) = new_a.records(), new_b.records()
     assert ra["interleaved"] and rb["interleaved"] and ra["repeat"] == rb["repeat"] == 3
     assert rb["backend_options"]["inject_delay_ms"] == 3 and ra["quality"] is None  # re-runs measure speed only

@@ -12,9 +12,10 @@ from bench.errors import USER_ERRORS, UserError
 from bench.gate import output
 from bench.gate.budgets import load_budgets
 from bench.gate.evaluate import evaluate_budgets
-from bench.gate.regression import evaluate_regression, job_key, parse_metrics, parse_threshold
+from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
 from bench.gate.result import SKIP, Check, GateResult
 from bench.history import REFS, History, default_db
+from bench.jobkey import JobKey
 from bench.records import RunDir
 
 
@@ -54,7 +55,7 @@ def rerun_regression(console: Console, base: RunDir, run: RunDir, threshold: flo
 
     console.print(f"re-running the jobs of {base.path.name} and {run.path.name} interleaved, {repeat} replicas each",
                   highlight=False)
-    new_a, new_b = rerun(base, run, repeat, job_key,
+    new_a, new_b = rerun(base, run, repeat, JobKey.of,
                          lambda plan, k: console.print(f"  {plan.run.run_id} {plan.job.job_id} r{k}", highlight=False))
     console.print(f"re-run measurements: {new_a.path} {new_b.path}", soft_wrap=True, highlight=False)
     result = evaluate_regression(new_a, new_b, threshold, names, paired=True, strict=strict)

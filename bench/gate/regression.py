@@ -8,7 +8,7 @@ from bench.errors import UserError
 from bench.gate import power
 from bench.gate.evaluate import fmt_number
 from bench.gate.result import FAIL, SKIP, Check, GateResult
-from bench.history import IDENTITY
+from bench.jobkey import JobKey
 from bench.records import RunDir, lookup
 from bench.replicas import replica_raws
 
@@ -50,10 +50,6 @@ def parse_metrics(text: str | None) -> tuple[str, ...]:
     return names
 
 
-def job_key(record: dict) -> tuple:
-    return tuple(record.get(k) for k in IDENTITY)
-
-
 def _label(record: dict) -> str:
     return f"{record['variant']} {record['backend']} {record['scenario']} b{record['batch_size']}"
 
@@ -89,7 +85,7 @@ def compare_metric(metric: str, base: dict, cand: dict, groups_a: list, groups_b
 
 def evaluate_regression(baseline: RunDir, candidate: RunDir, threshold: float,
                         metrics: tuple[str, ...] = DEFAULT_METRICS, paired: bool = False, strict: bool = False,
-                        key=job_key) -> GateResult:
+                        key=JobKey.of) -> GateResult:
     """Compare every job of the candidate with the same job of the baseline (`paired`: their replicas ran
     interleaved, replica i of each back to back)."""
     result = GateResult("regression", str(baseline.path), strict=strict)
