@@ -49,6 +49,7 @@ class SweepConfig(BaseModel):
     backend_options: dict[str, dict] = {}
     input_spec: Path | None = None  # inputs of a bring-your-own model (YAML, see DESIGN.md)
     scenario_options: ScenarioOptions = ScenarioOptions()  # fields set here override the profile's
+    op_profile: bool = False  # per-operator profile of every job, after its timed phase
 
     @field_validator("batch_sizes")
     @classmethod

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from backends import registry
-from bench import env, scenarios
+from bench import env, machine, scenarios
 from bench.config import SweepConfig
 from bench.errors import UserError
 from bench.jobs import Job, job_id
@@ -115,7 +115,8 @@ class Sweep:
     def run(self, progress: Progress | None = None) -> RunDir:
         run = RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
         environment = env.capture()
-        write_json_atomic(run.path / "env.json", environment)
+        peaks = machine.cached(environment)
+        write_json_atomic(run.path / "env.json", {**environment, "machine": peaks})
         write_json_atomic(run.path / "config.json", {**self.cfg.model_dump(mode="json"), "threads": self.threads,
                                                     "affinity": self.affinity, "profile_detail":
                                                     self.profile.model_dump(),
@@ -136,6 +137,7 @@ class Sweep:
                 backend_options={**registry.PRESET_OPTIONS.get(b.name, {}), **variant.backend_options(b.name),
                                  **self.cfg.backend_options.get(b.name, {})},
                 scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
+                op_profile=self.cfg.op_profile, machine_peaks=peaks,
             )
             if progress:
                 progress.update(task, description=f"{variant.name} {b.name} {scenario} b{batch}")

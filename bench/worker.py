@@ -17,8 +17,9 @@ import psutil
 
 from backends.base import BackendOptions
 from backends.registry import load_class, load_entry
-from bench import scenarios
+from bench import ops, roofline, scenarios
 from bench.config import TimingConfig
+from bench.energy import EnergyMeter, counters_for
 from bench.jobs import Job
 from bench.memory import nvml_process_bytes, peak_rss_bytes
 from bench.records import RunDir, now_iso
@@ -91,7 +92,8 @@ def run_job(job: Job) -> dict:
     backend.infer(handles[0])
     backend.synchronize()
     first_infer_ms = (time.perf_counter() - t0) * 1e3
-    with injected_delay(backend, float(job.backend_options.get("inject_delay_ms", 0))):
+    with injected_delay(backend, float(job.backend_options.get("inject_delay_ms", 0))), \
+            EnergyMeter(*counters_for(job.device)) as meter:
         summary, measurement = scenarios.get(job.scenario)(backend, handles, job)
     peak_run, gpu_nvml = peak_rss_bytes(), nvml_process_bytes()
     run_dir = RunDir(Path(job.run_dir))
@@ -101,6 +103,12 @@ def run_job(job: Job) -> dict:
     quality = measure_quality(backend, job)
     peak = peak_rss_bytes()
     flops = job.flops_per_sample
+    explained = {**meter.fields(summary["samples"], summary["duration_s"]),
+                 **roofline.fields(flops, job.variant_notes, job.batch_size, summary["throughput_sps"], job.variant,
+                                   job.threads, job.machine_peaks)}
+    if job.op_profile:  # a pass of its own after the timed phase and the memory readings
+        explained["op_profile"] = ops.profile_job(backend, batches, summary["latency_ms"]["mean"], run_dir.path,
+                                                  job.job_id)
     return job.outcome(
         "ok", None, started, **summary, load_s=load_s, first_infer_ms=first_infer_ms, peak_rss_bytes=peak,
         load_rss_bytes=rss_loaded - rss_start, rss_start_bytes=rss_start,
@@ -110,7 +118,7 @@ def run_job(job: Job) -> dict:
         scenario_options=job.scenario_options,
         model_bytes=artifact_bytes(job.artifact), artifact_sha256=file_sha256(job.artifact),
         quality=quality, achieved_gflops=flops * summary["throughput_sps"] / 1e9 if flops else None,
-        backend_settings=backend.describe(), **backend.memory(),
+        backend_settings=backend.describe(), **backend.memory(), **explained,
     )
 
 
