@@ -159,9 +159,9 @@ def compare(
         console.print(cmp_mod.ratios_table(cmp).to_rich(compact=True))
     else:
         console.print(f"no job is in both runs (matched on {', '.join(cmp_mod.JOB_KEY)})", highlight=False)
-    one_side = cmp_mod.one_side_table(cmp)
-    if one_side:
-        console.print(one_side.to_rich())
+    for extra in (cmp_mod.op_changes(cmp), cmp_mod.one_side_table(cmp)):
+        if extra:
+            console.print(extra.to_rich())
     for path in written:
         console.print(f"wrote {path}", soft_wrap=True, highlight=False)
 

@@ -199,4 +199,13 @@ def test_run_with_op_profile_records_ops_energy_and_roofline(tmp_path):
     assert rec["bytes_per_sample"] > rec["gather_bytes_per_sample"] > 0 and rec["achieved_gbps"] > 0
     if not list(Path(energy.POWERCAP).glob("intel-rapl:*/energy_uj")):
         assert rec["power_source"] == energy.NO_SOURCE
-    assert "machine" in json.loads((run / "env.json").read_text())
+    env = json.loads((run / "env.json").read_text())
+    assert "machine" in env
+    (run / "env.json").write_text(json.dumps({**env, "machine": {**PEAKS, "measured_at": "now"}}))
+    from bench.compare import compare_runs, op_changes
+    from bench.report.build import build_report
+
+    drawn = {c.name: c.skipped for c in build_report(run).charts}
+    assert drawn["op-breakdown"] == "" and drawn["roofline"] == ""
+    assert "Top nodes per job" in (run / "report" / "report.md").read_text()
+    assert op_changes(compare_runs(run, run)).rows
