@@ -60,7 +60,8 @@ def document(run: Run, figures: list[Figure], charts: list[Chart]) -> Document:
     skipped = [f"{c.title}: {c.skipped}" for c in charts if not c.figure]
     doc.add(Bullets("Charts not drawn (the run lacks their data)", skipped) if skipped else None)
     doc.add(Section("Results"), jobs_table(run.ok, "Every measured job", detailed=True), load_table(run.ok),
-            explain.explain_table(run), explain.top_nodes_table(run), problems_table(run.records), _warnings(run))
+            explain.explain_table(run), explain.top_nodes_table(run), explain.variant_op_changes(run),
+            problems_table(run.records), _warnings(run))
     return doc
 
 

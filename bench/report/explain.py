@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from bench import ops
 from bench.report.charts import NoData, Palette, _figure, _legend, _unique
-from bench.report.data import Run
+from bench.report.data import BASELINE_VARIANT, Run
 from bench.report.tables import Table, num
 
 MAX_JOBS = 40
@@ -139,3 +139,17 @@ def op_changes_table(items: list[tuple[str, dict, dict]], title: str, top: int =
         return None
     return Table(title, ["job", "op type", "A ms/iter", "B ms/iter", "Δ ms", "B/A"], rows, numeric={2, 3, 4, 5},
                  note="time per iteration in each job's profiled pass (--op-profile), largest absolute change first")
+
+
+def variant_op_changes(run: Run) -> Table | None:
+    """Each profiled variant against the fp32 job on the same backend, batch and scenario: which ops got faster."""
+    recs = profiled(run)
+    base = {(r.get("backend"), r.get("device"), r.get("scenario"), r.get("batch_size")): r for r in recs
+            if r.get("variant") == BASELINE_VARIANT}
+    items = []
+    for r in recs:
+        b = base.get((r.get("backend"), r.get("device"), r.get("scenario"), r.get("batch_size")))
+        if r.get("variant") != BASELINE_VARIANT and b:
+            items.append((f"{r['variant']} vs {BASELINE_VARIANT} · {r.get('backend')} · b{r.get('batch_size')}",
+                          ops.load(run.path, b), ops.load(run.path, r)))
+    return op_changes_table([i for i in items if i[1] and i[2]], f"Op types that changed most vs {BASELINE_VARIANT}")
