@@ -209,3 +209,27 @@ def test_run_with_op_profile_records_ops_energy_and_roofline(tmp_path):
     assert drawn["op-breakdown"] == "" and drawn["roofline"] == ""
     assert "Top nodes per job" in (run / "report" / "report.md").read_text()
     assert op_changes(compare_runs(run, run)).rows
+
+
+def test_fidelity_pairs_interleave_and_ratio_ci():
+    from bench.fidelity import interleaved, ratio_ci
+
+    order = []
+    a, b = interleaved(lambda: order.append("a") or 2.0, lambda: order.append("b") or 1.0, 4)
+    assert "".join(order) == "abbaabba" and a == [2.0] * 4 and b == [1.0] * 4
+    assert ratio_ci(a, b) == (2.0, 2.0, 2.0)
+    r, lo, hi = ratio_ci([1.1, 1.2, 1.05, 1.15], [1.0, 1.0, 1.0, 1.0])
+    assert lo <= r <= hi and 1.0 < lo and hi < 1.25
+
+
+def test_a_backend_without_a_profiler_or_with_a_failing_one_keeps_the_job(tmp_path):
+    from tests.fakes import ScriptedBackend
+
+    assert ops.profile_job(ScriptedBackend(), [{"i": 0}], 1.0, tmp_path, "j") == {
+        "error": "scripted has no operator profiler"}
+
+    class Broken(ScriptedBackend):
+        def op_profile(self, batches, iterations):
+            raise RuntimeError("profiler exploded\nsecond line")
+
+    assert ops.profile_job(Broken(), [{"i": 0}], 1.0, tmp_path, "j") == {"error": "RuntimeError: profiler exploded"}
