@@ -153,7 +153,7 @@ def test_parse_ort_profile_keeps_the_last_runs_only():
 
 def test_openvino_and_tensorrt_rows_without_their_runtimes():
     from backends.ov import ov_rows
-    from backends.trt import trt_layer_type, trt_rows
+    from backends.trt import layer_profiler, trt_layer_type, trt_rows
 
     info = lambda node, us, status="Status.EXECUTED": SimpleNamespace(  # noqa: E731
         node_name=node, node_type="FullyConnected", exec_type="brgemm_avx512", real_time=timedelta(microseconds=us),
@@ -163,6 +163,10 @@ def test_openvino_and_tensorrt_rows_without_their_runtimes():
                      "exec_type": "brgemm_avx512"}]
     assert [trt_layer_type(n) for n in ("/top/top.0/Gemm + /top/Relu", "node_MatMul_12", "Reformatting CopyNode x",
                                         "PWN(/Relu)")] == ["Gemm", "MatMul", "Reformat", "PointWise"]
+    profiler = layer_profiler(SimpleNamespace(IProfiler=object))  # TensorRT calls report_layer_time per layer
+    for ms in (0.5, 1.5):
+        profiler.report_layer_time("/emb/Gather_3", ms)
+    assert profiler.times == {"/emb/Gather_3": [2, 2.0]}
     assert trt_rows({"/emb/Gather_3": [4, 2.0]}) == [{"op_type": "Gather", "node": "/emb/Gather_3", "calls": 4,
                                                       "total_ms": 2.0}]
 
