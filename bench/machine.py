@@ -19,7 +19,7 @@ from models.data import zipf_ids
 GEMM_N = 1024  # square matmul size for both GEMM peaks
 TRIAD_ELEMS = 1 << 25  # 3 arrays x 128 MiB: well past any last-level cache
 GATHER_ROWS, GATHER_DIM, GATHER_BATCH, ZIPF_EXPONENT = 1 << 20, 64, 1 << 16, 1.1  # 256 MiB table, 256 B rows
-WINDOWS, WINDOW_S = 5, 0.4  # best of 5 windows of 0.4 s each: the least disturbed one on a shared machine
+WINDOWS, WINDOW_S = 8, 0.5  # best of 8 windows of 0.5 s each: the least disturbed one on a shared machine
 
 
 def best_rate(work: Callable[[], None], units: float) -> float:
