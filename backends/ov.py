@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from backends.base import Backend, BackendOptions, Clock
+from backends.base import Backend, BackendOptions, Clock, Options
+
+
+class OpenVINOOptions(Options):
+    """OpenVINO options."""
+
+    hint: Literal["LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT"] | None = None  # None: from the scenario
+    precision: Literal["f32", "bf16", "f16"] = "f32"  # INFERENCE_PRECISION_HINT (a bf16 variant sets bf16)
 
 
 def port_name(port: Any, wanted: tuple[str, ...]) -> str:
@@ -20,6 +27,7 @@ class OpenVINO(Backend):
     formats = ("openvino", "onnx")
     requires = ("openvino",)
     install_hint = "pip install recbench[openvino]"
+    option_model = OpenVINOOptions
 
     @classmethod
     def versions(cls) -> dict[str, str]:
@@ -31,13 +39,14 @@ class OpenVINO(Backend):
         import openvino as ov
 
         self.ov = ov
+        opts = self.parse_options(options.extra)
         core = ov.Core()
         model = core.read_model(artifact)
         config = {
-            "PERFORMANCE_HINT": options.extra.get("hint", "THROUGHPUT" if options.mode == "throughput" else "LATENCY"),
+            "PERFORMANCE_HINT": opts.hint or ("THROUGHPUT" if options.mode == "throughput" else "LATENCY"),
             "INFERENCE_NUM_THREADS": options.threads,
             # OpenVINO silently runs fp32 models in bf16 on CPUs with AVX512-BF16/AMX: keep fp32 unless asked.
-            "INFERENCE_PRECISION_HINT": options.extra.get("precision", "f32"),
+            "INFERENCE_PRECISION_HINT": opts.precision,
         }
         self.device = options.device.upper().replace("CPU:", "CPU")
         self.compiled = core.compile_model(model, self.device, config)
