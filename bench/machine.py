@@ -103,14 +103,14 @@ def measure(env: dict | None = None, log: Callable[[str], None] = lambda s: None
     threads = len(os.sched_getaffinity(0))
     peaks: dict = {"measured_at": now_iso(), "key": machine_key(env), "cpu": env.get("cpu"),
                    "cpu_flags": env.get("cpu_flags"), "threads": threads}
-    log("measuring fp32 GEMM")
-    peaks["fp32_gemm_gflops"] = fp32_gemm_gflops()
     log("measuring int8 GEMM")
     peaks["int8_gemm_gops"], peaks["int8_gemm_how"] = int8_gemm_gops(threads)
     log("measuring STREAM triad")
     peaks["triad_gbps"] = triad_gbps(threads)
     log("measuring Zipf gather")
     peaks["gather_gbps"] = gather_gbps(threads)
+    log("measuring fp32 GEMM")  # last: closest in time to a side-by-side numpy loop run right after
+    peaks["fp32_gemm_gflops"] = fp32_gemm_gflops()
     path = cache_path(env)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, peaks)
