@@ -13,6 +13,7 @@ class Int8Static(Technique):
     stage = "artifact"
     formats = ("onnx", "openvino")  # PyTorch's own static stack (torch.ao) is deprecated: not built here
     requires = {"openvino": ("nncf", "pip install nncf (or recbench[openvino])")}
+    calibrated = True
 
     def write(self, ws, module, fmt, out_dir, onnx):
         batches = calibration_batches(ws)
@@ -21,7 +22,8 @@ class Int8Static(Technique):
         return save_ir(onnx(), out_dir / "model.xml", lambda m: nncf_quantize(m, batches))
 
     def notes(self, ws, module):
-        return {"calibration_samples": sum(len(next(iter(b.values()))) for b in calibration_batches(ws))}
+        return {"calibration_samples": sum(len(next(iter(b.values()))) for b in calibration_batches(ws)),
+                "calibration_source": ws.calibration_source}
 
 
 def ort_qdq(src, dst, batches):
