@@ -10,9 +10,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from models.artifacts import save_atomic
 from models.compress import STAGES, TECHNIQUES, Technique
 from models.compress.base import size_breakdown
+from models.errors import ModelError
+from models.fileio import save_atomic
 
 BASE_FORMATS = ("torch", "onnx")  # what the plain export writes; an artifact step decides instead
 
@@ -132,14 +133,12 @@ def graph_level_names() -> list[str]:
 
 def compose(names: list[str]) -> Variant:
     """Steps in stage order (the student first, export-time quantizers last), each at most once."""
-    from bench.errors import UserError
-
     steps = tuple(TECHNIQUES[n] for n in names)
     stages = [STAGES.index(s.stage) for s in steps]
     if len(set(names)) != len(names) or sum(s.stage == "artifact" for s in steps) > 1 or stages != sorted(stages):
         order = ", ".join(f"{stage}: {'/'.join(t.name for t in TECHNIQUES.values() if t.stage == stage)}"
                           for stage in STAGES)
-        raise UserError(f"variant '{'+'.join(names)}' does not compose: each step once, in stage order ({order}), "
+        raise ModelError(f"variant '{'+'.join(names)}' does not compose: each step once, in stage order ({order}), "
                         f"at most one of the last stage")
     return Variant(steps)
 
@@ -157,8 +156,6 @@ def applicable(variant: Variant, ws) -> list[str]:
 
 def get_variant(name: str, ws=None) -> Variant:
     """A registered variant or a composition by name; the error lists the valid ones (for `ws`'s model if given)."""
-    from bench.errors import UserError
-
     if name in VARIANTS:
         return VARIANTS[name]
     parts = name.split("+")
@@ -166,7 +163,7 @@ def get_variant(name: str, ws=None) -> Variant:
     if unknown or not name:
         valid = [v.name for v in VARIANTS.values() if ws is None or v.name == "fp32" or applicable(v, ws)]
         which = "" if ws is None else f" for {ws.kind}"
-        raise UserError(f"unknown variant '{name}'; valid{which}: {', '.join(valid)}, all "
+        raise ModelError(f"unknown variant '{name}'; valid{which}: {', '.join(valid)}, all "
                         f"(or steps joined by '+', e.g. distilled+int8-static)")
     return compose(parts)
 
