@@ -5,8 +5,8 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from bench.errors import UserError
 from models.byo import open_byo
+from models.errors import ModelError
 from models.export import onnx_scores
 from models.quality import fidelity
 from models.variants import get_variant, variant_matrix
@@ -46,7 +46,7 @@ def test_module_steps_on_an_onnx_file_are_skipped_with_the_reason(onnx_model):
     assert rows["prune-struct"]["formats"] == []
     assert any("changes torch modules" in r for r in rows["prune-struct"]["reasons"])
     assert any("no PyTorch module to teach" in r for r in rows["distilled"]["reasons"])
-    with pytest.raises(UserError, match="valid for an ONNX file: fp32, fp16, bf16, int8-dynamic"):
+    with pytest.raises(ModelError, match="valid for an ONNX file: fp32, fp16, bf16, int8-dynamic"):
         get_variant("int9", onnx_model)
 
 
