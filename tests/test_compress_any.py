@@ -105,3 +105,18 @@ def test_factory_variants_run_with_fidelity_and_bad_calibration_is_exit_2(tmp_pa
                    "--calibration", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "out2"))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     assert "x is float32 [64, 4], the model takes float32 [n, 8]" in bad.stderr
+
+
+def test_calibration_reads_parquet_columns_and_checks_them(tmp_path):
+    import pandas as pd
+
+    from models.compress.calibration import read_calibration
+
+    example = {"ids": np.zeros((2, 1), np.int64), "x": np.zeros((2, 3), np.float32)}
+    rows = pd.DataFrame({"ids": [5, 7], "x": [np.ones(3), np.zeros(3)]})
+    rows.to_parquet(tmp_path / "c.parquet")
+    got = read_calibration(tmp_path / "c.parquet", example)
+    assert got["ids"].shape == (2, 1) and got["x"].dtype == np.float32 and got["x"][0].tolist() == [1, 1, 1]
+    rows.rename(columns={"x": "dense"}).to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(ModelError, match="the model takes ids, x \\(missing x\\)"):
+        read_calibration(tmp_path / "bad.parquet", example)

@@ -20,9 +20,12 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
             return {c: np.stack([np.asarray(v) for v in frame[c]]) for c in frame.columns}
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
+    except ImportError as e:
+        raise ModelError(f"calibration data {path}: reading .parquet needs pyarrow: pip install recbench[parquet] "
+                         f"({e})") from None
     except Exception as e:  # noqa: BLE001 - a missing or unreadable file is bad input
         raise ModelError(f"calibration data {path}: cannot read it as .npz / .parquet ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0][:200]})") from None
+                         f"{str(e).splitlines()[0][:200]})") from None
 
 
 def read_calibration(path: Path, example: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
