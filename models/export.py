@@ -18,7 +18,7 @@ def export_onnx(module: nn.Module, example: dict[str, np.ndarray], input_names: 
     """Export with the TorchScript-based exporter (fast, yields one Gather per embedding table)."""
     axes = {name: {0: "batch"} for name in (*input_names, *output_names)}
     args = tuple(torch.from_numpy(example[k]) for k in input_names)
-    tmp = path.with_suffix(".tmp.onnx")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.onnx")  # concurrent builders never share a scratch file
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(module.eval(), args, str(tmp), input_names=list(input_names),

@@ -71,7 +71,7 @@ class Variant:
         try:
             save_atomic(path, lambda t: torch.save(module, t))
         except (pickle.PicklingError, AttributeError, TypeError):  # a user's class pickle cannot find: not cached
-            path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+            path.with_name(f"{path.name}.{os.getpid()}.tmp").unlink(missing_ok=True)
         return module
 
     def plain_onnx(self, ws) -> Path:
@@ -88,7 +88,7 @@ class Variant:
             return ws.export(rest.module(ws), path)
         src, written = rest.plain_onnx(ws), []
         for step in graph:
-            src = step.rewrite(ws, src, path.with_name(f"model.{step.name}.tmp.onnx"))
+            src = step.rewrite(ws, src, path.with_name(f"model.{step.name}.{os.getpid()}.tmp.onnx"))
             written.append(src)
         os.replace(src, path)
         for f in written[:-1]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from models.compress.base import Technique, calibration_batches
 from models.compress.onnx_graph import weight_nodes
 from models.compress.openvino_ir import save_ir
+from models.fileio import save_atomic
 
 
 class Int8Static(Technique):
@@ -39,9 +40,9 @@ def ort_qdq(src, dst, batches):
             return next(self.it, None)
 
     nodes = weight_nodes(onnx.load(str(src)), ("Gemm", "MatMul"))
-    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_quantize=nodes)
-    return dst
+    return save_atomic(dst, lambda t: quantize_static(
+        str(src), str(t), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8, nodes_to_quantize=nodes))
 
 
 def interaction_chain(model) -> list[str]:
