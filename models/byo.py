@@ -90,7 +90,8 @@ def read_spec(path: Path | None) -> SpecFile:
         spec = SpecFile(**load_yaml(path))
     except ValidationError as e:
         first = e.errors()[0]
-        raise ModelError(f"{path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        where, msg = ".".join(str(p) for p in first["loc"]), first["msg"].removeprefix("Value error, ")
+        raise ModelError(f"{path}: {where}: {msg}") from None
     for key in ("labelled", "calibration"):
         given = getattr(spec, key)
         if given is not None and not given.is_absolute():
