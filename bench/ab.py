@@ -103,8 +103,8 @@ def run_ab(cfg_a, cfg_b, repeat: int, log: Callable[[str], None]) -> tuple[RunDi
     plans = []
     for sw, run in zip(sweeps, runs, strict=True):
         sw.repeat = repeat
-        _, env_id = sw.start(run)
-        plans.append(sw.plan(run, env_id))
+        _, environment = sw.start(run)
+        plans.append(sw.plan(run, environment))
     if len(plans[0]) != len(plans[1]):
         raise UserError(f"A has {len(plans[0])} jobs and B {len(plans[1])}: give one variant per side")
     interleave(list(zip(*plans, strict=True)),

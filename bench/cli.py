@@ -66,6 +66,10 @@ def run(
     input_spec: Path | None = typer.Option(None, "--input-spec", help="YAML: a bring-your-own model's inputs"),
     preset: str | None = typer.Option(None, "--preset", help="model size preset (tiny, edge, datacenter)"),
     variants: str | None = typer.Option(None, "--variants", help="comma-separated variants, or 'all'"),
+    calibration: Path | None = typer.Option(None, "--calibration", help="int8-static calibration inputs "
+                                            "(.npz / .parquet, one array per model input)"),
+    student: str | None = typer.Option(None, "--student", help="pkg.mod:factory: distillation student of a "
+                                       "bring-your-own model"),
     backends: str | None = typer.Option(None, "--backends", help="comma-separated backends"),
     batch_sizes: str | None = typer.Option(None, "--batch-sizes", help="e.g. 1,64,512"),
     profile: str | None = typer.Option(None, "--profile", help="edge, datacenter or a profile YAML"),
@@ -82,6 +86,8 @@ def run(
     concurrency: str | None = typer.Option(None, "--concurrency", help="concurrency: client counts, e.g. 1,2,4"),
     repeat: int | None = typer.Option(None, "--repeat", min=1, help="replicas per job, each its own process, "
                                       "interleaved across jobs [3; 1 with --quick]"),
+    op_profile: bool = typer.Option(False, "--op-profile", help="per-operator profile of each job (ops/<job>.json), "
+                                    "in a pass after its timed phase"),
 ) -> None:
     """Run a sweep: every variant x backend x scenario x batch size, one process per job."""
     from bench.config import TimingConfig, build_config, load_yaml
@@ -95,7 +101,8 @@ def run(
     overrides = {"model": model, "preset": preset, "variants": _csv(variants), "backends": _csv(backends),
                  "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario, "threads": threads,
                  "out": out, "timeout_s": timeout, "input_spec": input_spec, "device": device,
-                 "timing": TimingConfig.quick() if quick else None,
+                 "calibration": calibration, "student": student,
+                 "timing": TimingConfig.quick() if quick else None, "op_profile": op_profile or None,
                  "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency),
                  "repeat": repeat or base.get("repeat") or default_repeat(quick)}
     cfg = build_config(base, overrides, source=str(config or "command line"))
@@ -167,9 +174,9 @@ def compare(
         console.print(cmp_mod.ratios_table(cmp).to_rich(compact=True))
     else:
         console.print(f"no job is in both runs (matched on {', '.join(cmp_mod.FIELDS)})", highlight=False)
-    one_side = cmp_mod.one_side_table(cmp)
-    if one_side:
-        console.print(one_side.to_rich())
+    for extra in (cmp_mod.op_changes(cmp), cmp_mod.one_side_table(cmp)):
+        if extra:
+            console.print(extra.to_rich())
     for path in written:
         console.print(f"wrote {path}", soft_wrap=True, highlight=False)
 
@@ -230,6 +237,23 @@ def history(
         select = {k: v for k, v in {"model": model, "preset": preset, "variant": variant, "backend": backend,
                                     "scenario": scenario, "batch_size": batch_size}.items() if v is not None}
         show_trend(console, h, select, metric, last, chart or folder / f"history-{metric}.png")
+
+
+@app.command("machine")
+def machine(
+    show_cached: bool = typer.Option(False, "--cached", help="print the cached peaks instead of measuring"),
+) -> None:
+    """Measure this machine's peaks (fp32/int8 GEMM, STREAM triad, Zipf gather) and cache them for the roofline."""
+    from bench import env
+    from bench import machine as mach
+
+    environment = env.capture()
+    peaks = mach.cached(environment) if show_cached else mach.measure(environment, err_console.print)
+    if peaks is None:
+        raise UserError("no cached peaks for this machine: run `recbench machine`")
+    for line in mach.describe(peaks):
+        console.print(line, soft_wrap=True, highlight=False)
+    console.print(f"cached: {mach.cache_path(environment)}", soft_wrap=True, highlight=False)
 
 
 @app.command()
@@ -349,11 +373,33 @@ def list_backends() -> None:
 
 
 @app.command("variants")
-def list_variants() -> None:
-    """Every variant and which backend can run it."""
+def list_variants(
+    model: str | None = typer.Option(None, "--model", help="a model (built-in name, file or pkg.mod:factory): "
+                                     "which techniques apply to it, and why not"),
+    preset: str | None = typer.Option(None, "--preset", help="built-in model preset"),
+    input_spec: Path | None = typer.Option(None, "--input-spec", help="YAML: a bring-your-own model's inputs"),
+    student: str | None = typer.Option(None, "--student", help="pkg.mod:factory: distillation student"),
+) -> None:
+    """Every variant and which backend can run it; with --model, what applies to that model."""
     from backends import registry
     from models.variants import VARIANTS
 
+    if model is not None:
+        from bench.config import build_config
+        from bench.sweep import open_model, open_workspace
+        from models.variants import variant_matrix
+
+        cfg = build_config({}, {"model": model, "preset": preset, "input_spec": input_spec, "student": student})
+        family = open_model(cfg)
+        name = cfg.preset or family.default_preset
+        family.preset(name)
+        ws = open_workspace(family, name, cfg, console.print)
+        table = Table("variant", "level", "builds", "why not", header_style="bold", title=f"{model} ({ws.kind})")
+        for row in variant_matrix(ws, getattr(family, "variant", None)):
+            table.add_row(row["variant"], row["level"], ("[green]" if row["formats"] else "[red]") +
+                          (",".join(row["formats"]) or "nothing"), escape("; ".join(row["reasons"])))
+        console.print(table)
+        return
     names = [n for n in registry.BACKENDS if n not in registry.PRESET_OPTIONS]  # presets support what their class does
     table = Table("variant", *names, "what it is", header_style="bold")
     for v in VARIANTS.values():
