@@ -40,4 +40,8 @@ class TorchCPU(Backend):
         return handle["out"].float().numpy().reshape(-1)
 
     def describe(self) -> dict[str, Any]:
-        return {"intra_op_threads": self.torch.get_num_threads()}
+        """Threads, and the dtypes the module's weights really hold (read back, not assumed from the variant)."""
+        dtypes: dict[str, int] = {}
+        for t in (*self.module.parameters(), *self.module.buffers()):
+            dtypes[str(t.dtype).removeprefix("torch.")] = dtypes.get(str(t.dtype).removeprefix("torch."), 0) + t.numel()
+        return {"intra_op_threads": self.torch.get_num_threads(), "weight_dtypes": dtypes}

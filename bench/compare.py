@@ -10,6 +10,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
+from bench.records import RunDir
 from bench.report import html, markdown
 from bench.report.charts import STYLE
 from bench.report.charts import Chart as ChartFile
@@ -81,9 +82,12 @@ def _tests(a: Run, b: Run, ra: dict, rb: dict) -> dict[str, Comparison]:
     return {stat: compare_latencies(xa, xb, stat) for stat in ("p50", "p99")}
 
 
-def compare_runs(path_a: Path, path_b: Path) -> RunComparison:
-    """Match the ok jobs of two runs on (model, variant, backend, device, profile, scenario, batch)."""
+def compare_runs(path_a: Path, path_b: Path, allow_interrupted: bool = False) -> RunComparison:
+    """Match the ok jobs of two runs on (model, variant, backend, device, profile, scenario, batch).
+
+    An incomplete run (interrupted, killed) is no baseline A unless `allow_interrupted`."""
     a, b = load_run(path_a), load_run(path_b)
+    RunDir(a.path).refuse_interrupted("baseline A", allow_interrupted)
     by_a = {job_key(r): r for r in a.ok}
     by_b = {job_key(r): r for r in b.ok}
     pairs = [Pair(ra, by_b[k], {name: _ratio(get(ra, f), get(by_b[k], f)) for name, f in RATIOS.items()},

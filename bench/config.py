@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bench.errors import UserError
 from bench.scenario_options import ScenarioOptions
 
+PERCENTILE_NAMES = ("p50", "p90", "p95", "p99", "p999")  # bench.stats.PERCENTILES; scipy is imported only to measure
+
 
 class TimingConfig(BaseModel):
     """How long each job warms up and measures; both a count and a duration must be reached."""
@@ -19,14 +21,28 @@ class TimingConfig(BaseModel):
     warmup_s: float = Field(1.0, ge=0)
     min_iters: int = Field(200, ge=1)
     min_duration_s: float = Field(3.0, ge=0)
-    max_duration_s: float = Field(60.0, gt=0)
+    max_duration_s: float = Field(60.0, gt=0)  # the cap: the measured phase never runs longer
+    resolve: str | None = "p99"  # measure until this percentile is resolvable (bench.stats.min_samples); None: off
     pool_size: int = Field(8, ge=1)
     quality_samples: int | None = Field(None, ge=1)  # None: the whole held-out set
 
+    @field_validator("resolve")
+    @classmethod
+    def _percentile(cls, v: str | None) -> str | None:
+        if v is not None and v not in PERCENTILE_NAMES:
+            raise ValueError(f"resolve takes one of {', '.join(PERCENTILE_NAMES)}, got '{v}'")
+        return v
+
+    def target_iters(self) -> int:
+        """Iterations the measured phase aims at: min_iters, raised to what `resolve` needs (capped by time)."""
+        from bench.stats import PERCENTILES, min_samples
+
+        return max(self.min_iters, min_samples(PERCENTILES[self.resolve]) if self.resolve else 0)
+
     @classmethod
     def quick(cls) -> TimingConfig:
-        # 700 iterations: enough for a p99 at 99% confidence (bench.stats.min_samples(99) = 662)
-        return cls(warmup_iters=5, warmup_s=0.2, min_iters=700, min_duration_s=0.5, max_duration_s=10,
+        """Short windows that still resolve p99 (the measured phase extends to its 662 iterations, up to 10 s)."""
+        return cls(warmup_iters=5, warmup_s=0.2, min_iters=100, min_duration_s=0.5, max_duration_s=10,
                    quality_samples=16_384)
 
 
@@ -64,13 +80,20 @@ def describe_error(err: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """The parser's complaint with the line and column it points at (1-based, as editors count)."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
+
+
 def load_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as e:
         raise UserError(f"cannot read {path}: {e.strerror}") from None
     except yaml.YAMLError as e:
-        raise UserError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        raise UserError(f"{path} is not valid YAML: {yaml_problem(e)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,20 +10,29 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from backends import registry
 from bench import env, scenarios
+from bench.capture import output_to
 from bench.config import SweepConfig
 from bench.errors import UserError
 from bench.jobs import Job, job_id
 from bench.launcher import launch
 from bench.profiles import load_profile
+from bench.progress import SweepProgress
 from bench.records import RunDir, write_json_atomic
 from models.artifacts import Workspace
 from models.byo import ByoModel, is_byo, open_byo
 from models.registry import get_family
 from models.variants import resolve_variants
+
+
+class RunInterrupted(Exception):
+    """Ctrl-C during a sweep: the run folder is marked interrupted and keeps every record written so far."""
+
+    def __init__(self, run: RunDir):
+        super().__init__(run.interruption())
+        self.run = run
 
 
 @dataclass
@@ -105,6 +115,14 @@ class Sweep:
         self.scenario_options = self.profile.scenario_options.merged(cfg.scenario_options)
         self.log = log
 
+    def what_runs(self) -> dict:
+        """config.json: the config as given with every default resolved to what this sweep runs."""
+        return {**self.cfg.model_dump(mode="json"), "preset": self.preset, "variants": [v.name for v in self.variants],
+                "backends": [b.name for b in self.backends], "batch_sizes": self.batch_sizes,
+                "scenarios": self.scenarios, "threads": self.threads, "affinity": self.affinity,
+                "profile_detail": self.profile.model_dump(), "scenario_options": self.scenario_options.model_dump(),
+                "given": self.cfg.model_dump(mode="json", exclude_unset=True)}
+
     def grid(self):
         for variant in self.variants:
             for b in self.backends:
@@ -112,17 +130,25 @@ class Sweep:
                     for batch in self.batch_sizes:
                         yield variant, b, scenario, batch
 
-    def run(self, progress: Progress | None = None) -> RunDir:
+    def run(self, progress: SweepProgress | None = None) -> RunDir:
         run = RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
         environment = env.capture()
         write_json_atomic(run.path / "env.json", environment)
-        write_json_atomic(run.path / "config.json", {**self.cfg.model_dump(mode="json"), "threads": self.threads,
-                                                    "affinity": self.affinity, "profile_detail":
-                                                    self.profile.model_dump(),
-                                                    "scenario_options": self.scenario_options.model_dump()})
+        write_json_atomic(run.path / "config.json", self.what_runs())
         ws = self.family if isinstance(self.family, ByoModel) else Workspace(self.family, self.preset, log=self.log)
         grid = list(self.grid())
-        task = progress.add_task("sweep", total=len(grid)) if progress else None
+        run.mark("running", jobs=len(grid), done=0)
+        try:
+            self._run_grid(run, grid, ws, environment, progress)
+        except KeyboardInterrupt:
+            run.mark("interrupted", jobs=len(grid), done=len(run.records()))
+            raise RunInterrupted(run) from None
+        run.mark("complete", jobs=len(grid), done=len(grid))
+        return run
+
+    def _run_grid(self, run: RunDir, grid: list, ws, environment: dict, progress: SweepProgress | None) -> None:
+        if progress:
+            progress.start(len(grid))
         prepared: dict[str, object] = {}
         for index, (variant, b, scenario, batch) in enumerate(grid):
             job = Job(
@@ -138,11 +164,11 @@ class Sweep:
                 scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
             )
             if progress:
-                progress.update(task, description=f"{variant.name} {b.name} {scenario} b{batch}")
-            run.append(self._run_one(job, variant, b, ws, run, prepared))
+                progress.job_started(f"{variant.name} {b.name} {scenario} b{batch}")
+            record = self._run_one(job, variant, b, ws, run, prepared)
+            run.append(record)
             if progress:
-                progress.advance(task)
-        return run
+                progress.job_finished(record)
 
     def _run_one(self, job: Job, variant, b: BackendChoice, ws: Workspace, run: RunDir, prepared: dict) -> dict:
         if not b.available:
@@ -155,7 +181,8 @@ class Sweep:
         key = f"{variant.name}/{fmt}"
         if key not in prepared:
             try:
-                prepared[key] = ws.prepare(variant, {fmt})
+                with output_to(run.path / "logs" / f"{job.job_id}.log"):
+                    prepared[key] = ws.prepare(variant, {fmt})
             except UserError:
                 raise
             except Exception as e:  # noqa: BLE001 - a variant that cannot be built fails its jobs only
@@ -170,14 +197,17 @@ class Sweep:
         return launch(job)
 
 
-def progress_bar(console: Console) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def run_sweep(cfg: SweepConfig, console: Console) -> Path:
     sweep = Sweep(cfg, log=console.print)
-    with progress_bar(console) as progress:
-        sweep.log = progress.console.print
-        run = sweep.run(progress)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a cancelled CI job (SIGTERM) is marked like Ctrl-C
+    try:
+        with SweepProgress(console) as progress:
+            sweep.log = progress.log
+            run = sweep.run(progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return run.path

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from backends.base import BackendOptions
+from backends.base import BackendOptions, NotInEffect
 from backends.registry import load_class, load_entry
 from bench import scenarios
 from bench.config import TimingConfig
@@ -79,7 +79,10 @@ def run_job(job: Job) -> dict:
     options = BackendOptions(device=job.device, threads=job.threads, inputs=job.inputs, extra=job.backend_options,
                              batch_size=job.batch_size, mode=scenarios.backend_mode(job.scenario))
     t0 = time.perf_counter()
-    backend.load(job.artifact, options)
+    try:
+        backend.load(job.artifact, options)
+    except NotInEffect as e:  # the runtime would not run what the variant asks for: nothing honest to measure
+        return job.outcome("skipped", str(e), started)
     load_s = time.perf_counter() - t0
     rss_loaded, peak_loaded = proc.memory_info().rss, peak_rss_bytes()
     pool = np.load(job.inputs_path)
@@ -107,6 +110,8 @@ def run_job(job: Job) -> dict:
         # high-water mark growth while loading, while measuring, and while scoring quality (they sum to peak - start)
         peak_rss_load_bytes=peak_loaded - rss_start, peak_rss_run_bytes=peak_run - peak_loaded,
         peak_rss_quality_bytes=peak - peak_run, gpu_mem_nvml_bytes=gpu_nvml,
+        # what a deployed process adds by serving this model: runtime, model, inputs, inference (footprint budgets)
+        footprint_bytes=peak_run - rss_start,
         scenario_options=job.scenario_options,
         model_bytes=artifact_bytes(job.artifact), artifact_sha256=file_sha256(job.artifact),
         quality=quality, achieved_gflops=flops * summary["throughput_sps"] / 1e9 if flops else None,
@@ -121,11 +126,14 @@ def child_main(job: Job, conn, log_path: str) -> None:
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
+    print(f"job {job.job_id}: {job.backend} on {job.device}, {job.scenario}, batch {job.batch_size}, "
+          f"artifact {job.artifact}", flush=True)
     try:
         record = run_job(job)
     except BaseException as e:  # noqa: BLE001 - any failure becomes this job's record
         traceback.print_exc()
         record = job.outcome("failed", f"{type(e).__name__}: {e}".splitlines()[0][:500])
+    print(f"{record['status']}{': ' + record['reason'] if record.get('reason') else ''}", flush=True)
     conn.send(record)
     conn.close()
 

@@ -18,7 +18,7 @@ from models import train
 from models.family import ModelFamily, config_hash
 from models.quality import auc, logloss
 
-ARTIFACT_VERSION = 3  # bump when a change to training or export invalidates cached artifacts
+ARTIFACT_VERSION = 4  # bump when a change to training or export invalidates cached artifacts
 TRAIN_SEED, EVAL_SEED, CALIBRATION_SEED, BENCH_SEED = 1, 2, 3, 4
 
 

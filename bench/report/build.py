@@ -28,7 +28,8 @@ class Report:
                 "charts": [{"name": c.name, "title": c.title, "png": str(f.png), "svg": str(f.svg)}
                            for c, f in zip([c for c in self.charts if c.figure], self.figures, strict=True)],
                 "skipped_charts": [{"name": c.name, "reason": c.skipped} for c in self.charts if not c.figure],
-                "jobs": {s: sum(r.get("status") == s for r in self.run.records) for s in ("ok", "failed", "skipped")}}
+                "jobs": {s: sum(r.get("status") == s for r in self.run.records) for s in ("ok", "failed", "skipped")},
+                "incomplete": self.run.interruption or None}
 
 
 def _glance(run: Run) -> Bullets | None:
@@ -52,9 +53,10 @@ def _warnings(run: Run) -> Bullets | None:
 
 def document(run: Run, figures: list[Figure], charts: list[Chart]) -> Document:
     first = run.ok[0]
-    doc = Document(f"recbench report: {run.run_id}",
+    doc = Document(f"recbench report: {run.run_id}" + (" (INCOMPLETE)" if run.interruption else ""),
                    f"{first.get('model')} / {first.get('preset')} — {len(run.ok)} measured jobs. "
-                   "Every number below is read from the run's records; nothing was re-run.")
+                   + (f"{run.interruption[0].upper()}{run.interruption[1:]}. " if run.interruption else "")
+                   + "Every number below is read from the run's records; nothing was re-run.")
     doc.add(Facts("Run", run_summary(run)), Facts("Environment", env_summary(run.env)), _glance(run))
     doc.add(Section("Charts"), *figures)
     skipped = [f"{c.title}: {c.skipped}" for c in charts if not c.figure]

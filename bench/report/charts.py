@@ -25,6 +25,7 @@ LINESTYLES = ("-", "--", ":", "-.")
 SERIES_FIELDS = ("model", "variant", "backend", "device", "profile", "scenario")
 CDF_POINTS = 2_000  # points per CDF line: enough for the eye, keeps the SVG small
 MAX_PANELS = 12
+MAX_SERIES = 8  # lines one panel can tell apart (4 line styles x distinct colours); more: one panel per backend
 LEGEND_CHARS = 150  # characters of legend text that fit on one row of a WIDTH_IN-wide chart
 WIDTH_IN = 11.0  # every chart as wide as the report's column, so none is scaled differently
 
@@ -52,13 +53,16 @@ class Chart:
 
 
 class Palette:
-    """One colour per backend (and device), one marker/line style per variant, the same in every chart."""
+    """One colour per backend (and device), one marker/line style per variant, the same in every chart; panels of
+    one backend colour their variants (`variant_colours`, tab20: 20 distinct colours)."""
 
     def __init__(self, records: list[dict]):
         self.fields = varying(records, SERIES_FIELDS) or ["backend"]
         engines = _unique(_engine(r) for r in records)
         variants = _unique(r.get("variant") for r in records)
         self.colours = {e: COLOURS[i % len(COLOURS)] for i, e in enumerate(engines)}
+        tab20 = matplotlib.colormaps["tab20"].colors
+        self.variant_colours = {v: tab20[(2 * i) % 20 + (i // 10) % 2] for i, v in enumerate(variants)}
         self.markers = {v: MARKERS[i % len(MARKERS)] for i, v in enumerate(variants)}
         self.lines = {v: LINESTYLES[i % len(LINESTYLES)] for i, v in enumerate(variants)}
 
@@ -143,14 +147,19 @@ def latency_cdf(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, 
         raise NoData("no raw per-iteration latencies (raw/*.npy) in the run")
     pal = pal.within(recs)
     panels = groups(recs, lambda r: (r.get("scenario"), r.get("batch_size")))
-    keys = sorted(panels, key=lambda k: (str(k[0]), k[1] or 0))[:MAX_PANELS]
+    by_engine = max(len(rs) for rs in panels.values()) > MAX_SERIES  # too many lines to tell apart: facet
+    if by_engine:
+        panels = groups(recs, lambda r: (r.get("scenario"), r.get("batch_size"), _engine(r)))
+        pal = pal.within([{**r, "backend": None, "device": None} for r in recs])
+    keys = sorted(panels, key=lambda k: (str(k[0]), k[1] or 0, *k[2:]))[:MAX_PANELS]
     many_scenarios = len({k[0] for k in keys}) > 1
-    fig, axes = _figure("Latency distribution per backend (CDF)", len(keys))
+    fig, axes = _figure("Latency distribution per " + ("variant and backend" if by_engine else "backend") + " (CDF)",
+                        len(keys))
     for ax, key in zip(axes, keys, strict=True):
         for r in panels[key]:
             ms = np.sort(run.raw_ms(r))
             idx = np.unique(np.linspace(0, len(ms) - 1, min(len(ms), CDF_POINTS)).astype(int))
-            st = pal.style(r)
+            st = {**pal.style(r), **({"color": pal.variant_colours[r.get("variant")]} if by_engine else {})}
             ax.plot(ms[idx], (idx + 1) / len(ms), drawstyle="steps-post", color=st["color"],
                     linestyle=st["linestyle"], label=pal.label(r))
             lat = r.get("latency_ms") or {}
@@ -162,13 +171,17 @@ def latency_cdf(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, 
             ax.axhline(q, color="grey", linewidth=0.6, linestyle=":")
         ax.set_xscale("log")
         ax.set_ylim(0, 1.02)
-        ax.set_title(f"{key[0]}, batch {key[1]}" if many_scenarios else f"batch {key[1]}")
+        ax.set_title((f"{key[0]}, " if many_scenarios else "") + f"batch {key[1]}"
+                     + (f", {key[2]}" if by_engine else ""))
         ax.set_xlabel("latency per request (ms, log scale)")
         ax.set_ylabel("fraction of requests ≤ latency")
     marks = [Line2D([], [], marker="o", color="black", linestyle="none", label="p50"),
              Line2D([], [], marker="D", color="black", linestyle="none", label="p99")]
     _legend(fig, axes, marks)
-    return fig, "Each line is every measured iteration of one job; dots mark p50, diamonds p99."
+    skipped = len(panels) - len(keys)
+    return fig, ("Each line is every measured iteration of one job; dots mark p50, diamonds p99."
+                 + (" One panel per backend: the run has too many series for one panel." if by_engine else "")
+                 + (f" {skipped} more panels not drawn (at most {MAX_PANELS})." if skipped else ""))
 
 
 def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str, str, str]], log_y: bool = True
@@ -274,7 +287,9 @@ def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
         ax.scatter(*pts[i], color=st["color"], marker=st["marker"], s=70 if i in front else 35,
                    edgecolors="black" if i in front else "none", alpha=1 if i in front else 0.55, label=pal.label(r),
                    zorder=3)
-        ax.annotate(str(r.get("variant")), pts[i], textcoords="offset points", xytext=(5, 4), fontsize=7)
+        if i in front or len(recs) <= MAX_SERIES:  # many points: name the front only (the legend names the rest)
+            ax.annotate(str(r.get("variant")), pts[i], textcoords="offset points", fontsize=7,
+                        xytext=(5, 4 if front.index(i) % 2 == 0 else -10) if i in front else (5, 4))
     fx, fy = zip(*sorted(pts[i] for i in front), strict=True)
     ax.plot(fx, fy, drawstyle="steps-post", color="black", linewidth=1.6, label="Pareto front", zorder=2)
     ax.axhline(0, color="grey", linewidth=0.8)
@@ -292,7 +307,8 @@ def memory(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
         raise NoData("no memory fields (peak_rss_bytes, model_bytes, gpu_mem_bytes) in the records")
     variants = _unique(r.get("variant") for r in run.ok)
     engines = _unique(_engine(r) for r in run.ok)
-    fig, axes = _figure("Memory per variant and backend", len(metrics), cols=3, height=4.0)
+    many = len(variants) > 6  # one wide panel per metric, rotated names, no bar labels: they would collide
+    fig, axes = _figure("Memory per variant and backend", len(metrics), cols=1 if many else 3, height=4.0)
     width = min(0.8 / len(engines), 0.25)
     for ax, (field, title) in zip(axes, metrics, strict=True):
         for j, engine in enumerate(engines):
@@ -300,8 +316,9 @@ def memory(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
                         default=0) / 2**20 for v in variants]
             bars = ax.bar(np.arange(len(variants)) + (j - (len(engines) - 1) / 2) * width, vals, width,
                           color=pal.colours[engine], label=engine)
-            ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=2)
-        ax.set_xticks(np.arange(len(variants)), variants)
+            if len(variants) * len(engines) <= 24:
+                ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=2)
+        ax.set_xticks(np.arange(len(variants)), variants, rotation=30 if many else 0, ha="right" if many else "center")
         ax.set_xlabel("variant")
         ax.set_ylabel(f"{title} (MiB)")
         ax.set_title(title)
@@ -331,7 +348,7 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
     cells = {(r.get("scenario"), r["batch_size"], r["variant"], _engine(r)): r["latency_ms"]["p50"] for r in recs}
     panels = sorted({(s, b) for s, b, v, e in cells if v == BASELINE_VARIANT and e == ref}, key=lambda k: k[1])[:4]
     fig, axes = _figure(f"Speedup vs {BASELINE_VARIANT} on {ref} (p50 latency)", len(panels),
-                        cols=2 if len(engines) > 4 else 3, height=1.4 + 0.45 * len(variants))
+                        cols=2 if len(engines) > 2 or len(variants) > 6 else 3, height=1.6 + 0.45 * len(variants))
     norm = TwoSlopeNorm(vcenter=0, vmin=-3, vmax=3)
     for ax, (scenario, batch) in zip(axes, panels, strict=True):
         base = cells[(scenario, batch, BASELINE_VARIANT, ref)]
@@ -342,7 +359,8 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
             dark = not np.isnan(value) and abs(np.log2(value)) > 1.8  # saturated colours need white text
             ax.text(j, i, "n/a" if np.isnan(value) else f"{value:.2f}×", ha="center", va="center", fontsize=9,
                     color="white" if dark else "black")
-        ax.set_xticks(range(len(engines)), engines)
+        ax.set_xticks(range(len(engines)), engines, rotation=30 if len(engines) > 2 else 0, ha="right"
+                      if len(engines) > 2 else "center")
         ax.set_yticks(range(len(variants)), variants)
         ax.set_xlabel("backend")
         ax.set_ylabel("variant")

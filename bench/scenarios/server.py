@@ -126,7 +126,7 @@ def target_qps(opts: ScenarioOptions, capacity: float) -> tuple[float, str]:
 
 def requests_for(qps: float, timing_cfg, minimum: int = 0) -> int:
     """Requests of one run: the timing's count and duration minimums, the arrivals kept within 80% of its maximum."""
-    n = max(minimum, timing_cfg.min_iters, math.ceil(qps * timing_cfg.min_duration_s))
+    n = max(minimum, timing_cfg.target_iters(), math.ceil(qps * timing_cfg.min_duration_s))
     return max(1, min(n, math.floor(qps * timing_cfg.max_duration_s * 0.8)))
 
 
