@@ -9,6 +9,11 @@ import numpy as np
 from backends.base import Backend, BackendOptions, Clock, NotInEffect
 
 
+def port_name(port: Any, wanted: tuple[str, ...]) -> str:
+    """The name among the port's names that the job feeds (the ONNX input name), else the port's own."""
+    return next((n for n in wanted if n in port.get_names()), port.get_any_name())
+
+
 class OpenVINO(Backend):
     name = "openvino"
     formats = ("openvino", "onnx")
@@ -39,13 +44,14 @@ class OpenVINO(Backend):
         if why:
             caps = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
             raise NotInEffect(f"{why}; CPU capabilities: {', '.join(caps)}")
-        self.input_names = [p.get_any_name() for p in self.compiled.inputs]
+        # a port carries every name of its tensor; get_any_name() may pick an internal one (a folded Cast's output)
+        self.ports = {port_name(p, options.inputs): p for p in self.compiled.inputs}
         self.n_streams = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
 
     def prepare(self, batch: dict[str, np.ndarray]) -> Any:
         request = self.compiled.create_infer_request()
-        for name in self.input_names:
-            request.set_tensor(name, self.ov.Tensor(np.ascontiguousarray(batch[name]), shared_memory=True))
+        for name, port in self.ports.items():
+            request.set_tensor(port, self.ov.Tensor(np.ascontiguousarray(batch[name]), shared_memory=True))
         return request
 
     def infer(self, handle: Any) -> None:
@@ -59,7 +65,7 @@ class OpenVINO(Backend):
 
     def infer_parallel(self, handles: list[Any], count: int, clock: Clock) -> tuple[np.ndarray, np.ndarray]:
         """An AsyncInferQueue of OPTIMAL_NUMBER_OF_INFER_REQUESTS requests, refilled as each one completes."""
-        inputs = [{name: h.get_tensor(name) for name in self.input_names} for h in handles]
+        inputs = [{port: h.get_tensor(port) for port in self.ports.values()} for h in handles]
         starts = np.zeros(count, dtype=np.int64)
         ends = np.zeros(count, dtype=np.int64)
         queue = self.ov.AsyncInferQueue(self.compiled, self.n_streams)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +130,13 @@ def onnx_signature(path: Path) -> tuple[list[Signature], int]:
     return out, sum(int(np.prod(d)) for d in inits.values())
 
 
+def parameter_name(port) -> str:
+    """An IR input's own name: its Parameter's name when the port carries it (a folded Cast adds internal names)."""
+    names = port.get_names()
+    own = port.get_node().get_friendly_name()
+    return own if own in names else min(names, key=lambda n: (n.startswith("/"), n))
+
+
 def openvino_signature(path: Path) -> list[Signature]:
     import openvino as ov
 
@@ -137,7 +146,7 @@ def openvino_signature(path: Path) -> list[Signature]:
         model = ov.Core().read_model(str(path))
     except Exception as e:  # noqa: BLE001 - any parse error means an unusable IR
         raise UserError(f"{path} is not a valid OpenVINO IR: {str(e).splitlines()[0][:200]}") from None
-    return [Signature(p.get_any_name(), numpy_dtype(str(p.get_element_type().to_dtype()), f"{path}: input"),
+    return [Signature(parameter_name(p), numpy_dtype(str(p.get_element_type().to_dtype()), f"{path}: input"),
                       [None if d.is_dynamic else d.get_length() for d in p.get_partial_shape()]) for p in model.inputs]
 
 
@@ -316,7 +325,10 @@ def from_file(path: Path, spec: SpecFile) -> ByoModel:
 
 
 def load_factory(entry: str):
+    """The user's factory; the working directory is importable, as with `python -m` (spawned jobs inherit it)."""
     module_name, _, attr = entry.partition(":")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as e:  # noqa: BLE001 - any import failure of the user's code is bad input
