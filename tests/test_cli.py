@@ -89,5 +89,8 @@ def test_quick_run_prints_summary(tmp_path):
     assert config["preset"] == "tiny" and config["backends"] == ["onnxruntime", "torch-cpu"]
     assert config["batch_sizes"] == [4] and config["scenarios"] == ["single-stream"]
     assert json.loads((run / "state.json").read_text()) == {"state": "complete", "jobs": 2, "done": 2}
+    for log in (run / "logs").glob("*.log"):  # each job's log names the job and ends with its outcome
+        lines = log.read_text().splitlines()
+        assert lines[0].startswith(f"job {log.stem}:") and lines[-1] == "ok", lines
     for r in map(json.loads, (run / "records.jsonl").read_text().splitlines()):
         assert r["iterations"] >= 662 and r["latency_ms"]["p99"] is not None  # --quick resolves p99

@@ -301,8 +301,11 @@ def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
 
 
 def memory(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
-    metrics = [(f, t) for f, t in (("peak_rss_bytes", "peak RSS"), ("model_bytes", "model artifact size"),
-                                   ("gpu_mem_bytes", "GPU memory")) if any(r.get(f) for r in run.ok)]
+    has_footprint = any(r.get("footprint_bytes") for r in run.ok)
+    rss = ("footprint_bytes", "footprint (runtime + model + inference)") if has_footprint else \
+        ("peak_rss_bytes", "peak RSS")
+    metrics = [(f, t) for f, t in (rss, ("model_bytes", "model artifact size"), ("gpu_mem_bytes", "GPU memory"))
+               if any(r.get(f) for r in run.ok)]
     if not metrics:
         raise NoData("no memory fields (peak_rss_bytes, model_bytes, gpu_mem_bytes) in the records")
     variants = _unique(r.get("variant") for r in run.ok)
@@ -323,7 +326,9 @@ def memory(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
         ax.set_ylabel(f"{title} (MiB)")
         ax.set_title(title)
     _legend(fig, axes)
-    return fig, "Largest value over the job's batch sizes and scenarios; RSS is the worker process's high-water mark."
+    return fig, ("Largest value over the job's batch sizes and scenarios; the footprint is what serving the model adds "
+                 "to a process (RSS high-water mark growth over loading and measuring, not the harness nor quality "
+                 "scoring), peak RSS where older records lack it.")
 
 
 def pick_reference(run: Run, reference: str | None) -> str | None:
