@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import Backend, BackendOptions, Clock, run_closed_loop
+from backends.base import Backend, BackendOptions
 
 
 class OnnxRuntime(Backend):
@@ -59,11 +59,8 @@ class OnnxRuntime(Backend):
         return handle.copy_outputs_to_cpu()[0].astype(np.float32).reshape(-1)
 
     def streams(self) -> int:
+        """The harness's `streams` threads share the session (Run is thread-safe and releases the GIL)."""
         return self.n_streams
-
-    def infer_parallel(self, handles: list[Any], count: int, clock: Clock) -> tuple[np.ndarray, np.ndarray]:
-        """`streams` Python threads share the session (Run is thread-safe and releases the GIL)."""
-        return run_closed_loop(self.infer, handles, self.n_streams, clock, count)
 
     def describe(self) -> dict[str, Any]:
         return {"providers": self.session.get_providers(), "intra_op_threads": self.options.intra_op_num_threads,

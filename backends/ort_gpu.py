@@ -143,14 +143,12 @@ class OnnxRuntimeTensorRT(OnnxRuntimeCUDA):
 
     def provider_options(self, artifact: str, options: BackendOptions) -> dict:
         from backends.trt_plan import onnx_traits, profile_shapes
-        from models.artifacts import cache_root
 
         extra = options.extra
         traits = onnx_traits(artifact)
         max_batch = int(extra.get("max_batch", 1024))
         profile = profile_shapes(traits.inputs, options.batch_size or max_batch, max_batch)
-        cache = cache_root() / "ort-tensorrt"
-        cache.mkdir(parents=True, exist_ok=True)
+        cache = options.cache_path("ort-tensorrt")
 
         def shapes(i: int) -> str:
             return ",".join(f"{name}:{'x'.join(map(str, s[i]))}" for name, s in profile.items())

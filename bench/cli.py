@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bench.errors import UserError
+from bench.errors import USER_ERRORS, UserError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Benchmark compressed recommender models across inference runtimes.")
@@ -346,6 +346,6 @@ def list_models() -> None:
 def main() -> None:
     try:
         app()  # click itself turns usage errors into exit code 2
-    except UserError as e:
+    except USER_ERRORS as e:
         err_console.print(f"error: {escape(str(e))}", highlight=False, soft_wrap=True)  # [extras] are not markup
         sys.exit(2)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bench.errors import UserError
 from bench.scenario_options import ScenarioOptions
+from models.fileio import load_yaml  # noqa: F401 - bench's YAML reader (re-exported for profiles, budgets)
 
 PERCENTILE_NAMES = ("p50", "p90", "p95", "p99", "p999")  # bench.stats.PERCENTILES; scipy is imported only to measure
 
@@ -78,27 +78,6 @@ def describe_error(err: ValidationError) -> str:
     first = err.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "config"
     return f"{where}: {first['msg']}"
-
-
-def yaml_problem(err: yaml.YAMLError) -> str:
-    """The parser's complaint with the line and column it points at (1-based, as editors count)."""
-    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
-
-
-def load_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as e:
-        raise UserError(f"cannot read {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise UserError(f"{path} is not valid YAML: {yaml_problem(e)}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
 
 
 def build_config(base: dict, overrides: dict, source: str = "config") -> SweepConfig:

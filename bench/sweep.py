@@ -15,7 +15,7 @@ from backends import registry
 from bench import env, scenarios
 from bench.capture import output_to
 from bench.config import SweepConfig
-from bench.errors import UserError
+from bench.errors import USER_ERRORS, UserError
 from bench.jobs import Job, job_id
 from bench.launcher import launch
 from bench.profiles import load_profile
@@ -183,7 +183,7 @@ class Sweep:
             try:
                 with output_to(run.path / "logs" / f"{job.job_id}.log"):
                     prepared[key] = ws.prepare(variant, {fmt})
-            except UserError:
+            except USER_ERRORS:
                 raise
             except Exception as e:  # noqa: BLE001 - a variant that cannot be built fails its jobs only
                 prepared[key] = f"building {variant.name} [{fmt}] failed: {type(e).__name__}: {e}"

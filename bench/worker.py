@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import resource
@@ -15,21 +14,14 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from backends.base import BackendOptions, NotInEffect
+from backends.base import BackendOptions, NotInEffect, file_sha256
 from backends.registry import load_class, load_entry
 from bench import scenarios
 from bench.config import TimingConfig
 from bench.jobs import Job
 from bench.memory import nvml_process_bytes, peak_rss_bytes
 from bench.records import RunDir, now_iso
-
-
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+from models.artifacts import cache_root
 
 
 def artifact_bytes(path: str) -> int:
@@ -77,7 +69,8 @@ def run_job(job: Job) -> dict:
     rss_start = proc.memory_info().rss
     backend = load_class(job.backend_entry)()
     options = BackendOptions(device=job.device, threads=job.threads, inputs=job.inputs, extra=job.backend_options,
-                             batch_size=job.batch_size, mode=scenarios.backend_mode(job.scenario))
+                             batch_size=job.batch_size, mode=scenarios.backend_mode(job.scenario),
+                             cache_dir=str(cache_root()))
     t0 = time.perf_counter()
     try:
         backend.load(job.artifact, options)
