@@ -143,6 +143,9 @@ class Sweep:
         except KeyboardInterrupt:
             run.mark("interrupted", jobs=len(grid), done=len(run.records()))
             raise RunInterrupted(run) from None
+        except BaseException as e:  # a run stopped by an error is no complete run either
+            run.mark("interrupted", jobs=len(grid), done=len(run.records()), error=f"{type(e).__name__}: {e}")
+            raise
         run.mark("complete", jobs=len(grid), done=len(grid))
         return run
 
