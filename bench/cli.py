@@ -14,6 +14,9 @@ from bench.errors import USER_ERRORS, UserError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Benchmark compressed recommender models across inference runtimes.")
+# Logs and CI get a wide console; an interactive terminal keeps its own width.
+console = Console() if sys.stdout.isatty() else Console(width=160)
+err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
 QUICK_HELP = ("short windows for smoke tests and CI: warm up 5 calls / 0.2 s, measure >= 0.5 s and until p99 is "
               "resolvable (662 iterations), at most 10 s per job; quality on 16,384 held-out samples")
 SCENARIO_HELP = ("load scenario: single-stream, offline, server, concurrency, max-qps, server-loadgen "
@@ -35,9 +38,6 @@ def _version(value: bool) -> None:
 def _main(_: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="print the version and exit")) -> None:
     """Benchmark compressed recommender models across inference runtimes."""
-# Logs and CI get a wide console; an interactive terminal keeps its own width.
-console = Console() if sys.stdout.isatty() else Console(width=160)
-err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
 
 
 def _csv(value: str | None) -> list[str] | None:
