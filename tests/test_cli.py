@@ -89,8 +89,12 @@ def test_quick_run_prints_summary(tmp_path):
     assert config["preset"] == "tiny" and config["backends"] == ["onnxruntime", "torch-cpu"]
     assert config["batch_sizes"] == [4] and config["scenarios"] == ["single-stream"]
     assert json.loads((run / "state.json").read_text()) == {"state": "complete", "jobs": 2, "done": 2}
-    for log in (run / "logs").glob("*.log"):  # each job's log names the job and ends with its outcome
-        lines = log.read_text().splitlines()
-        assert lines[0].startswith(f"job {log.stem}:") and lines[-1] == "ok", lines
+    for log in (run / "logs").glob("*.log"):  # each job's log names the job and ends with its outcome (a variant
+        lines = log.read_text().splitlines()  # build's library output comes first in the job that triggered it)
+        assert any(ln.startswith(f"job {log.stem}:") for ln in lines) and lines[-1] == "ok", lines
     for r in map(json.loads, (run / "records.jsonl").read_text().splitlines()):
-        assert r["iterations"] >= 662 and r["latency_ms"]["p99"] is not None  # --quick resolves p99
+        if r["iterations"] >= 662:  # --quick measures until p99 is resolvable ...
+            assert r["latency_ms"]["p99"] is not None
+        else:  # ... unless its 10 s cap stops a slow job first (a busy machine): then it says what p99 needs
+            assert r["duration_s"] >= 9.9 and r["latency_ms"]["p99"] is None
+            assert any("--resolve p99" in w for w in r["warnings"])
