@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 
 @dataclass
@@ -35,6 +36,12 @@ class BackendOptions:
 
 
 Clock = Callable[[], int]
+
+
+class Options(BaseModel):
+    """A backend's own options (`backend_options.<backend>` in a sweep config); an unknown key is an error."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def file_sha256(path: str | Path) -> str:
@@ -60,6 +67,12 @@ class Backend(ABC):
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
     requires: ClassVar[tuple[str, ...]] = ()  # import names of the runtime
     install_hint: ClassVar[str] = ""
+    option_model: ClassVar[type[Options]] = Options
+
+    @classmethod
+    def parse_options(cls, extra: dict[str, Any]) -> Options:
+        """The typed options (pydantic's ValidationError on a bad one; the harness checks them before a sweep)."""
+        return cls.option_model(**extra)
 
     @classmethod
     def available(cls) -> tuple[bool, str]:

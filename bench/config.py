@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bench.errors import UserError
 from bench.scenario_options import ScenarioOptions
+from bench.validation import describe
 from models.fileio import load_yaml  # noqa: F401 - bench's YAML reader (re-exported for profiles, budgets)
 
 PERCENTILE_NAMES = ("p50", "p90", "p95", "p99", "p999")  # bench.stats.PERCENTILES; scipy is imported only to measure
@@ -74,16 +75,10 @@ class SweepConfig(BaseModel):
         return v
 
 
-def describe_error(err: ValidationError) -> str:
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "config"
-    return f"{where}: {first['msg']}"
-
-
 def build_config(base: dict, overrides: dict, source: str = "config") -> SweepConfig:
     """Merge CLI overrides (None = not given) over a config file's values and validate."""
     merged = {**base, **{k: v for k, v in overrides.items() if v is not None}}
     try:
         return SweepConfig(**merged)
     except ValidationError as e:
-        raise UserError(f"{source}: {describe_error(e)}") from None
+        raise UserError(f"{source}: {describe(e, SweepConfig)}") from None

@@ -18,6 +18,7 @@ from backends.base import BackendOptions, NotInEffect, file_sha256
 from backends.registry import load_class, load_entry
 from bench import scenarios
 from bench.config import TimingConfig
+from bench.harness_options import split_options
 from bench.jobs import Job
 from bench.memory import nvml_process_bytes, peak_rss_bytes
 from bench.records import RunDir, now_iso
@@ -68,7 +69,8 @@ def run_job(job: Job) -> dict:
     proc = psutil.Process()
     rss_start = proc.memory_info().rss
     backend = load_class(job.backend_entry)()
-    options = BackendOptions(device=job.device, threads=job.threads, inputs=job.inputs, extra=job.backend_options,
+    harness, own = split_options(job.backend_options)
+    options = BackendOptions(device=job.device, threads=job.threads, inputs=job.inputs, extra=own,
                              batch_size=job.batch_size, mode=scenarios.backend_mode(job.scenario),
                              cache_dir=str(cache_root()))
     t0 = time.perf_counter()
@@ -87,7 +89,7 @@ def run_job(job: Job) -> dict:
     backend.infer(handles[0])
     backend.synchronize()
     first_infer_ms = (time.perf_counter() - t0) * 1e3
-    with injected_delay(backend, float(job.backend_options.get("inject_delay_ms", 0))):
+    with injected_delay(backend, harness.inject_delay_ms):
         summary, measurement = scenarios.get(job.scenario)(backend, handles, job)
     peak_run, gpu_nvml = peak_rss_bytes(), nvml_process_bytes()
     run_dir = RunDir(Path(job.run_dir))

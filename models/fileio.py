@@ -27,15 +27,15 @@ def yaml_problem(err: yaml.YAMLError) -> str:
 
 
 def load_yaml(path: Path) -> dict:
-    """A YAML file's top-level mapping; unreadable, invalid or non-mapping files are one-line errors."""
+    """A YAML file's top-level mapping; unreadable, empty, invalid or non-mapping files are one-line errors."""
     try:
         data = yaml.safe_load(Path(path).read_text())
     except OSError as e:
         raise ModelError(f"cannot read {path}: {e.strerror}") from None
     except yaml.YAMLError as e:
         raise ModelError(f"{path} is not valid YAML: {yaml_problem(e)}") from None
-    if data is None:
-        return {}
+    if data is None:  # an empty file is a mistake (a wrong path, an unsaved editor), never "all defaults"
+        raise ModelError(f"{path} is empty: give at least one setting")
     if not isinstance(data, dict):
         raise ModelError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data

@@ -18,6 +18,7 @@ from bench.recommend import output
 from bench.recommend.judge import OBJECTIVES, quality_axis
 from bench.recommend.search import Search
 from bench.sweep import Sweep
+from bench.validation import lookup
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*$")
 _SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
@@ -48,8 +49,7 @@ def recommend(console: Console, base: SweepConfig, budgets_path: Path, objective
               threads: list[int] | None, write: Path) -> bool:
     """Search and report; True when a configuration meets every budget."""
     started = time.monotonic()
-    if objective not in OBJECTIVES:
-        raise UserError(f"unknown objective '{objective}'; valid: {', '.join(OBJECTIVES)}")
+    lookup("objective", objective, OBJECTIVES)
     seconds = parse_duration(time_budget)
     budgets = load_budgets(budgets_path)
     sweep = Sweep(base, log=console.print)  # validates model, variants, backends, batch sizes, profile
