@@ -158,7 +158,11 @@ VARIANTS_ALL = ("fp32", "fp16", "bf16", "int8-dynamic", "int8-static", "emb-int8
 
 def _overlaps(fig, texts) -> list[tuple[str, str]]:
     """Pairs of visible, non-empty text artists whose drawn boxes intersect."""
-    renderer = fig.canvas.get_renderer()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
     boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts if t.get_visible() and t.get_text()]
     return [(a, b) for i, (a, ba) in enumerate(boxes) for b, bb in boxes[i + 1:] if ba.overlaps(bb)]
 

@@ -321,7 +321,7 @@ def memory(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
                           color=pal.colours[engine], label=engine)
             if len(variants) * len(engines) <= 24:
                 ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=2)
-        ax.set_xticks(np.arange(len(variants)), variants, rotation=30 if many else 0, ha="right" if many else "center")
+        ax.set_xticks(np.arange(len(variants)), variants, rotation=90 if many else 0)
         ax.set_xlabel("variant")
         ax.set_ylabel(f"{title} (MiB)")
         ax.set_title(title)
