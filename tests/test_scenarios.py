@@ -140,7 +140,8 @@ def test_offline_default_runs_requests_back_to_back():
     assert len(starts) == 50 and np.all(ends - starts == 2 * MS) and ends.max() == 100 * MS
 
 
-QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=20, min_duration_s=0.05, quality_samples=4096)
+QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=20, min_duration_s=0.05, quality_samples=4096,
+                     resolve=None)
 
 
 def test_offline_uses_each_runtimes_own_parallelism(tmp_path):
@@ -192,7 +193,8 @@ def test_loadgen_driver_serves_every_query_and_reads_loadgens_results():
 
     backend = SleepingBackend()
     handles = [backend.prepare({"i": i}) for i in range(8)]
-    job = SimpleNamespace(timing=TimingConfig(warmup_iters=2, warmup_s=0, min_iters=100, min_duration_s=0),
+    job = SimpleNamespace(timing=TimingConfig(warmup_iters=2, warmup_s=0, min_iters=100, min_duration_s=0,
+                                              resolve=None),
                           batch_size=2, scenario_options=ScenarioOptions(qps=200, workers=2).model_dump())
     summary, m = server_loadgen.run(backend, handles, job)
     lg = summary["loadgen"]
