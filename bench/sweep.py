@@ -12,19 +12,19 @@ import numpy as np
 from rich.console import Console
 
 from backends import registry
-from bench import env, scenarios
+from bench import env, machine, scenarios
 from bench.capture import output_to
 from bench.config import SweepConfig
 from bench.errors import USER_ERRORS, UserError
 from bench.harness_options import check_options
+from bench.interleave import Interleaver, Planned
 from bench.jobs import Job, job_id
-from bench.launcher import launch
 from bench.profiles import load_profile
 from bench.progress import SweepProgress
 from bench.records import RunDir, write_json_atomic
 from bench.validation import lookup
 from models.artifacts import Workspace
-from models.byo import ByoModel, is_byo, open_byo
+from models.byo import AS_GIVEN, ByoModel, is_byo, open_byo
 from models.registry import FAMILIES
 from models.variants import resolve_variants
 
@@ -76,17 +76,22 @@ def save_input_pool(run: RunDir, ws: Workspace, batch_size: int, pool: int) -> s
 def open_model(cfg: SweepConfig):
     """A built-in model family by name, or a bring-your-own model (a file or module:factory)."""
     if is_byo(cfg.model):
-        return open_byo(cfg.model, cfg.input_spec)
-    if cfg.input_spec is not None:
-        raise UserError(f"--input-spec describes a bring-your-own model (a file or module:factory), "
-                        f"not the built-in model {cfg.model}")
+        return open_byo(cfg.model, cfg.input_spec, cfg.student, cfg.calibration)
+    for flag, given in (("--input-spec describes", cfg.input_spec), ("--student distils", cfg.student)):
+        if given is not None:
+            raise UserError(f"{flag} a bring-your-own model (a file or module:factory), "
+                            f"not the built-in model {cfg.model}")
     return lookup("model", cfg.model, FAMILIES)
 
 
-def byo_variants(model: ByoModel, cfg: SweepConfig) -> list:
-    if any(v not in ("fp32", model.variant.name) for v in cfg.variants):
-        raise UserError(f"{model.name} runs as given: compression variants apply to built-in models only")
-    return [model.variant]
+def open_workspace(family, preset: str, cfg: SweepConfig, log: Callable[[str], None]):
+    """What variants are built from: the bring-your-own model itself, or the built-in preset's workspace."""
+    if isinstance(family, ByoModel):
+        return family
+    ws = Workspace(family, preset, log=log)
+    if cfg.calibration is not None:
+        ws.use_calibration(cfg.calibration)
+    return ws
 
 
 class Sweep:
@@ -97,15 +102,17 @@ class Sweep:
         self.family = open_model(cfg)
         self.preset = cfg.preset or self.family.default_preset
         self.family.preset(self.preset)
-        self.variants = byo_variants(self.family, cfg) if isinstance(self.family, ByoModel) else \
-            resolve_variants(cfg.variants)
+        self.ws = open_workspace(self.family, self.preset, cfg, log)
+        self.variants = resolve_variants(cfg.variants, self.ws, getattr(self.family, "variant", None))
+        if isinstance(self.family, ByoModel) and "fp32" in cfg.variants:
+            log(f"{self.family.name}: fp32 stands for the model as given ({AS_GIVEN}), the baseline of its variants")
         self.profile = load_profile(cfg.profile)
         self.batch_sizes = cfg.batch_sizes or self.profile.batch_sizes
         if isinstance(self.family, ByoModel):
             self.family.check_batch_sizes(self.batch_sizes)
         self.scenarios = [cfg.scenario] if cfg.scenario else self.profile.scenarios
         for s in self.scenarios:
-            scenarios.get(s)
+            scenarios.scenario(s)
         self.backends = choose_backends(cfg)
         for v in self.variants:  # a missing quantizer package is bad input, said before anything runs
             for b in self.backends:
@@ -119,7 +126,13 @@ class Sweep:
         self.affinity = self.profile.pinned()
         self.threads = cfg.threads or self.profile.thread_count()
         self.scenario_options = self.profile.scenario_options.merged(cfg.scenario_options)
+        self.repeat = cfg.repeat
         self.log = log
+
+    def backend_options(self, variant, b: BackendChoice) -> dict:
+        """A job's options: the backend name's presets, then the variant's, then the config's."""
+        return {**registry.PRESET_OPTIONS.get(b.name, {}), **variant.backend_options(b.name),
+                **self.cfg.backend_options.get(b.name, {})}
 
     def what_runs(self) -> dict:
         """config.json: the config as given with every default resolved to what this sweep runs."""
@@ -127,12 +140,7 @@ class Sweep:
                 "backends": [b.name for b in self.backends], "batch_sizes": self.batch_sizes,
                 "scenarios": self.scenarios, "threads": self.threads, "affinity": self.affinity,
                 "profile_detail": self.profile.model_dump(), "scenario_options": self.scenario_options.model_dump(),
-                "given": self.cfg.model_dump(mode="json", exclude_unset=True)}
-
-    def backend_options(self, variant, b: BackendChoice) -> dict:
-        """A job's options: the backend name's presets, then the variant's, then the config's."""
-        return {**registry.PRESET_OPTIONS.get(b.name, {}), **variant.backend_options(b.name),
-                **self.cfg.backend_options.get(b.name, {})}
+                "repeat": self.repeat, "given": self.cfg.model_dump(mode="json", exclude_unset=True)}
 
     def grid(self):
         for variant in self.variants:
@@ -141,30 +149,54 @@ class Sweep:
                     for batch in self.batch_sizes:
                         yield variant, b, scenario, batch
 
-    def run(self, progress: SweepProgress | None = None) -> RunDir:
-        run = RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
+    def start(self, run: RunDir | None = None) -> tuple[RunDir, dict]:
+        """The run folder (a new one under cfg.out unless given) with env.json and config.json; and the env."""
+        run = run or RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
         environment = env.capture()
-        write_json_atomic(run.path / "env.json", environment)
+        peaks = machine.cached(environment)
+        write_json_atomic(run.path / "env.json", {**environment, "machine": peaks})
         write_json_atomic(run.path / "config.json", self.what_runs())
-        ws = self.family if isinstance(self.family, ByoModel) else Workspace(self.family, self.preset, log=self.log)
-        grid = list(self.grid())
-        run.mark("running", jobs=len(grid), done=0)
+        return run, {**environment, "machine": peaks}
+
+    def run(self, progress: SweepProgress | None = None) -> RunDir:
+        run, environment = self.start()
+        jobs = len(list(self.grid())) * self.repeat
+        run.mark("running", jobs=jobs, done=0)
         try:
-            self._run_grid(run, grid, ws, environment, progress)
+            self._run_plans(run, environment, progress)
         except KeyboardInterrupt:
-            run.mark("interrupted", jobs=len(grid), done=len(run.records()))
+            run.mark("interrupted", jobs=jobs, done=len(run.records()))
             raise RunInterrupted(run) from None
         except BaseException as e:  # a run stopped by an error is no complete run either
-            run.mark("interrupted", jobs=len(grid), done=len(run.records()), error=f"{type(e).__name__}: {e}")
+            run.mark("interrupted", jobs=jobs, done=len(run.records()), error=f"{type(e).__name__}: {e}")
             raise
-        run.mark("complete", jobs=len(grid), done=len(grid))
+        run.mark("complete", jobs=jobs, done=len(run.records()))
         return run
 
-    def _run_grid(self, run: RunDir, grid: list, ws, environment: dict, progress: SweepProgress | None) -> None:
+    def _run_plans(self, run: RunDir, environment: dict, progress: SweepProgress | None) -> None:
+        plans = self.plan(run, environment)
         if progress:
-            progress.start(len(grid))
+            progress.start(len(plans) * self.repeat)
+
+        def started(plan: Planned, k: int) -> None:
+            if progress:
+                j = plan.job
+                progress.job_started(f"{j.variant} {j.backend} {j.scenario} b{j.batch_size}"
+                                     + (f" r{k}" if self.repeat > 1 else ""))
+
+        def done(plan: Planned, record: dict) -> None:
+            run.append(record)
+            if progress:
+                progress.job_finished(record)
+
+        Interleaver(self.repeat, on_launch=started).run(plans, done)
+
+    def plan(self, run: RunDir, environment: dict) -> list[Planned]:
+        """Every job of the grid, its variant built and its inputs saved, or its skipped / failed record."""
+        ws = self.ws
         prepared: dict[str, object] = {}
-        for index, (variant, b, scenario, batch) in enumerate(grid):
+        plans = []
+        for index, (variant, b, scenario, batch) in enumerate(self.grid()):
             job = Job(
                 job_id=job_id(index, self.family.name, variant.name, b.name, scenario, batch), run_id=run.run_id,
                 run_dir=str(run.path), model=self.family.name, preset=self.preset, variant=variant.name,
@@ -176,15 +208,14 @@ class Sweep:
                 env_id=environment["env_id"], quality_entry=self.family.quality_entry,
                 backend_options=self.backend_options(variant, b),
                 scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
+                op_profile=self.cfg.op_profile, machine_peaks=environment["machine"],
             )
-            if progress:
-                progress.job_started(f"{variant.name} {b.name} {scenario} b{batch}")
-            record = self._run_one(job, variant, b, ws, run, prepared)
-            run.append(record)
-            if progress:
-                progress.job_finished(record)
+            plans.append(Planned(job, run, self._prepare(job, variant, b, ws, run, prepared)))
+        return plans
 
-    def _run_one(self, job: Job, variant, b: BackendChoice, ws: Workspace, run: RunDir, prepared: dict) -> dict:
+    def _prepare(self, job: Job, variant, b: BackendChoice, ws: Workspace, run: RunDir, prepared: dict
+                 ) -> dict | None:
+        """Fill in the job's artifact and inputs (None: ready to launch), or the record it gets without running."""
         if not b.available:
             return job.outcome("skipped", b.reason)
         ok, why = b.cls.supports(variant.formats, b.device)
@@ -192,6 +223,9 @@ class Sweep:
             unbuilt = [variant.unbuilt[f] for f in b.cls.formats if f in variant.unbuilt]
             return job.outcome("skipped", unbuilt[0] if unbuilt else why)
         fmt = b.cls.pick_format(variant.formats)
+        why = variant.skip_reason(ws, fmt)
+        if why:
+            return job.outcome("skipped", why)
         key = f"{variant.name}/{fmt}"
         if key not in prepared:
             try:
@@ -208,7 +242,7 @@ class Sweep:
         job.params, job.flops_per_sample, job.reference = p.params, p.flops_per_sample, p.reference
         job.variant_notes = p.notes
         job.inputs_path = save_input_pool(run, ws, job.batch_size, job.timing.pool_size)
-        return launch(job)
+        return None
 
 
 def _interrupt(signum, frame) -> None:
