@@ -80,6 +80,8 @@ def run(
     p99_budget_ms: str | None = typer.Option(None, "--p99-budget-ms", help="max-qps: p99 bound in ms [10]"),
     workers: int | None = typer.Option(None, "--workers", help="server / max-qps: serving threads [1]"),
     concurrency: str | None = typer.Option(None, "--concurrency", help="concurrency: client counts, e.g. 1,2,4"),
+    fleet: Path | None = typer.Option(None, "--fleet", help="fleet YAML: run on each target's Ray nodes"),
+    cluster: str | None = typer.Option(None, "--cluster", help="Ray cluster address for --fleet, or auto [auto]"),
 ) -> None:
     """Run a sweep: every variant x backend x scenario x batch size, one process per job."""
     from bench.config import TimingConfig, build_config, load_yaml
@@ -95,7 +97,12 @@ def run(
                  "timing": TimingConfig.quick() if quick else None,
                  "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency)}
     cfg = build_config(base, overrides, source=str(config or "command line"))
-    run_path = run_sweep(cfg, console)
+    if fleet or cluster:
+        from bench.fleet.command import run_on_fleet
+
+        run_path = run_on_fleet(cfg, fleet, cluster, console)
+    else:
+        run_path = run_sweep(cfg, console)
     record_run_quietly(run_path, console.print)
     records = RunDir(run_path).records()
     print_summary(console, records, title=f"{cfg.model} run {run_path.name}")
@@ -213,6 +220,17 @@ def history(
         select = {k: v for k, v in {"model": model, "preset": preset, "variant": variant, "backend": backend,
                                     "scenario": scenario, "batch_size": batch_size}.items() if v is not None}
         show_trend(console, h, select, metric, last, chart or folder / f"history-{metric}.png")
+
+
+@app.command("fleet")
+def list_fleet(
+    cluster: str = typer.Option("auto", "--cluster", help="Ray cluster address, or auto"),
+    fleet: Path | None = typer.Option(None, "--fleet", help="fleet YAML: name each node's targets and backends"),
+) -> None:
+    """The cluster's nodes: their device resources (targets), what they run and whether they are busy."""
+    from bench.fleet.command import show_nodes
+
+    show_nodes(console, cluster, fleet)
 
 
 @app.command("backends")

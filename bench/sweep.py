@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,15 +34,17 @@ class BackendChoice:
     reason: str
 
 
-def choose_backends(cfg: SweepConfig) -> list[BackendChoice]:
-    """The sweep's backends; a backend named explicitly must be available, a default one is skipped."""
+def choose_backends(cfg: SweepConfig, here: bool = True) -> list[BackendChoice]:
+    """The sweep's backends; a backend named explicitly must be available, a default one is skipped.
+
+    here=False: the jobs run on other machines (a fleet), which check availability themselves."""
     explicit = cfg.backends is not None
     names = cfg.backends if explicit else list(registry.CPU_BACKENDS)
     out = []
     for name in names:
         cls = registry.get(name)
         device = cfg.device if cfg.device.split(":")[0] in cls.devices else cls.devices[0]
-        ok, why = cls.available_on(device)
+        ok, why = cls.available_on(device) if here else (True, "")
         if explicit and not ok:
             raise UserError(f"backend {name} is not available: {why}")
         out.append(BackendChoice(name, cls, device, ok, why))
@@ -80,8 +82,10 @@ def byo_variants(model: ByoModel, cfg: SweepConfig) -> list:
 class Sweep:
     """A validated sweep: the job grid it will run and where it writes."""
 
-    def __init__(self, cfg: SweepConfig, log: Callable[[str], None] = print):
+    def __init__(self, cfg: SweepConfig, log: Callable[[str], None] = print, target: str | None = None):
         self.cfg = cfg
+        self.target = target  # a fleet target's name: its nodes run the jobs (None: this machine)
+        here = target is None  # a fleet node checks its backends, pins and counts its own cores
         self.family = open_model(cfg)
         self.preset = cfg.preset or self.family.default_preset
         self.family.preset(self.preset)
@@ -94,14 +98,14 @@ class Sweep:
         self.scenarios = [cfg.scenario] if cfg.scenario else self.profile.scenarios
         for s in self.scenarios:
             scenarios.get(s)
-        self.backends = choose_backends(cfg)
+        self.backends = choose_backends(cfg, here)
         for v in self.variants:  # a missing quantizer package is bad input, said before anything runs
             for b in self.backends:
                 need = b.available and v.missing(b.cls.pick_format(v.formats) or "")
                 if need:
                     raise UserError(need)
-        self.affinity = self.profile.pinned()
-        self.threads = cfg.threads or self.profile.thread_count()
+        self.affinity = self.profile.pinned() if here else None
+        self.threads = cfg.threads or (self.profile.thread_count() if here else self.profile.threads)
         self.scenario_options = self.profile.scenario_options.merged(cfg.scenario_options)
         self.log = log
 
@@ -116,35 +120,47 @@ class Sweep:
         run = RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
         environment = env.capture()
         write_json_atomic(run.path / "env.json", environment)
-        write_json_atomic(run.path / "config.json", {**self.cfg.model_dump(mode="json"), "threads": self.threads,
-                                                    "affinity": self.affinity, "profile_detail":
-                                                    self.profile.model_dump(),
-                                                    "scenario_options": self.scenario_options.model_dump()})
-        ws = self.family if isinstance(self.family, ByoModel) else Workspace(self.family, self.preset, log=self.log)
+        write_json_atomic(run.path / "config.json", self.config_json())
         grid = list(self.grid())
         task = progress.add_task("sweep", total=len(grid)) if progress else None
-        prepared: dict[str, object] = {}
-        for index, (variant, b, scenario, batch) in enumerate(grid):
-            job = Job(
-                job_id=job_id(index, self.family.name, variant.name, b.name, scenario, batch), run_id=run.run_id,
-                run_dir=str(run.path), model=self.family.name, preset=self.preset, variant=variant.name,
-                backend=b.name, backend_entry=registry.BACKENDS[b.name], device=b.device,
-                profile=self.profile.name, scenario=scenario, batch_size=batch, threads=self.threads,
-                timing=self.cfg.timing, timeout_s=self.cfg.timeout_s, inputs=self.family.input_names,
-                affinity=self.affinity, memory_cap_bytes=self.profile.memory_cap_bytes,
-                env_id=environment["env_id"], quality_entry=self.family.quality_entry,
-                backend_options={**registry.PRESET_OPTIONS.get(b.name, {}), **variant.backend_options(b.name),
-                                 **self.cfg.backend_options.get(b.name, {})},
-                scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
-            )
+        for job, record in self.jobs(run, environment["env_id"]):
             if progress:
-                progress.update(task, description=f"{variant.name} {b.name} {scenario} b{batch}")
-            run.append(self._run_one(job, variant, b, ws, run, prepared))
+                progress.update(task, description=f"{job.variant} {job.backend} {job.scenario} b{job.batch_size}")
+            run.append(record or launch(job))
             if progress:
                 progress.advance(task)
         return run
 
-    def _run_one(self, job: Job, variant, b: BackendChoice, ws: Workspace, run: RunDir, prepared: dict) -> dict:
+    def config_json(self) -> dict:
+        """What config.json holds: the config as given plus what the profile resolved to."""
+        return {**self.cfg.model_dump(mode="json"), "threads": self.threads, "affinity": self.affinity,
+                "profile_detail": self.profile.model_dump(), "scenario_options": self.scenario_options.model_dump()}
+
+    def jobs(self, run: RunDir, env_id: str, first_index: int = 0,
+             skip: str | None = None) -> Iterator[tuple[Job, dict | None]]:
+        """Each job of the grid, prepared to launch (record None), or with its record when it cannot run
+        (every job `skipped` with the reason `skip` when given)."""
+        ws = self.family if isinstance(self.family, ByoModel) else Workspace(self.family, self.preset, log=self.log)
+        prepared: dict[str, object] = {}
+        for index, (variant, b, scenario, batch) in enumerate(self.grid(), first_index):
+            job = Job(
+                job_id=job_id(index, self.family.name, variant.name, b.name, scenario, batch, self.target),
+                run_id=run.run_id, run_dir=str(run.path), model=self.family.name, preset=self.preset,
+                variant=variant.name, backend=b.name, backend_entry=registry.BACKENDS[b.name], device=b.device,
+                profile=self.profile.name, scenario=scenario, batch_size=batch, threads=self.threads,
+                timing=self.cfg.timing, timeout_s=self.cfg.timeout_s, inputs=self.family.input_names,
+                affinity=self.affinity, memory_cap_bytes=self.profile.memory_cap_bytes,
+                env_id=env_id, quality_entry=self.family.quality_entry,
+                backend_options={**registry.PRESET_OPTIONS.get(b.name, {}), **variant.backend_options(b.name),
+                                 **self.cfg.backend_options.get(b.name, {})},
+                scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
+                target=self.target,
+            )
+            yield job, job.outcome("skipped", skip) if skip else self._prepare(job, variant, b, ws, run, prepared)
+
+    def _prepare(self, job: Job, variant, b: BackendChoice, ws: Workspace, run: RunDir,
+                 prepared: dict) -> dict | None:
+        """Fill in the job's artifact and inputs; the job's record instead when it cannot run."""
         if not b.available:
             return job.outcome("skipped", b.reason)
         ok, why = b.cls.supports(variant.formats, b.device)
@@ -167,7 +183,7 @@ class Sweep:
         job.params, job.flops_per_sample, job.reference = p.params, p.flops_per_sample, p.reference
         job.variant_notes = p.notes
         job.inputs_path = save_input_pool(run, ws, job.batch_size, job.timing.pool_size)
-        return launch(job)
+        return None
 
 
 def progress_bar(console: Console) -> Progress:

@@ -50,7 +50,7 @@ def parse_metrics(text: str | None) -> tuple[str, ...]:
 
 
 def job_key(record: dict) -> tuple:
-    return tuple(record.get(k) for k in IDENTITY)
+    return tuple(record.get(k) for k in (*IDENTITY, "target"))  # a fleet run has one job per target
 
 
 def _label(record: dict) -> str:

@@ -13,8 +13,8 @@ from bench.errors import UserError
 from bench.records import RECORDS, RunDir
 from bench.records import lookup as get
 
-# the fields that name a job; compare matches on these (DESIGN.md)
-JOB_KEY = ("model", "variant", "backend", "device", "profile", "scenario", "batch_size")
+# the fields that name a job; compare matches on these (DESIGN.md); `target` only in fleet runs
+JOB_KEY = ("model", "variant", "backend", "device", "profile", "scenario", "batch_size", "target")
 # scenarios that drive load into the backend (their records carry achieved throughput under load)
 LOAD_SCENARIOS = ("server", "concurrency", "max-qps")
 BASELINE_VARIANT = "fp32"
