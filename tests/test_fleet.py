@@ -11,12 +11,18 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from bench.config import SweepConfig, TimingConfig
 from bench.errors import UserError
+from bench.fleet.command import show_nodes
+from bench.fleet.runner import FleetRun, plan
 from bench.fleet.shipping import where_to_build
 from bench.fleet.spec import load_fleet
+from bench.gate.budgets import load_budgets
+from bench.gate.evaluate import evaluate_budgets
 from bench.records import RunDir
+from bench.report.targets import targets_table
 from tests.conftest import ROOT
 
 QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=10, min_duration_s=0.05, quality_samples=4096)
@@ -85,18 +91,12 @@ def cluster():
 
 
 def fleet_run(ray, tmp_path, text: str, timing: TimingConfig = QUICK) -> RunDir:
-    from bench.fleet.runner import FleetRun, plan
-
     fleet = load_fleet(fleet_file(tmp_path, text))
     cfg = SweepConfig(preset="tiny", batch_sizes=[8], scenario="single-stream", timing=timing, out=tmp_path)
     return FleetRun(ray, plan(cfg, fleet, log=lambda s: None), "test").run(fleet)
 
 
 def test_every_record_names_its_target_and_node(tmp_path, cluster):
-    from bench.gate.budgets import load_budgets
-    from bench.gate.evaluate import evaluate_budgets
-    from bench.report.targets import targets_table
-
     ray, _, node_of = cluster
     run = fleet_run(ray, tmp_path, """targets:
   - {name: edge-a, resource: "device:edge-a", profile: edge, backends: [onnxruntime]}
@@ -122,6 +122,23 @@ def test_every_record_names_its_target_and_node(tmp_path, cluster):
                        "    limits: {throughput_sps: '>= 1'}\n")
     result = evaluate_budgets(load_budgets(budgets), recs, str(budgets))
     assert result.passed and len(result.checks) == 1
+    # `recbench fleet`: every node with its target and backends, and the target nobody offers
+    console = Console(record=True, width=200)
+    show_nodes(console, "auto", tmp_path / "fleet.yaml")
+    listing = console.export_text()
+    for text in ("device:edge-a: 1", "edge-b", "onnxruntime", "idle", "no node offers device:ghost"):
+        assert text in listing, listing
+
+
+def job_nodes() -> list[str]:
+    """The node of every fleet job whose process has started on this machine (its spec lies beside its log)."""
+    nodes = []
+    for spec in glob.glob(f"{tempfile.gettempdir()}/recbench-fleet-*/*/logs/*.job.json"):
+        try:
+            nodes.append(json.loads(Path(spec).read_text()).get("node"))
+        except (OSError, ValueError):  # being written or already removed
+            pass
+    return nodes
 
 
 def test_a_node_dying_mid_job_fails_that_attempt_and_the_job_is_retried_on_another(tmp_path, cluster):
@@ -131,11 +148,11 @@ def test_a_node_dying_mid_job_fails_that_attempt_and_the_job_is_retried_on_anoth
 
     def kill_the_busy_node():
         deadline = time.monotonic() + 120
-        while not (found := glob.glob(f"{tempfile.gettempdir()}/recbench-fleet-*/*/logs/*-flaky.job.json")):
+        while not (busy := set(nodes) & set(job_nodes())):
             if time.monotonic() > deadline:
                 return
-            time.sleep(0.1)  # until the job's own process has started on its node
-        killed.append(json.loads(Path(found[0]).read_text())["node"])
+            time.sleep(0.1)  # until the job's own process has started on one of the nodes
+        killed.append(busy.pop())
         c.remove_node(nodes[killed[0]])
 
     chaos = threading.Thread(target=kill_the_busy_node, daemon=True)
