@@ -40,7 +40,7 @@ def test_fleet_file_is_validated(tmp_path):
     assert good.target_of({"device:a": 1.0, "CPU": 2.0}) == good.targets
     for text, says in [
         ("targets: []", "targets"),
-        ("targets:\n  - {name: a, resource: r, backends: [nope]}", "unknown backend nope"),
+        ("targets:\n  - {name: a, resource: r, backends: [nope]}", "unknown backend 'nope'"),
         ("targets:\n  - {name: a, resource: r, backends: [onnxruntime]}\n  - {name: a, resource: s, "
          "backends: [openvino]}", "unique"),
         ("targets:\n  - {name: a, resource: r, backends: [onnxruntime], colour: red}", "colour"),

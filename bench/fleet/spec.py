@@ -7,9 +7,10 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from backends import registry
-from bench.config import describe_error, load_yaml
+from bench.config import load_yaml
 from bench.errors import UserError
 from bench.profiles import BUILTIN
+from bench.validation import describe, unknown
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"  # becomes part of job ids and file names
 
@@ -47,12 +48,11 @@ def load_fleet(path: Path) -> Fleet:
     try:
         fleet = Fleet(**data)
     except ValidationError as e:
-        raise UserError(f"fleet {path}: {describe_error(e)}") from None
+        raise UserError(f"fleet {path}: {describe(e, Fleet)}") from None
     for t in fleet.targets:
-        unknown = [b for b in t.backends if b not in registry.BACKENDS]
-        if unknown:
-            raise UserError(f"fleet {path}: target {t.name}: unknown backend {', '.join(unknown)}; "
-                            f"valid: {', '.join(registry.BACKENDS)}")
+        for b in t.backends:
+            if b not in registry.BACKENDS:
+                raise UserError(f"fleet {path}: target {t.name}: {unknown('backend', b, registry.BACKENDS)}")
         if t.profile not in BUILTIN:
             t.profile = str((Path(path).parent / t.profile).resolve())
     return fleet
