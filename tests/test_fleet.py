@@ -16,11 +16,13 @@ from rich.console import Console
 from bench.config import SweepConfig, TimingConfig
 from bench.errors import UserError
 from bench.fleet.command import show_nodes
+from bench.fleet.node import build_here
 from bench.fleet.runner import FleetRun, plan
 from bench.fleet.shipping import where_to_build
 from bench.fleet.spec import load_fleet
 from bench.gate.budgets import load_budgets
 from bench.gate.evaluate import evaluate_budgets
+from bench.jobs import Job
 from bench.records import RunDir
 from bench.report.targets import targets_table
 from tests.conftest import ROOT
@@ -56,6 +58,14 @@ def test_artifact_built_on_the_node_only_when_its_library_differs():
     source, why = where_to_build("openvino", True, same, newer)
     assert source == "node" and "2025.3 on the node" in why
     assert where_to_build("openvino", False, same, newer)[0] == "head"  # a bring-your-own file cannot be rebuilt
+
+
+def test_a_node_builds_the_artifact_itself_where_its_library_differs():
+    job = Job(job_id="j", run_id="r", run_dir="", model="dlrm", preset="tiny", variant="fp32", backend="onnxruntime",
+              backend_entry="", device="cpu", profile="default", scenario="single-stream", batch_size=1, threads=1,
+              timing=QUICK, timeout_s=60, artifact_format="onnx")
+    build_here(job)
+    assert job.artifact.endswith(".onnx") and Path(job.artifact).is_file() and Path(job.reference).is_file()
 
 
 def test_fleet_flags_are_checked_and_ray_stays_unimported_without_them():
