@@ -49,6 +49,8 @@ class SweepConfig(BaseModel):
     out: Path = Path("results")
     backend_options: dict[str, dict] = {}
     input_spec: Path | None = None  # inputs of a bring-your-own model (YAML, see DESIGN.md)
+    calibration: Path | None = None  # int8-static calibration inputs (.npz / .parquet); overrides the spec's
+    student: str | None = None  # pkg.mod:factory: the distillation student of a bring-your-own model
     scenario_options: ScenarioOptions = ScenarioOptions()  # fields set here override the profile's
 
     @field_validator("batch_sizes")

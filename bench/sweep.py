@@ -22,7 +22,7 @@ from bench.profiles import load_profile
 from bench.records import RunDir, write_json_atomic
 from bench.validation import lookup
 from models.artifacts import Workspace
-from models.byo import ByoModel, is_byo, open_byo
+from models.byo import AS_GIVEN, ByoModel, is_byo, open_byo
 from models.registry import FAMILIES
 from models.variants import resolve_variants
 
@@ -68,17 +68,22 @@ def save_input_pool(run: RunDir, ws: Workspace, batch_size: int, pool: int) -> s
 def open_model(cfg: SweepConfig):
     """A built-in model family by name, or a bring-your-own model (a file or module:factory)."""
     if is_byo(cfg.model):
-        return open_byo(cfg.model, cfg.input_spec)
-    if cfg.input_spec is not None:
-        raise UserError(f"--input-spec describes a bring-your-own model (a file or module:factory), "
-                        f"not the built-in model {cfg.model}")
+        return open_byo(cfg.model, cfg.input_spec, cfg.student, cfg.calibration)
+    for flag, given in (("--input-spec describes", cfg.input_spec), ("--student distils", cfg.student)):
+        if given is not None:
+            raise UserError(f"{flag} a bring-your-own model (a file or module:factory), "
+                            f"not the built-in model {cfg.model}")
     return lookup("model", cfg.model, FAMILIES)
 
 
-def byo_variants(model: ByoModel, cfg: SweepConfig) -> list:
-    if any(v not in ("fp32", model.variant.name) for v in cfg.variants):
-        raise UserError(f"{model.name} runs as given: compression variants apply to built-in models only")
-    return [model.variant]
+def open_workspace(family, preset: str, cfg: SweepConfig, log: Callable[[str], None]):
+    """What variants are built from: the bring-your-own model itself, or the built-in preset's workspace."""
+    if isinstance(family, ByoModel):
+        return family
+    ws = Workspace(family, preset, log=log)
+    if cfg.calibration is not None:
+        ws.use_calibration(cfg.calibration)
+    return ws
 
 
 class Sweep:
@@ -91,15 +96,17 @@ class Sweep:
         self.family = open_model(cfg)
         self.preset = cfg.preset or self.family.default_preset
         self.family.preset(self.preset)
-        self.variants = byo_variants(self.family, cfg) if isinstance(self.family, ByoModel) else \
-            resolve_variants(cfg.variants)
+        self.ws = open_workspace(self.family, self.preset, cfg, log)
+        self.variants = resolve_variants(cfg.variants, self.ws, getattr(self.family, "variant", None))
+        if isinstance(self.family, ByoModel) and "fp32" in cfg.variants:
+            log(f"{self.family.name}: fp32 stands for the model as given ({AS_GIVEN}), the baseline of its variants")
         self.profile = load_profile(cfg.profile)
         self.batch_sizes = cfg.batch_sizes or self.profile.batch_sizes
         if isinstance(self.family, ByoModel):
             self.family.check_batch_sizes(self.batch_sizes)
         self.scenarios = [cfg.scenario] if cfg.scenario else self.profile.scenarios
         for s in self.scenarios:
-            scenarios.get(s)
+            scenarios.scenario(s)
         self.backends = choose_backends(cfg, here)
         for v in self.variants:  # a missing quantizer package is bad input, said before anything runs
             for b in self.backends:
@@ -151,7 +158,7 @@ class Sweep:
              skip: str | None = None) -> Iterator[tuple[Job, dict | None]]:
         """Each job of the grid, prepared to launch (record None), or with its record when it cannot run
         (every job `skipped` with the reason `skip` when given)."""
-        ws = self.family if isinstance(self.family, ByoModel) else Workspace(self.family, self.preset, log=self.log)
+        ws = self.ws
         prepared: dict[str, object] = {}
         for index, (variant, b, scenario, batch) in enumerate(self.grid(), first_index):
             job = Job(
@@ -179,6 +186,9 @@ class Sweep:
             unbuilt = [variant.unbuilt[f] for f in b.cls.formats if f in variant.unbuilt]
             return job.outcome("skipped", unbuilt[0] if unbuilt else why)
         fmt = b.cls.pick_format(variant.formats)
+        why = variant.skip_reason(ws, fmt)
+        if why:
+            return job.outcome("skipped", why)
         key = f"{variant.name}/{fmt}"
         if key not in prepared:
             try:
