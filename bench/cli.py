@@ -86,6 +86,8 @@ def run(
     concurrency: str | None = typer.Option(None, "--concurrency", help="concurrency: client counts, e.g. 1,2,4"),
     fleet: Path | None = typer.Option(None, "--fleet", help="fleet YAML: run on each target's Ray nodes"),
     cluster: str | None = typer.Option(None, "--cluster", help="Ray cluster address for --fleet, or auto [auto]"),
+    op_profile: bool = typer.Option(False, "--op-profile", help="per-operator profile of each job (ops/<job>.json), "
+                                    "in a pass after its timed phase"),
 ) -> None:
     """Run a sweep: every variant x backend x scenario x batch size, one process per job."""
     from bench.config import TimingConfig, build_config, load_yaml
@@ -99,7 +101,7 @@ def run(
                  "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario, "threads": threads,
                  "out": out, "timeout_s": timeout, "input_spec": input_spec, "device": device,
                  "calibration": calibration, "student": student,
-                 "timing": TimingConfig.quick() if quick else None,
+                 "timing": TimingConfig.quick() if quick else None, "op_profile": op_profile or None,
                  "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency)}
     cfg = build_config(base, overrides, source=str(config or "command line"))
     if fleet or cluster:
@@ -169,9 +171,9 @@ def compare(
         console.print(cmp_mod.ratios_table(cmp).to_rich(compact=True))
     else:
         console.print(f"no job is in both runs (matched on {', '.join(cmp_mod.FIELDS)})", highlight=False)
-    one_side = cmp_mod.one_side_table(cmp)
-    if one_side:
-        console.print(one_side.to_rich())
+    for extra in (cmp_mod.op_changes(cmp), cmp_mod.one_side_table(cmp)):
+        if extra:
+            console.print(extra.to_rich())
     for path in written:
         console.print(f"wrote {path}", soft_wrap=True, highlight=False)
 
@@ -236,6 +238,23 @@ def list_fleet(
     from bench.fleet.command import show_nodes
 
     show_nodes(console, cluster, fleet)
+
+
+@app.command("machine")
+def machine(
+    show_cached: bool = typer.Option(False, "--cached", help="print the cached peaks instead of measuring"),
+) -> None:
+    """Measure this machine's peaks (fp32/int8 GEMM, STREAM triad, Zipf gather) and cache them for the roofline."""
+    from bench import env
+    from bench import machine as mach
+
+    environment = env.capture()
+    peaks = mach.cached(environment) if show_cached else mach.measure(environment, err_console.print)
+    if peaks is None:
+        raise UserError("no cached peaks for this machine: run `recbench machine`")
+    for line in mach.describe(peaks):
+        console.print(line, soft_wrap=True, highlight=False)
+    console.print(f"cached: {mach.cache_path(environment)}", soft_wrap=True, highlight=False)
 
 
 @app.command()

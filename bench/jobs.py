@@ -45,6 +45,8 @@ class Job:
     variant_notes: dict = field(default_factory=dict)  # what the variant did: table bytes, sparsity, steps
     target: str | None = None  # fleet runs: the target's name and the Ray node id the job ran on
     node: str | None = None
+    op_profile: bool = False  # after the timed phase, a profiled pass writes ops/<job>.json
+    machine_peaks: dict | None = None  # `recbench machine`'s cached peaks, for the roofline fields
 
     @property
     def key(self) -> JobKey:

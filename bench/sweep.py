@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from backends import registry
-from bench import env, scenarios
+from bench import env, machine, scenarios
 from bench.config import SweepConfig
 from bench.errors import USER_ERRORS, UserError
 from bench.harness_options import check_options
@@ -137,11 +137,12 @@ class Sweep:
     def run(self, progress: Progress | None = None) -> RunDir:
         run = RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
         environment = env.capture()
-        write_json_atomic(run.path / "env.json", environment)
+        peaks = machine.cached(environment)
+        write_json_atomic(run.path / "env.json", {**environment, "machine": peaks})
         write_json_atomic(run.path / "config.json", self.config_json())
         grid = list(self.grid())
         task = progress.add_task("sweep", total=len(grid)) if progress else None
-        for job, record in self.jobs(run, environment["env_id"]):
+        for job, record in self.jobs(run, environment["env_id"], peaks=peaks):
             if progress:
                 progress.update(task, description=f"{job.variant} {job.backend} {job.scenario} b{job.batch_size}")
             run.append(record or launch(job))
@@ -154,10 +155,10 @@ class Sweep:
         return {**self.cfg.model_dump(mode="json"), "threads": self.threads, "affinity": self.affinity,
                 "profile_detail": self.profile.model_dump(), "scenario_options": self.scenario_options.model_dump()}
 
-    def jobs(self, run: RunDir, env_id: str, first_index: int = 0,
-             skip: str | None = None) -> Iterator[tuple[Job, dict | None]]:
+    def jobs(self, run: RunDir, env_id: str, first_index: int = 0, skip: str | None = None,
+             peaks: dict | None = None) -> Iterator[tuple[Job, dict | None]]:
         """Each job of the grid, prepared to launch (record None), or with its record when it cannot run
-        (every job `skipped` with the reason `skip` when given)."""
+        (every job `skipped` with the reason `skip` when given); `peaks`: this machine's, for the roofline."""
         ws = self.ws
         prepared: dict[str, object] = {}
         for index, (variant, b, scenario, batch) in enumerate(self.grid(), first_index):
@@ -172,7 +173,7 @@ class Sweep:
                 env_id=env_id, quality_entry=self.family.quality_entry,
                 backend_options=self.backend_options(variant, b),
                 scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
-                target=self.target,
+                op_profile=self.cfg.op_profile, machine_peaks=peaks, target=self.target,
             )
             yield job, job.outcome("skipped", skip) if skip else self._prepare(job, variant, b, ws, run, prepared)
 
