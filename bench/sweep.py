@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,8 +16,8 @@ from bench import env, machine, scenarios
 from bench.config import SweepConfig
 from bench.errors import USER_ERRORS, UserError
 from bench.harness_options import check_options
+from bench.interleave import Interleaver, Planned
 from bench.jobs import Job, job_id
-from bench.launcher import launch
 from bench.profiles import load_profile
 from bench.records import RunDir, write_json_atomic
 from bench.validation import lookup
@@ -120,6 +120,7 @@ class Sweep:
         self.affinity = self.profile.pinned() if here else None
         self.threads = cfg.threads or (self.profile.thread_count() if here else self.profile.threads)
         self.scenario_options = self.profile.scenario_options.merged(cfg.scenario_options)
+        self.repeat = cfg.repeat
         self.log = log
 
     def backend_options(self, variant, b: BackendChoice) -> dict:
@@ -134,33 +135,46 @@ class Sweep:
                     for batch in self.batch_sizes:
                         yield variant, b, scenario, batch
 
-    def run(self, progress: Progress | None = None) -> RunDir:
-        run = RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
+    def start(self, run: RunDir | None = None) -> tuple[RunDir, dict]:
+        """The run folder (a new one under cfg.out unless given) with env.json and config.json; and the env."""
+        run = run or RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
         environment = env.capture()
         peaks = machine.cached(environment)
         write_json_atomic(run.path / "env.json", {**environment, "machine": peaks})
         write_json_atomic(run.path / "config.json", self.config_json())
-        grid = list(self.grid())
-        task = progress.add_task("sweep", total=len(grid)) if progress else None
-        for job, record in self.jobs(run, environment["env_id"], peaks=peaks):
-            if progress:
-                progress.update(task, description=f"{job.variant} {job.backend} {job.scenario} b{job.batch_size}")
-            run.append(record or launch(job))
-            if progress:
-                progress.advance(task)
-        return run
+        return run, {**environment, "machine": peaks}
 
     def config_json(self) -> dict:
         """What config.json holds: the config as given plus what the profile resolved to."""
         return {**self.cfg.model_dump(mode="json"), "threads": self.threads, "affinity": self.affinity,
-                "profile_detail": self.profile.model_dump(), "scenario_options": self.scenario_options.model_dump()}
+                "profile_detail": self.profile.model_dump(), "repeat": self.repeat,
+                "scenario_options": self.scenario_options.model_dump()}
 
-    def jobs(self, run: RunDir, env_id: str, first_index: int = 0, skip: str | None = None,
-             peaks: dict | None = None) -> Iterator[tuple[Job, dict | None]]:
-        """Each job of the grid, prepared to launch (record None), or with its record when it cannot run
-        (every job `skipped` with the reason `skip` when given); `peaks`: this machine's, for the roofline."""
+    def run(self, progress: Progress | None = None) -> RunDir:
+        run, environment = self.start()
+        plans = self.plan(run, environment)
+        task = progress.add_task("sweep", total=len(plans)) if progress else None
+
+        def started(plan: Planned, k: int) -> None:
+            if progress:
+                j = plan.job
+                progress.update(task, description=f"{j.variant} {j.backend} {j.scenario} b{j.batch_size}"
+                                + (f" r{k}" if self.repeat > 1 else ""))
+
+        def done(plan: Planned, record: dict) -> None:
+            run.append(record)
+            if progress:
+                progress.advance(task)
+
+        Interleaver(self.repeat, on_launch=started).run(plans, done)
+        return run
+
+    def plan(self, run: RunDir, environment: dict, first_index: int = 0, skip: str | None = None) -> list[Planned]:
+        """Every job of the grid, its variant built and its inputs saved, or its skipped / failed record (every
+        job `skipped` with the reason `skip` when given); job ids count from `first_index`."""
         ws = self.ws
         prepared: dict[str, object] = {}
+        plans = []
         for index, (variant, b, scenario, batch) in enumerate(self.grid(), first_index):
             job = Job(
                 job_id=job_id(index, self.family.name, variant.name, b.name, scenario, batch, self.target),
@@ -170,16 +184,18 @@ class Sweep:
                 timing=self.cfg.timing, timeout_s=self.harness[variant.name, b.name].timeout_s or self.cfg.timeout_s,
                 inputs=self.family.input_names,
                 affinity=self.affinity, memory_cap_bytes=self.profile.memory_cap_bytes,
-                env_id=env_id, quality_entry=self.family.quality_entry,
+                env_id=environment["env_id"], quality_entry=self.family.quality_entry,
                 backend_options=self.backend_options(variant, b),
                 scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
-                op_profile=self.cfg.op_profile, machine_peaks=peaks, target=self.target,
+                op_profile=self.cfg.op_profile, machine_peaks=environment["machine"], target=self.target,
             )
-            yield job, job.outcome("skipped", skip) if skip else self._prepare(job, variant, b, ws, run, prepared)
+            plans.append(Planned(job, run, job.outcome("skipped", skip) if skip else
+                                 self._prepare(job, variant, b, ws, run, prepared)))
+        return plans
 
-    def _prepare(self, job: Job, variant, b: BackendChoice, ws: Workspace, run: RunDir,
-                 prepared: dict) -> dict | None:
-        """Fill in the job's artifact and inputs; the job's record instead when it cannot run."""
+    def _prepare(self, job: Job, variant, b: BackendChoice, ws: Workspace, run: RunDir, prepared: dict
+                 ) -> dict | None:
+        """Fill in the job's artifact and inputs (None: ready to launch), or the record it gets without running."""
         if not b.available:
             return job.outcome("skipped", b.reason)
         ok, why = b.cls.supports(variant.formats, b.device)

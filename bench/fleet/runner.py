@@ -59,9 +59,11 @@ class FleetRun:
         try:
             for target, sweep in self.sweeps:
                 skip = None if offering(nodes, target.resource) else f"no node offers {target.resource}"
-                for job, record in sweep.jobs(self.run_dir, self.env["env_id"], index, skip):
-                    if record:
-                        self.finish(record)
+                here = {"env_id": self.env["env_id"], "machine": None}  # the head's peaks say nothing of a node
+                for planned in sweep.plan(self.run_dir, here, index, skip):
+                    job = planned.job
+                    if planned.outcome:
+                        self.finish(planned.outcome)
                         continue
                     files = {"artifact": shipper.artifact(job.artifact), "inputs": [shipper.put(job.inputs_path)],
                              "reference": [shipper.put(job.reference)] if job.reference else []}
