@@ -84,6 +84,8 @@ def run(
     p99_budget_ms: str | None = typer.Option(None, "--p99-budget-ms", help="max-qps: p99 bound in ms [10]"),
     workers: int | None = typer.Option(None, "--workers", help="server / max-qps: serving threads [1]"),
     concurrency: str | None = typer.Option(None, "--concurrency", help="concurrency: client counts, e.g. 1,2,4"),
+    op_profile: bool = typer.Option(False, "--op-profile", help="per-operator profile of each job (ops/<job>.json), "
+                                    "in a pass after its timed phase"),
 ) -> None:
     """Run a sweep: every variant x backend x scenario x batch size, one process per job."""
     from bench.config import TimingConfig, build_config, load_yaml
@@ -97,7 +99,7 @@ def run(
                  "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario, "threads": threads,
                  "out": out, "timeout_s": timeout, "input_spec": input_spec, "device": device,
                  "calibration": calibration, "student": student,
-                 "timing": TimingConfig.quick() if quick else None,
+                 "timing": TimingConfig.quick() if quick else None, "op_profile": op_profile or None,
                  "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency)}
     cfg = build_config(base, overrides, source=str(config or "command line"))
     run_path = run_sweep(cfg, console)
@@ -162,9 +164,9 @@ def compare(
         console.print(cmp_mod.ratios_table(cmp).to_rich(compact=True))
     else:
         console.print(f"no job is in both runs (matched on {', '.join(cmp_mod.FIELDS)})", highlight=False)
-    one_side = cmp_mod.one_side_table(cmp)
-    if one_side:
-        console.print(one_side.to_rich())
+    for extra in (cmp_mod.op_changes(cmp), cmp_mod.one_side_table(cmp)):
+        if extra:
+            console.print(extra.to_rich())
     for path in written:
         console.print(f"wrote {path}", soft_wrap=True, highlight=False)
 
@@ -218,6 +220,23 @@ def history(
         select = {k: v for k, v in {"model": model, "preset": preset, "variant": variant, "backend": backend,
                                     "scenario": scenario, "batch_size": batch_size}.items() if v is not None}
         show_trend(console, h, select, metric, last, chart or folder / f"history-{metric}.png")
+
+
+@app.command("machine")
+def machine(
+    show_cached: bool = typer.Option(False, "--cached", help="print the cached peaks instead of measuring"),
+) -> None:
+    """Measure this machine's peaks (fp32/int8 GEMM, STREAM triad, Zipf gather) and cache them for the roofline."""
+    from bench import env
+    from bench import machine as mach
+
+    environment = env.capture()
+    peaks = mach.cached(environment) if show_cached else mach.measure(environment, err_console.print)
+    if peaks is None:
+        raise UserError("no cached peaks for this machine: run `recbench machine`")
+    for line in mach.describe(peaks):
+        console.print(line, soft_wrap=True, highlight=False)
+    console.print(f"cached: {mach.cache_path(environment)}", soft_wrap=True, highlight=False)
 
 
 @app.command()

@@ -43,6 +43,8 @@ class Job:
     scenario_options: dict = field(default_factory=dict)
     profile_detail: dict = field(default_factory=dict)  # the whole profile, stored in every record
     variant_notes: dict = field(default_factory=dict)  # what the variant did: table bytes, sparsity, steps
+    op_profile: bool = False  # after the timed phase, a profiled pass writes ops/<job>.json
+    machine_peaks: dict | None = None  # `recbench machine`'s cached peaks, for the roofline fields
 
     @property
     def key(self) -> JobKey:

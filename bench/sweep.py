@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from backends import registry
-from bench import env, scenarios
+from bench import env, machine, scenarios
 from bench.config import SweepConfig
 from bench.errors import USER_ERRORS, UserError
 from bench.harness_options import check_options
@@ -133,7 +133,8 @@ class Sweep:
     def run(self, progress: Progress | None = None) -> RunDir:
         run = RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
         environment = env.capture()
-        write_json_atomic(run.path / "env.json", environment)
+        peaks = machine.cached(environment)
+        write_json_atomic(run.path / "env.json", {**environment, "machine": peaks})
         write_json_atomic(run.path / "config.json", {**self.cfg.model_dump(mode="json"), "threads": self.threads,
                                                     "affinity": self.affinity, "profile_detail":
                                                     self.profile.model_dump(),
@@ -154,6 +155,7 @@ class Sweep:
                 env_id=environment["env_id"], quality_entry=self.family.quality_entry,
                 backend_options=self.backend_options(variant, b),
                 scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
+                op_profile=self.cfg.op_profile, machine_peaks=peaks,
             )
             if progress:
                 progress.update(task, description=f"{variant.name} {b.name} {scenario} b{batch}")

@@ -16,8 +16,9 @@ import psutil
 
 from backends.base import BackendOptions, file_sha256
 from backends.registry import load_class, load_entry
-from bench import scenarios
+from bench import ops, roofline, scenarios
 from bench.config import TimingConfig
+from bench.energy import EnergyMeter, counters_for
 from bench.harness_options import split_options
 from bench.jobs import Job
 from bench.memory import nvml_process_bytes, peak_rss_bytes
@@ -87,7 +88,7 @@ def run_job(job: Job) -> dict:
     backend.infer(handles[0])
     backend.synchronize()
     first_infer_ms = (time.perf_counter() - t0) * 1e3
-    with injected_delay(backend, harness.inject_delay_ms):
+    with injected_delay(backend, harness.inject_delay_ms), EnergyMeter(*counters_for(job.device)) as meter:
         summary, measurement = load.run(backend, handles, job)
     peak_run, gpu_nvml = peak_rss_bytes(), nvml_process_bytes()
     run_dir = RunDir(Path(job.run_dir))
@@ -97,6 +98,12 @@ def run_job(job: Job) -> dict:
     quality = measure_quality(backend, job)
     peak = peak_rss_bytes()
     flops = job.flops_per_sample
+    explained = {**meter.fields(summary["samples"], summary["duration_s"]),
+                 **roofline.fields(flops, job.variant_notes, job.batch_size, summary["throughput_sps"], job.variant,
+                                   job.threads, job.machine_peaks)}
+    if job.op_profile:  # a pass of its own after the timed phase and the memory readings
+        explained["op_profile"] = ops.profile_job(backend, batches, summary["latency_ms"]["mean"], run_dir.path,
+                                                  job.job_id)
     harness_fields = dict(
         load_s=load_s, first_infer_ms=first_infer_ms, peak_rss_bytes=peak,
         load_rss_bytes=rss_loaded - rss_start, rss_start_bytes=rss_start,
@@ -106,7 +113,7 @@ def run_job(job: Job) -> dict:
         scenario_options=job.scenario_options,
         model_bytes=artifact_bytes(job.artifact), artifact_sha256=file_sha256(job.artifact),
         quality=quality, achieved_gflops=flops * summary["throughput_sps"] / 1e9 if flops else None,
-        backend_settings=backend.describe(),
+        backend_settings=backend.describe(), **explained,
     )
     # one merge, later sources win: a field two of them name can never fail the job (as ** keywords would)
     return job.outcome("ok", None, started, **{**summary, **backend.memory(), **harness_fields})

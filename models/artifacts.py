@@ -56,6 +56,26 @@ def flops_per_sample(module: nn.Module, example: dict[str, np.ndarray], names: t
     return float(counter.get_total_flops())
 
 
+def gather_bytes_per_sample(module: nn.Module, example: dict[str, np.ndarray], names: tuple[str, ...]) -> float:
+    """Embedding-row bytes one sample reads: rows looked up x bytes per row (codes + scales for quantized tables)."""
+    total = [0.0]
+
+    def hook(m: nn.Module, args: tuple, _out) -> None:
+        tensors = [*m.parameters(recurse=False), *m.buffers(recurse=False)]
+        rows = max(t.shape[0] for t in tensors)
+        total[0] += args[0].numel() * sum(t.numel() * t.element_size() for t in tensors) / rows
+
+    hooks = [m.register_forward_hook(hook) for m in module.modules()
+             if isinstance(m, nn.Embedding) or hasattr(m, "quantized_weights")]
+    try:
+        with torch.inference_mode():
+            module(*(torch.from_numpy(example[k][:1]) for k in names))
+    finally:
+        for h in hooks:
+            h.remove()
+    return total[0]
+
+
 class Workspace:
     """One model preset's cache folder: its trained baseline, eval data and variant artifacts."""
 
@@ -195,7 +215,7 @@ class Workspace:
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         files = meta.get("files", {})
         missing = [f for f in sorted(formats) if f not in files or not Path(files[f]).exists()]
-        if missing or "params" not in meta:
+        if missing or "params" not in meta or "gather_bytes_per_sample" not in meta.get("notes", {}):
             module = variant.module(self)
             meta.setdefault("params", count_params(module))
             example = self.data.features(4, BENCH_SEED)
@@ -203,7 +223,9 @@ class Workspace:
             for fmt in missing:
                 self.log(f"building {variant.name} [{fmt}]")
                 files[fmt] = str(variant.write(self, module, fmt, vdir))
-            meta.update(files=files, notes=variant.notes(self, module))
+            meta.update(files=files, notes={**variant.notes(self, module),
+                                            "gather_bytes_per_sample": gather_bytes_per_sample(module, example,
+                                                                                               self.names)})
             save_atomic(meta_path, lambda t: t.write_text(json.dumps(meta, indent=1)))
         return Prepared(self.family.name, self.preset_name, variant.name, {f: files[f] for f in formats},
                         meta["params"], meta["flops_per_sample"], str(self.reference()), meta.get("notes", {}))
