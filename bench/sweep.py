@@ -16,8 +16,8 @@ from bench import env, machine, scenarios
 from bench.config import SweepConfig
 from bench.errors import USER_ERRORS, UserError
 from bench.harness_options import check_options
+from bench.interleave import Interleaver, Planned
 from bench.jobs import Job, job_id
-from bench.launcher import launch
 from bench.profiles import load_profile
 from bench.records import RunDir, write_json_atomic
 from bench.validation import lookup
@@ -116,6 +116,7 @@ class Sweep:
         self.affinity = self.profile.pinned()
         self.threads = cfg.threads or self.profile.thread_count()
         self.scenario_options = self.profile.scenario_options.merged(cfg.scenario_options)
+        self.repeat = cfg.repeat
         self.log = log
 
     def backend_options(self, variant, b: BackendChoice) -> dict:
@@ -130,20 +131,43 @@ class Sweep:
                     for batch in self.batch_sizes:
                         yield variant, b, scenario, batch
 
-    def run(self, progress: Progress | None = None) -> RunDir:
-        run = RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
+    def start(self, run: RunDir | None = None) -> tuple[RunDir, dict]:
+        """The run folder (a new one under cfg.out unless given) with env.json and config.json; and the env."""
+        run = run or RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
         environment = env.capture()
         peaks = machine.cached(environment)
         write_json_atomic(run.path / "env.json", {**environment, "machine": peaks})
         write_json_atomic(run.path / "config.json", {**self.cfg.model_dump(mode="json"), "threads": self.threads,
                                                     "affinity": self.affinity, "profile_detail":
-                                                    self.profile.model_dump(),
+                                                    self.profile.model_dump(), "repeat": self.repeat,
                                                     "scenario_options": self.scenario_options.model_dump()})
+        return run, {**environment, "machine": peaks}
+
+    def run(self, progress: Progress | None = None) -> RunDir:
+        run, environment = self.start()
+        plans = self.plan(run, environment)
+        task = progress.add_task("sweep", total=len(plans)) if progress else None
+
+        def started(plan: Planned, k: int) -> None:
+            if progress:
+                j = plan.job
+                progress.update(task, description=f"{j.variant} {j.backend} {j.scenario} b{j.batch_size}"
+                                + (f" r{k}" if self.repeat > 1 else ""))
+
+        def done(plan: Planned, record: dict) -> None:
+            run.append(record)
+            if progress:
+                progress.advance(task)
+
+        Interleaver(self.repeat, on_launch=started).run(plans, done)
+        return run
+
+    def plan(self, run: RunDir, environment: dict) -> list[Planned]:
+        """Every job of the grid, its variant built and its inputs saved, or its skipped / failed record."""
         ws = self.ws
-        grid = list(self.grid())
-        task = progress.add_task("sweep", total=len(grid)) if progress else None
         prepared: dict[str, object] = {}
-        for index, (variant, b, scenario, batch) in enumerate(grid):
+        plans = []
+        for index, (variant, b, scenario, batch) in enumerate(self.grid()):
             job = Job(
                 job_id=job_id(index, self.family.name, variant.name, b.name, scenario, batch), run_id=run.run_id,
                 run_dir=str(run.path), model=self.family.name, preset=self.preset, variant=variant.name,
@@ -155,16 +179,14 @@ class Sweep:
                 env_id=environment["env_id"], quality_entry=self.family.quality_entry,
                 backend_options=self.backend_options(variant, b),
                 scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
-                op_profile=self.cfg.op_profile, machine_peaks=peaks,
+                op_profile=self.cfg.op_profile, machine_peaks=environment["machine"],
             )
-            if progress:
-                progress.update(task, description=f"{variant.name} {b.name} {scenario} b{batch}")
-            run.append(self._run_one(job, variant, b, ws, run, prepared))
-            if progress:
-                progress.advance(task)
-        return run
+            plans.append(Planned(job, run, self._prepare(job, variant, b, ws, run, prepared)))
+        return plans
 
-    def _run_one(self, job: Job, variant, b: BackendChoice, ws: Workspace, run: RunDir, prepared: dict) -> dict:
+    def _prepare(self, job: Job, variant, b: BackendChoice, ws: Workspace, run: RunDir, prepared: dict
+                 ) -> dict | None:
+        """Fill in the job's artifact and inputs (None: ready to launch), or the record it gets without running."""
         if not b.available:
             return job.outcome("skipped", b.reason)
         ok, why = b.cls.supports(variant.formats, b.device)
@@ -190,7 +212,7 @@ class Sweep:
         job.params, job.flops_per_sample, job.reference = p.params, p.flops_per_sample, p.reference
         job.variant_notes = p.notes
         job.inputs_path = save_input_pool(run, ws, job.batch_size, job.timing.pool_size)
-        return launch(job)
+        return None
 
 
 def progress_bar(console: Console) -> Progress:
