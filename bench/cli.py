@@ -123,6 +123,8 @@ def run(
     concurrency: str | None = typer.Option(None, "--concurrency", help="concurrency: client counts, e.g. 1,2,4"),
     repeat: int | None = typer.Option(None, "--repeat", min=1, help="replicas per job, each its own process, "
                                       "interleaved across jobs [3; 1 with --quick]"),
+    fleet: Path | None = typer.Option(None, "--fleet", help="fleet YAML: run on each target's Ray nodes"),
+    cluster: str | None = typer.Option(None, "--cluster", help="Ray cluster address for --fleet, or auto [auto]"),
     op_profile: bool = typer.Option(False, "--op-profile", help="per-operator profile of each job (ops/<job>.json), "
                                     "in a pass after its timed phase"),
 ) -> None:
@@ -144,7 +146,12 @@ def run(
                  "repeat": repeat or base.get("repeat") or default_repeat(quick)}
     cfg = build_config(base, overrides, source=str(config or "command line"))
     try:
-        run_path = run_sweep(cfg, console)
+        if fleet or cluster:
+            from bench.fleet.command import run_on_fleet
+
+            run_path = run_on_fleet(cfg, fleet, cluster, console)
+        else:
+            run_path = run_sweep(cfg, console)
     except RunInterrupted as e:
         err_console.print(f"interrupted: {e}; records so far: {e.run.records_path}", highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
@@ -287,6 +294,17 @@ def history(
         select = {k: v for k, v in {"model": model, "preset": preset, "variant": variant, "backend": backend,
                                     "scenario": scenario, "batch_size": batch_size}.items() if v is not None}
         show_trend(console, h, select, metric, last, chart or folder / chart_name(metric, select))
+
+
+@app.command("fleet")
+def list_fleet(
+    cluster: str = typer.Option("auto", "--cluster", help="Ray cluster address, or auto"),
+    fleet: Path | None = typer.Option(None, "--fleet", help="fleet YAML: name each node's targets and backends"),
+) -> None:
+    """The cluster's nodes: their device resources (targets), what they run and whether they are busy."""
+    from bench.fleet.command import show_nodes
+
+    show_nodes(console, cluster, fleet)
 
 
 @app.command("machine")

@@ -46,15 +46,17 @@ class BackendChoice:
     reason: str
 
 
-def choose_backends(cfg: SweepConfig) -> list[BackendChoice]:
-    """The sweep's backends; a backend named explicitly must be available, a default one is skipped."""
+def choose_backends(cfg: SweepConfig, here: bool = True) -> list[BackendChoice]:
+    """The sweep's backends; a backend named explicitly must be available, a default one is skipped.
+
+    here=False: the jobs run on other machines (a fleet), which check availability themselves."""
     explicit = cfg.backends is not None
     names = cfg.backends if explicit else list(registry.CPU_BACKENDS)
     out = []
     for name in names:
         cls = registry.load_class(lookup("backend", name, registry.BACKENDS))
         device = cfg.device if cfg.device.split(":")[0] in cls.devices else cls.devices[0]
-        ok, why = cls.available_on(device)
+        ok, why = cls.available_on(device) if here else (True, "")
         if explicit and not ok:
             raise UserError(f"backend {name} is not available: {why}")
         out.append(BackendChoice(name, cls, device, ok, why))
@@ -97,8 +99,10 @@ def open_workspace(family, preset: str, cfg: SweepConfig, log: Callable[[str], N
 class Sweep:
     """A validated sweep: the job grid it will run and where it writes."""
 
-    def __init__(self, cfg: SweepConfig, log: Callable[[str], None] = print):
+    def __init__(self, cfg: SweepConfig, log: Callable[[str], None] = print, target: str | None = None):
         self.cfg = cfg
+        self.target = target  # a fleet target's name: its nodes run the jobs (None: this machine)
+        here = target is None  # a fleet node checks its backends, pins and counts its own cores
         self.family = open_model(cfg)
         self.preset = cfg.preset or self.family.default_preset
         self.family.preset(self.preset)
@@ -113,7 +117,7 @@ class Sweep:
         self.scenarios = [cfg.scenario] if cfg.scenario else self.profile.scenarios
         for s in self.scenarios:
             scenarios.scenario(s)
-        self.backends = choose_backends(cfg)
+        self.backends = choose_backends(cfg, here)
         for v in self.variants:  # a missing quantizer package is bad input, said before anything runs
             for b in self.backends:
                 need = b.available and v.missing(b.cls.pick_format(v.formats) or "")
@@ -123,8 +127,8 @@ class Sweep:
             lookup("backend", name, registry.BACKENDS)
         self.harness = {(v.name, b.name): check_options(b.name, b.cls, self.backend_options(v, b))
                         for v in self.variants for b in self.backends}
-        self.affinity = self.profile.pinned()
-        self.threads = cfg.threads or self.profile.thread_count()
+        self.affinity = self.profile.pinned() if here else None
+        self.threads = cfg.threads or (self.profile.thread_count() if here else self.profile.threads)
         self.scenario_options = self.profile.scenario_options.merged(cfg.scenario_options)
         self.repeat = cfg.repeat
         self.log = log
@@ -134,7 +138,7 @@ class Sweep:
         return {**registry.PRESET_OPTIONS.get(b.name, {}), **variant.backend_options(b.name),
                 **self.cfg.backend_options.get(b.name, {})}
 
-    def what_runs(self) -> dict:
+    def config_json(self) -> dict:
         """config.json: the config as given with every default resolved to what this sweep runs."""
         return {**self.cfg.model_dump(mode="json"), "preset": self.preset, "variants": [v.name for v in self.variants],
                 "backends": [b.name for b in self.backends], "batch_sizes": self.batch_sizes,
@@ -155,7 +159,7 @@ class Sweep:
         environment = env.capture()
         peaks = machine.cached(environment)
         write_json_atomic(run.path / "env.json", {**environment, "machine": peaks})
-        write_json_atomic(run.path / "config.json", self.what_runs())
+        write_json_atomic(run.path / "config.json", self.config_json())
         return run, {**environment, "machine": peaks}
 
     def run(self, progress: SweepProgress | None = None) -> RunDir:
@@ -191,16 +195,17 @@ class Sweep:
 
         Interleaver(self.repeat, on_launch=started).run(plans, done)
 
-    def plan(self, run: RunDir, environment: dict) -> list[Planned]:
-        """Every job of the grid, its variant built and its inputs saved, or its skipped / failed record."""
+    def plan(self, run: RunDir, environment: dict, first_index: int = 0, skip: str | None = None) -> list[Planned]:
+        """Every job of the grid, its variant built and its inputs saved, or its skipped / failed record (every
+        job `skipped` with the reason `skip` when given); job ids count from `first_index`."""
         ws = self.ws
         prepared: dict[str, object] = {}
         plans = []
-        for index, (variant, b, scenario, batch) in enumerate(self.grid()):
+        for index, (variant, b, scenario, batch) in enumerate(self.grid(), first_index):
             job = Job(
-                job_id=job_id(index, self.family.name, variant.name, b.name, scenario, batch), run_id=run.run_id,
-                run_dir=str(run.path), model=self.family.name, preset=self.preset, variant=variant.name,
-                backend=b.name, backend_entry=registry.BACKENDS[b.name], device=b.device,
+                job_id=job_id(index, self.family.name, variant.name, b.name, scenario, batch, self.target),
+                run_id=run.run_id, run_dir=str(run.path), model=self.family.name, preset=self.preset,
+                variant=variant.name, backend=b.name, backend_entry=registry.BACKENDS[b.name], device=b.device,
                 profile=self.profile.name, scenario=scenario, batch_size=batch, threads=self.threads,
                 timing=self.cfg.timing, timeout_s=self.harness[variant.name, b.name].timeout_s or self.cfg.timeout_s,
                 inputs=self.family.input_names,
@@ -208,9 +213,10 @@ class Sweep:
                 env_id=environment["env_id"], quality_entry=self.family.quality_entry,
                 backend_options=self.backend_options(variant, b),
                 scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
-                op_profile=self.cfg.op_profile, machine_peaks=environment["machine"],
+                op_profile=self.cfg.op_profile, machine_peaks=environment["machine"], target=self.target,
             )
-            plans.append(Planned(job, run, self._prepare(job, variant, b, ws, run, prepared)))
+            plans.append(Planned(job, run, job.outcome("skipped", skip) if skip else
+                                 self._prepare(job, variant, b, ws, run, prepared)))
         return plans
 
     def _prepare(self, job: Job, variant, b: BackendChoice, ws: Workspace, run: RunDir, prepared: dict

@@ -27,11 +27,16 @@ from bench.records import RunDir, now_iso
 from models.artifacts import cache_root
 
 
-def artifact_bytes(path: str) -> int:
-    """Size on disk, counting an OpenVINO IR's .bin or ONNX external data beside the file."""
+def artifact_files(path: str) -> list[Path]:
+    """The artifact and the files that belong to it (an OpenVINO IR's .bin)."""
     p = Path(path)
     extra = p.with_suffix(".bin") if p.suffix == ".xml" else None
-    return p.stat().st_size + (extra.stat().st_size if extra and extra.exists() else 0)
+    return [p] + ([extra] if extra and extra.exists() else [])
+
+
+def artifact_bytes(path: str) -> int:
+    """Size on disk, counting an OpenVINO IR's .bin beside the file."""
+    return sum(f.stat().st_size for f in artifact_files(path))
 
 
 def measure_quality(backend, job: Job) -> dict | None:

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from bench.errors import UserError
-from bench.jobkey import SERIES_FIELDS
+from bench.jobkey import SERIES_FIELDS as KEY_FIELDS
 from bench.report.data import BASELINE_VARIANT, Run, get, is_load, load_points, varying
 from bench.variant_ratio import Speedup, speedup
 
@@ -24,6 +24,7 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#17becf")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 LINESTYLES = ("-", "--", ":", "-.")
+SERIES_FIELDS = (*KEY_FIELDS, "target")  # a fleet run's target labels its series where it varies
 CDF_POINTS = 2_000  # points per CDF line: enough for the eye, keeps the SVG small
 MAX_PANELS = 12
 MAX_SERIES = 8  # lines one panel can tell apart (4 line styles x distinct colours); more: one panel per backend
