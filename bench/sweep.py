@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 from backends import registry
 from bench import env, machine, scenarios
@@ -249,6 +251,12 @@ class Sweep:
         job.variant_notes = p.notes
         job.inputs_path = save_input_pool(run, ws, job.batch_size, job.timing.pool_size)
         return None
+
+
+def progress_bar(console: Console) -> Progress:
+    """A plain rich bar with an ETA (the fleet runner drives its own tasks)."""
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False)
 
 
 def _interrupt(signum, frame) -> None:
