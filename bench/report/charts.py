@@ -363,12 +363,12 @@ CHARTS: list[tuple[str, str, Callable]] = [
 ]
 
 
-def draw_all(run: Run, reference: str | None = None) -> list[Chart]:
-    """Every chart the run has data for; the others come back with `skipped` saying why."""
+def draw_all(run: Run, reference: str | None = None, extra: Iterable[tuple[str, str, Callable]] = ()) -> list[Chart]:
+    """Every chart (CHARTS, then `extra`) the run has data for; the others come back with `skipped` saying why."""
     pal = Palette(run.ok)
     out = []
     with matplotlib.rc_context(STYLE):
-        for name, title, draw in CHARTS:
+        for name, title, draw in [*CHARTS, *extra]:
             try:
                 fig, caption = draw(run, pal, reference)
             except NoData as e:
