@@ -7,6 +7,7 @@ import pytest
 
 from bench.config import SweepConfig, TimingConfig, build_config
 from bench.errors import UserError
+from bench.report.build import build_report
 from bench.scenario_options import ScenarioOptions
 from bench.scenarios import server
 from bench.serving.arrivals import Arrivals
@@ -153,8 +154,11 @@ def test_batched_variable_requests_on_a_real_runtime(tmp_path):
                       scenario_options=opts)
     sweep = Sweep(cfg, log=lambda s: None)
     sweep.scenarios = ["server"]
-    (rec,) = sweep.run().records()
+    run = sweep.run()
+    (rec,) = run.records()
     assert rec["status"] == "ok", rec["reason"]
     assert [s["batching"]["max_delay_ms"] for s in rec["batching_sweep"]] == [0, 2]
     assert max(int(k) for k in rec["batch_sizes_formed"]) <= 32 and rec["service_ms"]["mean"] > 0
     assert rec["throughput_sps"] == pytest.approx(rec["achieved_qps"] * rec["rows_per_request"]["mean"])
+    drawn = {c.name for c in build_report(run.path).charts if c.figure is not None}
+    assert {"latency-breakdown", "batching-sweep"} <= drawn
