@@ -46,8 +46,8 @@ class ServerRun:
     window_ns: int  # length of the arrival window (n / qps)
     qps: float
     workers: int
+    calls: np.ndarray  # per inference call: start, end, rows, opened, due (ns from the run's start)
     rows: np.ndarray | None = None  # rows of each request (None: batch_size each)
-    calls: np.ndarray | None = None  # per inference call: start, end, rows, opened, due (ns from the run's start)
     batching: Batching | None = None
 
 
@@ -87,13 +87,13 @@ def serve(call: Callable[[Any], None], handles: list[Any], arrivals_ns: np.ndarr
 
     run_threads(worker, workers)
     return ServerRun(np.asarray(arrivals_ns, np.int64), np.array(starts, np.int64), np.array(ends, np.int64),
-                     int(n / qps * 1e9), qps, workers, None if rows is None else sizes,
-                     np.array(calls, np.int64).reshape(-1, 5), batching)
+                     int(n / qps * 1e9), qps, workers, np.array(calls, np.int64).reshape(-1, 5),
+                     None if rows is None else sizes, batching)
 
 
 def batch_fields(run: ServerRun) -> dict:
     """What the dynamic batcher did: the histogram of rows per call it formed and how long it held batches open."""
-    if run.batching is None or run.calls is None or not len(run.calls):
+    if run.batching is None or not len(run.calls):
         return {}
     sizes, counts = np.unique(run.calls[:, 2], return_counts=True)
     held = run.calls[:, 4] - run.calls[:, 3]  # planned: from when the call could have started to when it was due
@@ -117,7 +117,7 @@ def summarize_run(run: ServerRun, batch_size: int, budget_ms: float) -> tuple[di
     summary.update(throughput_sps=summary["throughput_sps"] * per_request, samples=int(rows.sum()),
                    throughput_ci_sps=[v * per_request for v in summary["throughput_ci_sps"] or []] or None)
     achieved = int(served.sum()) / wall_s
-    busy = int((run.calls[:, 1] - run.calls[:, 0]).sum()) if run.calls is not None else int(service.sum())
+    busy = int((run.calls[:, 1] - run.calls[:, 0]).sum())
     summary.update(
         target_qps=run.qps, achieved_qps=achieved, requests=len(run.scheduled), dropped_requests=dropped,
         late_requests=int((latencies > budget_ms * 1e6).sum()), late_threshold_ms=budget_ms, workers=run.workers,
@@ -126,7 +126,7 @@ def summarize_run(run: ServerRun, batch_size: int, budget_ms: float) -> tuple[di
                              single_server=run.workers == 1 and run.batching is None),
         **batch_fields(run),
     )
-    if run.calls is not None and len(run.calls):  # how late calls began after they were due (thread wake-up, GIL)
+    if len(run.calls):  # how late calls began after they were due (thread wake-up, GIL)
         summary["wakeup_ms"] = stats.latency_summary(np.maximum(run.calls[:, 0] - run.calls[:, 4], 0))[0]
     if achieved < run.qps * (1 - LATE_FRACTION_WARN):
         summary["warnings"].append(f"overloaded: achieved {achieved:.1f} QPS of the {run.qps:.1f} targeted")
