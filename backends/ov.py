@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from backends.base import Backend, BackendOptions, Clock
+from backends.base import Backend, BackendOptions, Clock, Options
+
+
+class OpenVINOOptions(Options):
+    """OpenVINO options."""
+
+    hint: Literal["LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT"] | None = None  # None: from the scenario
+    precision: Literal["f32", "bf16", "f16"] = "f32"  # INFERENCE_PRECISION_HINT (a bf16 variant sets bf16)
+
+
+def port_name(port: Any, wanted: tuple[str, ...]) -> str:
+    """The name among the port's names that the job feeds (the ONNX input name), else the port's own."""
+    return next((n for n in wanted if n in port.get_names()), port.get_any_name())
 
 
 class OpenVINO(Backend):
@@ -14,6 +26,7 @@ class OpenVINO(Backend):
     formats = ("openvino", "onnx")
     requires = ("openvino",)
     install_hint = "pip install recbench[openvino]"
+    option_model = OpenVINOOptions
 
     @classmethod
     def versions(cls) -> dict[str, str]:
@@ -25,22 +38,24 @@ class OpenVINO(Backend):
         import openvino as ov
 
         self.ov = ov
+        opts = self.parse_options(options.extra)
         core = ov.Core()
         model = core.read_model(artifact)
         config = {
-            "PERFORMANCE_HINT": options.extra.get("hint", "THROUGHPUT" if options.mode == "throughput" else "LATENCY"),
+            "PERFORMANCE_HINT": opts.hint or ("THROUGHPUT" if options.mode == "throughput" else "LATENCY"),
             "INFERENCE_NUM_THREADS": options.threads,
             # OpenVINO silently runs fp32 models in bf16 on CPUs with AVX512-BF16/AMX: keep fp32 unless asked.
-            "INFERENCE_PRECISION_HINT": options.extra.get("precision", "f32"),
+            "INFERENCE_PRECISION_HINT": opts.precision,
         }
         self.compiled = core.compile_model(model, options.device.upper().replace("CPU:", "CPU"), config)
-        self.input_names = [p.get_any_name() for p in self.compiled.inputs]
+        # a port carries every name of its tensor; get_any_name() may pick an internal one (a folded Cast's output)
+        self.ports = {port_name(p, options.inputs): p for p in self.compiled.inputs}
         self.n_streams = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
 
     def prepare(self, batch: dict[str, np.ndarray]) -> Any:
         request = self.compiled.create_infer_request()
-        for name in self.input_names:
-            request.set_tensor(name, self.ov.Tensor(np.ascontiguousarray(batch[name]), shared_memory=True))
+        for name, port in self.ports.items():
+            request.set_tensor(port, self.ov.Tensor(np.ascontiguousarray(batch[name]), shared_memory=True))
         return request
 
     def infer(self, handle: Any) -> None:
@@ -54,7 +69,7 @@ class OpenVINO(Backend):
 
     def infer_parallel(self, handles: list[Any], count: int, clock: Clock) -> tuple[np.ndarray, np.ndarray]:
         """An AsyncInferQueue of OPTIMAL_NUMBER_OF_INFER_REQUESTS requests, refilled as each one completes."""
-        inputs = [{name: h.get_tensor(name) for name in self.input_names} for h in handles]
+        inputs = [{port: h.get_tensor(port) for port in self.ports.values()} for h in handles]
         starts = np.zeros(count, dtype=np.int64)
         ends = np.zeros(count, dtype=np.int64)
         queue = self.ov.AsyncInferQueue(self.compiled, self.n_streams)

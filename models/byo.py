@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +14,10 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bench.errors import UserError
-from models.artifacts import BENCH_SEED, Prepared, cache_root, count_params, save_atomic
+from models.artifacts import BENCH_SEED, Prepared, cache_root, count_params
 from models.data import zipf_ids
+from models.errors import ModelError
+from models.fileio import load_yaml, save_atomic
 from models.variants import Variant
 
 FILE_FORMATS = {".onnx": "onnx", ".xml": "openvino", ".engine": "engine", ".plan": "engine", ".trt": "engine"}
@@ -78,15 +81,13 @@ class ModelInput:
 
 
 def read_spec(path: Path | None) -> SpecFile:
-    from bench.config import load_yaml
-
     if path is None:
         return SpecFile()
     try:
         spec = SpecFile(**load_yaml(path))
     except ValidationError as e:
         first = e.errors()[0]
-        raise UserError(f"{path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        raise ModelError(f"{path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
     if spec.labelled is not None and not spec.labelled.is_absolute():
         spec.labelled = path.parent / spec.labelled
     return spec
@@ -98,7 +99,7 @@ def numpy_dtype(name: str, where: str) -> np.dtype:
     except TypeError:
         dtype = None
     if dtype not in DTYPES:
-        raise UserError(f"{where}: unsupported input type {name}; valid: {', '.join(sorted(str(d) for d in DTYPES))}")
+        raise ModelError(f"{where}: unsupported input type {name}; valid: {', '.join(sorted(str(d) for d in DTYPES))}")
     return dtype
 
 
@@ -111,7 +112,7 @@ def onnx_signature(path: Path) -> tuple[list[Signature], int]:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
     except Exception as e:  # noqa: BLE001 - protobuf and checker errors alike mean an unusable file
-        raise UserError(f"{path} is not a valid ONNX model: {str(e).splitlines()[0][:200]}") from None
+        raise ModelError(f"{path} is not a valid ONNX model: {str(e).splitlines()[0][:200]}") from None
     inits = {t.name: list(t.dims) for t in model.graph.initializer}
     rows = {n.input[1]: inits[n.input[0]][0] for n in model.graph.node
             if n.op_type == "Gather" and len(n.input) == 2 and n.input[0] in inits}
@@ -120,7 +121,7 @@ def onnx_signature(path: Path) -> tuple[list[Signature], int]:
         if v.name in inits:
             continue
         if not v.type.HasField("tensor_type"):
-            raise UserError(f"{path}: input {v.name} is not a tensor; recbench feeds tensor inputs only")
+            raise ModelError(f"{path}: input {v.name} is not a tensor; recbench feeds tensor inputs only")
         kind = helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type) if v.type.tensor_type.elem_type else None
         dtype = numpy_dtype(str(np.dtype(kind)) if kind is not None else "undefined", f"{path}: input {v.name}")
         dims = [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
@@ -128,16 +129,23 @@ def onnx_signature(path: Path) -> tuple[list[Signature], int]:
     return out, sum(int(np.prod(d)) for d in inits.values())
 
 
+def parameter_name(port) -> str:
+    """An IR input's own name: its Parameter's name when the port carries it (a folded Cast adds internal names)."""
+    names = port.get_names()
+    own = port.get_node().get_friendly_name()
+    return own if own in names else min(names, key=lambda n: (n.startswith("/"), n))
+
+
 def openvino_signature(path: Path) -> list[Signature]:
     import openvino as ov
 
     if not path.with_suffix(".bin").exists():
-        raise UserError(f"{path}: the weights file {path.with_suffix('.bin').name} is missing beside it")
+        raise ModelError(f"{path}: the weights file {path.with_suffix('.bin').name} is missing beside it")
     try:
         model = ov.Core().read_model(str(path))
     except Exception as e:  # noqa: BLE001 - any parse error means an unusable IR
-        raise UserError(f"{path} is not a valid OpenVINO IR: {str(e).splitlines()[0][:200]}") from None
-    return [Signature(p.get_any_name(), numpy_dtype(str(p.get_element_type().to_dtype()), f"{path}: input"),
+        raise ModelError(f"{path} is not a valid OpenVINO IR: {str(e).splitlines()[0][:200]}") from None
+    return [Signature(parameter_name(p), numpy_dtype(str(p.get_element_type().to_dtype()), f"{path}: input"),
                       [None if d.is_dynamic else d.get_length() for d in p.get_partial_shape()]) for p in model.inputs]
 
 
@@ -150,7 +158,7 @@ def engine_signature(path: Path) -> list[Signature] | None:
     except Exception:  # noqa: BLE001 - no TensorRT or no GPU here: the input spec must describe the inputs
         return None
     if engine is None:
-        raise UserError(f"{path} is not a TensorRT engine this TensorRT can deserialize")
+        raise ModelError(f"{path} is not a TensorRT engine this TensorRT can deserialize")
     names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
     inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
     return [Signature(n, np.dtype(trt.nptype(engine.get_tensor_dtype(n))),
@@ -160,11 +168,11 @@ def engine_signature(path: Path) -> list[Signature] | None:
 def spec_signature(spec: SpecFile, what: str) -> list[Signature]:
     """Inputs of a model with no readable signature: every one must carry a shape in the spec."""
     if not spec.inputs:
-        raise UserError(f"{what} needs --input-spec FILE listing its inputs (name, dtype, shape with 'batch')")
+        raise ModelError(f"{what} needs --input-spec FILE listing its inputs (name, dtype, shape with 'batch')")
     out = []
     for s in spec.inputs:
         if s.shape is None:
-            raise UserError(f"input spec: {s.name} needs a shape (e.g. [batch, 16]) for {what}")
+            raise ModelError(f"input spec: {s.name} needs a shape (e.g. [batch, 16]) for {what}")
         integer = s.cardinality is not None or (s.range is not None and s.dtype is None)
         dtype = numpy_dtype(s.dtype or ("int64" if integer else "float32"), f"input spec: {s.name}")
         out.append(Signature(s.name, dtype, [None if isinstance(d, str) else d for d in s.shape]))
@@ -176,7 +184,7 @@ def resolve(signature: list[Signature], spec: SpecFile, what: str) -> list[Model
     by_name = {s.name: s for s in spec.inputs}
     unknown = sorted(set(by_name) - {s.name for s in signature})
     if unknown:
-        raise UserError(f"input spec names {', '.join(unknown)}, which {what} has no input of; "
+        raise ModelError(f"input spec names {', '.join(unknown)}, which {what} has no input of; "
                         f"its inputs: {', '.join(s.name for s in signature)}")
     return [resolve_one(sig, by_name.get(sig.name)) for sig in signature]
 
@@ -185,15 +193,15 @@ def resolve_one(sig: Signature, s: InputSpec | None) -> ModelInput:
     where = f"input {sig.name}"
     dtype = sig.dtype
     if s is not None and s.dtype is not None and numpy_dtype(s.dtype, where) != dtype:
-        raise UserError(f"{where}: the spec says {s.dtype}, the model takes {dtype}")
+        raise ModelError(f"{where}: the spec says {s.dtype}, the model takes {dtype}")
     dims: list[int | str | None] = list(sig.dims)
     if s is not None and s.shape is not None:
         if len(s.shape) != len(dims) or any(isinstance(a, int) and b is not None and a != b
                                             for a, b in zip(s.shape, dims, strict=True)):
-            raise UserError(f"{where}: the spec's shape {s.shape} does not fit the model's {dims}")
+            raise ModelError(f"{where}: the spec's shape {s.shape} does not fit the model's {dims}")
         dims = list(s.shape)
     if not dims:
-        raise UserError(f"{where} is a scalar; recbench needs a batch axis on every input")
+        raise ModelError(f"{where} is a scalar; recbench needs a batch axis on every input")
     batch = next((i for i, d in enumerate(dims) if isinstance(d, str) and d == "batch"), None)
     if batch is None:
         batch = next((i for i, d in enumerate(dims) if d is None or isinstance(d, str)), 0)
@@ -202,7 +210,7 @@ def resolve_one(sig: Signature, s: InputSpec | None) -> ModelInput:
         if i == batch:
             shape.append(None)
         elif d is None or isinstance(d, str):
-            raise UserError(f"{where}: axis {i} has no fixed size; give its shape in --input-spec (e.g. [batch, 16])")
+            raise ModelError(f"{where}: axis {i} has no fixed size; give its shape in --input-spec (e.g. [batch, 16])")
         else:
             shape.append(int(d))
     low = high = None
@@ -213,7 +221,7 @@ def resolve_one(sig: Signature, s: InputSpec | None) -> ModelInput:
     elif np.issubdtype(dtype, np.integer) and sig.table_rows:
         low, high = 0, sig.table_rows  # the ID range of the embedding table the input indexes
     if np.issubdtype(dtype, np.integer) and low is None:
-        raise UserError(f"{where} is {dtype}: declare its IDs' cardinality or range in --input-spec")
+        raise ModelError(f"{where} is {dtype}: declare its IDs' cardinality or range in --input-spec")
     fixed = dims[batch] if isinstance(dims[batch], int) else None
     return ModelInput(sig.name, dtype, shape, fixed, low, high, s.distribution if s else "zipf")
 
@@ -246,12 +254,12 @@ class ByoModel:
 
     def preset(self, name: str) -> None:
         if name != AS_GIVEN:
-            raise UserError(f"presets apply to built-in models; {self.name} runs as given (valid: {AS_GIVEN})")
+            raise ModelError(f"presets apply to built-in models; {self.name} runs as given (valid: {AS_GIVEN})")
 
     def check_batch_sizes(self, sizes: list[int]) -> None:
         for i in self.inputs:
             if i.fixed_batch is not None and any(b != i.fixed_batch for b in sizes):
-                raise UserError(f"{self.name}: input {i.name} fixes the batch size at {i.fixed_batch}; "
+                raise ModelError(f"{self.name}: input {i.name} fixes the batch size at {i.fixed_batch}; "
                                 f"run with --batch-sizes {i.fixed_batch} or export it with a dynamic batch axis")
 
     def features(self, n: int, seed: int) -> dict[str, np.ndarray]:
@@ -282,7 +290,7 @@ def write_reference(spec: SpecFile, names: tuple[str, ...], score, out_dir: Path
         data = np.load(spec.labelled)
         x, labels = {n: data[n] for n in names}, data["labels"].astype(np.float32)
     except (OSError, KeyError, ValueError) as e:
-        raise UserError(f"labelled data {spec.labelled}: needs arrays {', '.join(names)} and labels ({e})") from None
+        raise ModelError(f"labelled data {spec.labelled}: needs arrays {', '.join(names)} and labels ({e})") from None
     scores = score(x).astype(np.float64)
     path = out_dir / "eval.npz"
     save_atomic(path, lambda t: np.savez(t.open("wb"), labels=labels, scores=scores, auc=auc(labels, scores),
@@ -293,9 +301,9 @@ def write_reference(spec: SpecFile, names: tuple[str, ...], score, out_dir: Path
 def from_file(path: Path, spec: SpecFile) -> ByoModel:
     fmt = FILE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise UserError(f"{path}: unsupported model file; valid: {', '.join(FILE_FORMATS)} or module:factory")
+        raise ModelError(f"{path}: unsupported model file; valid: {', '.join(FILE_FORMATS)} or module:factory")
     if not path.is_file():
-        raise UserError(f"model file {path} does not exist")
+        raise ModelError(f"model file {path} does not exist")
     params = None
     if fmt == "onnx":
         signature, params = onnx_signature(path)
@@ -307,7 +315,7 @@ def from_file(path: Path, spec: SpecFile) -> ByoModel:
     reference = ""
     if spec.labelled is not None:
         if fmt != "onnx":
-            raise UserError("labelled data (quality) is supported for ONNX files and PyTorch factories")
+            raise ModelError("labelled data (quality) is supported for ONNX files and PyTorch factories")
         from models.export import onnx_scores
 
         reference = write_reference(spec, tuple(i.name for i in inputs), lambda x: onnx_scores(path, x),
@@ -316,14 +324,17 @@ def from_file(path: Path, spec: SpecFile) -> ByoModel:
 
 
 def load_factory(entry: str):
+    """The user's factory; the working directory is importable, as with `python -m` (spawned jobs inherit it)."""
     module_name, _, attr = entry.partition(":")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as e:  # noqa: BLE001 - any import failure of the user's code is bad input
-        raise UserError(f"cannot import {module_name} for --model {entry}: {type(e).__name__}: {e}") from None
+        raise ModelError(f"cannot import {module_name} for --model {entry}: {type(e).__name__}: {e}") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
-        raise UserError(f"--model {entry}: {module_name} has no callable {attr}")
+        raise ModelError(f"--model {entry}: {module_name} has no callable {attr}")
     return factory
 
 
@@ -339,9 +350,9 @@ def from_factory(entry: str, spec: SpecFile) -> ByoModel:
     try:
         module = factory()
     except Exception as e:  # noqa: BLE001 - the user's factory failing is bad input
-        raise UserError(f"--model {entry}: the factory raised {type(e).__name__}: {e}") from None
+        raise ModelError(f"--model {entry}: the factory raised {type(e).__name__}: {e}") from None
     if not isinstance(module, nn.Module):
-        raise UserError(f"--model {entry}: the factory returned {type(module).__name__}, not a torch.nn.Module")
+        raise ModelError(f"--model {entry}: the factory returned {type(module).__name__}, not a torch.nn.Module")
     module.eval()
     inputs = resolve(spec_signature(spec, f"factory {entry}"), spec, f"factory {entry}")
     name = safe_name(entry.replace(":", "."))
@@ -363,7 +374,7 @@ def from_factory(entry: str, spec: SpecFile) -> ByoModel:
     except Exception as e:  # noqa: BLE001 - an unexportable module still runs on the PyTorch backends
         unbuilt["onnx"] = f"ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}"
     if not files:
-        raise UserError(f"--model {entry}: the module could be neither saved nor exported ({unbuilt['torch']})")
+        raise ModelError(f"--model {entry}: the module could be neither saved nor exported ({unbuilt['torch']})")
     model.variant = AsGiven(files, unbuilt)
     model.reference = write_reference(spec, model.input_names, lambda x: predict(module, x, model.input_names), out)
     return model
