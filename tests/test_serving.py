@@ -9,7 +9,7 @@ from bench.config import SweepConfig, TimingConfig, build_config
 from bench.errors import UserError
 from bench.report.build import build_report
 from bench.scenario_options import ScenarioOptions
-from bench.scenarios import server
+from bench.scenarios import max_qps, server
 from bench.serving.arrivals import Arrivals
 from bench.serving.batching import Batching
 from bench.serving.candidates import Candidates
@@ -79,6 +79,19 @@ def test_a_request_larger_than_max_batch_is_split_by_rows():
     assert s["batch_sizes_formed"] == {"2": 50, "4": 100}  # 10 rows = 4 + 4 + 2, one call after another
     assert s["service_ms"]["mean"] == pytest.approx(3.0) and s["queue_ms"]["max"] == 0
     assert s["throughput_sps"] == pytest.approx(10 * s["achieved_qps"]) and s["samples"] == 500
+
+
+def test_max_qps_searches_once_per_batcher_setting():
+    """1 ms per call whatever its rows: one request per call caps at 1000/s, batches of up to 8 lift that."""
+    backend, wait = virtual([MS])
+    timing = TimingConfig(warmup_iters=10, warmup_s=0, min_iters=700, min_duration_s=0, max_duration_s=1e6)
+    opts = ScenarioOptions(p99_budget_ms=10, arrivals="constant", batching={"max_batch": 8, "max_delay_ms": [0, 2]})
+    job = SimpleNamespace(timing=timing, batch_size=1, scenario_options=opts.model_dump())
+    summary, m = max_qps.run(backend, list(range(8)), job, clock=backend.clock, wait=wait)
+    found = {s["batching"]["max_delay_ms"]: s["max_qps"] for s in summary["batching_sweep"]}
+    assert set(found) == {0, 2} and all(q > 1000 for q in found.values())
+    assert summary["max_qps"] == max(found.values()) and summary["latency_ms"]["p99"] <= 10
+    assert all("queue_ms" in p and p["throughput_sps"] > 0 for p in summary["curve"])
 
 
 def test_a_trace_is_replayed_exactly_and_qps_rescales_it(tmp_path):
