@@ -156,7 +156,7 @@ def compare(
     if cmp.pairs:
         console.print(cmp_mod.ratios_table(cmp).to_rich(compact=True))
     else:
-        console.print(f"no job is in both runs (matched on {', '.join(cmp_mod.JOB_KEY)})", highlight=False)
+        console.print(f"no job is in both runs (matched on {', '.join(cmp_mod.FIELDS)})", highlight=False)
     one_side = cmp_mod.one_side_table(cmp)
     if one_side:
         console.print(one_side.to_rich())
@@ -247,6 +247,18 @@ def recommend(
     if thread_counts is not None and (not thread_counts or min(thread_counts) < 1):
         raise UserError(f"--threads takes positive integers, got '{threads}'")
     raise typer.Exit(0 if search(console, cfg, budgets, objective, time_budget, thread_counts, write) else 1)
+
+
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="a run folder (results/<run-id>)"),
+    fmt: str = typer.Option("parquet", "--format", help="parquet or csv"),
+    out: Path | None = typer.Option(None, "--out", help="the file to write [RUN_DIR/records.<format>]"),
+) -> None:
+    """A run's records as one table (one row per job, columns like latency_ms.p50) in Parquet or CSV."""
+    from bench.frame import export_run
+
+    console.print(f"wrote {export_run(run_dir, fmt, out)}", highlight=False, soft_wrap=True)
 
 
 @app.command("backends")

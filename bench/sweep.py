@@ -95,7 +95,7 @@ class Sweep:
             self.family.check_batch_sizes(self.batch_sizes)
         self.scenarios = [cfg.scenario] if cfg.scenario else self.profile.scenarios
         for s in self.scenarios:
-            scenarios.get(s)
+            scenarios.scenario(s)
         self.backends = choose_backends(cfg)
         for v in self.variants:  # a missing quantizer package is bad input, said before anything runs
             for b in self.backends:

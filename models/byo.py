@@ -87,7 +87,8 @@ def read_spec(path: Path | None) -> SpecFile:
         spec = SpecFile(**load_yaml(path))
     except ValidationError as e:
         first = e.errors()[0]
-        raise ModelError(f"{path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        where, msg = ".".join(str(p) for p in first["loc"]), first["msg"].removeprefix("Value error, ")
+        raise ModelError(f"{path}: {where}: {msg}") from None
     if spec.labelled is not None and not spec.labelled.is_absolute():
         spec.labelled = path.parent / spec.labelled
     return spec

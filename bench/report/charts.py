@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from bench.errors import UserError
+from bench.jobkey import SERIES_FIELDS
 from bench.report.data import BASELINE_VARIANT, Run, get, is_load, load_points, varying
 
 STYLE = {"font.size": 9, "axes.titlesize": 10, "figure.titlesize": 12, "axes.grid": True, "grid.alpha": 0.3,
@@ -22,7 +23,6 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#17becf")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 LINESTYLES = ("-", "--", ":", "-.")
-SERIES_FIELDS = ("model", "variant", "backend", "device", "profile", "scenario")
 CDF_POINTS = 2_000  # points per CDF line: enough for the eye, keeps the SVG small
 MAX_PANELS = 12
 LEGEND_CHARS = 150  # characters of legend text that fit on one row of a WIDTH_IN-wide chart

@@ -9,6 +9,7 @@ from rich import box
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from bench.jobkey import SERIES_FIELDS
 from bench.report.data import get, load_points, varying
 
 # a cell is its text, or (text, style) where style is a colour name: rich uses it, HTML maps it to a class
@@ -82,7 +83,7 @@ def with_ci(value: float | None, ci, fmt: str = ".4g") -> str:
     return format(value, fmt)
 
 
-IDENTITY = ("model", "variant", "backend", "device", "profile", "scenario")
+IDENTITY = SERIES_FIELDS  # the job key without the batch size (bench.jobkey)
 
 
 def identity_columns(records: list[dict]) -> list[str]:
