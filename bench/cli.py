@@ -66,6 +66,10 @@ def run(
     input_spec: Path | None = typer.Option(None, "--input-spec", help="YAML: a bring-your-own model's inputs"),
     preset: str | None = typer.Option(None, "--preset", help="model size preset (tiny, edge, datacenter)"),
     variants: str | None = typer.Option(None, "--variants", help="comma-separated variants, or 'all'"),
+    calibration: Path | None = typer.Option(None, "--calibration", help="int8-static calibration inputs "
+                                            "(.npz / .parquet, one array per model input)"),
+    student: str | None = typer.Option(None, "--student", help="pkg.mod:factory: distillation student of a "
+                                       "bring-your-own model"),
     backends: str | None = typer.Option(None, "--backends", help="comma-separated backends"),
     batch_sizes: str | None = typer.Option(None, "--batch-sizes", help="e.g. 1,64,512"),
     profile: str | None = typer.Option(None, "--profile", help="edge, datacenter or a profile YAML"),
@@ -80,11 +84,18 @@ def run(
     p99_budget_ms: str | None = typer.Option(None, "--p99-budget-ms", help="max-qps: p99 bound in ms [10]"),
     workers: int | None = typer.Option(None, "--workers", help="server / max-qps: serving threads [1]"),
     concurrency: str | None = typer.Option(None, "--concurrency", help="concurrency: client counts, e.g. 1,2,4"),
+    repeat: int | None = typer.Option(None, "--repeat", min=1, help="replicas per job, each its own process, "
+                                      "interleaved across jobs [3; 1 with --quick]"),
+    fleet: Path | None = typer.Option(None, "--fleet", help="fleet YAML: run on each target's Ray nodes"),
+    cluster: str | None = typer.Option(None, "--cluster", help="Ray cluster address for --fleet, or auto [auto]"),
+    op_profile: bool = typer.Option(False, "--op-profile", help="per-operator profile of each job (ops/<job>.json), "
+                                    "in a pass after its timed phase"),
 ) -> None:
     """Run a sweep: every variant x backend x scenario x batch size, one process per job."""
     from bench.config import TimingConfig, build_config, load_yaml
     from bench.history import record_run_quietly
     from bench.records import RunDir
+    from bench.replicas import default_repeat
     from bench.summary import print_summary
     from bench.sweep import run_sweep
 
@@ -92,10 +103,17 @@ def run(
     overrides = {"model": model, "preset": preset, "variants": _csv(variants), "backends": _csv(backends),
                  "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario, "threads": threads,
                  "out": out, "timeout_s": timeout, "input_spec": input_spec, "device": device,
-                 "timing": TimingConfig.quick() if quick else None,
-                 "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency)}
+                 "calibration": calibration, "student": student,
+                 "timing": TimingConfig.quick() if quick else None, "op_profile": op_profile or None,
+                 "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency),
+                 "repeat": repeat or base.get("repeat") or default_repeat(quick)}
     cfg = build_config(base, overrides, source=str(config or "command line"))
-    run_path = run_sweep(cfg, console)
+    if fleet or cluster:
+        from bench.fleet.command import run_on_fleet
+
+        run_path = run_on_fleet(cfg, fleet, cluster, console)
+    else:
+        run_path = run_sweep(cfg, console)
     record_run_quietly(run_path, console.print)
     records = RunDir(run_path).records()
     print_summary(console, records, title=f"{cfg.model} run {run_path.name}")
@@ -103,6 +121,12 @@ def run(
     ok = sum(r["status"] == "ok" for r in records)
     console.print(f"{ok} ok, {failed} failed, {len(records) - ok - failed} skipped; records: "
                   f"{run_path / 'records.jsonl'}", soft_wrap=True)
+    busy = [r for r in records if (r.get("noise") or {}).get("busy")]
+    if busy:
+        worst = max((r["noise"].get("others_cpu_share") or 0) for r in busy)
+        console.print(f"[yellow]warning[/]: the host was busy during {len(busy)} of {ok} jobs (other processes took up "
+                      f"to {worst:.0%} of the cores): numbers are contended; `recbench doctor` says what to change, "
+                      "`recbench gate --rerun` compares fairly", soft_wrap=True, highlight=False)
     if not no_report and ok:
         from bench.report.build import build_report
 
@@ -157,9 +181,9 @@ def compare(
         console.print(cmp_mod.ratios_table(cmp).to_rich(compact=True))
     else:
         console.print(f"no job is in both runs (matched on {', '.join(cmp_mod.FIELDS)})", highlight=False)
-    one_side = cmp_mod.one_side_table(cmp)
-    if one_side:
-        console.print(one_side.to_rich())
+    for extra in (cmp_mod.op_changes(cmp), cmp_mod.one_side_table(cmp)):
+        if extra:
+            console.print(extra.to_rich())
     for path in written:
         console.print(f"wrote {path}", soft_wrap=True, highlight=False)
 
@@ -172,15 +196,22 @@ def gate(
     max_regression: str = typer.Option("5%", "--max-regression", help="tolerated slowdown vs the baseline"),
     metrics: str | None = typer.Option(None, "--metrics", help="regression metrics, default: p50,p99,throughput "
                                        "(also p90, p95, mean)"),
-    strict: bool = typer.Option(False, "--strict", help="judge budgets on the pessimistic end of each CI"),
+    strict: bool = typer.Option(False, "--strict", help="judge budgets on the pessimistic end of each CI; "
+                                "an inconclusive regression check fails"),
     junit: Path | None = typer.Option(None, "--junit", help="write JUnit XML (one test case per rule x job)"),
     markdown: Path | None = typer.Option(None, "--markdown", help="write a Markdown summary (pull-request comment)"),
     db: Path | None = typer.Option(None, "--db", help="history database [RUN_DIR/../history.sqlite]"),
+    rerun: bool = typer.Option(False, "--rerun", help="re-measure the baseline's and the candidate's jobs now, "
+                               "replicas interleaved (ABBA), and judge those (recommended on shared machines)"),
+    repeat: int = typer.Option(5, "--repeat", min=2, help="with --rerun: replicas of each side"),
 ) -> None:
-    """Release gate: exit 0 when every check passes, 1 when a budget or the regression check fails, 2 bad input."""
+    """Release gate: exit 0 when every check passes, 1 when a budget or the regression check fails, 2 bad input.
+
+    A regression check whose noise hides the threshold is `inconclusive`: exit 0, but 1 with --strict."""
     from bench.gate.command import run_gate
 
-    ok = run_gate(console, run_dir, budgets, baseline, max_regression, metrics, strict, junit, markdown, db)
+    ok = run_gate(console, run_dir, budgets, baseline, max_regression, metrics, strict, junit, markdown, db,
+                  rerun, repeat)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -213,6 +244,91 @@ def history(
         select = {k: v for k, v in {"model": model, "preset": preset, "variant": variant, "backend": backend,
                                     "scenario": scenario, "batch_size": batch_size}.items() if v is not None}
         show_trend(console, h, select, metric, last, chart or folder / f"history-{metric}.png")
+
+
+@app.command("fleet")
+def list_fleet(
+    cluster: str = typer.Option("auto", "--cluster", help="Ray cluster address, or auto"),
+    fleet: Path | None = typer.Option(None, "--fleet", help="fleet YAML: name each node's targets and backends"),
+) -> None:
+    """The cluster's nodes: their device resources (targets), what they run and whether they are busy."""
+    from bench.fleet.command import show_nodes
+
+    show_nodes(console, cluster, fleet)
+
+
+@app.command("machine")
+def machine(
+    show_cached: bool = typer.Option(False, "--cached", help="print the cached peaks instead of measuring"),
+) -> None:
+    """Measure this machine's peaks (fp32/int8 GEMM, STREAM triad, Zipf gather) and cache them for the roofline."""
+    from bench import env
+    from bench import machine as mach
+
+    environment = env.capture()
+    peaks = mach.cached(environment) if show_cached else mach.measure(environment, err_console.print)
+    if peaks is None:
+        raise UserError("no cached peaks for this machine: run `recbench machine`")
+    for line in mach.describe(peaks):
+        console.print(line, soft_wrap=True, highlight=False)
+    console.print(f"cached: {mach.cache_path(environment)}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def ab(
+    x: str = typer.Argument(..., help="A: a variant (fp32), MODEL@VARIANT, or a model (name, file, pkg.mod:factory)"),
+    y: str = typer.Argument(..., help="B: the same forms as A"),
+    model: str = typer.Option("dlrm", "--model", help="the model of a side given as a bare variant name"),
+    preset: str | None = typer.Option(None, "--preset", help="model size preset"),
+    backends: str | None = typer.Option(None, "--backends", help="comma-separated backends"),
+    batch_sizes: str | None = typer.Option(None, "--batch-sizes", help="e.g. 1,64"),
+    profile: str | None = typer.Option(None, "--profile", help="edge, datacenter or a profile YAML"),
+    scenario: str | None = typer.Option(None, "--scenario", help="load scenario"),
+    quick: bool = typer.Option(False, "--quick", help="short measurement windows"),
+    repeat: int = typer.Option(5, "--repeat", min=2, help="replicas of each side, interleaved A B, B A, ..."),
+    max_regression: str = typer.Option("5%", "--max-regression", help="tolerated slowdown of B vs A"),
+    metrics: str | None = typer.Option(None, "--metrics", help="default: p50,p99,throughput"),
+    strict: bool = typer.Option(False, "--strict", help="an inconclusive check fails"),
+    out: Path | None = typer.Option(None, "--out", help="parent folder of OUT/ab/<stamp>-ab-A|B [results]"),
+) -> None:
+    """Interleaved A/B of two models, artifacts or variants on this machine now: exit 0 B is not worse, 1 it is."""
+    from bench import ab as ab_mod
+    from bench.config import TimingConfig, build_config
+    from bench.gate import output
+    from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
+
+    threshold, names = parse_threshold(max_regression), parse_metrics(metrics)
+    cfgs = []
+    for text in (x, y):
+        m, v = ab_mod.side(text, model)
+        cfgs.append(build_config({}, {"model": m, "variants": [v], "preset": preset, "backends": _csv(backends),
+                                      "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario,
+                                      "out": out, "timing": TimingConfig.quick() if quick else None}, source=text))
+    run_a, run_b = ab_mod.run_ab(cfgs[0], cfgs[1], repeat, console.print)
+    result = evaluate_regression(run_a, run_b, threshold, names, paired=True, strict=strict, key=ab_mod.ab_key)
+    console.print(output.table([result], title=f"B ({y}) vs A ({x}), {repeat} interleaved pairs"))
+    console.print(("[green]" if result.passed else "[bold red]") + output.summary([result]), highlight=False)
+    console.print(f"measurements: {run_a.path} {run_b.path}", soft_wrap=True, highlight=False)
+    raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command()
+def doctor(
+    seconds: float = typer.Option(2.0, "--seconds", min=0.2, help="how long to watch the machine"),
+) -> None:
+    """Is this machine quiet enough to benchmark now? Exit 0 quiet, 1 not (each finding says what to change)."""
+    from bench.doctor import examine, quiet
+
+    findings = examine(seconds)
+    table = Table("check", "value", "verdict", "what to change", header_style="bold")
+    for f in findings:
+        table.add_row(f.check, escape(f.value), "[green]ok" if f.verdict == "ok" else "[yellow]warn",
+                      "" if f.verdict == "ok" else f.advice)
+    console.print(table)
+    ok = quiet(findings)
+    console.print("[green]quiet enough to benchmark" if ok else "[yellow]not quiet: numbers measured now will be "
+                  "noisy; prefer interleaved comparisons (gate --rerun, recbench ab) and more replicas (--repeat)")
+    raise typer.Exit(0 if ok else 1)
 
 
 @app.command()
@@ -275,11 +391,33 @@ def list_backends() -> None:
 
 
 @app.command("variants")
-def list_variants() -> None:
-    """Every variant and which backend can run it."""
+def list_variants(
+    model: str | None = typer.Option(None, "--model", help="a model (built-in name, file or pkg.mod:factory): "
+                                     "which techniques apply to it, and why not"),
+    preset: str | None = typer.Option(None, "--preset", help="built-in model preset"),
+    input_spec: Path | None = typer.Option(None, "--input-spec", help="YAML: a bring-your-own model's inputs"),
+    student: str | None = typer.Option(None, "--student", help="pkg.mod:factory: distillation student"),
+) -> None:
+    """Every variant and which backend can run it; with --model, what applies to that model."""
     from backends import registry
     from models.variants import VARIANTS
 
+    if model is not None:
+        from bench.config import build_config
+        from bench.sweep import open_model, open_workspace
+        from models.variants import variant_matrix
+
+        cfg = build_config({}, {"model": model, "preset": preset, "input_spec": input_spec, "student": student})
+        family = open_model(cfg)
+        name = cfg.preset or family.default_preset
+        family.preset(name)
+        ws = open_workspace(family, name, cfg, console.print)
+        table = Table("variant", "level", "builds", "why not", header_style="bold", title=f"{model} ({ws.kind})")
+        for row in variant_matrix(ws, getattr(family, "variant", None)):
+            table.add_row(row["variant"], row["level"], ("[green]" if row["formats"] else "[red]") +
+                          (",".join(row["formats"]) or "nothing"), escape("; ".join(row["reasons"])))
+        console.print(table)
+        return
     names = [n for n in registry.BACKENDS if n not in registry.PRESET_OPTIONS]  # presets support what their class does
     table = Table("variant", *names, "what it is", header_style="bold")
     for v in VARIANTS.values():

@@ -10,8 +10,9 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
+from bench import ops
 from bench.jobkey import FIELDS, JobKey
-from bench.report import html, markdown
+from bench.report import explain, html, markdown
 from bench.report.charts import STYLE
 from bench.report.charts import Chart as ChartFile
 from bench.report.data import Run, env_summary, get, load_run
@@ -124,6 +125,14 @@ def ratios_table(cmp: RunComparison) -> Table:
     return table
 
 
+def op_changes(cmp: RunComparison) -> Table | None:
+    """The op types that changed most per matched job where both runs have an operator profile."""
+    ident = identity_columns([p.a for p in cmp.pairs])
+    items = [(" · ".join(str(p.a.get(f)) for f in ident) + f" · b{p.a.get('batch_size')}",
+              ops.load(cmp.a.path, p.a), ops.load(cmp.b.path, p.b)) for p in cmp.pairs]
+    return explain.op_changes_table([i for i in items if i[1] and i[2]], "Op types that changed most (B vs A)")
+
+
 def one_side_table(cmp: RunComparison) -> Table | None:
     """Jobs measured (ok) in only one of the two runs."""
     rows = [(cmp.a.run_id, r) for r in cmp.only_a] + [(cmp.b.run_id, r) for r in cmp.only_b]
@@ -186,7 +195,8 @@ def document(cmp: RunComparison, figure: Figure | None) -> Document:
                    f"A = {cmp.a.path}, B = {cmp.b.path}; {len(cmp.pairs)} matched jobs, "
                    f"{len(cmp.only_a)} only in A, {len(cmp.only_b)} only in B.")
     doc.add(Facts("Environment A", env_summary(cmp.a.env)), Facts("Environment B", env_summary(cmp.b.env)),
-            differences(cmp), Section("Ratios B / A"), figure, ratios_table(cmp), one_side_table(cmp))
+            differences(cmp), Section("Ratios B / A"), figure, ratios_table(cmp), op_changes(cmp),
+            one_side_table(cmp))
     return doc
 
 

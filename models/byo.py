@@ -14,7 +14,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from models.artifacts import BENCH_SEED, Prepared, cache_root, count_params
+from models.artifacts import BENCH_SEED, CALIBRATION_SEED, EVAL_SEED, Prepared, cache_root, count_params
+from models.compress.base import size_breakdown
+from models.compress.calibration import read_calibration
 from models.data import zipf_ids
 from models.errors import ModelError
 from models.fileio import load_yaml, save_atomic
@@ -42,6 +44,7 @@ class SpecFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     inputs: list[InputSpec] = []
     labelled: Path | None = None  # .npz with one array per input plus `labels`: enables quality
+    calibration: Path | None = None  # .npz / .parquet with one array (column) per input: int8-static calibration
 
 
 @dataclass
@@ -89,8 +92,10 @@ def read_spec(path: Path | None) -> SpecFile:
         first = e.errors()[0]
         where, msg = ".".join(str(p) for p in first["loc"]), first["msg"].removeprefix("Value error, ")
         raise ModelError(f"{path}: {where}: {msg}") from None
-    if spec.labelled is not None and not spec.labelled.is_absolute():
-        spec.labelled = path.parent / spec.labelled
+    for key in ("labelled", "calibration"):
+        given = getattr(spec, key)
+        if given is not None and not given.is_absolute():
+            setattr(spec, key, path.parent / given)
     return spec
 
 
@@ -243,15 +248,27 @@ def safe_name(text: str) -> str:
 
 
 class ByoModel:
-    """What a sweep needs of a model family and its workspace, for a model recbench did not build."""
+    """What a sweep needs of a model family and its workspace, for a model recbench did not build.
+
+    Its variants: every graph-level technique on its ONNX (a file, or a factory's export), and the module-level
+    ones where a torch factory gives a module; `fp32` names the model as given (the baseline of every variant).
+    """
 
     default_preset = AS_GIVEN
     quality_entry = "models.quality:evaluate_ranking"
+    train_batch = 256  # fine-tuning and distillation with the user's labelled data
 
-    def __init__(self, name: str, inputs: list[ModelInput], variant: AsGiven, params: int | None,
-                 reference: str = ""):
-        self.name, self.inputs, self.variant, self.params, self.reference = name, inputs, variant, params, reference
-        self.input_names = tuple(i.name for i in inputs)
+    def __init__(self, name: str, inputs: list[ModelInput], variant: AsGiven, params: int | None, kind: str,
+                 spec: SpecFile, module=None, onnx_file: Path | None = None, student: str | None = None):
+        self.name, self.inputs, self.variant, self.params, self.kind = name, inputs, variant, params, kind
+        self.spec, self.module, self.onnx_file, self.student_entry = spec, module, onnx_file, student
+        self.input_names = self.names = tuple(i.name for i in inputs)
+        self.dir = artifact_dir(name)
+        self.onnx_unbuilt = variant.unbuilt.get("onnx") or (
+            None if onnx_file else f"{kind} is not ONNX; graph-level techniques read ONNX files")
+        self.calibration = read_calibration(spec.calibration, self.features(2, 0)) if spec.calibration else None
+        self.calibration_source = str(spec.calibration) if spec.calibration else "input spec distribution"
+        self.reference = self.write_reference()
 
     def preset(self, name: str) -> None:
         if name != AS_GIVEN:
@@ -264,15 +281,110 @@ class ByoModel:
                                 f"run with --batch-sizes {i.fixed_batch} or export it with a dynamic batch axis")
 
     def features(self, n: int, seed: int) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng(seed)
-        return {i.name: i.sample(rng, n) for i in self.inputs}
+        return sample_inputs(self.inputs, n, seed)
 
     def bench_inputs(self, batch_size: int, pool: int) -> list[dict[str, np.ndarray]]:
         return [self.features(batch_size, BENCH_SEED + 1000 * i) for i in range(pool)]
 
-    def prepare(self, variant: AsGiven, formats: set[str]) -> Prepared:
-        return Prepared(self.name, AS_GIVEN, variant.name, {f: variant.files[f] for f in formats}, self.params, None,
-                        self.reference)
+    # what variants need of the model (see models.variants.Variant)
+    def skeleton(self):
+        return self.module
+
+    def baseline(self):
+        return self.module
+
+    def base_onnx(self) -> Path:
+        """The ONNX every graph-level step starts from (a copy with every node named: quantizers select by name)."""
+        from models.compress.onnx_graph import named_nodes
+
+        path = self.dir / "base.onnx"
+        return path if path.exists() else named_nodes(self.onnx_file, path)
+
+    def export(self, module, path: Path) -> Path:
+        from models.export import export_checked
+
+        return export_checked(module, path, self.features(64, 99), self.input_names, ("output",))
+
+    def variant_dir(self, name: str) -> Path:
+        d = self.dir / "variants" / name
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def train_set(self) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+        return labelled_data(self.spec, self.input_names) if self.spec.labelled else None
+
+    finetune_set = train_set
+
+    def calibration_inputs(self, n: int) -> dict[str, np.ndarray]:
+        return self.calibration if self.calibration is not None else self.features(n, CALIBRATION_SEED)
+
+    def student_reason(self) -> str | None:
+        if self.module is None:
+            return f"distilled: {self.kind} has no PyTorch module to teach a student"
+        if self.student_entry is None:
+            return "distilled: no student given (--student pkg.mod:build_small)"
+        if self.spec.labelled is None:
+            return "distilled: needs labelled data (labelled: in the input spec) to train the student on"
+        return None
+
+    def student(self):
+        from torch import nn
+
+        module = load_factory(self.student_entry)()
+        if not isinstance(module, nn.Module):
+            raise ModelError(f"--student {self.student_entry}: the factory returned {type(module).__name__}")
+        return module
+
+    def student_summary(self) -> str:
+        return self.student_entry or ""
+
+    def prepare(self, variant: Variant, formats: set[str]) -> Prepared:
+        if variant is self.variant:
+            notes = size_breakdown(self.module) if self.module is not None else {}
+            return Prepared(self.name, AS_GIVEN, variant.name, {f: variant.files[f] for f in formats}, self.params,
+                            None, self.reference, notes)
+        module = variant.module(self)
+        out = self.variant_dir(variant.name)
+        files = {f: str(variant.write(self, module, f, out)) for f in sorted(formats)}
+        return Prepared(self.name, AS_GIVEN, variant.name, files, count_params(module) if module else self.params,
+                        None, self.reference, variant.notes(self, module))
+
+    def write_reference(self) -> str:
+        """eval.npz: held-out inputs (the user's labelled data, else drawn from the spec with a seed of their own)
+        scored by the model as given, the baseline of every variant's quality (labelled) or fidelity (unlabelled)."""
+        from models.quality import auc, logloss
+
+        if self.module is not None:
+            from models.train import predict
+
+            score = lambda x: predict(self.module, x, self.input_names)  # noqa: E731
+        elif self.onnx_file is not None:
+            from models.export import onnx_scores
+
+            score = lambda x: onnx_scores(self.onnx_file, x)  # noqa: E731
+        else:
+            return ""
+        data = self.train_set()
+        x, labels = data if data else (self.features(FIDELITY_SAMPLES, EVAL_SEED), None)
+        scores = score(x).astype(np.float64).reshape(len(next(iter(x.values()))), -1)  # a row per sample
+        scores = scores[:, 0] if scores.shape[1] == 1 else scores
+        extra = {} if labels is None else {"labels": labels, "auc": auc(labels, scores),
+                                           "logloss": logloss(labels, scores)}
+        path = self.dir / "eval.npz"
+        save_atomic(path, lambda t: np.savez(t.open("wb"), scores=scores, **extra,
+                                             **{f"x_{k}": v for k, v in x.items()}))
+        return str(path)
+
+
+FIDELITY_SAMPLES = 4096  # unlabelled reference inputs for fidelity to the model as given
+
+
+def labelled_data(spec: SpecFile, names: tuple[str, ...]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    try:
+        data = np.load(spec.labelled)
+        return {n: data[n] for n in names}, data["labels"].astype(np.float32)
+    except (OSError, KeyError, ValueError) as e:
+        raise ModelError(f"labelled data {spec.labelled}: needs arrays {', '.join(names)} and labels ({e})") from None
 
 
 def artifact_dir(name: str) -> Path:
@@ -281,25 +393,7 @@ def artifact_dir(name: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
 
 
-def write_reference(spec: SpecFile, names: tuple[str, ...], score, out_dir: Path) -> str:
-    """eval.npz from the user's labelled data, scored by the model as given (the baseline of every backend)."""
-    from models.quality import auc, logloss
-
-    if spec.labelled is None:
-        return ""
-    try:
-        data = np.load(spec.labelled)
-        x, labels = {n: data[n] for n in names}, data["labels"].astype(np.float32)
-    except (OSError, KeyError, ValueError) as e:
-        raise ModelError(f"labelled data {spec.labelled}: needs arrays {', '.join(names)} and labels ({e})") from None
-    scores = score(x).astype(np.float64)
-    path = out_dir / "eval.npz"
-    save_atomic(path, lambda t: np.savez(t.open("wb"), labels=labels, scores=scores, auc=auc(labels, scores),
-                                         logloss=logloss(labels, scores), **{f"x_{k}": v for k, v in x.items()}))
-    return str(path)
-
-
-def from_file(path: Path, spec: SpecFile) -> ByoModel:
+def from_file(path: Path, spec: SpecFile, student: str | None = None) -> ByoModel:
     fmt = FILE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ModelError(f"{path}: unsupported model file; valid: {', '.join(FILE_FORMATS)} or module:factory")
@@ -313,18 +407,14 @@ def from_file(path: Path, spec: SpecFile) -> ByoModel:
     else:
         signature = engine_signature(path) or spec_signature(spec, f"TensorRT engine {path.name} (unreadable here)")
     inputs = resolve(signature, spec, str(path))
-    reference = ""
-    if spec.labelled is not None:
-        if fmt != "onnx":
-            raise ModelError("labelled data (quality) is supported for ONNX files and PyTorch factories")
-        from models.export import onnx_scores
-
-        reference = write_reference(spec, tuple(i.name for i in inputs), lambda x: onnx_scores(path, x),
-                                    artifact_dir(safe_name(path.stem)))
-    return ByoModel(safe_name(path.stem), inputs, AsGiven({fmt: str(path.resolve())}, {}), params, reference)
+    if spec.labelled is not None and fmt != "onnx":
+        raise ModelError("labelled data (quality) is supported for ONNX files and PyTorch factories")
+    kind = {"onnx": "an ONNX file", "openvino": "an OpenVINO IR", "engine": "a TensorRT engine"}[fmt]
+    return ByoModel(safe_name(path.stem), inputs, AsGiven({fmt: str(path.resolve())}, {}), params, kind, spec,
+                    onnx_file=path.resolve() if fmt == "onnx" else None, student=student)
 
 
-def load_factory(entry: str):
+def load_factory(entry: str, flag: str = "--model"):
     """The user's factory; the working directory is importable, as with `python -m` (spawned jobs inherit it)."""
     module_name, _, attr = entry.partition(":")
     if os.getcwd() not in sys.path and "" not in sys.path:
@@ -332,20 +422,24 @@ def load_factory(entry: str):
     try:
         module = importlib.import_module(module_name)
     except Exception as e:  # noqa: BLE001 - any import failure of the user's code is bad input
-        raise ModelError(f"cannot import {module_name} for --model {entry}: {type(e).__name__}: {e}") from None
+        raise ModelError(f"cannot import {module_name} for {flag} {entry}: {type(e).__name__}: {e}") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
-        raise ModelError(f"--model {entry}: {module_name} has no callable {attr}")
+        raise ModelError(f"{flag} {entry}: {module_name} has no callable {attr}")
     return factory
 
 
-def from_factory(entry: str, spec: SpecFile) -> ByoModel:
+def sample_inputs(inputs: list[ModelInput], n: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {i.name: i.sample(rng, n) for i in inputs}
+
+
+def from_factory(entry: str, spec: SpecFile, student: str | None = None) -> ByoModel:
     """Build the user's module, then write it as a torch artifact and (if the exporter can) as ONNX."""
     import torch
     from torch import nn
 
-    from models.export import PARITY_TOL, export_onnx, parity_gap
-    from models.train import predict
+    from models.export import export_checked
 
     factory = load_factory(entry)
     try:
@@ -357,7 +451,6 @@ def from_factory(entry: str, spec: SpecFile) -> ByoModel:
     module.eval()
     inputs = resolve(spec_signature(spec, f"factory {entry}"), spec, f"factory {entry}")
     name = safe_name(entry.replace(":", "."))
-    model = ByoModel(name, inputs, AsGiven({}, {}), count_params(module))
     out = artifact_dir(name)
     files, unbuilt = {}, {}
     try:
@@ -365,20 +458,18 @@ def from_factory(entry: str, spec: SpecFile) -> ByoModel:
         files["torch"] = str(out / "model.pt")
     except Exception as e:  # noqa: BLE001 - e.g. a class defined where pickle cannot find it
         unbuilt["torch"] = f"saving the module failed: {type(e).__name__}: {e}"
-    check = model.features(64, 99)
+    names = tuple(i.name for i in inputs)
     try:
-        export_onnx(module, check, model.input_names, ("output",), out / "model.onnx")
-        gap = parity_gap(predict(module, check, model.input_names).astype(np.float64), out / "model.onnx", check)
-        if gap > PARITY_TOL:
-            raise RuntimeError(f"ONNX Runtime's outputs differ from PyTorch by {gap:.2e} (> {PARITY_TOL})")
-        files["onnx"] = str(out / "model.onnx")
+        files["onnx"] = str(export_checked(module, out / "model.onnx", sample_inputs(inputs, 64, 99), names,
+                                           ("output",)))
     except Exception as e:  # noqa: BLE001 - an unexportable module still runs on the PyTorch backends
         unbuilt["onnx"] = f"ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}"
     if not files:
         raise ModelError(f"--model {entry}: the module could be neither saved nor exported ({unbuilt['torch']})")
-    model.variant = AsGiven(files, unbuilt)
-    model.reference = write_reference(spec, model.input_names, lambda x: predict(module, x, model.input_names), out)
-    return model
+    if student is not None:
+        load_factory(student, "--student")  # a bad entry is bad input now, not a failed job later
+    return ByoModel(name, inputs, AsGiven(files, unbuilt), count_params(module), "a PyTorch factory", spec,
+                    module=module, onnx_file=Path(files["onnx"]) if "onnx" in files else None, student=student)
 
 
 def is_byo(model: str) -> bool:
@@ -386,8 +477,10 @@ def is_byo(model: str) -> bool:
     return ":" in model or "/" in model or Path(model).suffix.lower() in FILE_FORMATS or Path(model).is_file()
 
 
-def open_byo(model: str, spec_path: Path | None) -> ByoModel:
+def open_byo(model: str, spec_path: Path | None, student: str | None = None,
+             calibration: Path | None = None) -> ByoModel:
     spec = read_spec(spec_path)
+    spec.calibration = calibration or spec.calibration  # the command line's file wins over the spec's
     if ":" in model and not Path(model).exists():
-        return from_factory(model, spec)
-    return from_file(Path(model), spec)
+        return from_factory(model, spec, student)
+    return from_file(Path(model), spec, student)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.report import html, markdown
-from bench.report.charts import Chart, Palette, closed_loop, draw_all, groups, pick_reference
+from bench.report import explain, html, markdown
+from bench.report.charts import CHARTS, Chart, Palette, closed_loop, draw_all, groups, pick_reference
 from bench.report.data import Run, env_summary, load_run, run_summary
 from bench.report.document import Bullets, Document, Facts, Figure, Section
 from bench.report.serving_charts import SERVING_CHARTS
 from bench.report.tables import jobs_table, load_table, problems_table
+from bench.report.targets import targets_table
 
 
 @dataclass
@@ -56,11 +57,13 @@ def document(run: Run, figures: list[Figure], charts: list[Chart]) -> Document:
     doc = Document(f"recbench report: {run.run_id}",
                    f"{first.get('model')} / {first.get('preset')} — {len(run.ok)} measured jobs. "
                    "Every number below is read from the run's records; nothing was re-run.")
-    doc.add(Facts("Run", run_summary(run)), Facts("Environment", env_summary(run.env)), _glance(run))
+    doc.add(Facts("Run", run_summary(run)), Facts("Environment", env_summary(run.env)), _glance(run),
+            targets_table(run.ok))
     doc.add(Section("Charts"), *figures)
     skipped = [f"{c.title}: {c.skipped}" for c in charts if not c.figure]
     doc.add(Bullets("Charts not drawn (the run lacks their data)", skipped) if skipped else None)
     doc.add(Section("Results"), jobs_table(run.ok, "Every measured job", detailed=True), load_table(run.ok),
+            explain.explain_table(run), explain.top_nodes_table(run), explain.variant_op_changes(run),
             problems_table(run.records), _warnings(run))
     return doc
 
@@ -70,7 +73,7 @@ def build_report(run_path: Path, out_dir: Path | None = None, reference_backend:
     run = load_run(run_path)
     pick_reference(run, reference_backend)  # a backend asked for by name must be in the run
     out_dir = Path(out_dir) if out_dir else run.path / "report"
-    charts = draw_all(run, reference_backend, SERVING_CHARTS)
+    charts = draw_all(run, reference_backend, CHARTS + explain.CHARTS + SERVING_CHARTS)
     figures = []
     for chart in charts:
         if chart.figure is not None:
