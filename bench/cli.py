@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.errors import UserError
+from models.errors import ModelInputError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Benchmark compressed recommender models across inference runtimes.")
@@ -80,8 +81,12 @@ def run(
     p99_budget_ms: str | None = typer.Option(None, "--p99-budget-ms", help="max-qps: p99 bound in ms [10]"),
     workers: int | None = typer.Option(None, "--workers", help="server / max-qps: serving threads [1]"),
     concurrency: str | None = typer.Option(None, "--concurrency", help="concurrency: client counts, e.g. 1,2,4"),
+    exporter: str | None = typer.Option(None, "--exporter", help="ONNX exporter of a module:factory model: "
+                                        "auto (torchscript, then dynamo), torchscript or dynamo [auto]"),
 ) -> None:
-    """Run a sweep: every variant x backend x scenario x batch size, one process per job."""
+    """Run a sweep: every variant x backend x scenario x batch size, one process per job.
+
+    Exit 0 when every job is ok or skipped, 1 when one failed (the report lists each failure), 2 for bad input."""
     from bench.config import TimingConfig, build_config, load_yaml
     from bench.history import record_run_quietly
     from bench.records import RunDir
@@ -92,6 +97,7 @@ def run(
     overrides = {"model": model, "preset": preset, "variants": _csv(variants), "backends": _csv(backends),
                  "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario, "threads": threads,
                  "out": out, "timeout_s": timeout, "input_spec": input_spec, "device": device,
+                 "exporter": exporter,
                  "timing": TimingConfig.quick() if quick else None,
                  "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency)}
     cfg = build_config(base, overrides, source=str(config or "command line"))
@@ -103,10 +109,11 @@ def run(
     ok = sum(r["status"] == "ok" for r in records)
     console.print(f"{ok} ok, {failed} failed, {len(records) - ok - failed} skipped; records: "
                   f"{run_path / 'records.jsonl'}", soft_wrap=True)
-    if not no_report and ok:
+    if not no_report and records:
         from bench.report.build import build_report
 
-        console.print(f"report: {build_report(run_path).html}", soft_wrap=True, highlight=False)
+        console.print(f"report: {build_report(run_path, require_ok=False).html}", soft_wrap=True, highlight=False)
+    raise typer.Exit(1 if failed else 0)  # skipped jobs (no runtime, no artifact for it) are skipped on purpose
 
 
 @app.command()
@@ -259,6 +266,6 @@ def list_models() -> None:
 def main() -> None:
     try:
         app()  # click itself turns usage errors into exit code 2
-    except UserError as e:
+    except (UserError, ModelInputError) as e:
         err_console.print(f"error: {escape(str(e))}", highlight=False, soft_wrap=True)  # [extras] are not markup
         sys.exit(2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -48,6 +49,7 @@ class SweepConfig(BaseModel):
     out: Path = Path("results")
     backend_options: dict[str, dict] = {}
     input_spec: Path | None = None  # inputs of a bring-your-own model (YAML, see DESIGN.md)
+    exporter: Literal["auto", "torchscript", "dynamo"] = "auto"  # ONNX exporter of a bring-your-own torch factory
     scenario_options: ScenarioOptions = ScenarioOptions()  # fields set here override the profile's
 
     @field_validator("batch_sizes")

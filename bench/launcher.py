@@ -24,7 +24,7 @@ def _log_tail(path: Path) -> str:
         lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
         return ""
-    return f" (log: {lines[-1][:200]})" if lines else ""
+    return f" (log: {lines[-1]})" if lines else ""
 
 
 def launch(job: Job) -> dict:

@@ -61,10 +61,10 @@ def save_input_pool(run: RunDir, ws: Workspace, batch_size: int, pool: int) -> s
     return str(path)
 
 
-def open_model(cfg: SweepConfig):
-    """A built-in model family by name, or a bring-your-own model (a file or module:factory)."""
+def open_model(cfg: SweepConfig, batch_sizes: list[int]):
+    """A built-in model family by name, or a bring-your-own model (a file or module:factory), checked before jobs."""
     if is_byo(cfg.model):
-        return open_byo(cfg.model, cfg.input_spec)
+        return open_byo(cfg.model, cfg.input_spec, cfg.exporter, batch_sizes)
     if cfg.input_spec is not None:
         raise UserError(f"--input-spec describes a bring-your-own model (a file or module:factory), "
                         f"not the built-in model {cfg.model}")
@@ -82,15 +82,13 @@ class Sweep:
 
     def __init__(self, cfg: SweepConfig, log: Callable[[str], None] = print):
         self.cfg = cfg
-        self.family = open_model(cfg)
+        self.profile = load_profile(cfg.profile)
+        self.batch_sizes = cfg.batch_sizes or self.profile.batch_sizes
+        self.family = open_model(cfg, self.batch_sizes)
         self.preset = cfg.preset or self.family.default_preset
         self.family.preset(self.preset)
         self.variants = byo_variants(self.family, cfg) if isinstance(self.family, ByoModel) else \
             resolve_variants(cfg.variants)
-        self.profile = load_profile(cfg.profile)
-        self.batch_sizes = cfg.batch_sizes or self.profile.batch_sizes
-        if isinstance(self.family, ByoModel):
-            self.family.check_batch_sizes(self.batch_sizes)
         self.scenarios = [cfg.scenario] if cfg.scenario else self.profile.scenarios
         for s in self.scenarios:
             scenarios.get(s)
@@ -167,7 +165,12 @@ class Sweep:
         job.params, job.flops_per_sample, job.reference = p.params, p.flops_per_sample, p.reference
         job.variant_notes = p.notes
         job.inputs_path = save_input_pool(run, ws, job.batch_size, job.timing.pool_size)
-        return launch(job)
+        record = launch(job)
+        loops = p.notes.get("onnx_loop_ops") if fmt == "onnx" else None
+        if loops:
+            record["warnings"] = [*(record.get("warnings") or []), f"the ONNX graph has {loops} Loop/Scan ops: "
+                                  "usually a per-row embedding path (e.g. EmbeddingBag), slow on ONNX runtimes"]
+        return record
 
 
 def progress_bar(console: Console) -> Progress:

@@ -3,44 +3,28 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import torch
+from torch import nn
 
 from bench.errors import UserError
 from models.artifacts import BENCH_SEED, Prepared, cache_root, count_params, save_atomic
-from models.data import zipf_ids
+from models.byo_check import bind, preflight
+from models.byo_export import cache_key, export_checked
+from models.byo_spec import InputSpec, ModelInput, SpecFile, input_draws, numpy_dtype, read_spec
+from models.train import predict
 from models.variants import Variant
 
 FILE_FORMATS = {".onnx": "onnx", ".xml": "openvino", ".engine": "engine", ".plan": "engine", ".trt": "engine"}
 AS_GIVEN = "as-given"
-ZIPF_EXPONENT = 1.1
-DTYPES = {np.dtype(t) for t in ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")}
-
-
-class InputSpec(BaseModel):
-    """One model input as the user declares it; everything but the name defaults to the model's signature."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    dtype: str | None = None
-    shape: list[int | str] | None = None  # "batch" marks the batch axis
-    cardinality: int | None = Field(None, ge=1)  # integer inputs: IDs in [0, cardinality)
-    range: tuple[float, float] | None = None  # [low, high): IDs for integer inputs, uniform values for floats
-    distribution: Literal["zipf", "uniform"] = "zipf"
-
-
-class SpecFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    inputs: list[InputSpec] = []
-    labelled: Path | None = None  # .npz with one array per input plus `labels`: enables quality
 
 
 @dataclass
@@ -51,57 +35,6 @@ class Signature:
     dtype: np.dtype
     dims: list[int | None]
     table_rows: int | None = None  # rows of the embedding table the input indexes, where that is visible
-
-
-@dataclass
-class ModelInput:
-    """A fully resolved input: how to draw a batch of it."""
-
-    name: str
-    dtype: np.dtype
-    shape: list[int | None]  # None marks the batch axis
-    fixed_batch: int | None  # the batch size the model (or the spec) fixes, if any
-    low: float | None
-    high: float | None
-    distribution: str
-
-    def sample(self, rng: np.random.Generator, batch: int) -> np.ndarray:
-        shape = [batch if d is None else d for d in self.shape]
-        n = int(np.prod(shape))
-        if self.dtype == np.bool_:
-            return rng.random(shape) < 0.5
-        if np.issubdtype(self.dtype, np.integer):
-            span = int(self.high - self.low)
-            ids = zipf_ids(rng, n, span, ZIPF_EXPONENT) if self.distribution == "zipf" else rng.integers(0, span, n)
-            return (ids + int(self.low)).reshape(shape).astype(self.dtype)
-        if self.low is not None:
-            return rng.uniform(self.low, self.high, shape).astype(self.dtype)
-        return rng.standard_normal(shape).astype(self.dtype)
-
-
-def read_spec(path: Path | None) -> SpecFile:
-    from bench.config import load_yaml
-
-    if path is None:
-        return SpecFile()
-    try:
-        spec = SpecFile(**load_yaml(path))
-    except ValidationError as e:
-        first = e.errors()[0]
-        raise UserError(f"{path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
-    if spec.labelled is not None and not spec.labelled.is_absolute():
-        spec.labelled = path.parent / spec.labelled
-    return spec
-
-
-def numpy_dtype(name: str, where: str) -> np.dtype:
-    try:
-        dtype = np.dtype(name)
-    except TypeError:
-        dtype = None
-    if dtype not in DTYPES:
-        raise UserError(f"{where}: unsupported input type {name}; valid: {', '.join(sorted(str(d) for d in DTYPES))}")
-    return dtype
 
 
 def onnx_signature(path: Path) -> tuple[list[Signature], int]:
@@ -172,11 +105,15 @@ def spec_signature(spec: SpecFile, what: str) -> list[Signature]:
         raise UserError(f"{what} needs --input-spec FILE listing its inputs (name, dtype, shape with 'batch')")
     out = []
     for s in spec.inputs:
-        if s.shape is None:
+        shape = s.shape or (["batch", len(s.columns)] if s.columns else None)
+        if shape is None:
             raise UserError(f"input spec: {s.name} needs a shape (e.g. [batch, 16]) for {what}")
-        integer = s.cardinality is not None or (s.range is not None and s.dtype is None)
+        if s.columns:
+            integer = all(not c.dense for c in s.columns)
+        else:
+            integer = s.cardinality is not None or (s.range is not None and s.dtype is None)
         dtype = numpy_dtype(s.dtype or ("int64" if integer else "float32"), f"input spec: {s.name}")
-        out.append(Signature(s.name, dtype, [None if isinstance(d, str) else d for d in s.shape]))
+        out.append(Signature(s.name, dtype, [None if isinstance(d, str) else d for d in shape]))
     return out
 
 
@@ -214,17 +151,10 @@ def resolve_one(sig: Signature, s: InputSpec | None) -> ModelInput:
             raise UserError(f"{where}: axis {i} has no fixed size; give its shape in --input-spec (e.g. [batch, 16])")
         else:
             shape.append(int(d))
-    low = high = None
-    if s is not None and s.range is not None:
-        low, high = s.range
-    elif s is not None and s.cardinality is not None:
-        low, high = 0, s.cardinality
-    elif np.issubdtype(dtype, np.integer) and sig.table_rows:
-        low, high = 0, sig.table_rows  # the ID range of the embedding table the input indexes
-    if np.issubdtype(dtype, np.integer) and low is None:
-        raise UserError(f"{where} is {dtype}: declare its IDs' cardinality or range in --input-spec")
+    if s is not None and s.columns is not None and shape[-1] != len(s.columns):
+        raise UserError(f"{where}: the spec lists {len(s.columns)} columns, the input's last axis has {shape[-1]}")
     fixed = dims[batch] if isinstance(dims[batch], int) else None
-    return ModelInput(sig.name, dtype, shape, fixed, low, high, s.distribution if s else "zipf")
+    return ModelInput(sig.name, dtype, shape, fixed, input_draws(s, dtype, sig.table_rows, where))
 
 
 class AsGiven(Variant):
@@ -252,6 +182,7 @@ class ByoModel:
                  reference: str = ""):
         self.name, self.inputs, self.variant, self.params, self.reference = name, inputs, variant, params, reference
         self.input_names = tuple(i.name for i in inputs)
+        self.notes: dict = {}  # how it was bound and exported, stored in every record (variant_notes)
 
     def preset(self, name: str) -> None:
         if name != AS_GIVEN:
@@ -272,7 +203,7 @@ class ByoModel:
 
     def prepare(self, variant: AsGiven, formats: set[str]) -> Prepared:
         return Prepared(self.name, AS_GIVEN, variant.name, {f: variant.files[f] for f in formats}, self.params, None,
-                        self.reference)
+                        self.reference, self.notes)
 
 
 def artifact_dir(name: str) -> Path:
@@ -339,14 +270,7 @@ def load_factory(entry: str):
     return factory
 
 
-def from_factory(entry: str, spec: SpecFile) -> ByoModel:
-    """Build the user's module, then write it as a torch artifact and (if the exporter can) as ONNX."""
-    import torch
-    from torch import nn
-
-    from models.export import PARITY_TOL, export_onnx, parity_gap
-    from models.train import predict
-
+def build_module(entry: str) -> nn.Module:
     factory = load_factory(entry)
     try:
         module = factory()
@@ -354,30 +278,42 @@ def from_factory(entry: str, spec: SpecFile) -> ByoModel:
         raise UserError(f"--model {entry}: the factory raised {type(e).__name__}: {e}") from None
     if not isinstance(module, nn.Module):
         raise UserError(f"--model {entry}: the factory returned {type(module).__name__}, not a torch.nn.Module")
-    module.eval()
+    return module.eval()
+
+
+def from_factory(entry: str, spec: SpecFile, exporter: str, batch_sizes: list[int]) -> ByoModel:
+    """Build the user's module, check it on the spec (pre-flight), then reuse or write its torch and ONNX files."""
+    module = build_module(entry)
+    what = f"--model {entry}"
     inputs = resolve(spec_signature(spec, f"factory {entry}"), spec, f"factory {entry}")
     name = safe_name(entry.replace(":", "."))
     model = ByoModel(name, inputs, AsGiven({}, {}), count_params(module))
-    out = artifact_dir(name)
-    files, unbuilt = {}, {}
-    try:
-        torch.save(module, out / "model.pt")
-        files["torch"] = str(out / "model.pt")
-    except Exception as e:  # noqa: BLE001 - e.g. a class defined where pickle cannot find it
-        unbuilt["torch"] = f"saving the module failed: {type(e).__name__}: {e}"
-    check = model.features(64, 99)
-    try:
-        export_onnx(module, check, model.input_names, ("output",), out / "model.onnx")
-        gap = parity_gap(predict(module, check, model.input_names).astype(np.float64), out / "model.onnx", check)
-        if gap > PARITY_TOL:
-            raise RuntimeError(f"ONNX Runtime's outputs differ from PyTorch by {gap:.2e} (> {PARITY_TOL})")
-        files["onnx"] = str(out / "model.onnx")
-    except Exception as e:  # noqa: BLE001 - an unexportable module still runs on the PyTorch backends
-        unbuilt["onnx"] = f"ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}"
-    if not files:
-        raise UserError(f"--model {entry}: the module could be neither saved nor exported ({unbuilt['torch']})")
-    model.variant = AsGiven(files, unbuilt)
-    model.reference = write_reference(spec, model.input_names, lambda x: predict(module, x, model.input_names), out)
+    model.check_batch_sizes(batch_sizes)
+    module, binding = bind(module, model.input_names, spec.as_dict, what)
+    preflight(module, inputs, binding, what)
+    out = cache_root() / "byo" / f"{name}-{cache_key(module, spec.model_dump_json(), exporter, str(batch_sizes))}"
+    done = out / "byo.json"
+    if not done.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        files, unbuilt = {}, {}
+        try:
+            torch.save(module, out / "model.pt")
+            files["torch"] = str(out / "model.pt")
+        except Exception as e:  # noqa: BLE001 - e.g. a class defined where pickle cannot find it
+            unbuilt["torch"] = f"saving the module failed: {type(e).__name__}: {e}"
+        onnx = export_checked(module, model.features, model.input_names, out, exporter, batch_sizes)
+        if onnx.path is not None:
+            files["onnx"] = str(onnx.path)
+        else:
+            unbuilt["onnx"] = onnx.reason
+        reference = write_reference(spec, model.input_names, lambda x: predict(module, x, model.input_names), out)
+        save_atomic(done, lambda t: t.write_text(json.dumps({"files": files, "unbuilt": unbuilt, "notes": onnx.notes,
+                                                             "reference": reference, "binding": binding})))
+    saved = json.loads(done.read_text())
+    if not saved["files"]:
+        raise UserError(f"{what}: the module could be neither saved nor exported ({saved['unbuilt']['torch']})")
+    model.variant = AsGiven(saved["files"], saved["unbuilt"])
+    model.reference, model.notes = saved["reference"], {**saved["notes"], "binding": saved["binding"]}
     return model
 
 
@@ -386,8 +322,13 @@ def is_byo(model: str) -> bool:
     return ":" in model or "/" in model or Path(model).suffix.lower() in FILE_FORMATS or Path(model).is_file()
 
 
-def open_byo(model: str, spec_path: Path | None) -> ByoModel:
+def open_byo(model: str, spec_path: Path | None, exporter: str = "auto", batch_sizes: list[int] | None = None
+             ) -> ByoModel:
+    """The user's model with its inputs resolved and checked; batch_sizes: the sweep's (parity runs at the largest)."""
     spec = read_spec(spec_path)
+    sizes = batch_sizes or [64]
     if ":" in model and not Path(model).exists():
-        return from_factory(model, spec)
-    return from_file(Path(model), spec)
+        return from_factory(model, spec, exporter, sizes)
+    byo = from_file(Path(model), spec)
+    byo.check_batch_sizes(sizes)
+    return byo

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import warnings
 from pathlib import Path
@@ -14,15 +16,22 @@ PARITY_TOL = 1e-5
 
 
 def export_onnx(module: nn.Module, example: dict[str, np.ndarray], input_names: tuple[str, ...],
-                output_names: tuple[str, ...], path: Path) -> Path:
-    """Export with the TorchScript-based exporter (fast, yields one Gather per embedding table)."""
-    axes = {name: {0: "batch"} for name in (*input_names, *output_names)}
+                output_names: tuple[str, ...], path: Path, exporter: str = "torchscript") -> Path:
+    """Export with a dynamic batch axis. torchscript (default for built-in models: fast, one Gather per table) or
+    dynamo (torch.export + onnxscript)."""
     args = tuple(torch.from_numpy(example[k]) for k in input_names)
     tmp = path.with_suffix(".tmp.onnx")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), args, str(tmp), input_names=list(input_names),
-                          output_names=list(output_names), dynamic_axes=axes, opset_version=17, dynamo=False)
+        if exporter == "dynamo":
+            batch = torch.export.Dim("batch")
+            torch.onnx.export(module.eval(), args, str(tmp), input_names=list(input_names),
+                              output_names=list(output_names), dynamic_shapes=tuple({0: batch} for _ in args),
+                              dynamo=True, external_data=False, verbose=False)
+        else:
+            axes = {name: {0: "batch"} for name in (*input_names, *output_names)}
+            torch.onnx.export(module.eval(), args, str(tmp), input_names=list(input_names),
+                              output_names=list(output_names), dynamic_axes=axes, opset_version=17, dynamo=False)
     os.replace(tmp, path)
     return path
 

@@ -77,6 +77,19 @@ class VarArgsNet(nn.Module):
         return self.out(torch.cat([self.emb(ids[:, 0]), dense], 1))
 
 
+class NormNet(nn.Module):
+    """A modern block: RMSNorm, which the TorchScript exporter cannot export at opset 17 (the dynamo one can)."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(SIZES[0], 8)
+        self.norm = nn.RMSNorm(8 + DENSE)
+        self.out = nn.Linear(8 + DENSE, 1)
+
+    def forward(self, ids, dense):
+        return torch.sigmoid(self.out(self.norm(torch.cat([self.emb(ids[:, 0]), dense], 1))))
+
+
 def _build(cls):
     def build() -> nn.Module:
         torch.manual_seed(0)
@@ -85,5 +98,5 @@ def _build(cls):
     return build
 
 
-build_castnet, build_matrix, build_dict, build_bag, build_varargs = map(
-    _build, (CastNet, MatrixNet, DictNet, BagNet, VarArgsNet))
+build_castnet, build_matrix, build_dict, build_bag, build_varargs, build_norm = map(
+    _build, (CastNet, MatrixNet, DictNet, BagNet, VarArgsNet, NormNet))
