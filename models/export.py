@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import os
 import warnings
@@ -15,6 +16,14 @@ from torch import nn
 PARITY_TOL = 1e-5
 
 
+def batch_axes(module: nn.Module, n: int) -> tuple:
+    """torch.export's dynamic_shapes: axis 0 of every input is one shared batch size (forward(*xs): one tuple)."""
+    batch = torch.export.Dim("batch")
+    axes = tuple({0: batch} for _ in range(n))
+    kinds = [p.kind for p in inspect.signature(module.forward).parameters.values()]
+    return (axes,) if kinds == [inspect.Parameter.VAR_POSITIONAL] else axes
+
+
 def export_onnx(module: nn.Module, example: dict[str, np.ndarray], input_names: tuple[str, ...],
                 output_names: tuple[str, ...], path: Path, exporter: str = "torchscript") -> Path:
     """Export with a dynamic batch axis. torchscript (default for built-in models: fast, one Gather per table) or
@@ -24,9 +33,8 @@ def export_onnx(module: nn.Module, example: dict[str, np.ndarray], input_names: 
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         if exporter == "dynamo":
-            batch = torch.export.Dim("batch")
             torch.onnx.export(module.eval(), args, str(tmp), input_names=list(input_names),
-                              output_names=list(output_names), dynamic_shapes=tuple({0: batch} for _ in args),
+                              output_names=list(output_names), dynamic_shapes=batch_axes(module, len(args)),
                               dynamo=True, external_data=False, verbose=False)
         else:
             axes = {name: {0: "batch"} for name in (*input_names, *output_names)}

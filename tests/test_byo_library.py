@@ -11,16 +11,10 @@ import numpy as np
 import pytest
 
 from backends.registry import BACKENDS
+from tests.byo_library import CAST_SPEC, SPECS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT = "timing: {warmup_iters: 2, warmup_s: 0, min_iters: 20, min_duration_s: 0, max_duration_s: 5, pool_size: 2}\n"
-CAST_SPEC = """inputs:
-  - {name: user_id, dtype: int64, shape: [batch], cardinality: 1000}
-  - {name: item_id, dtype: int64, shape: [batch], cardinality: 500}
-  - {name: cat_a, dtype: int64, shape: [batch], cardinality: 200}
-  - {name: cat_b, dtype: int64, shape: [batch], cardinality: 50}
-  - {name: dense, dtype: float32, shape: [batch, 5]}
-"""
 
 
 def short_config(folder: Path) -> Path:
@@ -46,32 +40,16 @@ def spec(tmp_path: Path, text: str) -> Path:
     return path
 
 
-MATRIX_SPEC = """inputs:
-  - name: x
-    columns: [{dense: true}, {dense: true}, {dense: true}, {dense: true}, {dense: true},
-              {cardinality: 1000}, {cardinality: 500, distribution: uniform}, {cardinality: 200, zipf_a: 1.3},
-              {cardinality: 50}]
-"""
-DICT_SPEC = """inputs:
-  - {name: user, shape: [batch, 1], cardinality: 1000}
-  - {name: item, shape: [batch, 1], cardinality: 500}
-  - {name: dense, shape: [batch, 5]}
-"""
-BAG_SPEC = """inputs:
-  - {name: sparse, dtype: int64, shape: [batch, 4, 3], cardinality: 50}
-  - {name: dense, shape: [batch, 5]}
-"""
-LIBRARY = {"castnet": CAST_SPEC, "matrix": MATRIX_SPEC, "dict": DICT_SPEC, "bag": BAG_SPEC}
 
 
-@pytest.mark.parametrize("model", list(LIBRARY))
+@pytest.mark.parametrize("model", list(SPECS))
 def test_library_models_match_pytorch_on_every_cpu_runtime(tmp_path, model):
     """Export, parity at three batch sizes, then each runtime's scores against PyTorch's (in process: fast)."""
     from backends.base import BackendOptions
     from backends.registry import load_class
     from models.byo import open_byo
 
-    byo = open_byo(f"tests.byo_library:build_{model}", spec(tmp_path, LIBRARY[model]), "auto", [5])
+    byo = open_byo(f"tests.byo_library:build_{model}", spec(tmp_path, SPECS[model]), "auto", [5])
     notes = byo.notes
     assert notes["exporter"] == "torchscript" and notes["parity_batches"] == [1, 5, 7]
     assert notes["parity_max_abs_gap"] < 1e-5 and (notes["onnx_loop_ops"] > 0) == (model == "bag")
