@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
-import threading
+import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 
 @dataclass
@@ -23,63 +26,28 @@ class BackendOptions:
     batch_size: int | None = None  # the job's benchmark batch, for runtimes that specialise ahead of time
     extra: dict[str, Any] = field(default_factory=dict)
     mode: str = "latency"  # "throughput": configure for infer_parallel (offline scenario)
+    cache_dir: str | None = None  # where a backend may cache what it compiles (the harness passes recbench's cache)
+
+    def cache_path(self, sub: str) -> Path:
+        """`<cache_dir>/<sub>`, created; the temp folder's recbench/ when no cache dir was given."""
+        path = Path(self.cache_dir or Path(tempfile.gettempdir()) / "recbench") / sub
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
 
 Clock = Callable[[], int]
 
 
-def run_threads(target: Callable[[int], None], count: int) -> None:
-    """Run target(0..count-1) on `count` threads (inline when 1) and re-raise the first exception any raised."""
-    errors: list[BaseException] = []
+class Options(BaseModel):
+    """A backend's own options (`backend_options.<backend>` in a sweep config); an unknown key is an error."""
 
-    def guarded(j: int) -> None:
-        try:
-            target(j)
-        except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread
-            errors.append(e)
-
-    if count == 1:
-        guarded(0)
-    else:
-        threads = [threading.Thread(target=guarded, args=(j,), daemon=True) for j in range(count)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    if errors:
-        raise errors[0]
+    model_config = ConfigDict(extra="forbid")
 
 
-def run_closed_loop(call: Callable[[Any], None], handles: list[Any], clients: int, clock: Clock,
-                    min_requests: int, min_ns: int = 0, max_ns: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """`clients` threads issue requests back to back, each on its own share of `handles`, until both
-    `min_requests` and `min_ns` (or `max_ns`) are reached; returns every request's start and end time (ns)."""
-    if clients > len(handles):
-        raise ValueError(f"{clients} clients need at least {clients} prepared handles, got {len(handles)}")
-    lock = threading.Lock()
-    starts: list[int] = []
-    ends: list[int] = []
-    issued = [0]
-    begin = clock()
-
-    def client(j: int) -> None:
-        own, n = handles[j::clients], 0
-        while True:
-            with lock:
-                elapsed = clock() - begin
-                if (issued[0] >= min_requests and elapsed >= min_ns) or (max_ns is not None and elapsed >= max_ns):
-                    return
-                issued[0] += 1
-            t0 = clock()
-            call(own[n % len(own)])
-            t1 = clock()
-            n += 1
-            with lock:
-                starts.append(t0)
-                ends.append(t1)
-
-    run_threads(client, clients)
-    return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+def file_sha256(path: str | Path) -> str:
+    """The file's sha256 (hex)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def missing_modules(*modules: str) -> list[str]:
@@ -94,6 +62,12 @@ class Backend(ABC):
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
     requires: ClassVar[tuple[str, ...]] = ()  # import names of the runtime
     install_hint: ClassVar[str] = ""
+    option_model: ClassVar[type[Options]] = Options
+
+    @classmethod
+    def parse_options(cls, extra: dict[str, Any]) -> Options:
+        """The typed options (pydantic's ValidationError on a bad one; the harness checks them before a sweep)."""
+        return cls.option_model(**extra)
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -149,10 +123,11 @@ class Backend(ABC):
         return 1
 
     def infer_parallel(self, handles: list[Any], count: int, clock: Clock = time.perf_counter_ns
-                       ) -> tuple[np.ndarray, np.ndarray]:
-        """Run `count` requests over `handles` as fast as the runtime's own parallelism allows (offline scenario);
-        returns each request's start and end time (clock ns). Default: one request at a time, in order."""
-        return run_closed_loop(self.infer_sync, handles, 1, clock, count)
+                       ) -> tuple[np.ndarray, np.ndarray] | None:
+        """A runtime with its own request queue runs `count` requests over `handles` (offline scenario) and returns
+        each one's start and end time (clock ns). None (the default): the harness runs `streams()` threads of
+        back-to-back infer_sync calls instead."""
+        return None
 
     def infer_sync(self, handle: Any) -> None:
         """infer + synchronize: one complete request (what every scenario times)."""

@@ -8,31 +8,18 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
 
-from backends.base import Backend, BackendOptions
+from backends.base import Backend, BackendOptions, Options
 from backends.gpu import device_index, torch_cuda_status
 
 
-class CudaOptions(BaseModel):
+class CudaOptions(Options):
     """Options every CUDA backend takes (backend_options in a sweep config)."""
 
-    model_config = ConfigDict(extra="forbid")
     inputs: Literal["device", "host"] = "device"  # device: compute only; host: H2D + compute + D2H each iteration
     cuda_graphs: bool = False  # capture each prepared batch once, replay it in infer()
     device_timing: bool = True  # CUDA events around each phase of every infer()
     tf32: bool = False  # let fp32 matmuls/convolutions use TF32 tensor cores
-
-    @classmethod
-    def parse(cls, backend: str, extra: dict) -> CudaOptions:
-        """Validated options; an unknown key or a bad value is one line naming the valid choices."""
-        try:
-            return cls(**extra)
-        except ValidationError as e:
-            first = e.errors()[0]
-            where = " ".join(["option", *(str(p) for p in first["loc"])]) if first["loc"] else "options"
-            raise ValueError(f"{backend} {where}: {first['msg']}; valid options: "
-                             f"{', '.join(cls.model_fields)}") from None
 
 
 def phase_names(inputs: str) -> tuple[str, ...]:
@@ -64,7 +51,7 @@ class CudaBackend(Backend):
     """Shared prepare/infer/synchronize/outputs for backends whose model call runs on a CUDA stream."""
 
     devices = ("cuda",)
-    option_model: type[CudaOptions] = CudaOptions
+    option_model = CudaOptions
 
     @classmethod
     def available_on(cls, device: str) -> tuple[bool, str]:
@@ -78,7 +65,7 @@ class CudaBackend(Backend):
         import torch
 
         self.torch = torch
-        self.opts = self.option_model.parse(self.name, options.extra)
+        self.opts = self.parse_options(options.extra)
         ok, why = torch_cuda_status(options.device)
         if not ok:
             raise RuntimeError(why)

@@ -5,8 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
-from backends.base import Backend, BackendOptions, Clock, run_closed_loop
+from backends.base import Backend, BackendOptions, Options
+
+
+class OrtOptions(Options):
+    """ONNX Runtime (CPU EP) options."""
+
+    streams: int | None = Field(None, ge=1)  # offline: requests in flight (default: threads, 1 intra-op thread each)
+    allow_spinning: bool | None = None  # session.intra_op.allow_spinning; None: ONNX Runtime's default
 
 
 class OnnxRuntime(Backend):
@@ -14,6 +22,7 @@ class OnnxRuntime(Backend):
     formats = ("onnx",)
     requires = ("onnxruntime",)
     install_hint = "pip install onnxruntime"
+    option_model = OrtOptions
 
     @classmethod
     def versions(cls) -> dict[str, str]:
@@ -27,11 +36,12 @@ class OnnxRuntime(Backend):
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # throughput mode (offline): several requests in flight on one session, each on its own calling thread
-        self.n_streams = int(options.extra.get("streams", options.threads)) if options.mode == "throughput" else 1
+        opts = self.parse_options(options.extra)
+        self.n_streams = (opts.streams or options.threads) if options.mode == "throughput" else 1
         so.intra_op_num_threads = max(1, options.threads // self.n_streams)
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        spin = options.extra.get("allow_spinning")
+        spin = opts.allow_spinning
         if spin is not None:
             so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         self.session = ort.InferenceSession(artifact, so, providers=self.providers(artifact, options))
@@ -58,11 +68,8 @@ class OnnxRuntime(Backend):
         return handle.copy_outputs_to_cpu()[0].astype(np.float32).reshape(-1)
 
     def streams(self) -> int:
+        """The harness's `streams` threads share the session (Run is thread-safe and releases the GIL)."""
         return self.n_streams
-
-    def infer_parallel(self, handles: list[Any], count: int, clock: Clock) -> tuple[np.ndarray, np.ndarray]:
-        """`streams` Python threads share the session (Run is thread-safe and releases the GIL)."""
-        return run_closed_loop(self.infer, handles, self.n_streams, clock, count)
 
     def describe(self) -> dict[str, Any]:
         return {"providers": self.session.get_providers(), "intra_op_threads": self.options.intra_op_num_threads,

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import ctypes
 import importlib.metadata
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from backends.base import BackendOptions
 from backends.gpu import device_index, device_reason, nvml_gpus
-from backends.ort import OnnxRuntime
+from backends.ort import OnnxRuntime, OrtOptions
 
 ORT_GPU_HINT = "pip uninstall -y onnxruntime && pip install 'onnxruntime-gpu[cuda,cudnn]'"
 NVINFER = ("libnvinfer.so.10", "libnvinfer.so.11")
@@ -42,6 +43,19 @@ def ort_gpu_reason(distribution: str, built_in: list[str], provider: str, gpus: 
     return None
 
 
+class OrtCudaOptions(OrtOptions):
+    """ONNX Runtime CUDA EP options."""
+
+    inputs: Literal["device", "host"] = "device"  # host: bind host arrays (copies inside every timed call)
+
+
+class OrtTensorRTOptions(OrtCudaOptions):
+    """ONNX Runtime TensorRT EP options."""
+
+    max_batch: int = Field(1024, ge=1)  # top of the TensorRT profile
+    precision: Literal["fp32", "fp16"] = "fp32"
+
+
 def loadable(names: tuple[str, ...]) -> bool:
     for name in names:
         try:
@@ -58,6 +72,7 @@ class OnnxRuntimeCUDA(OnnxRuntime):
     provider = "CUDAExecutionProvider"
     libraries: tuple[str, ...] = ()
     install_hint = ORT_GPU_HINT
+    option_model = OrtCudaOptions
 
     @classmethod
     def _gpus(cls) -> tuple[list[str] | None, str | None]:
@@ -91,7 +106,7 @@ class OnnxRuntimeCUDA(OnnxRuntime):
 
     def providers(self, artifact: str, options: BackendOptions) -> list:
         self.device_id = device_index(options.device)
-        self.host_inputs = options.extra.get("inputs", "device") == "host"
+        self.host_inputs = self.parse_options(options.extra).inputs == "host"
         return [(self.provider, self.provider_options(artifact, options)), "CPUExecutionProvider"]
 
     def load(self, artifact: str, options: BackendOptions) -> None:
@@ -136,6 +151,7 @@ class OnnxRuntimeTensorRT(OnnxRuntimeCUDA):
     name = "onnxruntime-trt"
     provider = "TensorrtExecutionProvider"
     libraries = NVINFER
+    option_model = OrtTensorRTOptions
 
     def providers(self, artifact: str, options: BackendOptions) -> list:
         first = super().providers(artifact, options)[0]
@@ -143,19 +159,17 @@ class OnnxRuntimeTensorRT(OnnxRuntimeCUDA):
 
     def provider_options(self, artifact: str, options: BackendOptions) -> dict:
         from backends.trt_plan import onnx_traits, profile_shapes
-        from models.artifacts import cache_root
 
-        extra = options.extra
+        opts = self.parse_options(options.extra)
         traits = onnx_traits(artifact)
-        max_batch = int(extra.get("max_batch", 1024))
+        max_batch = opts.max_batch
         profile = profile_shapes(traits.inputs, options.batch_size or max_batch, max_batch)
-        cache = cache_root() / "ort-tensorrt"
-        cache.mkdir(parents=True, exist_ok=True)
+        cache = options.cache_path("ort-tensorrt")
 
         def shapes(i: int) -> str:
             return ",".join(f"{name}:{'x'.join(map(str, s[i]))}" for name, s in profile.items())
 
-        return {"device_id": str(self.device_id), "trt_fp16_enable": "1" if extra.get("precision") == "fp16" else "0",
+        return {"device_id": str(self.device_id), "trt_fp16_enable": "1" if opts.precision == "fp16" else "0",
                 "trt_engine_cache_enable": "1", "trt_engine_cache_path": str(cache),
                 "trt_timing_cache_enable": "1", "trt_timing_cache_path": str(cache),
                 "trt_profile_min_shapes": shapes(0), "trt_profile_opt_shapes": shapes(1),

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from backends.base import Backend, BackendOptions, Clock
+from backends.base import Backend, BackendOptions, Clock, Options
+
+
+class OpenVINOOptions(Options):
+    """OpenVINO options."""
+
+    hint: Literal["LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT"] | None = None  # None: from the scenario
+    precision: Literal["f32", "bf16", "f16"] = "f32"  # INFERENCE_PRECISION_HINT (a bf16 variant sets bf16)
 
 
 def port_name(port: Any, wanted: tuple[str, ...]) -> str:
@@ -19,6 +26,7 @@ class OpenVINO(Backend):
     formats = ("openvino", "onnx")
     requires = ("openvino",)
     install_hint = "pip install recbench[openvino]"
+    option_model = OpenVINOOptions
 
     @classmethod
     def versions(cls) -> dict[str, str]:
@@ -30,13 +38,14 @@ class OpenVINO(Backend):
         import openvino as ov
 
         self.ov = ov
+        opts = self.parse_options(options.extra)
         core = ov.Core()
         model = core.read_model(artifact)
         config = {
-            "PERFORMANCE_HINT": options.extra.get("hint", "THROUGHPUT" if options.mode == "throughput" else "LATENCY"),
+            "PERFORMANCE_HINT": opts.hint or ("THROUGHPUT" if options.mode == "throughput" else "LATENCY"),
             "INFERENCE_NUM_THREADS": options.threads,
             # OpenVINO silently runs fp32 models in bf16 on CPUs with AVX512-BF16/AMX: keep fp32 unless asked.
-            "INFERENCE_PRECISION_HINT": options.extra.get("precision", "f32"),
+            "INFERENCE_PRECISION_HINT": opts.precision,
         }
         self.compiled = core.compile_model(model, options.device.upper().replace("CPU:", "CPU"), config)
         # a port carries every name of its tensor; get_any_name() may pick an internal one (a folded Cast's output)

@@ -44,8 +44,8 @@ def register(name: str, entry: str) -> None:
 
 
 def get(name: str) -> type[Backend]:
-    from bench.errors import UserError
+    from backends.errors import BackendError
 
     if name not in BACKENDS:
-        raise UserError(f"unknown backend '{name}'; valid: {', '.join(BACKENDS)}")
+        raise BackendError(f"unknown backend '{name}'; valid: {', '.join(BACKENDS)}")
     return load_class(BACKENDS[name])

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from backends.base import BackendOptions, missing_modules
+from backends.base import BackendOptions, file_sha256, missing_modules
 from backends.cuda_runner import CudaBackend, CudaOptions, GpuBatch
 from backends.gpu import torch_cuda_status
 from backends.trt_cache import EngineCache, read_meta
@@ -79,6 +79,7 @@ class TensorRT(CudaBackend):
 
         self.setup_cuda(options)
         self.trt = trt
+        self.engine_dir = options.cache_path("tensorrt")
         self.logger = trt.Logger(trt.Logger.WARNING)
         props = self.torch.cuda.get_device_properties(self.device)
         self.gpu = GpuId(props.name, f"{props.major}.{props.minor}")
@@ -99,8 +100,6 @@ class TensorRT(CudaBackend):
     def engine_bytes(self, onnx_path: Path, batch: int | None) -> bytes:
         """The serialized engine: a given file (checked against this TensorRT and GPU), the cache, or a build."""
         from backends.trt_build import build_engine
-        from bench.worker import file_sha256
-        from models.artifacts import cache_root
 
         trt, version = self.trt, self.trt.__version__
         given = self.opts.engine or (str(onnx_path) if onnx_path.suffix != ".onnx" else None)
@@ -118,7 +117,7 @@ class TensorRT(CudaBackend):
         settings = {"workspace_mb": self.opts.workspace_mb, "optimization_level": self.opts.optimization_level}
         sha = file_sha256(str(onnx_path))
         key = engine_key(sha, version, self.gpu, plan, profile, settings)
-        cache = EngineCache(Path(self.opts.cache_dir) if self.opts.cache_dir else cache_root() / "tensorrt")
+        cache = EngineCache(Path(self.opts.cache_dir) if self.opts.cache_dir else self.engine_dir)
         self.build = {"precision": plan.precision, "strongly_typed": plan.strongly_typed, "flags": list(plan.flags),
                       "plan_note": plan.note, "profile": {k: [list(s) for s in v] for k, v in profile.items()},
                       "engine": str(cache.engine_path(key))}

@@ -10,8 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bench.errors import UserError
-from models.errors import ModelInputError
+from bench.errors import USER_ERRORS, UserError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Benchmark compressed recommender models across inference runtimes.")
@@ -222,6 +221,40 @@ def history(
         show_trend(console, h, select, metric, last, chart or folder / f"history-{metric}.png")
 
 
+@app.command()
+def recommend(
+    budgets: Path = typer.Option(..., "--budgets", help="budgets YAML (as for `gate`): what a configuration must meet"),
+    model: str = typer.Option("dlrm", "--model", help="built-in model, a model file or my_pkg.my_mod:factory"),
+    input_spec: Path | None = typer.Option(None, "--input-spec", help="YAML: a bring-your-own model's inputs"),
+    preset: str | None = typer.Option(None, "--preset", help="model size preset (tiny, edge, datacenter)"),
+    profile: str = typer.Option("default", "--profile", help="edge, datacenter or a profile YAML"),
+    time_budget: str = typer.Option("10m", "--time-budget", help="wall-clock limit of the search, e.g. 90s, 10m"),
+    objective: str = typer.Option("throughput", "--objective", help="throughput, p99 or size"),
+    variants: str | None = typer.Option(None, "--variants", help="variants to search [all; a bring-your-own "
+                                        "model: as given]"),
+    backends: str | None = typer.Option(None, "--backends", help="backends to search [every available CPU one]"),
+    batch_sizes: str | None = typer.Option(None, "--batch-sizes", help="batch sizes to search [the profile's]"),
+    threads: str | None = typer.Option(None, "--threads", help="thread counts to search [1 and the profile's]"),
+    write: Path = typer.Option(Path("recommended.yaml"), "--write", help="where the recommended config goes"),
+    out: Path = typer.Option(Path("results"), "--out", help="parent folder of the search's runs and summary"),
+) -> None:
+    """Find the best deployable configuration (variant, backend, batch, threads) under latency/memory/quality
+    budgets: exit 0 found (config written), 1 none meets the budgets (closest misses printed), 2 bad input."""
+    from bench.config import build_config
+    from bench.recommend.command import recommend as search
+    from models.byo import is_byo
+
+    names = _csv(variants) or (None if is_byo(model) else ["all"])
+    overrides = {"model": model, "input_spec": input_spec, "preset": preset, "profile": profile,
+                 "variants": names, "backends": _csv(backends), "batch_sizes": _ints(batch_sizes), "out": out,
+                 "scenario": "single-stream"}
+    cfg = build_config({}, overrides, source="command line")
+    thread_counts = _ints(threads, "--threads")
+    if thread_counts is not None and (not thread_counts or min(thread_counts) < 1):
+        raise UserError(f"--threads takes positive integers, got '{threads}'")
+    raise typer.Exit(0 if search(console, cfg, budgets, objective, time_budget, thread_counts, write) else 1)
+
+
 @app.command("backends")
 def list_backends() -> None:
     """Every known backend: available or not, and why."""
@@ -266,6 +299,6 @@ def list_models() -> None:
 def main() -> None:
     try:
         app()  # click itself turns usage errors into exit code 2
-    except (UserError, ModelInputError) as e:
+    except USER_ERRORS as e:
         err_console.print(f"error: {escape(str(e))}", highlight=False, soft_wrap=True)  # [extras] are not markup
         sys.exit(2)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bench.errors import UserError
 from bench.scenario_options import ScenarioOptions
+from bench.validation import describe
+from models.fileio import load_yaml  # noqa: F401 - bench's YAML reader (re-exported for profiles, budgets)
 
 
 class TimingConfig(BaseModel):
@@ -60,30 +61,10 @@ class SweepConfig(BaseModel):
         return v
 
 
-def describe_error(err: ValidationError) -> str:
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "config"
-    return f"{where}: {first['msg']}"
-
-
-def load_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as e:
-        raise UserError(f"cannot read {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise UserError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
-
-
 def build_config(base: dict, overrides: dict, source: str = "config") -> SweepConfig:
     """Merge CLI overrides (None = not given) over a config file's values and validate."""
     merged = {**base, **{k: v for k, v in overrides.items() if v is not None}}
     try:
         return SweepConfig(**merged)
     except ValidationError as e:
-        raise UserError(f"{source}: {describe_error(e)}") from None
+        raise UserError(f"{source}: {describe(e, SweepConfig)}") from None

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.errors import UserError
+from bench.errors import USER_ERRORS, UserError
 from bench.records import RECORDS, RunDir, now_iso
 
 DB_NAME = "history.sqlite"
@@ -153,5 +153,5 @@ def record_run_quietly(run_path: Path, warn) -> None:
     try:
         with History(default_db(run_path.parent)) as h:
             h.record_run(RunDir(run_path))
-    except (UserError, sqlite3.Error, OSError) as e:
+    except (*USER_ERRORS, sqlite3.Error, OSError) as e:
         warn(f"warning: run not added to the history database: {e}")

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bench.config import describe_error, load_yaml
+from bench.config import load_yaml
 from bench.errors import UserError
 from bench.scenario_options import ScenarioOptions
+from bench.validation import describe, unknown
 
 
 def usable_cores() -> list[int]:
@@ -63,10 +64,10 @@ def load_profile(name_or_path: str) -> Profile:
         return BUILTIN[name_or_path]
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml") and not path.exists():
-        raise UserError(f"unknown profile '{name_or_path}'; valid: {', '.join(BUILTIN)} or a YAML file")
+        raise UserError(f"{unknown('profile', name_or_path, BUILTIN)} or a YAML file")
     data = load_yaml(path)
     data.setdefault("name", path.stem)
     try:
         return Profile(**data)
     except ValidationError as e:
-        raise UserError(f"profile {path}: {describe_error(e)}") from None
+        raise UserError(f"profile {path}: {describe(e, Profile)}") from None

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import UserError
+from models.fileio import save_atomic
 
 SCHEMA_VERSION = 1
 RECORDS = "records.jsonl"
@@ -30,9 +31,7 @@ def lookup(record: dict, path: str):
 
 
 def write_json_atomic(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(tmp, path)
+    save_atomic(path, lambda t: t.write_text(json.dumps(data, indent=1, default=str)))
 
 
 class RunDir:
@@ -65,11 +64,11 @@ class RunDir:
             os.fsync(f.fileno())
 
     def save_raw(self, job_id: str, latencies_ns: np.ndarray) -> Path:
-        path = self.path / "raw" / f"{job_id}.npy"
-        tmp = path.with_name(path.name + ".tmp.npy")
-        np.save(tmp, latencies_ns)
-        os.replace(tmp, path)
-        return path
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as f:
+                np.save(f, latencies_ns)
+
+        return save_atomic(self.path / "raw" / f"{job_id}.npy", write)
 
     def raw(self, job_id: str) -> np.ndarray | None:
         path = self.path / "raw" / f"{job_id}.npy"

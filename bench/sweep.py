@@ -14,14 +14,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from backends import registry
 from bench import env, scenarios
 from bench.config import SweepConfig
-from bench.errors import UserError
+from bench.errors import USER_ERRORS, UserError
+from bench.harness_options import check_options
 from bench.jobs import Job, job_id
 from bench.launcher import launch
 from bench.profiles import load_profile
 from bench.records import RunDir, write_json_atomic
+from bench.validation import lookup
 from models.artifacts import Workspace
 from models.byo import ByoModel, is_byo, open_byo
-from models.registry import get_family
+from models.registry import FAMILIES
 from models.variants import resolve_variants
 
 
@@ -40,7 +42,7 @@ def choose_backends(cfg: SweepConfig) -> list[BackendChoice]:
     names = cfg.backends if explicit else list(registry.CPU_BACKENDS)
     out = []
     for name in names:
-        cls = registry.get(name)
+        cls = registry.load_class(lookup("backend", name, registry.BACKENDS))
         device = cfg.device if cfg.device.split(":")[0] in cls.devices else cls.devices[0]
         ok, why = cls.available_on(device)
         if explicit and not ok:
@@ -68,7 +70,7 @@ def open_model(cfg: SweepConfig, batch_sizes: list[int]):
     if cfg.input_spec is not None:
         raise UserError(f"--input-spec describes a bring-your-own model (a file or module:factory), "
                         f"not the built-in model {cfg.model}")
-    return get_family(cfg.model)
+    return lookup("model", cfg.model, FAMILIES)
 
 
 def byo_variants(model: ByoModel, cfg: SweepConfig) -> list:
@@ -98,10 +100,19 @@ class Sweep:
                 need = b.available and v.missing(b.cls.pick_format(v.formats) or "")
                 if need:
                     raise UserError(need)
+        for name in cfg.backend_options:  # a misspelt backend name under backend_options is a typo too
+            lookup("backend", name, registry.BACKENDS)
+        self.harness = {(v.name, b.name): check_options(b.name, b.cls, self.backend_options(v, b))
+                        for v in self.variants for b in self.backends}
         self.affinity = self.profile.pinned()
         self.threads = cfg.threads or self.profile.thread_count()
         self.scenario_options = self.profile.scenario_options.merged(cfg.scenario_options)
         self.log = log
+
+    def backend_options(self, variant, b: BackendChoice) -> dict:
+        """A job's options: the backend name's presets, then the variant's, then the config's."""
+        return {**registry.PRESET_OPTIONS.get(b.name, {}), **variant.backend_options(b.name),
+                **self.cfg.backend_options.get(b.name, {})}
 
     def grid(self):
         for variant in self.variants:
@@ -128,11 +139,11 @@ class Sweep:
                 run_dir=str(run.path), model=self.family.name, preset=self.preset, variant=variant.name,
                 backend=b.name, backend_entry=registry.BACKENDS[b.name], device=b.device,
                 profile=self.profile.name, scenario=scenario, batch_size=batch, threads=self.threads,
-                timing=self.cfg.timing, timeout_s=self.cfg.timeout_s, inputs=self.family.input_names,
+                timing=self.cfg.timing, timeout_s=self.harness[variant.name, b.name].timeout_s or self.cfg.timeout_s,
+                inputs=self.family.input_names,
                 affinity=self.affinity, memory_cap_bytes=self.profile.memory_cap_bytes,
                 env_id=environment["env_id"], quality_entry=self.family.quality_entry,
-                backend_options={**registry.PRESET_OPTIONS.get(b.name, {}), **variant.backend_options(b.name),
-                                 **self.cfg.backend_options.get(b.name, {})},
+                backend_options=self.backend_options(variant, b),
                 scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
             )
             if progress:
@@ -154,7 +165,7 @@ class Sweep:
         if key not in prepared:
             try:
                 prepared[key] = ws.prepare(variant, {fmt})
-            except UserError:
+            except USER_ERRORS:
                 raise
             except Exception as e:  # noqa: BLE001 - a variant that cannot be built fails its jobs only
                 prepared[key] = f"building {variant.name} [{fmt}] failed: {type(e).__name__}: {e}"

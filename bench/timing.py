@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from backends.base import Backend
+from backends.base import Backend, Clock  # noqa: F401 - scenarios annotate with timing.Clock
 from bench.config import TimingConfig
 
 
@@ -28,7 +27,6 @@ class Measurement:
         return len(self.latencies_ns) * self.samples_per_iter
 
 
-Clock = Callable[[], int]
 
 
 def _run_until(backend: Backend, handles: list[Any], min_iters: int, min_s: float, max_s: float,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import resource
@@ -15,21 +14,15 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from backends.base import BackendOptions
+from backends.base import BackendOptions, file_sha256
 from backends.registry import load_class, load_entry
 from bench import scenarios
 from bench.config import TimingConfig
+from bench.harness_options import split_options
 from bench.jobs import Job
 from bench.memory import nvml_process_bytes, peak_rss_bytes
 from bench.records import RunDir, now_iso
-
-
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+from models.artifacts import cache_root
 
 
 def artifact_bytes(path: str) -> int:
@@ -76,8 +69,10 @@ def run_job(job: Job) -> dict:
     proc = psutil.Process()
     rss_start = proc.memory_info().rss
     backend = load_class(job.backend_entry)()
-    options = BackendOptions(device=job.device, threads=job.threads, inputs=job.inputs, extra=job.backend_options,
-                             batch_size=job.batch_size, mode=scenarios.backend_mode(job.scenario))
+    harness, own = split_options(job.backend_options)
+    options = BackendOptions(device=job.device, threads=job.threads, inputs=job.inputs, extra=own,
+                             batch_size=job.batch_size, mode=scenarios.backend_mode(job.scenario),
+                             cache_dir=str(cache_root()))
     t0 = time.perf_counter()
     backend.load(job.artifact, options)
     load_s = time.perf_counter() - t0
@@ -91,7 +86,7 @@ def run_job(job: Job) -> dict:
     backend.infer(handles[0])
     backend.synchronize()
     first_infer_ms = (time.perf_counter() - t0) * 1e3
-    with injected_delay(backend, float(job.backend_options.get("inject_delay_ms", 0))):
+    with injected_delay(backend, harness.inject_delay_ms):
         summary, measurement = scenarios.get(job.scenario)(backend, handles, job)
     peak_run, gpu_nvml = peak_rss_bytes(), nvml_process_bytes()
     run_dir = RunDir(Path(job.run_dir))

@@ -16,6 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from models import train
 from models.family import ModelFamily, config_hash
+from models.fileio import save_atomic
 from models.quality import auc, logloss
 
 ARTIFACT_VERSION = 3  # bump when a change to training or export invalidates cached artifacts
@@ -38,13 +39,6 @@ class Prepared:
     flops_per_sample: float | None
     reference: str  # eval.npz: held-out inputs, labels and the fp32 baseline's scores
     notes: dict = field(default_factory=dict)
-
-
-def save_atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-    return path
 
 
 def count_params(module: nn.Module) -> int:

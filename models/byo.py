@@ -15,11 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.errors import UserError
-from models.artifacts import BENCH_SEED, Prepared, cache_root, count_params, save_atomic
+from models.artifacts import BENCH_SEED, Prepared, cache_root, count_params
 from models.byo_check import bind, preflight
 from models.byo_export import cache_key, export_checked
 from models.byo_spec import InputSpec, ModelInput, SpecFile, input_draws, numpy_dtype, read_spec
+from models.errors import ModelError
+from models.fileio import save_atomic
 from models.train import predict
 from models.variants import Variant
 
@@ -46,7 +47,7 @@ def onnx_signature(path: Path) -> tuple[list[Signature], int]:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
     except Exception as e:  # noqa: BLE001 - protobuf and checker errors alike mean an unusable file
-        raise UserError(f"{path} is not a valid ONNX model: {str(e).splitlines()[0][:200]}") from None
+        raise ModelError(f"{path} is not a valid ONNX model: {str(e).splitlines()[0][:200]}") from None
     inits = {t.name: list(t.dims) for t in model.graph.initializer}
     rows = {n.input[1]: inits[n.input[0]][0] for n in model.graph.node
             if n.op_type == "Gather" and len(n.input) == 2 and n.input[0] in inits}
@@ -55,7 +56,7 @@ def onnx_signature(path: Path) -> tuple[list[Signature], int]:
         if v.name in inits:
             continue
         if not v.type.HasField("tensor_type"):
-            raise UserError(f"{path}: input {v.name} is not a tensor; recbench feeds tensor inputs only")
+            raise ModelError(f"{path}: input {v.name} is not a tensor; recbench feeds tensor inputs only")
         kind = helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type) if v.type.tensor_type.elem_type else None
         dtype = numpy_dtype(str(np.dtype(kind)) if kind is not None else "undefined", f"{path}: input {v.name}")
         dims = [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
@@ -74,11 +75,11 @@ def openvino_signature(path: Path) -> list[Signature]:
     import openvino as ov
 
     if not path.with_suffix(".bin").exists():
-        raise UserError(f"{path}: the weights file {path.with_suffix('.bin').name} is missing beside it")
+        raise ModelError(f"{path}: the weights file {path.with_suffix('.bin').name} is missing beside it")
     try:
         model = ov.Core().read_model(str(path))
     except Exception as e:  # noqa: BLE001 - any parse error means an unusable IR
-        raise UserError(f"{path} is not a valid OpenVINO IR: {str(e).splitlines()[0][:200]}") from None
+        raise ModelError(f"{path} is not a valid OpenVINO IR: {str(e).splitlines()[0][:200]}") from None
     return [Signature(parameter_name(p), numpy_dtype(str(p.get_element_type().to_dtype()), f"{path}: input"),
                       [None if d.is_dynamic else d.get_length() for d in p.get_partial_shape()]) for p in model.inputs]
 
@@ -92,7 +93,7 @@ def engine_signature(path: Path) -> list[Signature] | None:
     except Exception:  # noqa: BLE001 - no TensorRT or no GPU here: the input spec must describe the inputs
         return None
     if engine is None:
-        raise UserError(f"{path} is not a TensorRT engine this TensorRT can deserialize")
+        raise ModelError(f"{path} is not a TensorRT engine this TensorRT can deserialize")
     names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
     inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
     return [Signature(n, np.dtype(trt.nptype(engine.get_tensor_dtype(n))),
@@ -102,12 +103,12 @@ def engine_signature(path: Path) -> list[Signature] | None:
 def spec_signature(spec: SpecFile, what: str) -> list[Signature]:
     """Inputs of a model with no readable signature: every one must carry a shape in the spec."""
     if not spec.inputs:
-        raise UserError(f"{what} needs --input-spec FILE listing its inputs (name, dtype, shape with 'batch')")
+        raise ModelError(f"{what} needs --input-spec FILE listing its inputs (name, dtype, shape with 'batch')")
     out = []
     for s in spec.inputs:
         shape = s.shape or (["batch", len(s.columns)] if s.columns else None)
         if shape is None:
-            raise UserError(f"input spec: {s.name} needs a shape (e.g. [batch, 16]) for {what}")
+            raise ModelError(f"input spec: {s.name} needs a shape (e.g. [batch, 16]) for {what}")
         if s.columns:
             integer = all(not c.dense for c in s.columns)
         else:
@@ -122,7 +123,7 @@ def resolve(signature: list[Signature], spec: SpecFile, what: str) -> list[Model
     by_name = {s.name: s for s in spec.inputs}
     unknown = sorted(set(by_name) - {s.name for s in signature})
     if unknown:
-        raise UserError(f"input spec names {', '.join(unknown)}, which {what} has no input of; "
+        raise ModelError(f"input spec names {', '.join(unknown)}, which {what} has no input of; "
                         f"its inputs: {', '.join(s.name for s in signature)}")
     return [resolve_one(sig, by_name.get(sig.name)) for sig in signature]
 
@@ -131,15 +132,15 @@ def resolve_one(sig: Signature, s: InputSpec | None) -> ModelInput:
     where = f"input {sig.name}"
     dtype = sig.dtype
     if s is not None and s.dtype is not None and numpy_dtype(s.dtype, where) != dtype:
-        raise UserError(f"{where}: the spec says {s.dtype}, the model takes {dtype}")
+        raise ModelError(f"{where}: the spec says {s.dtype}, the model takes {dtype}")
     dims: list[int | str | None] = list(sig.dims)
     if s is not None and s.shape is not None:
         if len(s.shape) != len(dims) or any(isinstance(a, int) and b is not None and a != b
                                             for a, b in zip(s.shape, dims, strict=True)):
-            raise UserError(f"{where}: the spec's shape {s.shape} does not fit the model's {dims}")
+            raise ModelError(f"{where}: the spec's shape {s.shape} does not fit the model's {dims}")
         dims = list(s.shape)
     if not dims:
-        raise UserError(f"{where} is a scalar; recbench needs a batch axis on every input")
+        raise ModelError(f"{where} is a scalar; recbench needs a batch axis on every input")
     batch = next((i for i, d in enumerate(dims) if isinstance(d, str) and d == "batch"), None)
     if batch is None:
         batch = next((i for i, d in enumerate(dims) if d is None or isinstance(d, str)), 0)
@@ -148,11 +149,11 @@ def resolve_one(sig: Signature, s: InputSpec | None) -> ModelInput:
         if i == batch:
             shape.append(None)
         elif d is None or isinstance(d, str):
-            raise UserError(f"{where}: axis {i} has no fixed size; give its shape in --input-spec (e.g. [batch, 16])")
+            raise ModelError(f"{where}: axis {i} has no fixed size; give its shape in --input-spec (e.g. [batch, 16])")
         else:
             shape.append(int(d))
     if s is not None and s.columns is not None and shape[-1] != len(s.columns):
-        raise UserError(f"{where}: the spec lists {len(s.columns)} columns, the input's last axis has {shape[-1]}")
+        raise ModelError(f"{where}: the spec lists {len(s.columns)} columns, the input's last axis has {shape[-1]}")
     fixed = dims[batch] if isinstance(dims[batch], int) else None
     return ModelInput(sig.name, dtype, shape, fixed, input_draws(s, dtype, sig.table_rows, where))
 
@@ -186,12 +187,12 @@ class ByoModel:
 
     def preset(self, name: str) -> None:
         if name != AS_GIVEN:
-            raise UserError(f"presets apply to built-in models; {self.name} runs as given (valid: {AS_GIVEN})")
+            raise ModelError(f"presets apply to built-in models; {self.name} runs as given (valid: {AS_GIVEN})")
 
     def check_batch_sizes(self, sizes: list[int]) -> None:
         for i in self.inputs:
             if i.fixed_batch is not None and any(b != i.fixed_batch for b in sizes):
-                raise UserError(f"{self.name}: input {i.name} fixes the batch size at {i.fixed_batch}; "
+                raise ModelError(f"{self.name}: input {i.name} fixes the batch size at {i.fixed_batch}; "
                                 f"run with --batch-sizes {i.fixed_batch} or export it with a dynamic batch axis")
 
     def features(self, n: int, seed: int) -> dict[str, np.ndarray]:
@@ -222,7 +223,7 @@ def write_reference(spec: SpecFile, names: tuple[str, ...], score, out_dir: Path
         data = np.load(spec.labelled)
         x, labels = {n: data[n] for n in names}, data["labels"].astype(np.float32)
     except (OSError, KeyError, ValueError) as e:
-        raise UserError(f"labelled data {spec.labelled}: needs arrays {', '.join(names)} and labels ({e})") from None
+        raise ModelError(f"labelled data {spec.labelled}: needs arrays {', '.join(names)} and labels ({e})") from None
     scores = score(x).astype(np.float64)
     path = out_dir / "eval.npz"
     save_atomic(path, lambda t: np.savez(t.open("wb"), labels=labels, scores=scores, auc=auc(labels, scores),
@@ -233,9 +234,9 @@ def write_reference(spec: SpecFile, names: tuple[str, ...], score, out_dir: Path
 def from_file(path: Path, spec: SpecFile) -> ByoModel:
     fmt = FILE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise UserError(f"{path}: unsupported model file; valid: {', '.join(FILE_FORMATS)} or module:factory")
+        raise ModelError(f"{path}: unsupported model file; valid: {', '.join(FILE_FORMATS)} or module:factory")
     if not path.is_file():
-        raise UserError(f"model file {path} does not exist")
+        raise ModelError(f"model file {path} does not exist")
     params = None
     if fmt == "onnx":
         signature, params = onnx_signature(path)
@@ -247,7 +248,7 @@ def from_file(path: Path, spec: SpecFile) -> ByoModel:
     reference = ""
     if spec.labelled is not None:
         if fmt != "onnx":
-            raise UserError("labelled data (quality) is supported for ONNX files and PyTorch factories")
+            raise ModelError("labelled data (quality) is supported for ONNX files and PyTorch factories")
         from models.export import onnx_scores
 
         reference = write_reference(spec, tuple(i.name for i in inputs), lambda x: onnx_scores(path, x),
@@ -263,10 +264,10 @@ def load_factory(entry: str):
     try:
         module = importlib.import_module(module_name)
     except Exception as e:  # noqa: BLE001 - any import failure of the user's code is bad input
-        raise UserError(f"cannot import {module_name} for --model {entry}: {type(e).__name__}: {e}") from None
+        raise ModelError(f"cannot import {module_name} for --model {entry}: {type(e).__name__}: {e}") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
-        raise UserError(f"--model {entry}: {module_name} has no callable {attr}")
+        raise ModelError(f"--model {entry}: {module_name} has no callable {attr}")
     return factory
 
 
@@ -275,9 +276,9 @@ def build_module(entry: str) -> nn.Module:
     try:
         module = factory()
     except Exception as e:  # noqa: BLE001 - the user's factory failing is bad input
-        raise UserError(f"--model {entry}: the factory raised {type(e).__name__}: {e}") from None
+        raise ModelError(f"--model {entry}: the factory raised {type(e).__name__}: {e}") from None
     if not isinstance(module, nn.Module):
-        raise UserError(f"--model {entry}: the factory returned {type(module).__name__}, not a torch.nn.Module")
+        raise ModelError(f"--model {entry}: the factory returned {type(module).__name__}, not a torch.nn.Module")
     return module.eval()
 
 
@@ -311,7 +312,7 @@ def from_factory(entry: str, spec: SpecFile, exporter: str, batch_sizes: list[in
                                                              "reference": reference, "binding": binding})))
     saved = json.loads(done.read_text())
     if not saved["files"]:
-        raise UserError(f"{what}: the module could be neither saved nor exported ({saved['unbuilt']['torch']})")
+        raise ModelError(f"{what}: the module could be neither saved nor exported ({saved['unbuilt']['torch']})")
     model.variant = AsGiven(saved["files"], saved["unbuilt"])
     model.reference, model.notes = saved["reference"], {**saved["notes"], "binding": saved["binding"]}
     return model

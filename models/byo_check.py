@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from models.byo_spec import ModelInput
-from models.errors import ModelInputError
+from models.errors import ModelError
 
 PREFLIGHT_BATCH = 3
 
@@ -53,11 +53,11 @@ def bind(module: nn.Module, names: tuple[str, ...], as_dict: bool, what: str) ->
         return module, "positional"
     unknown = [n for n in names if n not in named]
     if unknown and not any(p.kind == kinds.VAR_KEYWORD for p in params):
-        raise ModelInputError(f"{what}: the input spec names {', '.join(unknown)}, which forward({', '.join(named)}) "
+        raise ModelError(f"{what}: the input spec names {', '.join(unknown)}, which forward({', '.join(named)}) "
                               f"does not take; name the spec's inputs after forward's parameters")
     missing = [p.name for p in params if p.name in named and p.default is kinds.empty and p.name not in names]
     if missing:
-        raise ModelInputError(f"{what}: forward({', '.join(named)}) needs {', '.join(missing)}, which the input spec "
+        raise ModelError(f"{what}: forward({', '.join(named)}) needs {', '.join(missing)}, which the input spec "
                               f"does not give; add {'it' if len(missing) == 1 else 'them'} to the spec")
     if list(names) == named[:len(names)]:
         return module, "positional"
@@ -103,15 +103,15 @@ def preflight(module: nn.Module, inputs: list[ModelInput], binding: str, what: s
     except Exception as e:  # noqa: BLE001 - the user's forward may raise anything
         hint = ("forward takes its inputs by position: are they listed in the spec in forward's order?"
                 if binding == "positional" else "check each input's dtype and shape in the spec")
-        raise ModelInputError(f"{what}: forward failed on a batch drawn from the input spec: {first_line(e)}; "
+        raise ModelError(f"{what}: forward failed on a batch drawn from the input spec: {first_line(e)}; "
                               f"hint: {hint}") from None
     try:
         forward(module, drawn)
         forward(module, top)
     except Exception as e:  # noqa: BLE001
-        raise ModelInputError(f"{what}: forward failed on IDs drawn from the input spec: {first_line(e)}; "
+        raise ModelError(f"{what}: forward failed on IDs drawn from the input spec: {first_line(e)}; "
                               f"hint: {overflowing(module, inputs, low)}") from None
     if not isinstance(out, torch.Tensor) or out.dim() == 0 or out.shape[0] != PREFLIGHT_BATCH:
         got = f"shape {list(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ModelInputError(f"{what}: forward returned {got} for a batch of {PREFLIGHT_BATCH}; recbench needs one "
+        raise ModelError(f"{what}: forward returned {got} for a batch of {PREFLIGHT_BATCH}; recbench needs one "
                               f"tensor of scores with the batch on axis 0")

@@ -10,7 +10,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from models.data import zipf_ids
-from models.errors import ModelInputError
+from models.errors import ModelError
+from models.fileio import load_yaml
 
 ZIPF_EXPONENT = 1.1
 DTYPES = {np.dtype(t) for t in ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")}
@@ -67,15 +68,13 @@ class SpecFile(BaseModel):
 
 
 def read_spec(path: Path | None) -> SpecFile:
-    from bench.config import load_yaml
-
     if path is None:
         return SpecFile()
     try:
         spec = SpecFile(**load_yaml(path))
     except ValidationError as e:
         first = e.errors()[0]
-        raise ModelInputError(f"{path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        raise ModelError(f"{path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
     if spec.labelled is not None and not spec.labelled.is_absolute():
         spec.labelled = path.parent / spec.labelled
     return spec
@@ -87,7 +86,7 @@ def numpy_dtype(name: str, where: str) -> np.dtype:
     except TypeError:
         dtype = None
     if dtype not in DTYPES:
-        raise ModelInputError(f"{where}: unsupported input type {name}; "
+        raise ModelError(f"{where}: unsupported input type {name}; "
                               f"valid: {', '.join(sorted(str(d) for d in DTYPES))}")
     return dtype
 
@@ -159,7 +158,7 @@ def column_draws(columns: list[Column], dtype: np.dtype, where: str) -> list[Dra
         else:
             out.append(Draw(True, 0, c.cardinality, c.distribution, c.zipf_a))
     if not np.issubdtype(dtype, np.floating) and any(not d.ids for d in out):
-        raise ModelInputError(f"{where}: dense columns need a floating dtype, the input is {dtype}")
+        raise ModelError(f"{where}: dense columns need a floating dtype, the input is {dtype}")
     return out
 
 
@@ -176,5 +175,5 @@ def input_draws(s: InputSpec | None, dtype: np.dtype, table_rows: int | None, wh
     if integer and table_rows:
         return [Draw(True, 0, table_rows, dist, a)]  # the ID range of the embedding table the input indexes
     if integer:
-        raise ModelInputError(f"{where} is {dtype}: declare its IDs' cardinality or range in --input-spec")
+        raise ModelError(f"{where} is {dtype}: declare its IDs' cardinality or range in --input-spec")
     return [Draw(False)]

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from models.data import NUM_DENSE
+from models.errors import ModelError
 
 NUM_SPARSE = 26
 COLUMNS = ["label", *(f"I{i}" for i in range(1, NUM_DENSE + 1)), *(f"C{i}" for i in range(1, NUM_SPARSE + 1))]
@@ -26,17 +27,15 @@ def hash_categories(values: pd.Series, cardinality: int) -> np.ndarray:
 def read_criteo(path: str | Path, cardinalities: tuple[int, ...], limit: int | None = None
                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Features (dense: log(1 + max(count, 0)), missing = 0; sparse: hashed IDs) and click labels of a TSV file."""
-    from bench.errors import UserError
-
     if len(cardinalities) != NUM_SPARSE:
-        raise UserError(f"Criteo has {NUM_SPARSE} categorical columns; the model has {len(cardinalities)} tables")
+        raise ModelError(f"Criteo has {NUM_SPARSE} categorical columns; the model has {len(cardinalities)} tables")
     try:
         frame = pd.read_csv(path, sep="\t", header=None, nrows=limit, dtype=str, keep_default_na=False,
                             na_values=[""])
     except (OSError, pd.errors.ParserError) as e:
-        raise UserError(f"cannot read Criteo TSV {path}: {str(e).splitlines()[0]}") from None
+        raise ModelError(f"cannot read Criteo TSV {path}: {str(e).splitlines()[0]}") from None
     if frame.shape[1] != len(COLUMNS):
-        raise UserError(f"{path}: expected {len(COLUMNS)} tab-separated columns (label, I1-I13, C1-C26), "
+        raise ModelError(f"{path}: expected {len(COLUMNS)} tab-separated columns (label, I1-I13, C1-C26), "
                         f"got {frame.shape[1]}")
     frame.columns = COLUMNS
     try:
@@ -45,7 +44,7 @@ def read_criteo(path: str | Path, cardinalities: tuple[int, ...], limit: int | N
         sparse = np.stack([hash_categories(frame[c], n) for c, n in zip(COLUMNS[1 + NUM_DENSE :], cardinalities,
                                                                         strict=True)], axis=1)
     except ValueError as e:
-        raise UserError(f"{path}: not Criteo data ({e})") from None
+        raise ModelError(f"{path}: not Criteo data ({e})") from None
     dense = np.log1p(np.maximum(counts, 0.0)).astype(np.float32)
     return {"dense": dense, "sparse": sparse}, labels
 

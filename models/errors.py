@@ -1,5 +1,5 @@
-"""Errors of models/ that mean bad input: the CLI prints the message as one line and exits 2."""
+"""The error the model layer raises for bad input: the CLI shows it as one line, exit 2."""
 
 
-class ModelInputError(Exception):
-    """A user's model, model file or input spec that recbench cannot use; the message says why and what to do."""
+class ModelError(Exception):
+    """Bad input to the model layer: an unknown model or variant, a malformed file. The message is shown as is."""

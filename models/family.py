@@ -12,6 +12,8 @@ from typing import Any, Protocol
 import numpy as np
 from torch import nn
 
+from models.errors import ModelError
+
 
 class LabelledData(Protocol):
     def features(self, n: int, seed: int) -> dict[str, np.ndarray]: ...
@@ -46,10 +48,8 @@ class ModelFamily:
     parity: Callable[[nn.Module, Any, dict[str, np.ndarray]], float] | None = None  # (module, onnx path, inputs)
 
     def preset(self, name: str) -> Preset:
-        from bench.errors import UserError
-
         if name not in self.presets:
-            raise UserError(f"unknown preset '{name}' for model {self.name}; valid: {', '.join(self.presets)}")
+            raise ModelError(f"unknown preset '{name}' for model {self.name}; valid: {', '.join(self.presets)}")
         return self.presets[name]
 
 

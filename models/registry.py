@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from models.dcn import DCN_FAMILY
 from models.dlrm import DLRM_FAMILY
+from models.errors import ModelError
 from models.family import ModelFamily
 from models.sasrec import SASREC_FAMILY
 from models.two_tower import TWO_TOWER_FAMILY, TWO_TOWER_TOPK_FAMILY
@@ -15,8 +16,6 @@ DEFAULT_MODEL = "dlrm"
 
 
 def get_family(name: str) -> ModelFamily:
-    from bench.errors import UserError
-
     if name not in FAMILIES:
-        raise UserError(f"unknown model '{name}'; valid: {', '.join(FAMILIES)}")
+        raise ModelError(f"unknown model '{name}'; valid: {', '.join(FAMILIES)}")
     return FAMILIES[name]

@@ -12,6 +12,7 @@ from torch import nn
 from models.artifacts import save_atomic
 from models.compress import STAGES, TECHNIQUES, Technique
 from models.compress.base import size_breakdown
+from models.errors import ModelError
 from models.export import PARITY_TOL, export_onnx, parity_gap
 from models.train import predict
 
@@ -95,14 +96,12 @@ class Variant:
 
 def compose(names: list[str]) -> Variant:
     """Steps in stage order (the student first, export-time quantizers last), each at most once."""
-    from bench.errors import UserError
-
     steps = tuple(TECHNIQUES[n] for n in names)
     stages = [STAGES.index(s.stage) for s in steps]
     if len(set(names)) != len(names) or sum(s.stage == "artifact" for s in steps) > 1 or stages != sorted(stages):
         order = ", ".join(f"{stage}: {'/'.join(t.name for t in TECHNIQUES.values() if t.stage == stage)}"
                           for stage in STAGES)
-        raise UserError(f"variant '{'+'.join(names)}' does not compose: each step once, in stage order ({order}), "
+        raise ModelError(f"variant '{'+'.join(names)}' does not compose: each step once, in stage order ({order}), "
                         f"at most one of the last stage")
     return Variant(steps)
 
@@ -114,14 +113,12 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
 
 
 def get_variant(name: str) -> Variant:
-    from bench.errors import UserError
-
     if name in VARIANTS:
         return VARIANTS[name]
     parts = name.split("+")
     unknown = [p for p in parts if p not in TECHNIQUES]
     if unknown or not name:
-        raise UserError(f"unknown variant '{name}'; valid: {', '.join(VARIANTS)}, all "
+        raise ModelError(f"unknown variant '{name}'; valid: {', '.join(VARIANTS)}, all "
                         f"(or steps joined by '+', e.g. distilled+int8-static)")
     return compose(parts)
 

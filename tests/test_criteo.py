@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.errors import UserError
 from models.criteo import hash_categories, holdout_split, read_criteo
 from models.data import criteo_cardinalities
+from models.errors import ModelError
 from models.train import predict
 
 FIXTURE = Path(__file__).parent / "fixtures" / "criteo_sample.tsv"
@@ -53,9 +53,9 @@ def test_a_dlrm_scores_criteo_rows(tiny_ws):
 def test_bad_files_are_user_errors(tmp_path):
     bad = tmp_path / "bad.tsv"
     bad.write_text("1\t2\t3\n")
-    with pytest.raises(UserError, match="40 tab-separated columns"):
+    with pytest.raises(ModelError, match="40 tab-separated columns"):
         read_criteo(bad, CARDS)
-    with pytest.raises(UserError, match="cannot read"):
+    with pytest.raises(ModelError, match="cannot read"):
         read_criteo(tmp_path / "absent.tsv", CARDS)
-    with pytest.raises(UserError, match="26 categorical"):
+    with pytest.raises(ModelError, match="26 categorical"):
         read_criteo(FIXTURE, CARDS[:3])

@@ -9,12 +9,14 @@ import pytest
 
 from backends import registry
 from backends.base import Backend, BackendOptions
-from backends.cuda_runner import CudaOptions, phase_names, phase_times
+from backends.cuda_runner import phase_names, phase_times
 from backends.gpu import CudaFacts, device_index, device_reason, torch_cuda_reason
 from backends.ort_gpu import ort_gpu_reason
 from backends.torch_cuda import TorchCudaOptions
 from bench import stats
 from bench.config import SweepConfig, TimingConfig
+from bench.errors import UserError
+from bench.harness_options import check_options
 from bench.sweep import Sweep
 from bench.timing import measure
 from tests.conftest import ROOT, recbench
@@ -86,11 +88,14 @@ def test_every_gpu_backend_explains_itself_here():
 # --- options ------------------------------------------------------------------------------------------------
 
 def test_options_are_validated_with_the_valid_choices():
-    assert TorchCudaOptions.parse("torch-cuda", {"cuda_graphs": True, "precision": "fp16"}).cuda_graphs
-    with pytest.raises(ValueError, match="torch-cuda option graphs: .*valid options: inputs, cuda_graphs"):
-        TorchCudaOptions.parse("torch-cuda", {"graphs": True})
-    with pytest.raises(ValueError, match="option inputs"):
-        CudaOptions.parse("x", {"inputs": "disk"})
+    cls = registry.get("torch-cuda")
+    assert cls.parse_options({"cuda_graphs": True, "precision": "fp16"}).cuda_graphs
+    with pytest.raises(UserError, match=r"backend_options.torch-cuda: unknown option 'graphs' \(did you mean "
+                                        r"'cuda_graphs'\?\); valid: inputs, cuda_graphs.*inject_delay_ms"):
+        check_options("torch-cuda", cls, {"graphs": True})
+    with pytest.raises(UserError, match="backend_options.x: inputs: Input should be 'device' or 'host'"):
+        check_options("x", cls, {"inputs": "disk"})
+    assert check_options("torch-cuda", cls, {"inject_delay_ms": 3}).inject_delay_ms == 3  # a harness option
 
 
 def test_tf32_switch_reads_back():
@@ -109,14 +114,14 @@ def test_tf32_switch_reads_back():
 
 def test_compile_and_graphs_do_not_both_capture():
     with pytest.raises(ValueError, match="reduce-overhead captures its own CUDA graphs"):
-        TorchCudaOptions.parse("torch-cuda", {"compile": "reduce-overhead", "cuda_graphs": True})
-    assert TorchCudaOptions.parse("torch-cuda", {"compile": True, "cuda_graphs": True}).compile is True
+        TorchCudaOptions(compile="reduce-overhead", cuda_graphs=True)
+    assert TorchCudaOptions(compile=True, cuda_graphs=True).compile is True
 
 
 def test_preset_names_carry_valid_options():
     for name, opts in registry.PRESET_OPTIONS.items():
         cls = registry.get(name)
-        assert cls.option_model.parse(name, opts)  # every preset is a valid option set for its class
+        assert cls.parse_options(opts)  # every preset is a valid option set for its class
 
 
 def test_phase_times():

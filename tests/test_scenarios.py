@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from backends.base import run_closed_loop
 from bench.config import SweepConfig, TimingConfig
+from bench.drivers import run_closed_loop, run_parallel
 from bench.scenario_options import ScenarioOptions
 from bench.scenarios import max_qps, server, single_stream
 from bench.sweep import Sweep
@@ -136,7 +136,7 @@ def test_several_workers_serve_every_request_on_their_own_handles():
 
 def test_offline_default_runs_requests_back_to_back():
     backend, handles, _ = fake_setup([2.0])
-    starts, ends = backend.infer_parallel(handles, 50, backend.clock)
+    starts, ends = run_parallel(backend, handles, 50, backend.clock)
     assert len(starts) == 50 and np.all(ends - starts == 2 * MS) and ends.max() == 100 * MS
 
 

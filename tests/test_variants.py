@@ -12,6 +12,7 @@ from backends import registry
 from backends.base import BackendOptions
 from bench.errors import UserError
 from models.compress.base import size_breakdown
+from models.errors import ModelError
 from models.quality import evaluate_ranking
 from models.variants import VARIANTS, get_variant
 from tests.conftest import recbench
@@ -152,7 +153,7 @@ def test_eval_set_is_disjoint_from_training(tiny_ws):
     ("prune-50+prune-50", "each step once"), ("", "unknown variant"),
 ])
 def test_bad_names(name, match):
-    with pytest.raises(UserError, match=match):
+    with pytest.raises(ModelError, match=match):
         get_variant(name)
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from bench.config import load_yaml
 from bench.errors import UserError
 from bench.gate.metrics import Metric, get_metric, parse_quantity
+from bench.validation import unknown
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
@@ -100,7 +101,7 @@ def _describe(err: ValidationError, raw: dict) -> str:
     loc, msg = first["loc"], first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         valid = Rule.model_fields if len(loc) == 3 else Budgets.model_fields
-        loc, msg = loc[:-1], f"unknown key '{loc[-1]}'; valid: {', '.join(valid)}"
+        loc, msg = loc[:-1], unknown("key", loc[-1], valid)
     if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
         rules = raw.get("rules") or []
         rule = rules[loc[1]] if loc[1] < len(rules) and isinstance(rules[loc[1]], dict) else {}

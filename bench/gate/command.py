@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.errors import UserError
+from bench.errors import USER_ERRORS, UserError
 from bench.gate import output
 from bench.gate.budgets import load_budgets
 from bench.gate.evaluate import evaluate_budgets
@@ -76,6 +76,6 @@ def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: st
         with History(db) as h:
             for r in results:
                 h.record_gate(run, r.kind, r.source, r.passed, len(r.failures), r.as_dict())
-    except (UserError, sqlite3.Error, OSError) as e:
+    except (*USER_ERRORS, sqlite3.Error, OSError) as e:
         console.print(f"[yellow]warning[/]: gate verdict not stored in the history database: {e}", highlight=False)
     return ok

@@ -11,6 +11,7 @@ from backends.base import Backend, missing_modules
 from bench.errors import UserError
 from bench.scenario_options import ScenarioOptions
 from bench.scenarios import concurrency, max_qps, offline, server, server_loadgen, single_stream
+from bench.validation import lookup
 
 SCENARIOS: dict[str, Callable] = {
     "single-stream": single_stream.run,
@@ -24,11 +25,10 @@ REQUIRES = {"server-loadgen": ("mlperf_loadgen", "pip install mlcommons-loadgen 
 
 
 def get(name: str) -> Callable:
-    if name not in SCENARIOS:
-        raise UserError(f"unknown scenario '{name}'; valid: {', '.join(SCENARIOS)}")
+    run = lookup("scenario", name, SCENARIOS)
     if name in REQUIRES and missing_modules(REQUIRES[name][0]):
         raise UserError(f"scenario {name} needs {REQUIRES[name][0]}: {REQUIRES[name][1]}")
-    return SCENARIOS[name]
+    return run
 
 
 def backend_mode(name: str) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from backends.base import Backend, run_closed_loop
+from backends.base import Backend
 from bench import stats, timing
+from bench.drivers import run_closed_loop
 from bench.scenario_options import ScenarioOptions
 
 

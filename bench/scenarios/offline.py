@@ -10,17 +10,18 @@ import numpy as np
 
 from backends.base import Backend
 from bench import stats, timing
+from bench.drivers import run_parallel
 
 
 def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.perf_counter_ns
         ) -> tuple[dict, timing.Measurement]:
     t = job.timing
     warm = max(t.warmup_iters, 2 * backend.streams())
-    starts, ends = backend.infer_parallel(handles, warm, clock)
+    starts, ends = run_parallel(backend, handles, warm, clock)
     rate = warm / max((ends.max() - starts.min()) / 1e9, 1e-9)  # requests/s, sizes the measured phase
     # both minimums, like the closed loop, but never planned past max_duration_s
     count = max(1, min(max(t.min_iters, math.ceil(rate * t.min_duration_s)), math.floor(rate * t.max_duration_s)))
-    starts, ends = backend.infer_parallel(handles, count, clock)
+    starts, ends = run_parallel(backend, handles, count, clock)
     wall_s = (ends.max() - starts.min()) / 1e9
     latencies = ends - starts
     summary = stats.summarize(latencies, job.batch_size, wall_s, ends_ns=ends - starts.min())

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import Backend, run_threads
+from backends.base import Backend
 from bench import stats, timing
+from bench.drivers import run_threads
 from bench.scenario_options import ScenarioOptions
 
 SPIN_NS = 200_000  # the last 0.2 ms before an arrival is waited out by polling, not by an imprecise sleep

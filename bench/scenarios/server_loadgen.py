@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import Backend, run_threads
+from backends.base import Backend
 from bench import stats, timing
+from bench.drivers import run_threads
 from bench.scenario_options import ScenarioOptions
 from bench.scenarios import server
 

@@ -8,6 +8,7 @@ import torch
 
 from models import train
 from models.compress.base import Technique
+from models.errors import ModelError
 
 SHRINK = 4  # embedding dim and hidden widths divided by this
 STUDENT_EPOCHS = 2
@@ -17,11 +18,9 @@ MIN_WIDTH = 8  # narrower students of the tiny preset stopped learning (all-dead
 
 def student_config(cfg):
     """The teacher's config with embeddings and hidden layers SHRINK times narrower."""
-    from bench.errors import UserError
-
     fields = {f.name for f in dataclasses.fields(cfg)} if dataclasses.is_dataclass(cfg) else set()
     if not {"embedding_dim", "bottom_mlp", "top_mlp"} <= fields:
-        raise UserError(f"variant distilled needs a config with embedding_dim/bottom_mlp/top_mlp, not {type(cfg)}")
+        raise ModelError(f"variant distilled needs a config with embedding_dim/bottom_mlp/top_mlp, not {type(cfg)}")
     narrow = lambda sizes: tuple(max(MIN_WIDTH, s // SHRINK) for s in sizes)  # noqa: E731
     return dataclasses.replace(cfg, embedding_dim=max(MIN_WIDTH // 2, cfg.embedding_dim // SHRINK),
                                bottom_mlp=narrow(cfg.bottom_mlp), top_mlp=narrow(cfg.top_mlp))

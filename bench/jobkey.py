@@ -1,0 +1,37 @@
+"""What makes two records "the same job" in every reader: jobs, history, compare, report tables, charts, gates."""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JobKey:
+    """A job's identity. Preset belongs to it: a tiny and an edge DLRM are different models (different tables and
+    layers), so comparing or gating one against the other would compare different work."""
+
+    model: str | None
+    preset: str | None
+    variant: str | None
+    backend: str | None
+    device: str | None
+    profile: str | None
+    scenario: str | None
+    batch_size: int | None
+
+    @classmethod
+    def of(cls, record: dict[str, Any]) -> JobKey:
+        """The key of a record (or any mapping with these fields; a missing one is None)."""
+        return cls(**{f: record.get(f) for f in FIELDS})
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(zip(FIELDS, astuple(self), strict=True))
+
+    def __str__(self) -> str:
+        return " ".join(str(v) for v in astuple(self))
+
+
+FIELDS: tuple[str, ...] = tuple(f.name for f in fields(JobKey))
+# what tells series / table rows apart: the key without the batch size (charts plot over batch size)
+SERIES_FIELDS: tuple[str, ...] = tuple(f for f in FIELDS if f != "batch_size")

@@ -1,0 +1,116 @@
+"""How `recommend` judges one measured configuration: budget limits, objective value, misses, Pareto front."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.gate.budgets import Budgets, Limit, rule_label
+from bench.gate.evaluate import fmt_number, matches
+from bench.gate.metrics import in_unit
+from bench.records import lookup
+
+OBJECTIVES = {  # name -> (record metric, larger is better)
+    "throughput": ("throughput_sps", True),
+    "p99": ("latency_ms.p99", False),
+    "size": ("model_bytes", False),
+}
+SPEED_AXES = (("throughput_sps", True), ("latency_ms.p99", False), ("model_bytes", False))
+
+
+def metric_value(record: dict, path: str) -> float | None:
+    """A record's metric; an unresolved latency percentile is estimated from the job's raw latencies."""
+    value = lookup(record, path)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if path.startswith("latency_ms.p") and record.get("status") == "ok" and record.get("run_dir"):
+        raw = Path(record["run_dir"]) / "raw" / f"{record['job_id']}.npy"
+        if raw.exists():
+            q = float(path.removeprefix("latency_ms.p").replace("999", "99.9"))
+            return float(np.percentile(np.load(raw), q)) / 1e6
+    return None
+
+
+@dataclass(frozen=True)
+class Miss:
+    """One limit a configuration breaks, and by how much (relative to the limit)."""
+
+    rule: str
+    limit: Limit
+    value: float | None
+
+    @property
+    def relative(self) -> float:
+        if self.value is None:
+            return float("inf")
+        gap = self.value - self.limit.value if self.limit.upper else self.limit.value - self.value
+        return gap / abs(self.limit.value) if self.limit.value else gap
+
+    def describe(self) -> str:
+        path = self.limit.metric.path
+        if self.value is None:
+            return f"{path} not measured (budget '{self.limit.text}')"
+        shown = fmt_number(in_unit(self.value, self.limit.metric, self.limit.unit))
+        unit = f" {self.limit.unit}" if self.limit.unit else ""
+        return f"{path} {shown}{unit} breaks '{self.limit.text}'"
+
+
+def misses(record: dict, budgets: Budgets, quality_only: bool = False) -> list[Miss]:
+    """Every limit of every rule that selects this record and does not hold."""
+    out = []
+    for i, rule in enumerate(budgets.rules):
+        if not matches(record, rule.select):
+            continue
+        for limit in rule.limits.values():
+            if quality_only and not limit.metric.path.startswith("quality."):
+                continue
+            value = metric_value(record, limit.metric.path)
+            if value is None or not limit.holds(value):
+                out.append(Miss(rule_label(rule, i), limit, value))
+    return out
+
+
+def objective_value(record: dict, objective: str) -> float:
+    """Larger is better, whatever the objective (latencies and sizes are negated); -inf when unknown."""
+    path, larger = OBJECTIVES[objective]
+    value = metric_value(record, path)
+    if value is None:
+        return float("-inf")
+    return value if larger else -value
+
+
+def rank_key(record: dict, budgets: Budgets, objective: str) -> tuple:
+    """Sort key, best first: configurations that meet every budget, by objective; then the closest misses."""
+    broken = misses(record, budgets)
+    worst = max((m.relative for m in broken), default=0.0)
+    return (bool(broken), worst if broken else 0.0, -objective_value(record, objective))
+
+
+def quality_axis(budgets: Budgets, records: list[dict]) -> tuple[str, bool] | None:
+    """The quality metric the budgets limit (a floor: larger is better), else the first one the records have."""
+    for rule in budgets.rules:
+        for limit in rule.limits.values():
+            if limit.metric.path.startswith("quality."):
+                return limit.metric.path, not limit.upper
+    known = ("quality.auc_delta", "quality.rank_corr", "quality.recall_at_k_truth_delta", "quality.ndcg_at_10_delta")
+    for path in known:
+        if any(metric_value(r, path) is not None for r in records):
+            return path, True
+    return None
+
+
+def pareto_front(records: list[dict], axes: tuple[tuple[str, bool], ...]) -> list[dict]:
+    """Records no other record beats on every axis (each axis: metric path, larger is better)."""
+    points = []
+    for r in records:
+        values = [metric_value(r, path) for path, _ in axes]
+        if None not in values:
+            points.append((r, [v if larger else -v for v, (_, larger) in zip(values, axes, strict=True)]))
+    front = []
+    for r, p in points:
+        dominated = any(all(a >= b for a, b in zip(q, p, strict=True)) and q != p for _, q in points)
+        if not dominated:
+            front.append(r)
+    return front

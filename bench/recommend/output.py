@@ -1,0 +1,211 @@
+"""What `recommend` says: the choice, why not its neighbours, the Pareto front, the closest misses, the config."""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from bench.config import SweepConfig
+from bench.gate.budgets import Budgets, rule_label
+from bench.gate.evaluate import fmt_number, matches
+from bench.recommend.judge import (
+    OBJECTIVES,
+    SPEED_AXES,
+    Miss,
+    metric_value,
+    misses,
+    pareto_front,
+    quality_axis,
+    rank_key,
+)
+from bench.recommend.search import Candidate, SearchResult, Trial
+from bench.records import lookup
+
+
+@dataclass
+class Outcome:
+    """The search read back: the chosen trial (None: nothing meets the budgets) and every candidate's latest."""
+
+    chosen: Trial | None
+    latest: list[Trial]  # one per candidate timed past the screen (or screened only), best first
+    front: list[Trial]
+
+
+def decide(result: SearchResult, budgets: Budgets, objective: str) -> Outcome:
+    latest = [t for t in result.latest().values() if t.record["status"] == "ok"
+              and (t.candidate.variant, t.candidate.backend) not in result.rejected]
+    latest.sort(key=lambda t: rank_key(t.record, budgets, objective))
+    final = [t for t in latest if t.stage == (result.trials[-1].stage if result.trials else "")]
+    chosen = next((t for t in final or latest if not misses(t.record, budgets)), None)
+    axes = SPEED_AXES + tuple(a for a in [quality_axis(budgets, [t.record for t in latest])] if a)
+    ids = {id(r) for r in pareto_front([t.record for t in latest if not misses(t.record, budgets)], axes)}
+    return Outcome(chosen, latest, [t for t in latest if id(t.record) in ids])
+
+
+def _speed(record: dict) -> str:
+    p50, p99 = metric_value(record, "latency_ms.p50"), metric_value(record, "latency_ms.p99")
+    sps = record.get("throughput_sps") or 0
+    return f"{sps:,.0f} samples/s, p50 {fmt_number(p50 or 0)} ms, p99 {fmt_number(p99 or 0)} ms"
+
+
+def _ratio(record: dict, chosen: dict, objective: str) -> str:
+    path, larger = OBJECTIVES[objective]
+    a, b = metric_value(record, path), metric_value(chosen, path)
+    if not a or not b:
+        return f"{path} not comparable"
+    if larger:
+        return f"{a / b:.2f}x the recommended {path}"
+    return f"{path} {a / b:.2f}x the recommended one"
+
+
+def _neighbours(c: Candidate, chosen: Candidate) -> bool:
+    """Configurations that differ from the chosen one in exactly one dimension."""
+    return sum(a != b for a, b in zip(astuple(c), astuple(chosen), strict=True)) == 1
+
+
+def reasons(outcome: Outcome, result: SearchResult, budgets: Budgets, objective: str) -> list[str]:
+    """One line per rejected neighbour of the recommendation, and per variant x backend the quality screen dropped."""
+    lines = []
+    screen = {(t.candidate.variant, t.candidate.backend): t.record for t in result.trials
+              if t.stage == "screen" and t.record["status"] == "ok"}
+    grouped: dict[str, list[str]] = {}  # reasons shared by many pairs (not tried, cannot run) on one line each
+    for (variant, backend), why in result.rejected.items():
+        if why.startswith(("not tried", "cannot run")):
+            grouped.setdefault(why.split(":")[0], []).append(f"{variant} on {backend}")
+            continue
+        speed = ""
+        base, mine = screen.get(("fp32", backend)), screen.get((variant, backend))
+        if base and mine and base.get("throughput_sps") and variant != "fp32":
+            speed = f"{mine['throughput_sps'] / base['throughput_sps']:.2f}x fp32's throughput but "
+        lines.append(f"{variant} on {backend}: {speed}{why}")
+    hints = {"not tried": " (the time budget ran out during the quality screen: raise --time-budget)",
+             "cannot run": " (no artifact this backend loads; `recbench variants` shows the matrix)"}
+    lines += [f"{kind}{hints.get(kind, '')}: {', '.join(pairs)}" for kind, pairs in grouped.items()]
+    if outcome.chosen is None:
+        return lines
+    chosen = outcome.chosen
+    same_stage = {t.stage: t.record for t in result.trials if t.candidate == chosen.candidate}
+    for t in outcome.latest:
+        if t is chosen or not _neighbours(t.candidate, chosen.candidate):
+            continue
+        broken = misses(t.record, budgets)
+        if broken:
+            why = "; ".join(m.describe() for m in broken)
+        elif t.stage in same_stage:  # measured side by side with the recommendation, in the same round
+            why = _ratio(t.record, same_stage[t.stage], objective)
+        else:
+            why = f"not measured beside the recommendation; {_ratio(t.record, chosen.record, objective)}"
+        lines.append(f"{t.candidate.label()}: {why} ({t.stage})")
+    return lines
+
+
+def closest_misses(result: SearchResult, budgets: Budgets) -> list[str]:
+    """For every limit: the configuration that came closest to it, or how many met it."""
+    records = [t for t in result.trials if t.record["status"] == "ok"]
+    lines = []
+    for i, rule in enumerate(budgets.rules):
+        for limit in rule.limits.values():
+            selected = [t for t in records if matches(t.record, rule.select)]
+            met = [t for t in selected if limit.holds(metric_value(t.record, limit.metric.path) or float("nan"))]
+            head = f"rule '{rule_label(rule, i)}' {limit.metric.path} {limit.text}:"
+            if not selected:
+                lines.append(f"{head} no configuration measured selects it")
+            elif met:
+                lines.append(f"{head} met by {len(met)} of {len(selected)} measurements")
+            else:
+                best = min(selected, key=lambda t: Miss("", limit, metric_value(t.record, limit.metric.path)).relative)
+                miss = Miss("", limit, metric_value(best.record, limit.metric.path))
+                lines.append(f"{head} closest miss {miss.describe().split(' breaks ')[0]} "
+                             f"({best.candidate.label()}), {miss.relative:+.0%} past the limit")
+    return lines
+
+
+def config_for(base: SweepConfig, c: Candidate) -> dict:
+    """A `recbench run --config` file that measures exactly this configuration."""
+    cfg = {"model": base.model, "preset": base.preset, "variants": [c.variant], "backends": [c.backend],
+           "batch_sizes": [c.batch_size], "threads": c.threads, "profile": base.profile,
+           "scenario": base.scenario or "single-stream"}
+    if base.input_spec:
+        cfg["input_spec"] = str(Path(base.input_spec).resolve())
+    return {k: v for k, v in cfg.items() if v is not None}
+
+
+def write_config(path: Path, base: SweepConfig, chosen: Trial, objective: str) -> Path:
+    header = (f"# written by `recbench recommend` on {datetime.now():%Y-%m-%d %H:%M} (objective: {objective}).\n"
+              f"# measured: {_speed(chosen.record)}\n# reproduce: recbench run --config {path.name}\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + yaml.safe_dump(config_for(base, chosen.candidate), sort_keys=False))
+    return path
+
+
+def table_rows(outcome: Outcome, axes_quality: str | None) -> list[list[str]]:
+    rows = []
+    front = {id(t) for t in outcome.front}
+    for t in outcome.latest:
+        r = t.record
+        q = lookup(r, axes_quality) if axes_quality else None
+        rows.append([t.candidate.variant, t.candidate.backend, str(t.candidate.batch_size), str(t.candidate.threads),
+                     f"{r.get('throughput_sps') or 0:,.0f}", fmt_number(metric_value(r, "latency_ms.p50") or 0),
+                     fmt_number(metric_value(r, "latency_ms.p99") or 0), f"{(r.get('model_bytes') or 0) / 1e6:.2f}",
+                     "-" if q is None else f"{q:+.4f}", t.stage,
+                     ("chosen" if t is outcome.chosen else "front" if id(t) in front else "")])
+    return rows
+
+
+HEADER = ["variant", "backend", "batch", "threads", "samples/s", "p50 ms", "p99 ms", "model MB", "quality",
+          "stage", ""]
+
+
+def write_markdown(path: Path, outcome: Outcome, result: SearchResult, lines: list[str], misses_text: list[str],
+                   quality_path: str | None, title: str) -> Path:
+    md = [f"# {title}", "", f"searched {result.elapsed_s:.0f} s: " + "; ".join(result.rounds or ["screen only"]), ""]
+    if outcome.chosen:
+        md += [f"**recommended: {outcome.chosen.candidate.label()}** — {_speed(outcome.chosen.record)}", ""]
+    else:
+        md += ["**no configuration meets every budget**", "", *[f"- {m}" for m in misses_text], ""]
+    md += ["## why not the others", "", *[f"- {line}" for line in lines], "",
+           f"## configurations (latest measurement; quality = {quality_path or 'none'})", "",
+           "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    md += ["| " + " | ".join(row) + " |" for row in table_rows(outcome, quality_path)]
+    path.write_text("\n".join(md) + "\n")
+    return path
+
+
+def draw_front(path: Path, outcome: Outcome) -> Path | None:
+    """p99 against throughput of every configuration timed; the Pareto front labelled, the choice starred."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [(t, metric_value(t.record, "latency_ms.p99"), t.record.get("throughput_sps")) for t in outcome.latest]
+    points = [(t, x, y) for t, x, y in points if x and y]
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 5))
+    ax.scatter([x for _, x, _ in points], [y for _, _, y in points], s=18, color="0.6", label="measured")
+    front = sorted((p for p in points if any(p[0] is f for f in outcome.front)), key=lambda p: p[1])
+    if front:
+        ax.scatter([x for _, x, _ in front], [y for _, _, y in front], s=36, color="tab:blue",
+                   label="Pareto front (throughput, p99, size, quality)")
+        for k, (t, x, y) in enumerate(front):
+            ax.annotate(f"{t.candidate.variant}/{t.candidate.backend}/b{t.candidate.batch_size}/t{t.candidate.threads}",
+                        (x, y), fontsize=7, xytext=(5, 8 if k % 2 else -10), textcoords="offset points")
+    if outcome.chosen:
+        chosen = next(((x, y) for t, x, y in points if t is outcome.chosen), None)
+        if chosen:
+            ax.plot(*chosen, "*", color="tab:red", markersize=16, label="recommended")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("p99 latency (ms)")
+    ax.set_ylabel("throughput (samples/s)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    fig.savefig(path.with_suffix(".svg"))
+    plt.close(fig)
+    return path

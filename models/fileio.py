@@ -1,0 +1,34 @@
+"""File helpers every layer shares (bench imports them; models is the lowest layer that needs them)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from models.errors import ModelError
+
+
+def save_atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write through `write(tmp)` and rename over `path`: readers never see a half-written file."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_yaml(path: Path) -> dict:
+    """A YAML file's top-level mapping; unreadable, empty, invalid or non-mapping files are one-line errors."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as e:
+        raise ModelError(f"cannot read {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ModelError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if data is None:  # an empty file is a mistake (a wrong path, an unsaved editor), never "all defaults"
+        raise ModelError(f"{path} is empty: give at least one setting")
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data

@@ -1,0 +1,141 @@
+"""`recbench recommend`: quality first, successive halving inside the time budget, the config reproduces the pick."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from bench.config import SweepConfig
+from bench.gate.budgets import Budgets
+from bench.recommend import output, search
+from bench.recommend.judge import misses, pareto_front, rank_key
+from bench.recommend.search import Candidate, Search, Trial
+from tests.conftest import recbench
+
+BUDGETS = {"rules": [{"select": {"model": "dlrm"},
+                      "limits": {"latency_ms.p50": "<= 1 ms", "quality.auc_delta": ">= -0.001"}}]}
+# speed of each (variant, backend) per sample, in us; quality delta of each variant
+SPEED_US = {("fp32", "onnxruntime"): 10.0, ("int8-dynamic", "onnxruntime"): 6.0, ("prune-90", "onnxruntime"): 2.0,
+            ("fp32", "openvino"): 8.0, ("int8-dynamic", "openvino"): 7.0, ("prune-90", "openvino"): 1.5}
+AUC_DELTA = {"fp32": 0.0, "int8-dynamic": -0.0002, "prune-90": -0.03}
+
+
+def record(c: Candidate, stage: str) -> dict:
+    """What a job of this candidate would record: latency grows with the batch, threads halve it."""
+    p50_ms = (0.05 + SPEED_US[(c.variant, c.backend)] * c.batch_size / 1000) / c.threads
+    return {"status": "ok", "job_id": f"{c}-{stage}", "model": "dlrm", "preset": "tiny", "variant": c.variant,
+            "backend": c.backend, "batch_size": c.batch_size, "latency_ms": {"p50": p50_ms, "p99": 2 * p50_ms},
+            "throughput_sps": c.batch_size / p50_ms * 1e3, "model_bytes": 1e6 if c.variant == "fp32" else 4e5,
+            "duration_s": 0.0, "quality": {"auc_delta": AUC_DELTA[c.variant]}}
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeSearch(Search):
+    """The search logic with the sweeps replaced by a model of them: each job costs `job_cost` fake seconds."""
+
+    job_cost = 1.0
+
+    def __init__(self, clock: FakeClock, budget_s: float, **kw):
+        super().__init__(SweepConfig(batch_sizes=[1, 64, 512]), Budgets(**BUDGETS), "throughput", budget_s,
+                         [1, 2], out=None, log=lambda _: None, started=0.0, **kw)
+        self.clock, self.timed = clock, []
+        self.job_s = self.job_cost
+
+    def measure(self, cands, timing, stage):
+        self.timed += [(c, stage) for c in cands]
+        self.clock.now += len(cands) * (self.job_cost + timing.min_duration_s + timing.warmup_s)
+        return [Trial(c, stage, record(c, stage)) for c in cands]
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    c = FakeClock()
+    monkeypatch.setattr(search.time, "monotonic", c)
+    return c
+
+
+def test_quality_first_then_halving_finds_the_best_feasible(clock):
+    s = FakeSearch(clock, budget_s=600)
+    result = s.run(list(SPEED_US), [1, 64, 512])
+    # prune-90 breaks the quality budget: screened once per backend, never timed again
+    assert {(c.variant, st) for c, st in s.timed if c.variant == "prune-90"} == {("prune-90", "screen")}
+    assert "quality.auc_delta" in result.rejected[("prune-90", "onnxruntime")]
+    outcome = output.decide(result, s.budgets, "throughput")
+    # the fastest per sample among feasible ones is int8-dynamic on ORT (6 us), at the largest batch that keeps
+    # p50 <= 1 ms (64: 0.05 + 0.384 ms at 1 thread, 0.22 ms at 2) with 2 threads
+    assert outcome.chosen.candidate == Candidate("int8-dynamic", "onnxruntime", 64, 2)
+    assert [st for c, st in s.timed if c == outcome.chosen.candidate][-1] == "final"
+    stages = [st for _, st in s.timed]
+    assert stages.count("round 1") > stages.count("round 2") > 0  # fewer survivors each round
+
+
+def test_the_time_budget_bounds_the_search(clock):
+    s = FakeSearch(clock, budget_s=30)
+    result = s.run(list(SPEED_US), [1, 64, 512])
+    assert clock.now <= 30 * 1.05
+    assert result.trials  # still an answer from what it had time for
+
+
+def test_infeasible_budgets_name_the_closest_miss(clock):
+    s = FakeSearch(clock, budget_s=120)
+    s.budgets = Budgets(rules=[{"select": {"model": "dlrm"}, "limits": {"latency_ms.p50": "<= 1 us"}}])
+    result = s.run(list(SPEED_US), [1, 64])
+    outcome = output.decide(result, s.budgets, "throughput")
+    assert outcome.chosen is None
+    (line,) = output.closest_misses(result, s.budgets)
+    assert "closest miss" in line and "batch 1, 2 threads" in line
+
+
+def test_rank_and_front():
+    budgets = Budgets(**BUDGETS)
+    fast = record(Candidate("int8-dynamic", "onnxruntime", 64, 2), "x")
+    slow = record(Candidate("fp32", "onnxruntime", 64, 2), "x")
+    too_slow = record(Candidate("fp32", "onnxruntime", 512, 1), "x")
+    assert not misses(fast, budgets) and misses(too_slow, budgets)
+    assert sorted([too_slow, slow, fast], key=lambda r: rank_key(r, budgets, "throughput")) == [fast, slow, too_slow]
+    axes = (("throughput_sps", True), ("latency_ms.p99", False), ("model_bytes", False))
+    assert pareto_front([fast, slow], axes) == [fast]
+
+
+@pytest.mark.slow
+def test_recommend_end_to_end_config_reproduces_and_passes_the_gate(tmp_path):
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(yaml.safe_dump({"rules": [{"select": {"model": "dlrm"}, "limits": {
+        "latency_ms.p50": "<= 500 ms", "quality.auc_delta": ">= -0.01"}}]}))
+    cfg = tmp_path / "rec.yaml"
+    res = recbench("recommend", "--preset", "tiny", "--budgets", str(budgets), "--variants", "fp32,int8-dynamic",
+                   "--backends", "onnxruntime", "--batch-sizes", "1,16", "--threads", "1", "--time-budget", "90s",
+                   "--write", str(cfg), "--out", str(tmp_path / "res"))
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert f"config: {cfg}" in res.stdout
+    chosen = yaml.safe_load(cfg.read_text())
+    assert chosen["backends"] == ["onnxruntime"] and len(chosen["variants"]) == 1
+    summary = json.loads(next((tmp_path / "res").glob("recommend-*/recommendation.json")).read_text())
+    assert summary["chosen"]["variants"] == chosen["variants"] and summary["pareto_front"]
+    rerun = recbench("run", "--config", str(cfg), "--quick", "--no-report", "--out", str(tmp_path / "rerun"))
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    run_dir = next((tmp_path / "rerun").glob("*/records.jsonl")).parent
+    gate = recbench("gate", "--budgets", str(budgets), str(run_dir))
+    assert gate.returncode == 0, gate.stdout[-2000:]
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--objective", "speed"], "valid: throughput, p99, size"),
+    (["--time-budget", "soon"], "positive duration"),
+    (["--threads", "0"], "positive integers"),
+    (["--variants", "int9"], "valid: fp32"),
+])
+def test_bad_input_exits_2(tmp_path, args, expect):
+    budgets = tmp_path / "b.yaml"
+    budgets.write_text(yaml.safe_dump(BUDGETS))
+    res = recbench("recommend", "--budgets", str(budgets), "--preset", "tiny", *args)
+    assert res.returncode == 2 and "Traceback" not in res.stderr and expect in res.stderr, res.stderr
