@@ -17,7 +17,7 @@ from torch import nn
 
 from models.artifacts import BENCH_SEED, Prepared, cache_root, count_params
 from models.byo_check import bind, preflight
-from models.byo_export import cache_key, export_checked
+from models.byo_export import cache_key, export_checked, slow_ops
 from models.byo_spec import InputSpec, ModelInput, SpecFile, input_draws, numpy_dtype, read_spec
 from models.errors import ModelError
 from models.fileio import save_atomic
@@ -253,7 +253,10 @@ def from_file(path: Path, spec: SpecFile) -> ByoModel:
 
         reference = write_reference(spec, tuple(i.name for i in inputs), lambda x: onnx_scores(path, x),
                                     artifact_dir(safe_name(path.stem)))
-    return ByoModel(safe_name(path.stem), inputs, AsGiven({fmt: str(path.resolve())}, {}), params, reference)
+    model = ByoModel(safe_name(path.stem), inputs, AsGiven({fmt: str(path.resolve())}, {}), params, reference)
+    if fmt == "onnx":
+        model.notes = {"onnx_loop_ops": slow_ops(path)}
+    return model
 
 
 def load_factory(entry: str):
@@ -292,7 +295,9 @@ def from_factory(entry: str, spec: SpecFile, exporter: str, batch_sizes: list[in
     model.check_batch_sizes(batch_sizes)
     module, binding = bind(module, model.input_names, spec.as_dict, what)
     preflight(module, inputs, binding, what)
-    out = cache_root() / "byo" / f"{name}-{cache_key(module, spec.model_dump_json(), exporter, str(batch_sizes))}"
+    labelled = spec.labelled.stat().st_mtime_ns if spec.labelled and spec.labelled.exists() else None
+    key = cache_key(module, spec.model_dump_json(), str(labelled), exporter, str(batch_sizes))
+    out = cache_root() / "byo" / f"{name}-{key}"
     done = out / "byo.json"
     if not done.exists():
         out.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,9 @@ def export_onnx(module: nn.Module, example: dict[str, np.ndarray], input_names: 
 def onnx_scores(path: Path, inputs: dict[str, np.ndarray]) -> np.ndarray:
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: graph-optimizer notes about Loop subgraphs are not the user's
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     names = {i.name for i in session.get_inputs()}
     return session.run(None, {k: v for k, v in inputs.items() if k in names})[0].reshape(-1)
 
