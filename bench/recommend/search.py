@@ -178,7 +178,10 @@ class Search:
     def run(self, pairs: list[tuple[str, str]], batch_sizes: list[int]) -> SearchResult:
         result = SearchResult()
         survivors = self.screen(pairs, result)
-        cands = [Candidate(v, b, bs, t) for v, b in survivors for bs in batch_sizes for t in self.threads]
+        # When round 1 cannot afford every configuration, the first ones run: every pair at the batch most likely
+        # to win the objective (the largest for throughput), then the next batch, ...; the screen's order within.
+        batches = sorted(batch_sizes, reverse=self.objective == "throughput")
+        cands = [Candidate(v, b, bs, t) for bs in batches for t in self.threads for v, b in survivors]
         self.log(f"quality screen: {len(survivors)} of {len(pairs)} variant x backend pairs meet the quality "
                  f"budgets -> {len(cands)} configurations")
         for i, timing in enumerate(ROUND_TIMINGS, start=1):
