@@ -148,6 +148,13 @@ class Backend(ABC):
         host-timed region."""
         return None
 
+    def op_profile(self, batches: list[dict[str, np.ndarray]], iterations: int) -> dict | None:
+        """Per-operator time from the runtime's own profiler in a pass of its own after the timed phase (never
+        inside it): `iterations` calls round-robin over `batches` after a short warm-up. Returns {"profiler",
+        "iterations", "rows": [{op_type, node, calls, total_ms}], "runtime_ms_per_iter" (or None)}; None where the
+        runtime has no profiler."""
+        return None
+
     def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """prepare + infer + synchronize + outputs: for quality evaluation, never timed."""
         handle = self.prepare(batch)

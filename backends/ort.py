@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -45,6 +48,7 @@ class OnnxRuntime(Backend):
         if spin is not None:
             so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         self.session = ort.InferenceSession(artifact, so, providers=self.providers(artifact, options))
+        self.artifact, self.load_options = artifact, options
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_name = self.session.get_outputs()[0].name
         self.options = so
@@ -55,7 +59,10 @@ class OnnxRuntime(Backend):
         return ["CPUExecutionProvider"]
 
     def prepare(self, batch: dict[str, np.ndarray]) -> Any:
-        binding = self.session.io_binding()
+        return self.bind(self.session, batch)
+
+    def bind(self, session: Any, batch: dict[str, np.ndarray]) -> Any:
+        binding = session.io_binding()
         for name in self.input_names:
             binding.bind_cpu_input(name, np.ascontiguousarray(batch[name]))
         binding.bind_output(self.output_name, "cpu")
@@ -71,7 +78,50 @@ class OnnxRuntime(Backend):
         """The harness's `streams` threads share the session (Run is thread-safe and releases the GIL)."""
         return self.n_streams
 
+    def op_profile(self, batches: list[dict[str, np.ndarray]], iterations: int) -> dict | None:
+        """A second session with the same options and enable_profiling; node kernel times of the last
+        `iterations` runs (the warm-up runs are dropped)."""
+        import onnxruntime as ort
+
+        warmup = 5
+        with tempfile.TemporaryDirectory() as tmp:
+            so = self.options
+            so.enable_profiling, so.profile_file_prefix = True, os.path.join(tmp, "ort")
+            try:
+                session = ort.InferenceSession(self.artifact, so, providers=self.providers(self.artifact,
+                                                                                          self.load_options))
+            finally:
+                so.enable_profiling = False
+            bindings = [self.bind(session, b) for b in batches]
+            for i in range(warmup + iterations):
+                session.run_with_iobinding(bindings[i % len(bindings)])
+            with open(session.end_profiling()) as f:
+                events = json.load(f)
+        return parse_ort_profile(events, iterations)
+
     def describe(self) -> dict[str, Any]:
         return {"providers": self.session.get_providers(), "intra_op_threads": self.options.intra_op_num_threads,
                 "inter_op_threads": self.options.inter_op_num_threads, "streams": self.n_streams,
                 "allow_spinning": self.spinning}
+
+
+def parse_ort_profile(events: list[dict], iterations: int) -> dict:
+    """Rows per node from ONNX Runtime's profile JSON: `<node>_kernel_time` events (cat Node, dur in us) inside
+    the last `iterations` `model_run` events."""
+    runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
+                  key=lambda e: e["ts"])[-iterations:]
+    if not runs:
+        raise RuntimeError("onnxruntime wrote no model_run events to its profile")
+    start = runs[0]["ts"]
+    rows: dict[str, dict] = {}
+    for e in events:
+        name = e.get("name", "")
+        if e.get("cat") != "Node" or not name.endswith("_kernel_time") or e["ts"] < start:
+            continue
+        node = name[: -len("_kernel_time")]
+        row = rows.setdefault(node, {"op_type": e.get("args", {}).get("op_name", "?"), "node": node, "calls": 0,
+                                     "total_ms": 0.0})
+        row["calls"] += 1
+        row["total_ms"] += e["dur"] / 1e3
+    return {"profiler": "onnxruntime enable_profiling", "iterations": len(runs), "rows": list(rows.values()),
+            "runtime_ms_per_iter": sum(r["dur"] for r in runs) / len(runs) / 1e3}

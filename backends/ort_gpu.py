@@ -139,6 +139,10 @@ class OnnxRuntimeCUDA(OnnxRuntime):
     def outputs(self, handle: Any) -> np.ndarray:
         return super().outputs(handle[0])
 
+    def op_profile(self, batches: list[dict[str, np.ndarray]], iterations: int) -> dict | None:
+        """None: ONNX Runtime's node events on a GPU provider time the host-side launches, not the GPU work."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "device_id": self.device_id,
                 "inputs": "host" if self.host_inputs else "device",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 import numpy as np
@@ -47,15 +48,22 @@ class OpenVINO(Backend):
             # OpenVINO silently runs fp32 models in bf16 on CPUs with AVX512-BF16/AMX: keep fp32 unless asked.
             "INFERENCE_PRECISION_HINT": opts.precision,
         }
-        self.compiled = core.compile_model(model, options.device.upper().replace("CPU:", "CPU"), config)
+        self.device = options.device.upper().replace("CPU:", "CPU")
+        self.compiled = core.compile_model(model, self.device, config)
+        self.core, self.model, self.config = core, model, config
         # a port carries every name of its tensor; get_any_name() may pick an internal one (a folded Cast's output)
         self.ports = {port_name(p, options.inputs): p for p in self.compiled.inputs}
         self.n_streams = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
 
     def prepare(self, batch: dict[str, np.ndarray]) -> Any:
-        request = self.compiled.create_infer_request()
+        return self.request(self.compiled, batch)
+
+    def request(self, compiled: Any, batch: dict[str, np.ndarray]) -> Any:
+        """An infer request of `compiled` (the timed model, or its profiling twin) with this batch on its inputs."""
+        request = compiled.create_infer_request()
         for name, port in self.ports.items():
-            request.set_tensor(port, self.ov.Tensor(np.ascontiguousarray(batch[name]), shared_memory=True))
+            target = port if compiled is self.compiled else compiled.input(port.get_any_name())
+            request.set_tensor(target, self.ov.Tensor(np.ascontiguousarray(batch[name]), shared_memory=True))
         return request
 
     def infer(self, handle: Any) -> None:
@@ -85,7 +93,36 @@ class OpenVINO(Backend):
         queue.wait_all()
         return starts, ends
 
+    def op_profile(self, batches: list[dict[str, np.ndarray]], iterations: int) -> dict | None:
+        """The same model compiled again with PERF_COUNT; each request's get_profiling_info() after every infer."""
+        compiled = self.core.compile_model(self.model, self.device, {**self.config, "PERF_COUNT": True})
+        requests = [self.request(compiled, b) for b in batches]
+        for i in range(5):
+            requests[i % len(requests)].infer()
+        infos, wall_ns = [], 0
+        for i in range(iterations):
+            request = requests[i % len(requests)]
+            t0 = time.perf_counter_ns()
+            request.infer()
+            wall_ns += time.perf_counter_ns() - t0
+            infos.extend(request.get_profiling_info())
+        return {"profiler": "openvino PERF_COUNT", "iterations": iterations, "rows": ov_rows(infos),
+                "runtime_ms_per_iter": wall_ns / iterations / 1e6}
+
     def describe(self) -> dict[str, Any]:
         props = ("PERFORMANCE_HINT", "INFERENCE_NUM_THREADS", "NUM_STREAMS", "INFERENCE_PRECISION_HINT",
                  "OPTIMAL_NUMBER_OF_INFER_REQUESTS")
         return {p.lower(): str(self.compiled.get_property(p)) for p in props}
+
+
+def ov_rows(infos: list) -> list[dict]:
+    """Rows per node from OpenVINO ProfilingInfo entries (real_time per executed node; skipped ones dropped)."""
+    rows: dict[str, dict] = {}
+    for info in infos:
+        if info.real_time.total_seconds() <= 0 and str(info.status).endswith("NOT_RUN"):
+            continue
+        row = rows.setdefault(info.node_name, {"op_type": info.node_type, "node": info.node_name, "calls": 0,
+                                               "total_ms": 0.0, "exec_type": info.exec_type})
+        row["calls"] += 1
+        row["total_ms"] += info.real_time.total_seconds() * 1e3
+    return list(rows.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,24 @@ class TorchCPU(Backend):
 
     def outputs(self, handle: Any) -> np.ndarray:
         return handle["out"].float().numpy().reshape(-1)
+
+    def op_profile(self, batches: list[dict[str, np.ndarray]], iterations: int) -> dict | None:
+        """torch.profiler (CPU activity) around `iterations` calls; each aten op's self time (no double counting
+        of ops called inside others). Eager PyTorch has no graph nodes: the node is the op."""
+        from torch.profiler import ProfilerActivity, profile
+
+        handles = [self.prepare(b) for b in batches]
+        for i in range(5):
+            self.infer(handles[i % len(handles)])
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            t0 = time.perf_counter_ns()
+            for i in range(iterations):
+                self.infer(handles[i % len(handles)])
+            wall_ns = time.perf_counter_ns() - t0
+        rows = [{"op_type": e.key, "node": e.key, "calls": e.count, "total_ms": e.self_cpu_time_total / 1e3}
+                for e in prof.key_averages() if e.self_cpu_time_total > 0]
+        return {"profiler": "torch.profiler", "iterations": iterations, "rows": rows,
+                "runtime_ms_per_iter": wall_ns / iterations / 1e6}
 
     def describe(self) -> dict[str, Any]:
         return {"intra_op_threads": self.torch.get_num_threads()}

@@ -4,6 +4,7 @@ on a CUDA stream with tensor addresses bound once per prepared batch, timed with
 from __future__ import annotations
 
 import importlib.metadata
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -166,9 +167,62 @@ class TensorRT(CudaBackend):
         if not context.execute_async_v3(self.torch.cuda.current_stream(self.device).cuda_stream):
             raise RuntimeError("TensorRT execute_async_v3 failed (see the job log)")
 
+    def op_profile(self, batches: list[dict[str, np.ndarray]], iterations: int) -> dict | None:
+        """An IProfiler on fresh execution contexts, run without CUDA graphs (TensorRT reports each layer's time
+        once the enqueued work has finished)."""
+        graphs, self.opts.cuda_graphs = self.opts.cuda_graphs, False
+        try:
+            handles = [self.prepare(b) for b in batches]
+        finally:
+            self.opts.cuda_graphs = graphs
+        for i in range(5):
+            self.compute(handles[i % len(handles)])
+        self.stream.synchronize()
+        profiler = layer_profiler(self.trt)
+        for h in handles:
+            h.state[0].profiler = profiler
+        for i in range(iterations):
+            self.compute(handles[i % len(handles)])
+            self.stream.synchronize()
+        return {"profiler": "tensorrt IProfiler", "iterations": iterations, "rows": trt_rows(profiler.times),
+                "runtime_ms_per_iter": None}
+
     def memory(self) -> dict[str, int | None]:
         return {**super().memory(), "engine_device_memory_bytes": self.scratch_bytes,
                 "engine_bytes": self.engine_size}
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "tensorrt": self.trt.__version__, **self.build}
+
+
+def layer_profiler(trt) -> Any:
+    """A trt.IProfiler that sums report_layer_time(layer_name, ms) per layer: {name: [calls, ms]}."""
+
+    class LayerTimes(trt.IProfiler):
+        def __init__(self):
+            trt.IProfiler.__init__(self)
+            self.times: dict[str, list] = {}
+
+        def report_layer_time(self, layer_name: str, ms: float) -> None:
+            entry = self.times.setdefault(layer_name, [0, 0.0])
+            entry[0] += 1
+            entry[1] += ms
+
+    return LayerTimes()
+
+
+def trt_layer_type(layer: str) -> str:
+    """An op type for a TensorRT layer name: reformatters, fused pointwise, else the first fused ONNX node's op
+    ("/top/top.0/Gemm + /top/Relu" -> Gemm, "node_MatMul_12" -> MatMul)."""
+    if layer.startswith("Reformatting"):
+        return "Reformat"
+    if layer.startswith(("PWN(", "PointWise")):
+        return "PointWise"
+    first = layer.split(" + ")[0].rsplit("/", 1)[-1]
+    first = re.sub(r"^(node_|onnx::)", "", first)
+    return re.sub(r"[_.:]\d+$", "", first) or layer
+
+
+def trt_rows(times: dict[str, list]) -> list[dict]:
+    return [{"op_type": trt_layer_type(name), "node": name, "calls": calls, "total_ms": ms}
+            for name, (calls, ms) in times.items()]

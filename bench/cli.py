@@ -66,6 +66,10 @@ def run(
     input_spec: Path | None = typer.Option(None, "--input-spec", help="YAML: a bring-your-own model's inputs"),
     preset: str | None = typer.Option(None, "--preset", help="model size preset (tiny, edge, datacenter)"),
     variants: str | None = typer.Option(None, "--variants", help="comma-separated variants, or 'all'"),
+    calibration: Path | None = typer.Option(None, "--calibration", help="int8-static calibration inputs "
+                                            "(.npz / .parquet, one array per model input)"),
+    student: str | None = typer.Option(None, "--student", help="pkg.mod:factory: distillation student of a "
+                                       "bring-your-own model"),
     backends: str | None = typer.Option(None, "--backends", help="comma-separated backends"),
     batch_sizes: str | None = typer.Option(None, "--batch-sizes", help="e.g. 1,64,512"),
     profile: str | None = typer.Option(None, "--profile", help="edge, datacenter or a profile YAML"),
@@ -82,6 +86,8 @@ def run(
     concurrency: str | None = typer.Option(None, "--concurrency", help="concurrency: client counts, e.g. 1,2,4"),
     exporter: str | None = typer.Option(None, "--exporter", help="ONNX exporter of a module:factory model: "
                                         "auto (torchscript, then dynamo), torchscript or dynamo [auto]"),
+    op_profile: bool = typer.Option(False, "--op-profile", help="per-operator profile of each job (ops/<job>.json), "
+                                    "in a pass after its timed phase"),
 ) -> None:
     """Run a sweep: every variant x backend x scenario x batch size, one process per job.
 
@@ -96,8 +102,8 @@ def run(
     overrides = {"model": model, "preset": preset, "variants": _csv(variants), "backends": _csv(backends),
                  "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario, "threads": threads,
                  "out": out, "timeout_s": timeout, "input_spec": input_spec, "device": device,
-                 "exporter": exporter,
-                 "timing": TimingConfig.quick() if quick else None,
+                 "exporter": exporter, "calibration": calibration, "student": student,
+                 "timing": TimingConfig.quick() if quick else None, "op_profile": op_profile or None,
                  "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency)}
     cfg = build_config(base, overrides, source=str(config or "command line"))
     run_path = run_sweep(cfg, console)
@@ -162,10 +168,10 @@ def compare(
     if cmp.pairs:
         console.print(cmp_mod.ratios_table(cmp).to_rich(compact=True))
     else:
-        console.print(f"no job is in both runs (matched on {', '.join(cmp_mod.JOB_KEY)})", highlight=False)
-    one_side = cmp_mod.one_side_table(cmp)
-    if one_side:
-        console.print(one_side.to_rich())
+        console.print(f"no job is in both runs (matched on {', '.join(cmp_mod.FIELDS)})", highlight=False)
+    for extra in (cmp_mod.op_changes(cmp), cmp_mod.one_side_table(cmp)):
+        if extra:
+            console.print(extra.to_rich())
     for path in written:
         console.print(f"wrote {path}", soft_wrap=True, highlight=False)
 
@@ -221,6 +227,23 @@ def history(
         show_trend(console, h, select, metric, last, chart or folder / f"history-{metric}.png")
 
 
+@app.command("machine")
+def machine(
+    show_cached: bool = typer.Option(False, "--cached", help="print the cached peaks instead of measuring"),
+) -> None:
+    """Measure this machine's peaks (fp32/int8 GEMM, STREAM triad, Zipf gather) and cache them for the roofline."""
+    from bench import env
+    from bench import machine as mach
+
+    environment = env.capture()
+    peaks = mach.cached(environment) if show_cached else mach.measure(environment, err_console.print)
+    if peaks is None:
+        raise UserError("no cached peaks for this machine: run `recbench machine`")
+    for line in mach.describe(peaks):
+        console.print(line, soft_wrap=True, highlight=False)
+    console.print(f"cached: {mach.cache_path(environment)}", soft_wrap=True, highlight=False)
+
+
 @app.command()
 def recommend(
     budgets: Path = typer.Option(..., "--budgets", help="budgets YAML (as for `gate`): what a configuration must meet"),
@@ -255,6 +278,18 @@ def recommend(
     raise typer.Exit(0 if search(console, cfg, budgets, objective, time_budget, thread_counts, write) else 1)
 
 
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="a run folder (results/<run-id>)"),
+    fmt: str = typer.Option("parquet", "--format", help="parquet or csv"),
+    out: Path | None = typer.Option(None, "--out", help="the file to write [RUN_DIR/records.<format>]"),
+) -> None:
+    """A run's records as one table (one row per job, columns like latency_ms.p50) in Parquet or CSV."""
+    from bench.frame import export_run
+
+    console.print(f"wrote {export_run(run_dir, fmt, out)}", highlight=False, soft_wrap=True)
+
+
 @app.command("backends")
 def list_backends() -> None:
     """Every known backend: available or not, and why."""
@@ -269,11 +304,33 @@ def list_backends() -> None:
 
 
 @app.command("variants")
-def list_variants() -> None:
-    """Every variant and which backend can run it."""
+def list_variants(
+    model: str | None = typer.Option(None, "--model", help="a model (built-in name, file or pkg.mod:factory): "
+                                     "which techniques apply to it, and why not"),
+    preset: str | None = typer.Option(None, "--preset", help="built-in model preset"),
+    input_spec: Path | None = typer.Option(None, "--input-spec", help="YAML: a bring-your-own model's inputs"),
+    student: str | None = typer.Option(None, "--student", help="pkg.mod:factory: distillation student"),
+) -> None:
+    """Every variant and which backend can run it; with --model, what applies to that model."""
     from backends import registry
     from models.variants import VARIANTS
 
+    if model is not None:
+        from bench.config import build_config
+        from bench.sweep import open_model, open_workspace
+        from models.variants import variant_matrix
+
+        cfg = build_config({}, {"model": model, "preset": preset, "input_spec": input_spec, "student": student})
+        family = open_model(cfg)
+        name = cfg.preset or family.default_preset
+        family.preset(name)
+        ws = open_workspace(family, name, cfg, console.print)
+        table = Table("variant", "level", "builds", "why not", header_style="bold", title=f"{model} ({ws.kind})")
+        for row in variant_matrix(ws, getattr(family, "variant", None)):
+            table.add_row(row["variant"], row["level"], ("[green]" if row["formats"] else "[red]") +
+                          (",".join(row["formats"]) or "nothing"), escape("; ".join(row["reasons"])))
+        console.print(table)
+        return
     names = [n for n in registry.BACKENDS if n not in registry.PRESET_OPTIONS]  # presets support what their class does
     table = Table("variant", *names, "what it is", header_style="bold")
     for v in VARIANTS.values():

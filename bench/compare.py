@@ -10,10 +10,12 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
-from bench.report import html, markdown
+from bench import ops
+from bench.jobkey import FIELDS, JobKey
+from bench.report import explain, html, markdown
 from bench.report.charts import STYLE
 from bench.report.charts import Chart as ChartFile
-from bench.report.data import JOB_KEY, Run, env_summary, get, job_key, load_run
+from bench.report.data import Run, env_summary, get, load_run
 from bench.report.document import Bullets, Document, Facts, Figure, Section
 from bench.report.tables import Table, identity_columns, num
 from bench.significance import Comparison, compare_latencies
@@ -46,7 +48,7 @@ class Pair:
         return verdict(self.tests.get("p50"))
 
     def as_dict(self) -> dict:
-        return {"job": dict(zip(JOB_KEY, job_key(self.a), strict=True)), "job_id_a": self.a.get("job_id"),
+        return {"job": JobKey.of(self.a).as_dict(), "job_id_a": self.a.get("job_id"),
                 "job_id_b": self.b.get("job_id"), "ratios_b_over_a": self.ratios,
                 "a": {k: get(self.a, f) for k, f in RATIOS.items()},
                 "b": {k: get(self.b, f) for k, f in RATIOS.items()},
@@ -63,9 +65,9 @@ class RunComparison:
 
     def as_dict(self) -> dict:
         def ident(r: dict) -> dict:
-            return {**dict(zip(JOB_KEY, job_key(r), strict=True)), "job_id": r.get("job_id")}
+            return {**JobKey.of(r).as_dict(), "job_id": r.get("job_id")}
 
-        return {"a": str(self.a.path), "b": str(self.b.path), "matched_on": list(JOB_KEY),
+        return {"a": str(self.a.path), "b": str(self.b.path), "matched_on": list(FIELDS),
                 "pairs": [p.as_dict() for p in self.pairs], "only_in_a": [ident(r) for r in self.only_a],
                 "only_in_b": [ident(r) for r in self.only_b]}
 
@@ -82,10 +84,10 @@ def _tests(a: Run, b: Run, ra: dict, rb: dict) -> dict[str, Comparison]:
 
 
 def compare_runs(path_a: Path, path_b: Path) -> RunComparison:
-    """Match the ok jobs of two runs on (model, variant, backend, device, profile, scenario, batch)."""
+    """Match the ok jobs of two runs on their JobKey (preset included: a tiny and an edge model never pair)."""
     a, b = load_run(path_a), load_run(path_b)
-    by_a = {job_key(r): r for r in a.ok}
-    by_b = {job_key(r): r for r in b.ok}
+    by_a = {JobKey.of(r): r for r in a.ok}
+    by_b = {JobKey.of(r): r for r in b.ok}
     pairs = [Pair(ra, by_b[k], {name: _ratio(get(ra, f), get(by_b[k], f)) for name, f in RATIOS.items()},
                   _tests(a, b, ra, by_b[k])) for k, ra in by_a.items() if k in by_b]
     return RunComparison(a, b, pairs, [r for k, r in by_a.items() if k not in by_b],
@@ -121,6 +123,14 @@ def ratios_table(cmp: RunComparison) -> Table:
                           num(p.tests["p50"].p_value, ".2g") if "p50" in p.tests else "-",
                           (p.verdict, VERDICT_STYLE.get(p.verdict, "dim"))])
     return table
+
+
+def op_changes(cmp: RunComparison) -> Table | None:
+    """The op types that changed most per matched job where both runs have an operator profile."""
+    ident = identity_columns([p.a for p in cmp.pairs])
+    items = [(" · ".join(str(p.a.get(f)) for f in ident) + f" · b{p.a.get('batch_size')}",
+              ops.load(cmp.a.path, p.a), ops.load(cmp.b.path, p.b)) for p in cmp.pairs]
+    return explain.op_changes_table([i for i in items if i[1] and i[2]], "Op types that changed most (B vs A)")
 
 
 def one_side_table(cmp: RunComparison) -> Table | None:
@@ -185,7 +195,8 @@ def document(cmp: RunComparison, figure: Figure | None) -> Document:
                    f"A = {cmp.a.path}, B = {cmp.b.path}; {len(cmp.pairs)} matched jobs, "
                    f"{len(cmp.only_a)} only in A, {len(cmp.only_b)} only in B.")
     doc.add(Facts("Environment A", env_summary(cmp.a.env)), Facts("Environment B", env_summary(cmp.b.env)),
-            differences(cmp), Section("Ratios B / A"), figure, ratios_table(cmp), one_side_table(cmp))
+            differences(cmp), Section("Ratios B / A"), figure, ratios_table(cmp), op_changes(cmp),
+            one_side_table(cmp))
     return doc
 
 

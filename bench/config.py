@@ -51,7 +51,10 @@ class SweepConfig(BaseModel):
     backend_options: dict[str, dict] = {}
     input_spec: Path | None = None  # inputs of a bring-your-own model (YAML, see DESIGN.md)
     exporter: Literal["auto", "torchscript", "dynamo"] = "auto"  # ONNX exporter of a bring-your-own torch factory
+    calibration: Path | None = None  # int8-static calibration inputs (.npz / .parquet); overrides the spec's
+    student: str | None = None  # pkg.mod:factory: the distillation student of a bring-your-own model
     scenario_options: ScenarioOptions = ScenarioOptions()  # fields set here override the profile's
+    op_profile: bool = False  # per-operator profile of every job, after its timed phase
 
     @field_validator("batch_sizes")
     @classmethod

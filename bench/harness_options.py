@@ -20,10 +20,15 @@ class HarnessOptions(BaseModel):
     timeout_s: float | None = Field(None, gt=0)  # this backend's job timeout (default: the sweep's timeout_s)
 
 
+def harness_part(options: dict[str, Any]) -> dict[str, Any]:
+    """The keys of a job's backend options that are the harness's, as given."""
+    return {k: v for k, v in options.items() if k in HarnessOptions.model_fields}
+
+
 def split_options(options: dict[str, Any]) -> tuple[HarnessOptions, dict[str, Any]]:
     """The harness's options (validated) and the rest, which belong to the backend."""
     own = {k: v for k, v in options.items() if k not in HarnessOptions.model_fields}
-    return HarnessOptions(**{k: v for k, v in options.items() if k in HarnessOptions.model_fields}), own
+    return HarnessOptions(**harness_part(options)), own
 
 
 def check_options(backend: str, cls: type[Backend], options: dict[str, Any]) -> HarnessOptions:

@@ -9,11 +9,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.errors import USER_ERRORS, UserError
+from bench.jobkey import FIELDS
 from bench.records import RECORDS, RunDir, now_iso
 
 DB_NAME = "history.sqlite"
 # What identifies "the same job" across runs (job ids carry a grid index, which may differ).
-IDENTITY = ("model", "preset", "variant", "backend", "device", "profile", "scenario", "batch_size")
+IDENTITY = FIELDS  # a job's identity columns (bench.jobkey)
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, path TEXT NOT NULL, model TEXT, preset TEXT, started_at TEXT,

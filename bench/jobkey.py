@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import astuple, dataclass, fields
 from typing import Any
 
@@ -24,6 +25,9 @@ class JobKey:
     def of(cls, record: dict[str, Any]) -> JobKey:
         """The key of a record (or any mapping with these fields; a missing one is None)."""
         return cls(**{f: record.get(f) for f in FIELDS})
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(astuple(self))
 
     def as_dict(self) -> dict[str, Any]:
         return dict(zip(FIELDS, astuple(self), strict=True))

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from bench.config import TimingConfig
-from bench.records import SCHEMA_VERSION, now_iso
+from bench.harness_options import harness_part
+from bench.jobkey import JobKey
+from bench.record import SCHEMA_VERSION, build
+from bench.records import now_iso
 
 
 @dataclass
@@ -40,6 +43,12 @@ class Job:
     scenario_options: dict = field(default_factory=dict)
     profile_detail: dict = field(default_factory=dict)  # the whole profile, stored in every record
     variant_notes: dict = field(default_factory=dict)  # what the variant did: table bytes, sparsity, steps
+    op_profile: bool = False  # after the timed phase, a profiled pass writes ops/<job>.json
+    machine_peaks: dict | None = None  # `recbench machine`'s cached peaks, for the roofline fields
+
+    @property
+    def key(self) -> JobKey:
+        return JobKey.of(asdict(self))
 
     def base_record(self) -> dict:
         """The identity fields every record carries, whatever its status."""
@@ -50,16 +59,18 @@ class Job:
             "batch_size": self.batch_size, "threads": self.threads, "affinity": self.affinity,
             "env_id": self.env_id, "params": self.params, "flops_per_sample": self.flops_per_sample,
             "artifact": self.artifact or None, "artifact_format": self.artifact_format or None,
-            "backend_options": self.backend_options, "timing": self.timing.model_dump(),
+            "backend_options": self.backend_options, "harness_options": harness_part(self.backend_options),
+            "timing": self.timing.model_dump(),
             "profile_detail": self.profile_detail,
             "variant_notes": self.variant_notes,
         }
 
     def outcome(self, status: str, reason: str | None = None, started_at: str | None = None, **fields) -> dict:
+        """The job's record (bench.record.Record, validated): identity, status, then the measured fields."""
         rec = self.base_record()
         rec.update(status=status, reason=reason, started_at=started_at or now_iso(), finished_at=now_iso())
         rec.update(fields)
-        return rec
+        return build(rec)
 
     def to_dict(self) -> dict:
         d = asdict(self)

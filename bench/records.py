@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import record
 from bench.errors import UserError
+from bench.record import SCHEMA_VERSION  # noqa: F401 - kept for readers that import it from here
 from models.fileio import save_atomic
 
-SCHEMA_VERSION = 1
 RECORDS = "records.jsonl"
 
 
@@ -84,10 +85,7 @@ class RunDir:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if rec.get("schema_version", 0) > SCHEMA_VERSION:
-                raise UserError(f"{self.path}: records use schema {rec['schema_version']}, newer than this "
-                                f"recbench understands ({SCHEMA_VERSION}); upgrade recbench")
-            out.append(rec)
+            out.append(record.read(rec, str(self.path)))
         return out
 
     def env(self) -> dict:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from backends import registry
-from bench import env, scenarios
+from bench import env, machine, scenarios
 from bench.config import SweepConfig
 from bench.errors import USER_ERRORS, UserError
 from bench.harness_options import check_options
@@ -22,7 +22,7 @@ from bench.profiles import load_profile
 from bench.records import RunDir, write_json_atomic
 from bench.validation import lookup
 from models.artifacts import Workspace
-from models.byo import ByoModel, is_byo, open_byo
+from models.byo import AS_GIVEN, ByoModel, is_byo, open_byo
 from models.registry import FAMILIES
 from models.variants import resolve_variants
 
@@ -66,17 +66,22 @@ def save_input_pool(run: RunDir, ws: Workspace, batch_size: int, pool: int) -> s
 def open_model(cfg: SweepConfig, batch_sizes: list[int]):
     """A built-in model family by name, or a bring-your-own model (a file or module:factory), checked before jobs."""
     if is_byo(cfg.model):
-        return open_byo(cfg.model, cfg.input_spec, cfg.exporter, batch_sizes)
-    if cfg.input_spec is not None:
-        raise UserError(f"--input-spec describes a bring-your-own model (a file or module:factory), "
-                        f"not the built-in model {cfg.model}")
+        return open_byo(cfg.model, cfg.input_spec, cfg.student, cfg.calibration, cfg.exporter, batch_sizes)
+    for flag, given in (("--input-spec describes", cfg.input_spec), ("--student distils", cfg.student)):
+        if given is not None:
+            raise UserError(f"{flag} a bring-your-own model (a file or module:factory), "
+                            f"not the built-in model {cfg.model}")
     return lookup("model", cfg.model, FAMILIES)
 
 
-def byo_variants(model: ByoModel, cfg: SweepConfig) -> list:
-    if any(v not in ("fp32", model.variant.name) for v in cfg.variants):
-        raise UserError(f"{model.name} runs as given: compression variants apply to built-in models only")
-    return [model.variant]
+def open_workspace(family, preset: str, cfg: SweepConfig, log: Callable[[str], None]):
+    """What variants are built from: the bring-your-own model itself, or the built-in preset's workspace."""
+    if isinstance(family, ByoModel):
+        return family
+    ws = Workspace(family, preset, log=log)
+    if cfg.calibration is not None:
+        ws.use_calibration(cfg.calibration)
+    return ws
 
 
 class Sweep:
@@ -89,11 +94,13 @@ class Sweep:
         self.family = open_model(cfg, self.batch_sizes)
         self.preset = cfg.preset or self.family.default_preset
         self.family.preset(self.preset)
-        self.variants = byo_variants(self.family, cfg) if isinstance(self.family, ByoModel) else \
-            resolve_variants(cfg.variants)
+        self.ws = open_workspace(self.family, self.preset, cfg, log)
+        self.variants = resolve_variants(cfg.variants, self.ws, getattr(self.family, "variant", None))
+        if isinstance(self.family, ByoModel) and "fp32" in cfg.variants:
+            log(f"{self.family.name}: fp32 stands for the model as given ({AS_GIVEN}), the baseline of its variants")
         self.scenarios = [cfg.scenario] if cfg.scenario else self.profile.scenarios
         for s in self.scenarios:
-            scenarios.get(s)
+            scenarios.scenario(s)
         self.backends = choose_backends(cfg)
         for v in self.variants:  # a missing quantizer package is bad input, said before anything runs
             for b in self.backends:
@@ -124,12 +131,13 @@ class Sweep:
     def run(self, progress: Progress | None = None) -> RunDir:
         run = RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
         environment = env.capture()
-        write_json_atomic(run.path / "env.json", environment)
+        peaks = machine.cached(environment)
+        write_json_atomic(run.path / "env.json", {**environment, "machine": peaks})
         write_json_atomic(run.path / "config.json", {**self.cfg.model_dump(mode="json"), "threads": self.threads,
                                                     "affinity": self.affinity, "profile_detail":
                                                     self.profile.model_dump(),
                                                     "scenario_options": self.scenario_options.model_dump()})
-        ws = self.family if isinstance(self.family, ByoModel) else Workspace(self.family, self.preset, log=self.log)
+        ws = self.ws
         grid = list(self.grid())
         task = progress.add_task("sweep", total=len(grid)) if progress else None
         prepared: dict[str, object] = {}
@@ -145,6 +153,7 @@ class Sweep:
                 env_id=environment["env_id"], quality_entry=self.family.quality_entry,
                 backend_options=self.backend_options(variant, b),
                 scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
+                op_profile=self.cfg.op_profile, machine_peaks=peaks,
             )
             if progress:
                 progress.update(task, description=f"{variant.name} {b.name} {scenario} b{batch}")
@@ -161,6 +170,9 @@ class Sweep:
             unbuilt = [variant.unbuilt[f] for f in b.cls.formats if f in variant.unbuilt]
             return job.outcome("skipped", unbuilt[0] if unbuilt else why)
         fmt = b.cls.pick_format(variant.formats)
+        why = variant.skip_reason(ws, fmt)
+        if why:
+            return job.outcome("skipped", why)
         key = f"{variant.name}/{fmt}"
         if key not in prepared:
             try:

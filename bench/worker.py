@@ -16,8 +16,9 @@ import psutil
 
 from backends.base import BackendOptions, file_sha256
 from backends.registry import load_class, load_entry
-from bench import scenarios
+from bench import ops, roofline, scenarios
 from bench.config import TimingConfig
+from bench.energy import EnergyMeter, counters_for
 from bench.harness_options import split_options
 from bench.jobs import Job
 from bench.memory import nvml_process_bytes, peak_rss_bytes
@@ -69,9 +70,10 @@ def run_job(job: Job) -> dict:
     proc = psutil.Process()
     rss_start = proc.memory_info().rss
     backend = load_class(job.backend_entry)()
+    load = scenarios.scenario(job.scenario)
     harness, own = split_options(job.backend_options)
     options = BackendOptions(device=job.device, threads=job.threads, inputs=job.inputs, extra=own,
-                             batch_size=job.batch_size, mode=scenarios.backend_mode(job.scenario),
+                             batch_size=job.batch_size, mode=load.mode,
                              cache_dir=str(cache_root()))
     t0 = time.perf_counter()
     backend.load(job.artifact, options)
@@ -80,14 +82,14 @@ def run_job(job: Job) -> dict:
     pool = np.load(job.inputs_path)
     batches = [{k.split("/", 1)[1]: pool[k] for k in pool.files if k.startswith(f"{i}/")} for i in
                range(job.timing.pool_size)]
-    n_handles = max(len(batches), scenarios.handles_needed(job.scenario, job.scenario_options, backend))
+    n_handles = max(len(batches), load.handles_needed(job.scenario_options, backend))
     handles = [backend.prepare(batches[i % len(batches)]) for i in range(n_handles)]
     t0 = time.perf_counter()
     backend.infer(handles[0])
     backend.synchronize()
     first_infer_ms = (time.perf_counter() - t0) * 1e3
-    with injected_delay(backend, harness.inject_delay_ms):
-        summary, measurement = scenarios.get(job.scenario)(backend, handles, job)
+    with injected_delay(backend, harness.inject_delay_ms), EnergyMeter(*counters_for(job.device)) as meter:
+        summary, measurement = load.run(backend, handles, job)
     peak_run, gpu_nvml = peak_rss_bytes(), nvml_process_bytes()
     run_dir = RunDir(Path(job.run_dir))
     run_dir.save_raw(job.job_id, measurement.latencies_ns)
@@ -96,8 +98,14 @@ def run_job(job: Job) -> dict:
     quality = measure_quality(backend, job)
     peak = peak_rss_bytes()
     flops = job.flops_per_sample
-    return job.outcome(
-        "ok", None, started, **summary, load_s=load_s, first_infer_ms=first_infer_ms, peak_rss_bytes=peak,
+    explained = {**meter.fields(summary["samples"], summary["duration_s"]),
+                 **roofline.fields(flops, job.variant_notes, job.batch_size, summary["throughput_sps"], job.variant,
+                                   job.threads, job.machine_peaks)}
+    if job.op_profile:  # a pass of its own after the timed phase and the memory readings
+        explained["op_profile"] = ops.profile_job(backend, batches, summary["latency_ms"]["mean"], run_dir.path,
+                                                  job.job_id)
+    harness_fields = dict(
+        load_s=load_s, first_infer_ms=first_infer_ms, peak_rss_bytes=peak,
         load_rss_bytes=rss_loaded - rss_start, rss_start_bytes=rss_start,
         # high-water mark growth while loading, while measuring, and while scoring quality (they sum to peak - start)
         peak_rss_load_bytes=peak_loaded - rss_start, peak_rss_run_bytes=peak_run - peak_loaded,
@@ -105,8 +113,10 @@ def run_job(job: Job) -> dict:
         scenario_options=job.scenario_options,
         model_bytes=artifact_bytes(job.artifact), artifact_sha256=file_sha256(job.artifact),
         quality=quality, achieved_gflops=flops * summary["throughput_sps"] / 1e9 if flops else None,
-        backend_settings=backend.describe(), **backend.memory(),
+        backend_settings=backend.describe(), **explained,
     )
+    # one merge, later sources win: a field two of them name can never fail the job (as ** keywords would)
+    return job.outcome("ok", None, started, **{**summary, **backend.memory(), **harness_fields})
 
 
 def child_main(job: Job, conn, log_path: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -15,7 +16,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from models import train
-from models.family import ModelFamily, config_hash
+from models.family import DEFAULT_QUALITY, ModelFamily, config_hash
 from models.fileio import save_atomic
 from models.quality import auc, logloss
 
@@ -55,6 +56,26 @@ def flops_per_sample(module: nn.Module, example: dict[str, np.ndarray], names: t
     return float(counter.get_total_flops())
 
 
+def gather_bytes_per_sample(module: nn.Module, example: dict[str, np.ndarray], names: tuple[str, ...]) -> float:
+    """Embedding-row bytes one sample reads: rows looked up x bytes per row (codes + scales for quantized tables)."""
+    total = [0.0]
+
+    def hook(m: nn.Module, args: tuple, _out) -> None:
+        tensors = [*m.parameters(recurse=False), *m.buffers(recurse=False)]
+        rows = max(t.shape[0] for t in tensors)
+        total[0] += args[0].numel() * sum(t.numel() * t.element_size() for t in tensors) / rows
+
+    hooks = [m.register_forward_hook(hook) for m in module.modules()
+             if isinstance(m, nn.Embedding) or hasattr(m, "quantized_weights")]
+    try:
+        with torch.inference_mode():
+            module(*(torch.from_numpy(example[k][:1]) for k in names))
+    finally:
+        for h in hooks:
+            h.remove()
+    return total[0]
+
+
 class Workspace:
     """One model preset's cache folder: its trained baseline, eval data and variant artifacts."""
 
@@ -67,6 +88,19 @@ class Workspace:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log = log
         self._baseline: nn.Module | None = None
+        self._skeleton: nn.Module | None = None
+        self.kind = f"the built-in {family.name}"
+        self.onnx_unbuilt: str | None = None
+        self.calibration: dict[str, np.ndarray] | None = None  # the user's calibration inputs (--calibration)
+        self.calibration_source = "training distribution (its own seed)"
+
+    def use_calibration(self, path: Path) -> None:
+        """Calibrate int8-static on the user's file (checked against the model's inputs) instead of the data."""
+        from models.compress.calibration import read_calibration
+
+        self.calibration = read_calibration(path, self.data.features(2, 0))
+        self.calibration_source = str(path)
+        self.calibration_tag = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -77,6 +111,54 @@ class Workspace:
 
     def train_set(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
         return self.data.labelled(self.preset.train_samples, TRAIN_SEED)
+
+    def finetune_set(self) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+        """Labelled data for fine-tuning with binary cross-entropy: CTR rankers only."""
+        return self.train_set() if self.family.quality_entry == DEFAULT_QUALITY else None
+
+    @property
+    def train_batch(self) -> int:
+        return self.preset.train_batch
+
+    def skeleton(self) -> nn.Module:
+        """The model's structure without training it (the trained baseline once loaded): what techniques inspect."""
+        if self._baseline is not None:
+            return self._baseline
+        if self._skeleton is None:
+            self._skeleton = self.build_module()
+        return self._skeleton
+
+    def base_onnx(self) -> Path:
+        """The trained baseline's ONNX (the fp32 variant's file)."""
+        path = self.variant_dir("fp32") / "model.onnx"
+        return path if path.exists() else self.export(self.baseline(), path)
+
+    def export(self, module: nn.Module, path: Path) -> Path:
+        from models.export import export_checked
+
+        return export_checked(module, path, self.data.features(256, 99), self.names, self.family.output_names,
+                              self.family.parity)
+
+    def student(self) -> nn.Module:
+        from models.compress.distill import student_config
+
+        return self.build_module(student_config(self.preset.config))
+
+    def student_reason(self) -> str | None:
+        from models.compress.distill import WIDTH_FIELDS, student_config
+
+        if self.family.fit is not None and self.family.quality_entry != DEFAULT_QUALITY:
+            return (f"distilled: {self.family.name} trains with its own objective; distillation on soft labels "
+                    f"covers the CTR rankers")
+        if student_config(self.preset.config) is None:
+            return f"distilled: no student for {self.family.name} (its config has none of {', '.join(WIDTH_FIELDS)})"
+        return None
+
+    def student_summary(self) -> dict:
+        from models.compress.distill import WIDTH_FIELDS, student_config
+
+        cfg = student_config(self.preset.config)
+        return {f: getattr(cfg, f) for f in WIDTH_FIELDS if hasattr(cfg, f)}
 
     def baseline(self) -> nn.Module:
         """The trained fp32 model (trained once, then loaded from the cache)."""
@@ -118,7 +200,7 @@ class Workspace:
         return [self.data.features(batch_size, BENCH_SEED + 1000 * i) for i in range(pool)]
 
     def calibration_inputs(self, n: int) -> dict[str, np.ndarray]:
-        return self.data.features(n, CALIBRATION_SEED)
+        return self.calibration if self.calibration is not None else self.data.features(n, CALIBRATION_SEED)
 
     def variant_dir(self, variant: str) -> Path:
         d = self.dir / "variants" / variant
@@ -127,12 +209,13 @@ class Workspace:
 
     def prepare(self, variant, formats: set[str]) -> Prepared:
         """Build (or reuse) the variant's artifacts in the requested formats."""
-        vdir = self.variant_dir(variant.name)
+        own = variant.calibrated and self.calibration is not None  # artifacts of the user's calibration data
+        vdir = self.variant_dir(variant.name + (f"@calibration-{self.calibration_tag}" if own else ""))
         meta_path = vdir / "meta.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         files = meta.get("files", {})
         missing = [f for f in sorted(formats) if f not in files or not Path(files[f]).exists()]
-        if missing or "params" not in meta:
+        if missing or "params" not in meta or "gather_bytes_per_sample" not in meta.get("notes", {}):
             module = variant.module(self)
             meta.setdefault("params", count_params(module))
             example = self.data.features(4, BENCH_SEED)
@@ -140,7 +223,9 @@ class Workspace:
             for fmt in missing:
                 self.log(f"building {variant.name} [{fmt}]")
                 files[fmt] = str(variant.write(self, module, fmt, vdir))
-            meta.update(files=files, notes=variant.notes(self, module))
+            meta.update(files=files, notes={**variant.notes(self, module),
+                                            "gather_bytes_per_sample": gather_bytes_per_sample(module, example,
+                                                                                               self.names)})
             save_atomic(meta_path, lambda t: t.write_text(json.dumps(meta, indent=1)))
         return Prepared(self.family.name, self.preset_name, variant.name, {f: files[f] for f in formats},
                         meta["params"], meta["flops_per_sample"], str(self.reference()), meta.get("notes", {}))

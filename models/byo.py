@@ -12,22 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
-from models.artifacts import BENCH_SEED, Prepared, cache_root, count_params
+from models.artifacts import BENCH_SEED, CALIBRATION_SEED, EVAL_SEED, Prepared, cache_root, count_params
 from models.byo_check import bind, preflight
 from models.byo_export import cache_key, export_checked, slow_ops
 from models.byo_spec import InputSpec, ModelInput, SpecFile, input_draws, numpy_dtype, read_spec
+from models.compress.base import size_breakdown
+from models.compress.calibration import read_calibration
 from models.errors import ModelError
 from models.fileio import save_atomic
-from models.train import predict
 from models.variants import Variant
 
 FILE_FORMATS = {".onnx": "onnx", ".xml": "openvino", ".engine": "engine", ".plan": "engine", ".trt": "engine"}
 AS_GIVEN = "as-given"
-
-
 @dataclass
 class Signature:
     """An input as the model file declares it: dims are ints, or None where symbolic / dynamic."""
@@ -174,37 +171,141 @@ def safe_name(text: str) -> str:
 
 
 class ByoModel:
-    """What a sweep needs of a model family and its workspace, for a model recbench did not build."""
+    """What a sweep needs of a model family and its workspace, for a model recbench did not build.
+
+    Its variants: every graph-level technique on its ONNX (a file, or a factory's export), and the module-level
+    ones where a torch factory gives a module; `fp32` names the model as given (the baseline of every variant).
+    """
 
     default_preset = AS_GIVEN
     quality_entry = "models.quality:evaluate_ranking"
+    train_batch = 256  # fine-tuning and distillation with the user's labelled data
 
-    def __init__(self, name: str, inputs: list[ModelInput], variant: AsGiven, params: int | None,
-                 reference: str = ""):
-        self.name, self.inputs, self.variant, self.params, self.reference = name, inputs, variant, params, reference
-        self.input_names = tuple(i.name for i in inputs)
-        self.notes: dict = {}  # how it was bound and exported, stored in every record (variant_notes)
+    def __init__(self, name: str, inputs: list[ModelInput], variant: AsGiven, params: int | None, kind: str,
+                 spec: SpecFile, module=None, onnx_file: Path | None = None, student: str | None = None):
+        self.name, self.inputs, self.variant, self.params, self.kind = name, inputs, variant, params, kind
+        self.spec, self.module, self.onnx_file, self.student_entry = spec, module, onnx_file, student
+        self.input_names = self.names = tuple(i.name for i in inputs)
+        self.dir = artifact_dir(name)
+        self.onnx_unbuilt = variant.unbuilt.get("onnx") or (
+            None if onnx_file else f"{kind} is not ONNX; graph-level techniques read ONNX files")
+        self.calibration = read_calibration(spec.calibration, self.features(2, 0)) if spec.calibration else None
+        self.calibration_source = str(spec.calibration) if spec.calibration else "input spec distribution"
+        self.reference = self.write_reference()
+        self.notes: dict = {}  # how it was bound and exported, stored in every record of it (variant_notes)
 
     def preset(self, name: str) -> None:
         if name != AS_GIVEN:
             raise ModelError(f"presets apply to built-in models; {self.name} runs as given (valid: {AS_GIVEN})")
 
     def check_batch_sizes(self, sizes: list[int]) -> None:
-        for i in self.inputs:
-            if i.fixed_batch is not None and any(b != i.fixed_batch for b in sizes):
-                raise ModelError(f"{self.name}: input {i.name} fixes the batch size at {i.fixed_batch}; "
-                                f"run with --batch-sizes {i.fixed_batch} or export it with a dynamic batch axis")
+        check_batch_sizes(self.name, self.inputs, sizes)
 
     def features(self, n: int, seed: int) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng(seed)
-        return {i.name: i.sample(rng, n) for i in self.inputs}
+        return sample_inputs(self.inputs, n, seed)
 
     def bench_inputs(self, batch_size: int, pool: int) -> list[dict[str, np.ndarray]]:
         return [self.features(batch_size, BENCH_SEED + 1000 * i) for i in range(pool)]
 
-    def prepare(self, variant: AsGiven, formats: set[str]) -> Prepared:
-        return Prepared(self.name, AS_GIVEN, variant.name, {f: variant.files[f] for f in formats}, self.params, None,
-                        self.reference, self.notes)
+    # what variants need of the model (see models.variants.Variant)
+    def skeleton(self):
+        return self.module
+
+    def baseline(self):
+        return self.module
+
+    def base_onnx(self) -> Path:
+        """The ONNX every graph-level step starts from (a copy with every node named: quantizers select by name)."""
+        from models.compress.onnx_graph import named_nodes
+
+        path = self.dir / "base.onnx"
+        return path if path.exists() else named_nodes(self.onnx_file, path)
+
+    def export(self, module, path: Path) -> Path:
+        from models.export import export_checked
+
+        return export_checked(module, path, self.features(64, 99), self.input_names, ("output",))
+
+    def variant_dir(self, name: str) -> Path:
+        d = self.dir / "variants" / name
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def train_set(self) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+        return labelled_data(self.spec, self.input_names) if self.spec.labelled else None
+
+    finetune_set = train_set
+
+    def calibration_inputs(self, n: int) -> dict[str, np.ndarray]:
+        return self.calibration if self.calibration is not None else self.features(n, CALIBRATION_SEED)
+
+    def student_reason(self) -> str | None:
+        if self.module is None:
+            return f"distilled: {self.kind} has no PyTorch module to teach a student"
+        if self.student_entry is None:
+            return "distilled: no student given (--student pkg.mod:build_small)"
+        if self.spec.labelled is None:
+            return "distilled: needs labelled data (labelled: in the input spec) to train the student on"
+        return None
+
+    def student(self):
+        from torch import nn
+
+        module = load_factory(self.student_entry)()
+        if not isinstance(module, nn.Module):
+            raise ModelError(f"--student {self.student_entry}: the factory returned {type(module).__name__}")
+        return module
+
+    def student_summary(self) -> str:
+        return self.student_entry or ""
+
+    def prepare(self, variant: Variant, formats: set[str]) -> Prepared:
+        if variant is self.variant:
+            notes = {**(size_breakdown(self.module) if self.module is not None else {}), **self.notes}
+            return Prepared(self.name, AS_GIVEN, variant.name, {f: variant.files[f] for f in formats}, self.params,
+                            None, self.reference, notes)
+        module = variant.module(self)
+        out = self.variant_dir(variant.name)
+        files = {f: str(variant.write(self, module, f, out)) for f in sorted(formats)}
+        return Prepared(self.name, AS_GIVEN, variant.name, files, count_params(module) if module else self.params,
+                        None, self.reference, variant.notes(self, module))
+
+    def write_reference(self) -> str:
+        """eval.npz: held-out inputs (the user's labelled data, else drawn from the spec with a seed of their own)
+        scored by the model as given, the baseline of every variant's quality (labelled) or fidelity (unlabelled)."""
+        from models.quality import auc, logloss
+
+        if self.module is not None:
+            from models.train import predict
+
+            score = lambda x: predict(self.module, x, self.input_names)  # noqa: E731
+        elif self.onnx_file is not None:
+            from models.export import onnx_scores
+
+            score = lambda x: onnx_scores(self.onnx_file, x)  # noqa: E731
+        else:
+            return ""
+        data = self.train_set()
+        x, labels = data if data else (self.features(FIDELITY_SAMPLES, EVAL_SEED), None)
+        scores = score(x).astype(np.float64).reshape(len(next(iter(x.values()))), -1)  # a row per sample
+        scores = scores[:, 0] if scores.shape[1] == 1 else scores
+        extra = {} if labels is None else {"labels": labels, "auc": auc(labels, scores),
+                                           "logloss": logloss(labels, scores)}
+        path = self.dir / "eval.npz"
+        save_atomic(path, lambda t: np.savez(t.open("wb"), scores=scores, **extra,
+                                             **{f"x_{k}": v for k, v in x.items()}))
+        return str(path)
+
+
+FIDELITY_SAMPLES = 4096  # unlabelled reference inputs for fidelity to the model as given
+
+
+def labelled_data(spec: SpecFile, names: tuple[str, ...]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    try:
+        data = np.load(spec.labelled)
+        return {n: data[n] for n in names}, data["labels"].astype(np.float32)
+    except (OSError, KeyError, ValueError) as e:
+        raise ModelError(f"labelled data {spec.labelled}: needs arrays {', '.join(names)} and labels ({e})") from None
 
 
 def artifact_dir(name: str) -> Path:
@@ -213,25 +314,7 @@ def artifact_dir(name: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
 
 
-def write_reference(spec: SpecFile, names: tuple[str, ...], score, out_dir: Path) -> str:
-    """eval.npz from the user's labelled data, scored by the model as given (the baseline of every backend)."""
-    from models.quality import auc, logloss
-
-    if spec.labelled is None:
-        return ""
-    try:
-        data = np.load(spec.labelled)
-        x, labels = {n: data[n] for n in names}, data["labels"].astype(np.float32)
-    except (OSError, KeyError, ValueError) as e:
-        raise ModelError(f"labelled data {spec.labelled}: needs arrays {', '.join(names)} and labels ({e})") from None
-    scores = score(x).astype(np.float64)
-    path = out_dir / "eval.npz"
-    save_atomic(path, lambda t: np.savez(t.open("wb"), labels=labels, scores=scores, auc=auc(labels, scores),
-                                         logloss=logloss(labels, scores), **{f"x_{k}": v for k, v in x.items()}))
-    return str(path)
-
-
-def from_file(path: Path, spec: SpecFile) -> ByoModel:
+def from_file(path: Path, spec: SpecFile, student: str | None = None) -> ByoModel:
     fmt = FILE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ModelError(f"{path}: unsupported model file; valid: {', '.join(FILE_FORMATS)} or module:factory")
@@ -245,21 +328,17 @@ def from_file(path: Path, spec: SpecFile) -> ByoModel:
     else:
         signature = engine_signature(path) or spec_signature(spec, f"TensorRT engine {path.name} (unreadable here)")
     inputs = resolve(signature, spec, str(path))
-    reference = ""
-    if spec.labelled is not None:
-        if fmt != "onnx":
-            raise ModelError("labelled data (quality) is supported for ONNX files and PyTorch factories")
-        from models.export import onnx_scores
-
-        reference = write_reference(spec, tuple(i.name for i in inputs), lambda x: onnx_scores(path, x),
-                                    artifact_dir(safe_name(path.stem)))
-    model = ByoModel(safe_name(path.stem), inputs, AsGiven({fmt: str(path.resolve())}, {}), params, reference)
+    if spec.labelled is not None and fmt != "onnx":
+        raise ModelError("labelled data (quality) is supported for ONNX files and PyTorch factories")
+    kind = {"onnx": "an ONNX file", "openvino": "an OpenVINO IR", "engine": "a TensorRT engine"}[fmt]
+    model = ByoModel(safe_name(path.stem), inputs, AsGiven({fmt: str(path.resolve())}, {}), params, kind, spec,
+                     onnx_file=path.resolve() if fmt == "onnx" else None, student=student)
     if fmt == "onnx":
         model.notes = {"onnx_loop_ops": slow_ops(path)}
     return model
 
 
-def load_factory(entry: str):
+def load_factory(entry: str, flag: str = "--model"):
     """The user's factory; the working directory is importable, as with `python -m` (spawned jobs inherit it)."""
     module_name, _, attr = entry.partition(":")
     if os.getcwd() not in sys.path and "" not in sys.path:
@@ -267,14 +346,29 @@ def load_factory(entry: str):
     try:
         module = importlib.import_module(module_name)
     except Exception as e:  # noqa: BLE001 - any import failure of the user's code is bad input
-        raise ModelError(f"cannot import {module_name} for --model {entry}: {type(e).__name__}: {e}") from None
+        raise ModelError(f"cannot import {module_name} for {flag} {entry}: {type(e).__name__}: {e}") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
-        raise ModelError(f"--model {entry}: {module_name} has no callable {attr}")
+        raise ModelError(f"{flag} {entry}: {module_name} has no callable {attr}")
     return factory
 
 
-def build_module(entry: str) -> nn.Module:
+def check_batch_sizes(name: str, inputs: list[ModelInput], sizes: list[int]) -> None:
+    for i in inputs:
+        if i.fixed_batch is not None and any(b != i.fixed_batch for b in sizes):
+            raise ModelError(f"{name}: input {i.name} fixes the batch size at {i.fixed_batch}; "
+                             f"run with --batch-sizes {i.fixed_batch} or export it with a dynamic batch axis")
+
+
+def sample_inputs(inputs: list[ModelInput], n: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {i.name: i.sample(rng, n) for i in inputs}
+
+
+def build_module(entry: str):
+    """The user's factory called: an eval-mode torch.nn.Module, or one line saying why not."""
+    from torch import nn
+
     factory = load_factory(entry)
     try:
         module = factory()
@@ -285,16 +379,22 @@ def build_module(entry: str) -> nn.Module:
     return module.eval()
 
 
-def from_factory(entry: str, spec: SpecFile, exporter: str, batch_sizes: list[int]) -> ByoModel:
+def from_factory(entry: str, spec: SpecFile, student: str | None, exporter: str, batch_sizes: list[int]
+                 ) -> ByoModel:
     """Build the user's module, check it on the spec (pre-flight), then reuse or write its torch and ONNX files."""
+    import torch
+
     module = build_module(entry)
     what = f"--model {entry}"
     inputs = resolve(spec_signature(spec, f"factory {entry}"), spec, f"factory {entry}")
+    names = tuple(i.name for i in inputs)
     name = safe_name(entry.replace(":", "."))
-    model = ByoModel(name, inputs, AsGiven({}, {}), count_params(module))
-    model.check_batch_sizes(batch_sizes)
-    module, binding = bind(module, model.input_names, spec.as_dict, what)
+    params = count_params(module)
+    check_batch_sizes(name, inputs, batch_sizes)
+    module, binding = bind(module, names, spec.as_dict, what)
     preflight(module, inputs, binding, what)
+    if student is not None:
+        load_factory(student, "--student")  # a bad entry is bad input now, not a failed job later
     labelled = spec.labelled.stat().st_mtime_ns if spec.labelled and spec.labelled.exists() else None
     key = cache_key(module, spec.model_dump_json(), str(labelled), exporter, str(batch_sizes))
     out = cache_root() / "byo" / f"{name}-{key}"
@@ -307,19 +407,21 @@ def from_factory(entry: str, spec: SpecFile, exporter: str, batch_sizes: list[in
             files["torch"] = str(out / "model.pt")
         except Exception as e:  # noqa: BLE001 - e.g. a class defined where pickle cannot find it
             unbuilt["torch"] = f"saving the module failed: {type(e).__name__}: {e}"
-        onnx = export_checked(module, model.features, model.input_names, out, exporter, batch_sizes)
+        onnx = export_checked(module, lambda n, seed: sample_inputs(inputs, n, seed), names, out, exporter,
+                              batch_sizes)
         if onnx.path is not None:
             files["onnx"] = str(onnx.path)
         else:
             unbuilt["onnx"] = onnx.reason
-        reference = write_reference(spec, model.input_names, lambda x: predict(module, x, model.input_names), out)
         save_atomic(done, lambda t: t.write_text(json.dumps({"files": files, "unbuilt": unbuilt, "notes": onnx.notes,
-                                                             "reference": reference, "binding": binding})))
+                                                             "binding": binding})))
     saved = json.loads(done.read_text())
     if not saved["files"]:
         raise ModelError(f"{what}: the module could be neither saved nor exported ({saved['unbuilt']['torch']})")
-    model.variant = AsGiven(saved["files"], saved["unbuilt"])
-    model.reference, model.notes = saved["reference"], {**saved["notes"], "binding": saved["binding"]}
+    files = saved["files"]
+    model = ByoModel(name, inputs, AsGiven(files, saved["unbuilt"]), params, "a PyTorch factory", spec,
+                     module=module, onnx_file=Path(files["onnx"]) if "onnx" in files else None, student=student)
+    model.notes = {**saved["notes"], "binding": saved["binding"]}
     return model
 
 
@@ -328,13 +430,14 @@ def is_byo(model: str) -> bool:
     return ":" in model or "/" in model or Path(model).suffix.lower() in FILE_FORMATS or Path(model).is_file()
 
 
-def open_byo(model: str, spec_path: Path | None, exporter: str = "auto", batch_sizes: list[int] | None = None
-             ) -> ByoModel:
+def open_byo(model: str, spec_path: Path | None, student: str | None = None, calibration: Path | None = None,
+             exporter: str = "auto", batch_sizes: list[int] | None = None) -> ByoModel:
     """The user's model with its inputs resolved and checked; batch_sizes: the sweep's (parity runs at the largest)."""
     spec = read_spec(spec_path)
+    spec.calibration = calibration or spec.calibration  # the command line's file wins over the spec's
     sizes = batch_sizes or [64]
     if ":" in model and not Path(model).exists():
-        return from_factory(model, spec, exporter, sizes)
-    byo = from_file(Path(model), spec)
+        return from_factory(model, spec, student, exporter, sizes)
+    byo = from_file(Path(model), spec, student)
     byo.check_batch_sizes(sizes)
     return byo

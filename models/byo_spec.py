@@ -65,6 +65,7 @@ class SpecFile(BaseModel):
     inputs: list[InputSpec] = []
     as_dict: bool = False  # forward takes one mapping {input name: tensor} (also detected from its annotation)
     labelled: Path | None = None  # .npz with one array per input plus `labels`: enables quality
+    calibration: Path | None = None  # .npz / .parquet with one array (column) per input: int8-static calibration
 
 
 def read_spec(path: Path | None) -> SpecFile:
@@ -74,9 +75,12 @@ def read_spec(path: Path | None) -> SpecFile:
         spec = SpecFile(**load_yaml(path))
     except ValidationError as e:
         first = e.errors()[0]
-        raise ModelError(f"{path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
-    if spec.labelled is not None and not spec.labelled.is_absolute():
-        spec.labelled = path.parent / spec.labelled
+        where, msg = ".".join(str(p) for p in first["loc"]), first["msg"].removeprefix("Value error, ")
+        raise ModelError(f"{path}: {where}: {msg}") from None
+    for key in ("labelled", "calibration"):
+        given = getattr(spec, key)
+        if given is not None and not given.is_absolute():
+            setattr(spec, key, path.parent / given)
     return spec
 
 

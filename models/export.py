@@ -29,7 +29,7 @@ def export_onnx(module: nn.Module, example: dict[str, np.ndarray], input_names: 
     """Export with a dynamic batch axis. torchscript (default for built-in models: fast, one Gather per table) or
     dynamo (torch.export + onnxscript)."""
     args = tuple(torch.from_numpy(example[k]) for k in input_names)
-    tmp = path.with_suffix(".tmp.onnx")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.onnx")  # concurrent builders never share a scratch file
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         if exporter == "dynamo":
@@ -57,3 +57,20 @@ def onnx_scores(path: Path, inputs: dict[str, np.ndarray]) -> np.ndarray:
 def parity_gap(reference: np.ndarray, path: Path, inputs: dict[str, np.ndarray]) -> float:
     """Max absolute difference between reference scores and ONNX Runtime's scores for the file."""
     return float(np.max(np.abs(onnx_scores(path, inputs).astype(np.float64) - reference)))
+
+
+def export_checked(module: nn.Module, path: Path, check: dict[str, np.ndarray], input_names: tuple[str, ...],
+                   output_names: tuple[str, ...], parity=None) -> Path:
+    """Export, then refuse the file unless ONNX Runtime reproduces the module's scores on `check`
+    (`parity(module, path, check)` replaces the default score comparison where a family needs its own)."""
+    from models.train import predict
+
+    export_onnx(module, check, input_names, output_names, path)
+    if parity:
+        gap = parity(module, path, check)
+    else:
+        gap = parity_gap(predict(module, check, input_names).astype(np.float64), path, check)
+    if gap > PARITY_TOL:
+        path.unlink()
+        raise RuntimeError(f"ONNX Runtime's outputs differ from PyTorch by {gap:.2e} (> {PARITY_TOL})")
+    return path

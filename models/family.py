@@ -30,6 +30,9 @@ class Preset:
     eval_samples: int = 65_536
 
 
+DEFAULT_QUALITY = "models.quality:evaluate_ranking"  # CTR quality: AUC / logloss on labelled data
+
+
 @dataclass(frozen=True)
 class ModelFamily:
     name: str
@@ -40,7 +43,7 @@ class ModelFamily:
     input_names: tuple[str, ...]
     output_names: tuple[str, ...] = ("score",)
     default_preset: str = "edge"
-    quality_entry: str = "models.quality:evaluate_ranking"  # evaluator run by the worker on the backend
+    quality_entry: str = DEFAULT_QUALITY  # evaluator run by the worker on the backend
     extra: dict[str, Any] = field(default_factory=dict)
     # Optional hooks for families that are not trained / scored like a CTR ranker (None: the CTR defaults).
     fit: Callable[[nn.Module, Any], None] | None = None  # (module, workspace): train the module in place

@@ -24,18 +24,48 @@ def logloss(labels: np.ndarray, scores: np.ndarray, eps: float = 1e-7) -> float:
 
 
 def ranking_quality(labels: np.ndarray, scores: np.ndarray, reference: dict) -> dict:
-    """AUC, logloss and their deltas plus score drift against the fp32 reference on the same inputs."""
+    """AUC, logloss and their deltas plus fidelity to the fp32 reference's scores on the same inputs."""
     a, ll = auc(labels, scores), logloss(labels, scores)
-    diff = np.abs(scores.astype(np.float64) - reference["scores"])
     return {
         "auc": a,
         "logloss": ll,
         "auc_delta": a - reference["auc"],
         "logloss_delta": ll - reference["logloss"],
-        "max_abs_score_delta": float(diff.max()),
-        "mean_abs_score_delta": float(diff.mean()),
-        "eval_samples": int(len(labels)),
+        **fidelity(scores, reference["scores"]),
+        "fidelity": False,
     }
+
+
+FIDELITY_K = (10, 100)
+ROW_CORR_LIMIT = 512  # rows whose rankings are compared (multi-score outputs: one ranking per row)
+TIE_SHARE = 1e-5  # score differences below this share of the baseline's largest |score| count as ties
+
+
+def fidelity(scores: np.ndarray, base: np.ndarray) -> dict:
+    """How closely a variant reproduces the baseline's scores on the same inputs (fidelity, not accuracy):
+    max / mean abs score difference, Spearman rank correlation, and overlap of the top-k (k = 10, 100).
+
+    One score per sample: one ranking over all samples (top-k = the k samples ranked highest). Several scores
+    per sample (e.g. one per catalog item): a ranking per row, averaged over rows. Rankings compare scores on
+    a grid of TIE_SHARE x the baseline's scale, ties broken by position: saturated sigmoids (many scores of
+    1.0 give or take 1e-7) would otherwise reorder on float noise alone."""
+    n = len(base)
+    got, want = scores.astype(np.float64).reshape(n, -1), base.astype(np.float64).reshape(n, -1)
+    diff = np.abs(got - want)
+    out = {"max_abs_score_delta": float(diff.max()), "mean_abs_score_delta": float(diff.mean())}
+    if got.shape[1] == 1:
+        got, want = got.T, want.T
+    grid = max(float(np.abs(want).max()), 1e-30) * TIE_SHARE
+    got, want = np.round(got[:ROW_CORR_LIMIT] / grid), np.round(want[:ROW_CORR_LIMIT] / grid)
+    corr = [np.corrcoef(a, b)[0, 1] if np.std(a) and np.std(b) else float(np.array_equal(a, b))
+            for a, b in zip(rankdata(got, axis=1), rankdata(want, axis=1), strict=True)]
+    out["rank_corr"] = float(np.mean(corr))
+    order_got, order_want = np.argsort(-got, axis=1, kind="stable"), np.argsort(-want, axis=1, kind="stable")
+    for k in FIDELITY_K:
+        if got.shape[1] > k:
+            out[f"top{k}_overlap"] = float(overlap_at_k(order_got[:, :k], order_want[:, :k]).mean())
+    out["eval_samples"] = int(n)
+    return out
 
 
 QUALITY_CHUNK = 1024
@@ -63,12 +93,16 @@ def load_reference(reference_path: str, limit: int | None) -> tuple[dict, dict[s
 
 
 def evaluate_ranking(run: Callable[[dict], np.ndarray], reference_path: str, limit: int | None) -> dict:
-    """CTR quality of a runtime on the held-out set, against the fp32 PyTorch scores on the same inputs."""
+    """CTR quality of a runtime on the held-out set, against the fp32 scores on the same inputs; without labels
+    (a bring-your-own model without `labelled:` data) fidelity to them only, marked `fidelity: true`."""
     ref, x, n = load_reference(reference_path, limit)
-    labels = ref["labels"]
     base = ref["scores"][:n]
+    scores = score_reference(run, x, n)
+    if "labels" not in ref.files:
+        return {**fidelity(scores, base), "fidelity": True}
+    labels = ref["labels"]
     reference = {"scores": base, "auc": auc(labels[:n], base), "logloss": logloss(labels[:n], base)}
-    return ranking_quality(labels[:n], score_reference(run, x, n), reference)
+    return ranking_quality(labels[:n], scores, reference)
 
 
 def overlap_at_k(got: np.ndarray, want: np.ndarray) -> np.ndarray:

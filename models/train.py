@@ -31,34 +31,36 @@ def fit(
     lr: float = 5e-3,
     seed: int = 0,
     after_step=None,
+    loss: str = "bce",
 ) -> nn.Module:
-    """Minimise binary cross-entropy of the model's scores against (possibly soft) targets."""
+    """Minimise binary cross-entropy (or, `loss="mse"`, squared error) of the model's scores against targets."""
     threads = torch.get_num_threads()
     torch.set_num_threads(TRAIN_THREADS)
     try:
-        return _fit(model, inputs, targets, input_names, batch_size, epochs, lr, seed, after_step)
+        return _fit(model, inputs, targets, input_names, batch_size, epochs, lr, seed, after_step, loss)
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit(model, inputs, targets, input_names, batch_size, epochs, lr, seed, after_step) -> nn.Module:
+def _fit(model, inputs, targets, input_names, batch_size, epochs, lr, seed, after_step, loss) -> nn.Module:
     torch.manual_seed(seed)
     model.train()
     opts = _optimizers(model, lr)
     tensors = [torch.from_numpy(inputs[k]) for k in input_names]
-    y = torch.from_numpy(targets.astype(np.float32)).reshape(-1, 1)
-    n = len(y)
-    loss_fn = nn.BCELoss()
+    n = len(tensors[0])
+    y = torch.from_numpy(targets.astype(np.float32)).reshape(n, -1)
+    bce = loss == "bce"
+    loss_fn = nn.BCELoss() if bce else nn.MSELoss()
     gen = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         order = torch.randperm(n, generator=gen)
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            scores = model(*(t[idx] for t in tensors))
-            loss = loss_fn(scores.clamp(1e-7, 1 - 1e-7), y[idx])
+            scores = model(*(t[idx] for t in tensors)).reshape(len(idx), -1)
+            value = loss_fn(scores.clamp(1e-7, 1 - 1e-7) if bce else scores, y[idx])
             for opt in opts:
                 opt.zero_grad(set_to_none=True)
-            loss.backward()
+            value.backward()
             for opt in opts:
                 opt.step()
             if after_step is not None:

@@ -54,3 +54,28 @@ class FailsInJobs(nn.Module):
 def build_fails_in_jobs() -> nn.Module:
     torch.manual_seed(0)
     return FailsInJobs()
+
+
+class TiedScorer(nn.Module):
+    """Scores every catalog item with the same table it embeds the history with (SASRec's tied output layer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.items = nn.Embedding(300, 8)
+
+    def forward(self, history: torch.Tensor) -> torch.Tensor:
+        return self.items(history).mean(dim=1) @ self.items.weight.T
+
+
+def build_tied() -> nn.Module:
+    torch.manual_seed(0)
+    return TiedScorer()
+
+
+def build_small_ranker() -> nn.Module:
+    """A student for TinyRanker: a narrower table and hidden layer, the same inputs."""
+    torch.manual_seed(1)
+    student = TinyRanker()
+    student.emb = nn.Embedding(500, 2)
+    student.mlp = nn.Sequential(nn.Linear(8 + 2, 4), nn.ReLU(), nn.Linear(4, 1))
+    return student

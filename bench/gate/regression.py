@@ -7,7 +7,7 @@ import re
 from bench.errors import UserError
 from bench.gate.evaluate import fmt_number
 from bench.gate.result import FAIL, PASS, SKIP, Check, GateResult
-from bench.history import IDENTITY
+from bench.jobkey import JobKey
 from bench.records import RunDir
 from bench.significance import compare_latencies
 
@@ -47,10 +47,6 @@ def parse_metrics(text: str | None) -> tuple[str, ...]:
         raise UserError(f"--metrics: unknown regression metric {', '.join(bad) or repr(text)}; "
                         f"valid: {', '.join(aliases)} (or {', '.join(STATISTICS)})")
     return names
-
-
-def job_key(record: dict) -> tuple:
-    return tuple(record.get(k) for k in IDENTITY)
 
 
 def _label(record: dict) -> str:
@@ -94,9 +90,9 @@ def evaluate_regression(baseline: RunDir, candidate: RunDir, threshold: float,
                         metrics: tuple[str, ...] = DEFAULT_METRICS) -> GateResult:
     """Compare every job of the candidate with the same job of the baseline."""
     result = GateResult("regression", str(baseline.path))
-    base = {job_key(r): r for r in baseline.records()}
+    base = {JobKey.of(r): r for r in baseline.records()}
     for rec in candidate.records():
-        job, old = _label(rec), base.get(job_key(rec))
+        job, old = _label(rec), base.get(JobKey.of(rec))
         if old is None or old.get("status") != "ok":
             result.checks.append(Check("regression", job, "-", "-", "-", "-", SKIP, "no ok baseline job to compare"))
         elif rec.get("status") != "ok":

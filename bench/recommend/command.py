@@ -38,6 +38,9 @@ def search_space(sweep: Sweep) -> tuple[list[tuple[str, str]], dict[tuple[str, s
     for v in sweep.variants:
         for b in sweep.backends:
             ok, why = (b.cls.supports(v.formats, b.device) if b.available else (False, b.reason))
+            if ok:  # a technique that does not fit the model (e.g. no student) is never timed
+                why = v.skip_reason(sweep.ws, b.cls.pick_format(v.formats))
+                ok = why is None
             if ok:
                 pairs.append((v.name, b.name))
             else:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.report import html, markdown
-from bench.report.charts import Chart, Palette, closed_loop, draw_all, groups, pick_reference
+from bench.report import explain, html, markdown
+from bench.report.charts import CHARTS, Chart, Palette, closed_loop, draw_all, groups, pick_reference
 from bench.report.data import Run, env_summary, load_run, run_summary
 from bench.report.document import Bullets, Document, Facts, Figure, Section
 from bench.report.tables import jobs_table, load_table, problems_table
@@ -60,6 +60,7 @@ def document(run: Run, figures: list[Figure], charts: list[Chart]) -> Document:
     skipped = [f"{c.title}: {c.skipped}" for c in charts if not c.figure]
     doc.add(Bullets("Charts not drawn (the run lacks their data)", skipped) if skipped else None)
     doc.add(Section("Results"), jobs_table(run.ok, "Every measured job", detailed=True), load_table(run.ok),
+            explain.explain_table(run), explain.top_nodes_table(run), explain.variant_op_changes(run),
             problems_table(run.records), _warnings(run))
     return doc
 
@@ -72,7 +73,7 @@ def build_report(run_path: Path, out_dir: Path | None = None, reference_backend:
     run = load_run(run_path, require_ok)
     pick_reference(run, reference_backend)  # a backend asked for by name must be in the run
     out_dir = Path(out_dir) if out_dir else run.path / "report"
-    charts = draw_all(run, reference_backend)
+    charts = draw_all(run, reference_backend, CHARTS + explain.CHARTS)
     figures = []
     for chart in charts:
         if chart.figure is not None:

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from bench.errors import UserError
+from bench.jobkey import SERIES_FIELDS
 from bench.report.data import BASELINE_VARIANT, Run, get, is_load, load_points, varying
 
 STYLE = {"font.size": 9, "axes.titlesize": 10, "figure.titlesize": 12, "axes.grid": True, "grid.alpha": 0.3,
@@ -22,7 +23,6 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#17becf")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 LINESTYLES = ("-", "--", ":", "-.")
-SERIES_FIELDS = ("model", "variant", "backend", "device", "profile", "scenario")
 CDF_POINTS = 2_000  # points per CDF line: enough for the eye, keeps the SVG small
 MAX_PANELS = 12
 LEGEND_CHARS = 150  # characters of legend text that fit on one row of a WIDTH_IN-wide chart
@@ -363,12 +363,12 @@ CHARTS: list[tuple[str, str, Callable]] = [
 ]
 
 
-def draw_all(run: Run, reference: str | None = None) -> list[Chart]:
-    """Every chart the run has data for; the others come back with `skipped` saying why."""
+def draw_all(run: Run, reference: str | None = None, charts: list | None = None) -> list[Chart]:
+    """Every chart of `charts` (default CHARTS) the run has data for; the others come back with `skipped` saying why."""
     pal = Palette(run.ok)
     out = []
     with matplotlib.rc_context(STYLE):
-        for name, title, draw in CHARTS:
+        for name, title, draw in charts or CHARTS:
             try:
                 fig, caption = draw(run, pal, reference)
             except NoData as e:

@@ -10,18 +10,17 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import UserError
+from bench.jobkey import FIELDS, JobKey
 from bench.records import RECORDS, RunDir
 from bench.records import lookup as get
 
-# the fields that name a job; compare matches on these (DESIGN.md)
-JOB_KEY = ("model", "variant", "backend", "device", "profile", "scenario", "batch_size")
+JOB_KEY = FIELDS  # the fields that name a job (bench.jobkey; DESIGN.md)
 # scenarios that drive load into the backend (their records carry achieved throughput under load)
 LOAD_SCENARIOS = ("server", "concurrency", "max-qps")
 BASELINE_VARIANT = "fp32"
 
 
-def job_key(record: dict) -> tuple:
-    return tuple(record.get(k) for k in JOB_KEY)
+job_key = JobKey.of
 
 
 def varying(records: list[dict], fields: tuple[str, ...]) -> list[str]:

@@ -9,6 +9,7 @@ from rich import box
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from bench.jobkey import SERIES_FIELDS
 from bench.report.data import get, load_points, varying
 
 # a cell is its text, or (text, style) where style is a colour name: rich uses it, HTML maps it to a class
@@ -82,7 +83,7 @@ def with_ci(value: float | None, ci, fmt: str = ".4g") -> str:
     return format(value, fmt)
 
 
-IDENTITY = ("model", "variant", "backend", "device", "profile", "scenario")
+IDENTITY = SERIES_FIELDS  # the job key without the batch size (bench.jobkey)
 
 
 def identity_columns(records: list[dict]) -> list[str]:
@@ -95,7 +96,8 @@ def jobs_table(records: list[dict], title: str = "", detailed: bool = False) -> 
     """One row per job: latency percentiles (with CIs when detailed), throughput, memory, quality, status."""
     ident = identity_columns(records)
     cols = [*ident, "batch", "p50 ms", "p99 ms"]
-    cols += ["p99.9 ms", "samples/s", "peak RSS MiB", "model MiB", "AUC", "ΔAUC", "CV"] if detailed else \
+    cols += ["p99.9 ms", "samples/s", "peak RSS MiB", "model MiB", "AUC", "ΔAUC", "fidelity rank corr", "CV"] \
+        if detailed else \
         ["samples/s", "RSS MiB", "AUC", "ΔAUC"]
     cols.append("status")
     table = Table(title, cols, numeric=set(range(len(ident), len(cols) - 1)))
@@ -106,7 +108,8 @@ def jobs_table(records: list[dict], title: str = "", detailed: bool = False) -> 
                      num(get(r, "latency_ms.p999")),
                      with_ci(r.get("throughput_sps"), r.get("throughput_ci_sps"), ",.0f"),
                      mib(r.get("peak_rss_bytes")), mib(r.get("model_bytes")), num(get(r, "quality.auc"), ".4f"),
-                     num(get(r, "quality.auc_delta"), "+.4f"), num(r.get("cv"), ".0%")]
+                     num(get(r, "quality.auc_delta"), "+.4f"), num(get(r, "quality.rank_corr"), ".4f"),
+                     num(r.get("cv"), ".0%")]
         else:
             cells = [num(get(r, "latency_ms.p50"), ".3f"), num(get(r, "latency_ms.p99"), ".3f"),
                      num(r.get("throughput_sps"), ",.0f"), mib(r.get("peak_rss_bytes")),

@@ -24,10 +24,31 @@ class Technique:
     stage: str = "module"
     formats: tuple[str, ...] = ()  # artifact formats an artifact step writes (module steps feed every format)
     requires: dict[str, tuple[str, str]] = {}  # format -> (import name, pip install hint)
+    calibrated = False  # its artifacts depend on the calibration inputs
+    graph_first = False  # a module step with a graph rewrite: use the rewrite on ONNX even when a module exists
+
+    def applies(self, ws, fmt: str) -> str | None:
+        """Why this step cannot act on the model `ws` for format `fmt`, or None when it can."""
+        return None
 
     def transform(self, ws, module: nn.Module) -> nn.Module:
         """The changed torch module (identity for steps that only act on the exported file)."""
         return module
+
+    def rewrite(self, ws, src: Path, dst: Path) -> Path:
+        """Graph level (module steps that have one): the same change made on any ONNX file, written to `dst`."""
+        raise NotImplementedError
+
+    @property
+    def graph_level(self) -> bool:
+        return type(self).rewrite is not Technique.rewrite
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        """Where it acts: model (replaces it), module (torch layers), graph (any ONNX), artifact (writes its own)."""
+        if self.stage != "module":
+            return (self.stage,)
+        return ("module",) * (type(self).transform is not Technique.transform) + ("graph",) * self.graph_level
 
     def write(self, ws, module: nn.Module, fmt: str, out_dir: Path, onnx: Callable[[], Path]) -> Path | None:
         """This step's own artifact for `fmt`, or None for the plain export; `onnx()` gives the module's ONNX."""
@@ -53,13 +74,17 @@ def linear_layers(module: nn.Module) -> list[tuple[str, nn.Linear]]:
 
 def finetune(ws, module: nn.Module, after_step: Callable[[nn.Module], None] | None = None,
              samples: int = FINETUNE_SAMPLES) -> nn.Module:
-    """Briefly retrain the dense layers on the training distribution (embeddings frozen)."""
-    x, y = ws.train_set()
+    """Briefly retrain the dense layers on the training distribution (embeddings frozen); without labelled CTR data
+    (a bring-your-own model without `labelled:`, a family with its own objective) the module stays as it is."""
+    data = ws.finetune_set()
+    if data is None:
+        return module
+    x, y = data
     n = min(samples, len(y))
     frozen = [m.weight for m in module.modules() if isinstance(m, nn.Embedding) and m.weight.requires_grad]
     for w in frozen:
         w.requires_grad_(False)
-    train.fit(module, {k: v[:n] for k, v in x.items()}, y[:n], ws.names, batch_size=ws.preset.train_batch,
+    train.fit(module, {k: v[:n] for k, v in x.items()}, y[:n], ws.names, batch_size=ws.train_batch,
               lr=FINETUNE_LR, after_step=after_step)
     for w in frozen:
         w.requires_grad_(True)
@@ -94,9 +119,10 @@ def sparsity(module: nn.Module) -> float:
 
 
 def calibration_batches(ws, batch: int = 256, count: int = 8) -> list[dict[str, np.ndarray]]:
-    """Batches from the training distribution (a seed of its own, not the eval set)."""
+    """The model's calibration inputs (its data distribution, a seed of its own; or the user's file), in batches."""
     x = ws.calibration_inputs(batch * count)
-    return [{k: v[i * batch : (i + 1) * batch] for k, v in x.items()} for i in range(count)]
+    n = len(next(iter(x.values())))
+    return [{k: v[s : s + batch] for k, v in x.items()} for s in range(0, n, batch)]
 
 
 @torch.no_grad()

@@ -42,3 +42,16 @@ def gemm_to_matmul(src: Path, dst: Path) -> Path:
     graph.initializer.extend(keep)
     onnx.save(model, str(dst))
     return dst
+
+
+def named_nodes(src: Path, dst: Path) -> Path:
+    """A copy of the graph in which every node has a unique name (the quantizers select nodes by name)."""
+    model = onnx.load(str(src))
+    taken = {n.name for n in model.graph.node if n.name}
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = next(f"{node.op_type}_{i}_{k}" for k in range(len(taken) + 1)
+                             if f"{node.op_type}_{i}_{k}" not in taken)
+            taken.add(node.name)
+    onnx.save(model, str(dst))
+    return dst

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,5 +14,8 @@ def save_ir(onnx_path: Path, xml: Path, change: Callable | None = None) -> Path:
     model = ov.convert_model(str(onnx_path))
     if change is not None:
         model = change(model)
-    ov.save_model(model, str(xml), compress_to_fp16=False)
+    tmp = xml.with_name(f"{xml.stem}.{os.getpid()}.tmp.xml")  # concurrent builders never share a scratch file
+    ov.save_model(model, str(tmp), compress_to_fp16=False)
+    os.replace(tmp.with_suffix(".bin"), xml.with_suffix(".bin"))
+    os.replace(tmp, xml)
     return xml

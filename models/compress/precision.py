@@ -13,6 +13,7 @@ from torch import nn
 
 from models.compress.base import Technique
 from models.compress.openvino_ir import save_ir
+from models.fileio import save_atomic
 
 
 class CastIO(nn.Module):
@@ -72,7 +73,7 @@ class FP16(HalfPrecision):
     dtype = torch.float16
 
     def write_other(self, fmt, out_dir, onnx):
-        return fp16_weights(onnx(), out_dir / "model.fp16.onnx")
+        return save_atomic(out_dir / "model.fp16.onnx", lambda t: fp16_weights(onnx(), t))
 
     def notes(self, ws, module):
         return {"weights_dtype": "float16"}

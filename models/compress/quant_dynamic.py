@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 
 from models.compress.base import Technique
 from models.compress.onnx_graph import gemm_to_matmul, weight_nodes
 from models.compress.openvino_ir import save_ir
+from models.fileio import save_atomic
 
 
 class Int8Dynamic(Technique):
@@ -28,11 +31,10 @@ class Int8Dynamic(Technique):
             import onnx as onnx_lib
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            plain = gemm_to_matmul(onnx(), out_dir / "model.matmul.onnx")
+            plain = gemm_to_matmul(onnx(), out_dir / f"model.matmul.{os.getpid()}.onnx")
             nodes = weight_nodes(onnx_lib.load(str(plain)), ("MatMul",))
-            out = out_dir / "model.int8-dynamic.onnx"
-            quantize_dynamic(str(plain), str(out), weight_type=QuantType.QInt8, nodes_to_quantize=nodes,
-                             per_channel=True)
+            out = save_atomic(out_dir / "model.int8-dynamic.onnx", lambda t: quantize_dynamic(
+                str(plain), str(t), weight_type=QuantType.QInt8, nodes_to_quantize=nodes, per_channel=True))
             plain.unlink()
             return out
         return save_ir(onnx(), out_dir / "model.xml", compress_int8_weights)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from models.compress.base import Technique, calibration_batches
 from models.compress.onnx_graph import weight_nodes
 from models.compress.openvino_ir import save_ir
+from models.fileio import save_atomic
 
 
 class Int8Static(Technique):
@@ -13,6 +14,7 @@ class Int8Static(Technique):
     stage = "artifact"
     formats = ("onnx", "openvino")  # PyTorch's own static stack (torch.ao) is deprecated: not built here
     requires = {"openvino": ("nncf", "pip install nncf (or recbench[openvino])")}
+    calibrated = True
 
     def write(self, ws, module, fmt, out_dir, onnx):
         batches = calibration_batches(ws)
@@ -21,7 +23,8 @@ class Int8Static(Technique):
         return save_ir(onnx(), out_dir / "model.xml", lambda m: nncf_quantize(m, batches))
 
     def notes(self, ws, module):
-        return {"calibration_samples": sum(len(next(iter(b.values()))) for b in calibration_batches(ws))}
+        return {"calibration_samples": sum(len(next(iter(b.values()))) for b in calibration_batches(ws)),
+                "calibration_source": ws.calibration_source}
 
 
 def ort_qdq(src, dst, batches):
@@ -37,9 +40,9 @@ def ort_qdq(src, dst, batches):
             return next(self.it, None)
 
     nodes = weight_nodes(onnx.load(str(src)), ("Gemm", "MatMul"))
-    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_quantize=nodes)
-    return dst
+    return save_atomic(dst, lambda t: quantize_static(
+        str(src), str(t), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8, nodes_to_quantize=nodes))
 
 
 def interaction_chain(model) -> list[str]:

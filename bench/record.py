@@ -1,0 +1,120 @@
+"""The typed record: what every line of records.jsonl holds, validated when the worker writes it and when a
+reader loads it; older schema versions are migrated on read."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
+
+from bench.errors import UserError
+from bench.harness_options import harness_part
+from bench.jobkey import JobKey
+from bench.validation import describe
+
+SCHEMA_VERSION = 2  # 2: validated against Record; `harness_options` split out of backend_options
+
+
+def _number(value: Any) -> Any:
+    """Any real number, kept as given (an int stays an int on disk); bool is not a number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"expected a number, got {value!r}")
+    return value
+
+
+Number = Annotated[Any, PlainValidator(_number)]
+
+
+class Open(BaseModel):
+    """A record part whose known fields are typed; fields added later are kept as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Latency(Open):
+    """latency_ms: milliseconds; a percentile is None when too few samples back it."""
+
+    mean: Number | None = None
+    std: Number | None = None
+    min: Number | None = None
+    max: Number | None = None
+    p50: Number | None = None
+    p90: Number | None = None
+    p95: Number | None = None
+    p99: Number | None = None
+    p999: Number | None = None
+
+
+class Quality(Open):
+    """quality: measured through the backend on held-out data, deltas against the fp32 PyTorch model."""
+
+    auc: Number | None = None
+    logloss: Number | None = None
+    auc_delta: Number | None = None
+    max_abs_score_delta: Number | None = None
+
+
+class Record(Open):
+    """One job's outcome. Identity (the JobKey fields), status, then measurements; names never change."""
+
+    schema_version: int = SCHEMA_VERSION
+    run_id: str | None = None
+    job_id: str | None = None
+    status: Literal["ok", "skipped", "failed"]
+    reason: str | None = None
+    model: str | None = None
+    preset: str | None = None
+    variant: str | None = None
+    backend: str | None = None
+    device: str | None = None
+    profile: str | None = None
+    scenario: str | None = None
+    batch_size: int | None = None
+    threads: int | None = None
+    env_id: str | None = None  # points into env.json
+    # latency and throughput
+    latency_ms: Latency | None = None
+    throughput_sps: Number | None = None
+    iterations: int | None = None
+    # memory (bytes)
+    peak_rss_bytes: Number | None = None
+    gpu_mem_bytes: Number | None = None
+    model_bytes: Number | None = None
+    quality: Quality | None = None
+    backend_options: dict[str, Any] = {}
+    harness_options: dict[str, Any] = {}
+
+    @property
+    def key(self) -> JobKey:
+        return JobKey.of(self.model_dump())
+
+    def line(self) -> dict[str, Any]:
+        """The record as written: the fields that were given, in their order (no nulls added for absent ones)."""
+        return self.model_dump(exclude_unset=True)
+
+
+def build(fields: dict[str, Any]) -> dict[str, Any]:
+    """Validate a record the worker is about to write; a bad field fails the job naming it."""
+    try:
+        return Record(**fields).line()
+    except ValidationError as e:
+        raise ValueError(f"invalid record: {describe(e, Record)}") from None
+
+
+def migrate(raw: dict[str, Any]) -> dict[str, Any]:
+    """A record of any earlier schema in the current one (v0/v1: no harness_options; they sat in backend_options)."""
+    if raw.get("schema_version", 0) >= 2:
+        return raw
+    return {**raw, "schema_version": SCHEMA_VERSION, "harness_options": harness_part(raw.get("backend_options") or {})}
+
+
+def read(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """A record read from disk: migrated, validated, returned as the dict readers use."""
+    if raw.get("schema_version", 0) > SCHEMA_VERSION:
+        raise UserError(f"{where}: records use schema {raw['schema_version']}, newer than this recbench understands "
+                        f"({SCHEMA_VERSION}); upgrade recbench")
+    try:
+        return Record(**migrate(raw)).line()
+    except ValidationError as e:
+        raise UserError(f"{where}: job {raw.get('job_id', '?')}: not a valid record: {describe(e, Record)}") from None

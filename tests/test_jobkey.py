@@ -1,0 +1,47 @@
+"""One JobKey for every reader: compare, the regression gate, history, reports; preset belongs to it."""
+
+import json
+from pathlib import Path
+
+from bench.compare import compare_runs
+from bench.history import IDENTITY
+from bench.jobkey import FIELDS, SERIES_FIELDS, JobKey
+from bench.jobs import Job
+from bench.report.charts import SERIES_FIELDS as CHART_SERIES
+from bench.report.tables import IDENTITY as TABLE_IDENTITY
+
+RECORD = {"status": "ok", "model": "dlrm", "variant": "fp32", "backend": "onnxruntime", "device": "cpu",
+          "profile": "default", "scenario": "single-stream", "batch_size": 16, "latency_ms": {"p50": 1.0, "p99": 2.0},
+          "throughput_sps": 16000.0, "schema_version": 1}
+
+
+def write_run(path: Path, preset: str) -> Path:
+    path.mkdir()
+    (path / "records.jsonl").write_text(json.dumps({**RECORD, "preset": preset, "job_id": "000"}) + "\n")
+    return path
+
+
+def test_every_reader_uses_the_same_key():
+    assert "preset" in FIELDS and IDENTITY == FIELDS
+    assert CHART_SERIES == TABLE_IDENTITY == SERIES_FIELDS == tuple(f for f in FIELDS if f != "batch_size")
+    key = JobKey.of({**RECORD, "preset": "tiny"})
+    assert key == JobKey.of({**RECORD, "preset": "tiny", "threads": 9}) and hash(key)
+    assert key != JobKey.of({**RECORD, "preset": "edge"})
+    assert dict(zip(FIELDS, key, strict=True)) == key.as_dict()
+
+
+def test_compare_never_pairs_jobs_of_different_presets(tmp_path):
+    same = compare_runs(write_run(tmp_path / "a", "tiny"), write_run(tmp_path / "b", "tiny"))
+    assert len(same.pairs) == 1
+    cross = compare_runs(tmp_path / "a", write_run(tmp_path / "c", "edge"))
+    assert not cross.pairs and len(cross.only_a) == len(cross.only_b) == 1
+    assert cross.as_dict()["only_in_b"][0]["preset"] == "edge"
+
+
+def test_a_job_knows_its_key():
+    from bench.config import TimingConfig
+
+    job = Job(job_id="0", run_id="r", run_dir="d", model="dlrm", preset="tiny", variant="fp32", backend="openvino",
+              backend_entry="", device="cpu", profile="edge", scenario="offline", batch_size=4, threads=1,
+              timing=TimingConfig(), timeout_s=1)
+    assert job.key == JobKey.of(job.base_record())
