@@ -49,7 +49,8 @@ def test_library_models_match_pytorch_on_every_cpu_runtime(tmp_path, model):
     from backends.registry import load_class
     from models.byo import open_byo
 
-    byo = open_byo(f"tests.byo_library:build_{model}", spec(tmp_path, SPECS[model]), "auto", [5])
+    byo = open_byo(f"tests.byo_library:build_{model}", spec(tmp_path, SPECS[model]), exporter="auto",
+                   batch_sizes=[5])
     notes = byo.notes
     assert notes["exporter"] == "torchscript" and notes["parity_batches"] == [1, 5, 7]
     assert notes["parity_max_abs_gap"] < 1e-5 and (notes["onnx_loop_ops"] > 0) == (model == "bag")
@@ -130,11 +131,12 @@ def test_exporter_fallback_choice_and_cache(tmp_path):
 
     norm = spec(tmp_path, "inputs:\n  - {name: ids, shape: [batch, 1], cardinality: 1000}\n"
                           "  - {name: dense, shape: [batch, 5]}\n")
-    auto = open_byo("tests.byo_library:build_norm", norm, "auto", [4])
+    auto = open_byo("tests.byo_library:build_norm", norm, exporter="auto", batch_sizes=[4])
     assert auto.notes["exporter"] == "dynamo" and "rms_norm" in auto.notes["export_failures"]["torchscript"]
-    forced = open_byo("tests.byo_library:build_norm", norm, "torchscript", [4])
+    forced = open_byo("tests.byo_library:build_norm", norm, exporter="torchscript", batch_sizes=[4])
     assert set(forced.variant.formats) == {"torch"} and "rms_norm" in forced.variant.unbuilt["onnx"]
     done = Path(auto.variant.files["onnx"]).parent / "byo.json"
     stamp = done.stat().st_mtime_ns
-    again = open_byo("tests.byo_library:build_norm", norm, "auto", [4])  # same weights, spec, exporter: reused
+    # same weights, spec, exporter: reused
+    again = open_byo("tests.byo_library:build_norm", norm, exporter="auto", batch_sizes=[4])
     assert again.variant.files == auto.variant.files and done.stat().st_mtime_ns == stamp
