@@ -25,7 +25,11 @@ class TorchCPU(Backend):
     def load(self, artifact: str, options: BackendOptions) -> None:
         import torch
 
-        torch.set_num_threads(options.threads)
+        torch.set_num_threads(options.threads)  # the job's (the profile's) count, never torch's all-cores default
+        try:
+            torch.set_num_interop_threads(1)  # eager inference runs no inter-op parallelism: no idle pool to spin
+        except RuntimeError:  # already set in this process (a second load)
+            pass
         self.torch = torch
         self.module = torch.load(artifact, weights_only=False, map_location="cpu").eval()
         self.input_names = options.inputs
@@ -59,4 +63,5 @@ class TorchCPU(Backend):
                 "runtime_ms_per_iter": wall_ns / iterations / 1e6}
 
     def describe(self) -> dict[str, Any]:
-        return {"intra_op_threads": self.torch.get_num_threads()}
+        t = self.torch
+        return {"intra_op_threads": t.get_num_threads(), "interop_threads": t.get_num_interop_threads()}

@@ -86,6 +86,10 @@ def run(
     concurrency: str | None = typer.Option(None, "--concurrency", help="concurrency: client counts, e.g. 1,2,4"),
     exporter: str | None = typer.Option(None, "--exporter", help="ONNX exporter of a module:factory model: "
                                         "auto (torchscript, then dynamo), torchscript or dynamo [auto]"),
+    repeat: int | None = typer.Option(None, "--repeat", min=1, help="replicas per job, each its own process, "
+                                      "interleaved across jobs [3; 1 with --quick]"),
+    fleet: Path | None = typer.Option(None, "--fleet", help="fleet YAML: run on each target's Ray nodes"),
+    cluster: str | None = typer.Option(None, "--cluster", help="Ray cluster address for --fleet, or auto [auto]"),
     op_profile: bool = typer.Option(False, "--op-profile", help="per-operator profile of each job (ops/<job>.json), "
                                     "in a pass after its timed phase"),
 ) -> None:
@@ -95,6 +99,7 @@ def run(
     from bench.config import TimingConfig, build_config, load_yaml
     from bench.history import record_run_quietly
     from bench.records import RunDir
+    from bench.replicas import default_repeat
     from bench.summary import print_summary
     from bench.sweep import run_sweep
 
@@ -104,9 +109,15 @@ def run(
                  "out": out, "timeout_s": timeout, "input_spec": input_spec, "device": device,
                  "exporter": exporter, "calibration": calibration, "student": student,
                  "timing": TimingConfig.quick() if quick else None, "op_profile": op_profile or None,
-                 "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency)}
+                 "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency),
+                 "repeat": repeat or base.get("repeat") or default_repeat(quick)}
     cfg = build_config(base, overrides, source=str(config or "command line"))
-    run_path = run_sweep(cfg, console)
+    if fleet or cluster:
+        from bench.fleet.command import run_on_fleet
+
+        run_path = run_on_fleet(cfg, fleet, cluster, console)
+    else:
+        run_path = run_sweep(cfg, console)
     record_run_quietly(run_path, console.print)
     records = RunDir(run_path).records()
     print_summary(console, records, title=f"{cfg.model} run {run_path.name}")
@@ -114,6 +125,12 @@ def run(
     ok = sum(r["status"] == "ok" for r in records)
     console.print(f"{ok} ok, {failed} failed, {len(records) - ok - failed} skipped; records: "
                   f"{run_path / 'records.jsonl'}", soft_wrap=True)
+    busy = [r for r in records if (r.get("noise") or {}).get("busy")]
+    if busy:
+        worst = max((r["noise"].get("others_cpu_share") or 0) for r in busy)
+        console.print(f"[yellow]warning[/]: the host was busy during {len(busy)} of {ok} jobs (other processes took up "
+                      f"to {worst:.0%} of the cores): numbers are contended; `recbench doctor` says what to change, "
+                      "`recbench gate --rerun` compares fairly", soft_wrap=True, highlight=False)
     if not no_report and records:
         from bench.report.build import build_report
 
@@ -184,15 +201,22 @@ def gate(
     max_regression: str = typer.Option("5%", "--max-regression", help="tolerated slowdown vs the baseline"),
     metrics: str | None = typer.Option(None, "--metrics", help="regression metrics, default: p50,p99,throughput "
                                        "(also p90, p95, mean)"),
-    strict: bool = typer.Option(False, "--strict", help="judge budgets on the pessimistic end of each CI"),
+    strict: bool = typer.Option(False, "--strict", help="judge budgets on the pessimistic end of each CI; "
+                                "an inconclusive regression check fails"),
     junit: Path | None = typer.Option(None, "--junit", help="write JUnit XML (one test case per rule x job)"),
     markdown: Path | None = typer.Option(None, "--markdown", help="write a Markdown summary (pull-request comment)"),
     db: Path | None = typer.Option(None, "--db", help="history database [RUN_DIR/../history.sqlite]"),
+    rerun: bool = typer.Option(False, "--rerun", help="re-measure the baseline's and the candidate's jobs now, "
+                               "replicas interleaved (ABBA), and judge those (recommended on shared machines)"),
+    repeat: int = typer.Option(5, "--repeat", min=2, help="with --rerun: replicas of each side"),
 ) -> None:
-    """Release gate: exit 0 when every check passes, 1 when a budget or the regression check fails, 2 bad input."""
+    """Release gate: exit 0 when every check passes, 1 when a budget or the regression check fails, 2 bad input.
+
+    A regression check whose noise hides the threshold is `inconclusive`: exit 0, but 1 with --strict."""
     from bench.gate.command import run_gate
 
-    ok = run_gate(console, run_dir, budgets, baseline, max_regression, metrics, strict, junit, markdown, db)
+    ok = run_gate(console, run_dir, budgets, baseline, max_regression, metrics, strict, junit, markdown, db,
+                  rerun, repeat)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -227,6 +251,17 @@ def history(
         show_trend(console, h, select, metric, last, chart or folder / f"history-{metric}.png")
 
 
+@app.command("fleet")
+def list_fleet(
+    cluster: str = typer.Option("auto", "--cluster", help="Ray cluster address, or auto"),
+    fleet: Path | None = typer.Option(None, "--fleet", help="fleet YAML: name each node's targets and backends"),
+) -> None:
+    """The cluster's nodes: their device resources (targets), what they run and whether they are busy."""
+    from bench.fleet.command import show_nodes
+
+    show_nodes(console, cluster, fleet)
+
+
 @app.command("machine")
 def machine(
     show_cached: bool = typer.Option(False, "--cached", help="print the cached peaks instead of measuring"),
@@ -242,6 +277,63 @@ def machine(
     for line in mach.describe(peaks):
         console.print(line, soft_wrap=True, highlight=False)
     console.print(f"cached: {mach.cache_path(environment)}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def ab(
+    x: str = typer.Argument(..., help="A: a variant (fp32), MODEL@VARIANT, or a model (name, file, pkg.mod:factory)"),
+    y: str = typer.Argument(..., help="B: the same forms as A"),
+    model: str = typer.Option("dlrm", "--model", help="the model of a side given as a bare variant name"),
+    preset: str | None = typer.Option(None, "--preset", help="model size preset"),
+    backends: str | None = typer.Option(None, "--backends", help="comma-separated backends"),
+    batch_sizes: str | None = typer.Option(None, "--batch-sizes", help="e.g. 1,64"),
+    profile: str | None = typer.Option(None, "--profile", help="edge, datacenter or a profile YAML"),
+    scenario: str | None = typer.Option(None, "--scenario", help="load scenario"),
+    quick: bool = typer.Option(False, "--quick", help="short measurement windows"),
+    repeat: int = typer.Option(5, "--repeat", min=2, help="replicas of each side, interleaved A B, B A, ..."),
+    max_regression: str = typer.Option("5%", "--max-regression", help="tolerated slowdown of B vs A"),
+    metrics: str | None = typer.Option(None, "--metrics", help="default: p50,p99,throughput"),
+    strict: bool = typer.Option(False, "--strict", help="an inconclusive check fails"),
+    out: Path | None = typer.Option(None, "--out", help="parent folder of OUT/ab/<stamp>-ab-A|B [results]"),
+) -> None:
+    """Interleaved A/B of two models, artifacts or variants on this machine now: exit 0 B is not worse, 1 it is."""
+    from bench import ab as ab_mod
+    from bench.config import TimingConfig, build_config
+    from bench.gate import output
+    from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
+
+    threshold, names = parse_threshold(max_regression), parse_metrics(metrics)
+    cfgs = []
+    for text in (x, y):
+        m, v = ab_mod.side(text, model)
+        cfgs.append(build_config({}, {"model": m, "variants": [v], "preset": preset, "backends": _csv(backends),
+                                      "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario,
+                                      "out": out, "timing": TimingConfig.quick() if quick else None}, source=text))
+    run_a, run_b = ab_mod.run_ab(cfgs[0], cfgs[1], repeat, console.print)
+    result = evaluate_regression(run_a, run_b, threshold, names, paired=True, strict=strict, key=ab_mod.ab_key)
+    console.print(output.table([result], title=f"B ({y}) vs A ({x}), {repeat} interleaved pairs"))
+    console.print(("[green]" if result.passed else "[bold red]") + output.summary([result]), highlight=False)
+    console.print(f"measurements: {run_a.path} {run_b.path}", soft_wrap=True, highlight=False)
+    raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command()
+def doctor(
+    seconds: float = typer.Option(2.0, "--seconds", min=0.2, help="how long to watch the machine"),
+) -> None:
+    """Is this machine quiet enough to benchmark now? Exit 0 quiet, 1 not (each finding says what to change)."""
+    from bench.doctor import examine, quiet
+
+    findings = examine(seconds)
+    table = Table("check", "value", "verdict", "what to change", header_style="bold")
+    for f in findings:
+        table.add_row(f.check, escape(f.value), "[green]ok" if f.verdict == "ok" else "[yellow]warn",
+                      "" if f.verdict == "ok" else f.advice)
+    console.print(table)
+    ok = quiet(findings)
+    console.print("[green]quiet enough to benchmark" if ok else "[yellow]not quiet: numbers measured now will be "
+                  "noisy; prefer interleaved comparisons (gate --rerun, recbench ab) and more replicas (--repeat)")
+    raise typer.Exit(0 if ok else 1)
 
 
 @app.command()

@@ -54,6 +54,7 @@ class SweepConfig(BaseModel):
     calibration: Path | None = None  # int8-static calibration inputs (.npz / .parquet); overrides the spec's
     student: str | None = None  # pkg.mod:factory: the distillation student of a bring-your-own model
     scenario_options: ScenarioOptions = ScenarioOptions()  # fields set here override the profile's
+    repeat: int = Field(1, ge=1)  # replicas: separate processes per job, interleaved (the CLI defaults to 3, quick 1)
     op_profile: bool = False  # per-operator profile of every job, after its timed phase
 
     @field_validator("batch_sizes")

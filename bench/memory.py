@@ -9,9 +9,10 @@ import resource
 def peak_rss_bytes() -> int:
     """High-water mark of this process's resident set (kernel-tracked, not sampled).
 
-    Linux: VmHWM of /proc/self/status. Not getrusage's ru_maxrss: in a process started by fork+exec (the
-    multiprocessing "spawn" the launcher uses) ru_maxrss starts at the parent's RSS at fork time, because the
-    forked copy's high-water mark is carried over the exec; measured 280 MiB for a 14 MiB fresh child.
+    Linux: VmHWM of /proc/self/status. Not getrusage's ru_maxrss: in a process started by fork (+exec: the
+    multiprocessing "spawn"; "forkserver", which the launcher uses, forks a small preloaded server) ru_maxrss
+    starts at the parent's RSS at fork time, because the forked copy's high-water mark is carried over the exec;
+    measured 280 MiB for a 14 MiB fresh child.
     """
     try:
         with open("/proc/self/status") as f:

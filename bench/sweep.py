@@ -16,8 +16,8 @@ from bench import env, machine, scenarios
 from bench.config import SweepConfig
 from bench.errors import USER_ERRORS, UserError
 from bench.harness_options import check_options
+from bench.interleave import Interleaver, Planned
 from bench.jobs import Job, job_id
-from bench.launcher import launch
 from bench.profiles import load_profile
 from bench.records import RunDir, write_json_atomic
 from bench.validation import lookup
@@ -36,15 +36,17 @@ class BackendChoice:
     reason: str
 
 
-def choose_backends(cfg: SweepConfig) -> list[BackendChoice]:
-    """The sweep's backends; a backend named explicitly must be available, a default one is skipped."""
+def choose_backends(cfg: SweepConfig, here: bool = True) -> list[BackendChoice]:
+    """The sweep's backends; a backend named explicitly must be available, a default one is skipped.
+
+    here=False: the jobs run on other machines (a fleet), which check availability themselves."""
     explicit = cfg.backends is not None
     names = cfg.backends if explicit else list(registry.CPU_BACKENDS)
     out = []
     for name in names:
         cls = registry.load_class(lookup("backend", name, registry.BACKENDS))
         device = cfg.device if cfg.device.split(":")[0] in cls.devices else cls.devices[0]
-        ok, why = cls.available_on(device)
+        ok, why = cls.available_on(device) if here else (True, "")
         if explicit and not ok:
             raise UserError(f"backend {name} is not available: {why}")
         out.append(BackendChoice(name, cls, device, ok, why))
@@ -87,11 +89,13 @@ def open_workspace(family, preset: str, cfg: SweepConfig, log: Callable[[str], N
 class Sweep:
     """A validated sweep: the job grid it will run and where it writes."""
 
-    def __init__(self, cfg: SweepConfig, log: Callable[[str], None] = print):
+    def __init__(self, cfg: SweepConfig, log: Callable[[str], None] = print, target: str | None = None):
         self.cfg = cfg
+        self.target = target  # a fleet target's name: its nodes run the jobs (None: this machine)
+        here = target is None  # a fleet node checks its backends, pins and counts its own cores
         self.profile = load_profile(cfg.profile)
         self.batch_sizes = cfg.batch_sizes or self.profile.batch_sizes
-        self.family = open_model(cfg, self.batch_sizes)
+        self.family = open_model(cfg, self.batch_sizes)  # a factory's pre-flight and parity need the batch sizes
         self.preset = cfg.preset or self.family.default_preset
         self.family.preset(self.preset)
         self.ws = open_workspace(self.family, self.preset, cfg, log)
@@ -101,7 +105,7 @@ class Sweep:
         self.scenarios = [cfg.scenario] if cfg.scenario else self.profile.scenarios
         for s in self.scenarios:
             scenarios.scenario(s)
-        self.backends = choose_backends(cfg)
+        self.backends = choose_backends(cfg, here)
         for v in self.variants:  # a missing quantizer package is bad input, said before anything runs
             for b in self.backends:
                 need = b.available and v.missing(b.cls.pick_format(v.formats) or "")
@@ -111,9 +115,10 @@ class Sweep:
             lookup("backend", name, registry.BACKENDS)
         self.harness = {(v.name, b.name): check_options(b.name, b.cls, self.backend_options(v, b))
                         for v in self.variants for b in self.backends}
-        self.affinity = self.profile.pinned()
-        self.threads = cfg.threads or self.profile.thread_count()
+        self.affinity = self.profile.pinned() if here else None
+        self.threads = cfg.threads or (self.profile.thread_count() if here else self.profile.threads)
         self.scenario_options = self.profile.scenario_options.merged(cfg.scenario_options)
+        self.repeat = cfg.repeat
         self.log = log
 
     def backend_options(self, variant, b: BackendChoice) -> dict:
@@ -128,24 +133,55 @@ class Sweep:
                     for batch in self.batch_sizes:
                         yield variant, b, scenario, batch
 
-    def run(self, progress: Progress | None = None) -> RunDir:
-        run = RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
+    def start(self, run: RunDir | None = None) -> tuple[RunDir, dict]:
+        """The run folder (a new one under cfg.out unless given) with env.json and config.json; and the env."""
+        run = run or RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
         environment = env.capture()
         peaks = machine.cached(environment)
         write_json_atomic(run.path / "env.json", {**environment, "machine": peaks})
-        write_json_atomic(run.path / "config.json", {**self.cfg.model_dump(mode="json"), "threads": self.threads,
-                                                    "affinity": self.affinity, "profile_detail":
-                                                    self.profile.model_dump(),
-                                                    "scenario_options": self.scenario_options.model_dump()})
+        write_json_atomic(run.path / "config.json", self.config_json())
+        return run, {**environment, "machine": peaks}
+
+    def config_json(self) -> dict:
+        """What config.json holds: the config as given plus what the profile resolved to."""
+        return {**self.cfg.model_dump(mode="json"), "threads": self.threads, "affinity": self.affinity,
+                "profile_detail": self.profile.model_dump(), "repeat": self.repeat,
+                "scenario_options": self.scenario_options.model_dump()}
+
+    def run(self, progress: Progress | None = None) -> RunDir:
+        run, environment = self.start()
+        plans = self.plan(run, environment)
+        task = progress.add_task("sweep", total=len(plans)) if progress else None
+
+        def started(plan: Planned, k: int) -> None:
+            if progress:
+                j = plan.job
+                progress.update(task, description=f"{j.variant} {j.backend} {j.scenario} b{j.batch_size}"
+                                + (f" r{k}" if self.repeat > 1 else ""))
+
+        def done(plan: Planned, record: dict) -> None:
+            loops = plan.job.variant_notes.get("onnx_loop_ops") if plan.job.artifact_format == "onnx" else None
+            if loops:
+                record["warnings"] = [*(record.get("warnings") or []), f"the ONNX graph has {loops} Loop/Scan ops: "
+                                      "usually a per-row embedding path (e.g. EmbeddingBag), slow on ONNX runtimes"]
+            run.append(record)
+            if progress:
+                progress.advance(task)
+
+        Interleaver(self.repeat, on_launch=started).run(plans, done)
+        return run
+
+    def plan(self, run: RunDir, environment: dict, first_index: int = 0, skip: str | None = None) -> list[Planned]:
+        """Every job of the grid, its variant built and its inputs saved, or its skipped / failed record (every
+        job `skipped` with the reason `skip` when given); job ids count from `first_index`."""
         ws = self.ws
-        grid = list(self.grid())
-        task = progress.add_task("sweep", total=len(grid)) if progress else None
         prepared: dict[str, object] = {}
-        for index, (variant, b, scenario, batch) in enumerate(grid):
+        plans = []
+        for index, (variant, b, scenario, batch) in enumerate(self.grid(), first_index):
             job = Job(
-                job_id=job_id(index, self.family.name, variant.name, b.name, scenario, batch), run_id=run.run_id,
-                run_dir=str(run.path), model=self.family.name, preset=self.preset, variant=variant.name,
-                backend=b.name, backend_entry=registry.BACKENDS[b.name], device=b.device,
+                job_id=job_id(index, self.family.name, variant.name, b.name, scenario, batch, self.target),
+                run_id=run.run_id, run_dir=str(run.path), model=self.family.name, preset=self.preset,
+                variant=variant.name, backend=b.name, backend_entry=registry.BACKENDS[b.name], device=b.device,
                 profile=self.profile.name, scenario=scenario, batch_size=batch, threads=self.threads,
                 timing=self.cfg.timing, timeout_s=self.harness[variant.name, b.name].timeout_s or self.cfg.timeout_s,
                 inputs=self.family.input_names,
@@ -153,16 +189,15 @@ class Sweep:
                 env_id=environment["env_id"], quality_entry=self.family.quality_entry,
                 backend_options=self.backend_options(variant, b),
                 scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
-                op_profile=self.cfg.op_profile, machine_peaks=peaks,
+                op_profile=self.cfg.op_profile, machine_peaks=environment["machine"], target=self.target,
             )
-            if progress:
-                progress.update(task, description=f"{variant.name} {b.name} {scenario} b{batch}")
-            run.append(self._run_one(job, variant, b, ws, run, prepared))
-            if progress:
-                progress.advance(task)
-        return run
+            plans.append(Planned(job, run, job.outcome("skipped", skip) if skip else
+                                 self._prepare(job, variant, b, ws, run, prepared)))
+        return plans
 
-    def _run_one(self, job: Job, variant, b: BackendChoice, ws: Workspace, run: RunDir, prepared: dict) -> dict:
+    def _prepare(self, job: Job, variant, b: BackendChoice, ws: Workspace, run: RunDir, prepared: dict
+                 ) -> dict | None:
+        """Fill in the job's artifact and inputs (None: ready to launch), or the record it gets without running."""
         if not b.available:
             return job.outcome("skipped", b.reason)
         ok, why = b.cls.supports(variant.formats, b.device)
@@ -188,12 +223,7 @@ class Sweep:
         job.params, job.flops_per_sample, job.reference = p.params, p.flops_per_sample, p.reference
         job.variant_notes = p.notes
         job.inputs_path = save_input_pool(run, ws, job.batch_size, job.timing.pool_size)
-        record = launch(job)
-        loops = p.notes.get("onnx_loop_ops") if fmt == "onnx" else None
-        if loops:
-            record["warnings"] = [*(record.get("warnings") or []), f"the ONNX graph has {loops} Loop/Scan ops: "
-                                  "usually a per-row embedding path (e.g. EmbeddingBag), slow on ONNX runtimes"]
-        return record
+        return None
 
 
 def progress_bar(console: Console) -> Progress:

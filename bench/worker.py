@@ -16,21 +16,27 @@ import psutil
 
 from backends.base import BackendOptions, file_sha256
 from backends.registry import load_class, load_entry
-from bench import ops, roofline, scenarios
+from bench import noise, ops, roofline, scenarios
 from bench.config import TimingConfig
 from bench.energy import EnergyMeter, counters_for
 from bench.harness_options import split_options
 from bench.jobs import Job
 from bench.memory import nvml_process_bytes, peak_rss_bytes
+from bench.profiles import usable_cores
 from bench.records import RunDir, now_iso
 from models.artifacts import cache_root
 
 
-def artifact_bytes(path: str) -> int:
-    """Size on disk, counting an OpenVINO IR's .bin or ONNX external data beside the file."""
+def artifact_files(path: str) -> list[Path]:
+    """The artifact and the files that belong to it (an OpenVINO IR's .bin)."""
     p = Path(path)
     extra = p.with_suffix(".bin") if p.suffix == ".xml" else None
-    return p.stat().st_size + (extra.stat().st_size if extra and extra.exists() else 0)
+    return [p] + ([extra] if extra and extra.exists() else [])
+
+
+def artifact_bytes(path: str) -> int:
+    """Size on disk, counting an OpenVINO IR's .bin beside the file."""
+    return sum(f.stat().st_size for f in artifact_files(path))
 
 
 def measure_quality(backend, job: Job) -> dict | None:
@@ -88,8 +94,14 @@ def run_job(job: Job) -> dict:
     backend.infer(handles[0])
     backend.synchronize()
     first_infer_ms = (time.perf_counter() - t0) * 1e3
+    cores = job.affinity or usable_cores()
+    before = noise.Snapshot.take(cores)
     with injected_delay(backend, harness.inject_delay_ms), EnergyMeter(*counters_for(job.device)) as meter:
         summary, measurement = load.run(backend, handles, job)
+    host = noise.between(before, noise.Snapshot.take(cores), cores, job.threads)
+    if host["busy"]:
+        summary["warnings"] = [f"host busy while measuring: {'; '.join(host['busy_reasons'])}",
+                               *summary.get("warnings", [])]
     peak_run, gpu_nvml = peak_rss_bytes(), nvml_process_bytes()
     run_dir = RunDir(Path(job.run_dir))
     run_dir.save_raw(job.job_id, measurement.latencies_ns)
@@ -110,7 +122,7 @@ def run_job(job: Job) -> dict:
         # high-water mark growth while loading, while measuring, and while scoring quality (they sum to peak - start)
         peak_rss_load_bytes=peak_loaded - rss_start, peak_rss_run_bytes=peak_run - peak_loaded,
         peak_rss_quality_bytes=peak - peak_run, gpu_mem_nvml_bytes=gpu_nvml,
-        scenario_options=job.scenario_options,
+        scenario_options=job.scenario_options, noise=host,
         model_bytes=artifact_bytes(job.artifact), artifact_sha256=file_sha256(job.artifact),
         quality=quality, achieved_gflops=flops * summary["throughput_sps"] / 1e9 if flops else None,
         backend_settings=backend.describe(), **explained,

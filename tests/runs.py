@@ -27,6 +27,16 @@ def make_run(parent: Path, run_id: str, latencies_ms: dict[str, np.ndarray], pre
     return run
 
 
+def make_replicated_run(parent: Path, run_id: str, groups: list[np.ndarray], **fields) -> RunDir:
+    """One ok fp32 record measured in len(groups) replicas (per-replica latencies in ms), as `--repeat` writes it."""
+    run = make_run(parent, run_id, {"fp32": np.concatenate(groups)},
+                   replicas=[{"replica": k, "status": "ok"} for k in range(len(groups))], repeat=len(groups), **fields)
+    job_id = run.records()[0]["job_id"]
+    for k, ms in enumerate(groups):
+        run.save_raw(f"{job_id}.r{k}", (np.asarray(ms) * 1e6).astype(np.int64))
+    return run
+
+
 def latencies(median_ms: float, n: int = 2000, seed: int = 0, spread: float = 0.1) -> np.ndarray:
     """Right-skewed per-iteration latencies around a median, like a real timing loop's."""
     rng = np.random.default_rng(seed)

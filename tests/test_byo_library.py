@@ -14,7 +14,8 @@ from backends.registry import BACKENDS
 from tests.byo_library import CAST_SPEC, SPECS
 
 ROOT = Path(__file__).resolve().parents[1]
-SHORT = "timing: {warmup_iters: 2, warmup_s: 0, min_iters: 20, min_duration_s: 0, max_duration_s: 5, pool_size: 2}\n"
+SHORT = ("timing: {warmup_iters: 2, warmup_s: 0, min_iters: 20, min_duration_s: 0, max_duration_s: 5, pool_size: 2}\n"
+         "repeat: 1\n")
 
 
 def short_config(folder: Path) -> Path:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bench.ab import DEFAULT_PAIRS
 from bench.errors import USER_ERRORS, UserError
 from bench.gate import output
 from bench.gate.budgets import load_budgets
@@ -14,6 +15,7 @@ from bench.gate.evaluate import evaluate_budgets
 from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
 from bench.gate.result import SKIP, Check, GateResult
 from bench.history import REFS, History, default_db
+from bench.jobkey import JobKey
 from bench.records import RunDir
 
 
@@ -46,11 +48,29 @@ def no_baseline(ref: str) -> GateResult:
     return GateResult("regression", ref, [Check("regression", "-", "-", "-", "-", "-", SKIP, note)])
 
 
+def rerun_regression(console: Console, base: RunDir, run: RunDir, threshold: float, names: tuple[str, ...],
+                     strict: bool, repeat: int) -> GateResult:
+    """Re-measure both runs' shared jobs now, interleaved, and judge the candidate on those measurements."""
+    from bench.ab import rerun
+
+    console.print(f"re-running the jobs of {base.path.name} and {run.path.name} interleaved, {repeat} replicas each",
+                  highlight=False)
+    new_a, new_b = rerun(base, run, repeat, JobKey.of,
+                         lambda plan, k: console.print(f"  {plan.run.run_id} {plan.job.job_id} r{k}", highlight=False))
+    console.print(f"re-run measurements: {new_a.path} {new_b.path}", soft_wrap=True, highlight=False)
+    result = evaluate_regression(new_a, new_b, threshold, names, paired=True, strict=strict)
+    result.source = f"{base.path} (re-run interleaved with the candidate)"
+    return result
+
+
 def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: str | None, max_regression: str,
-             metrics: str | None, strict: bool, junit: Path | None, markdown: Path | None, db: Path | None) -> bool:
+             metrics: str | None, strict: bool, junit: Path | None, markdown: Path | None, db: Path | None,
+             rerun: bool = False, repeat: int = DEFAULT_PAIRS) -> bool:
     """Judge RUN_DIR against a budgets file and/or a baseline run; True when every check passed."""
     if budgets is None and baseline is None:
         raise UserError("gate needs --budgets FILE, --baseline RUN_OR_REF, or both")
+    if rerun and baseline is None:
+        raise UserError("--rerun re-measures the baseline and the candidate: it needs --baseline")
     run = open_run(run_dir)
     db = db or default_db(run.path.parent)
     records = run.records()
@@ -61,8 +81,10 @@ def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: st
     results: list[GateResult] = []
     if spec:
         results.append(evaluate_budgets(spec, records, str(budgets), strict))
-    if base:
-        results.append(evaluate_regression(base, run, threshold, names))
+    if base and rerun:
+        results.append(rerun_regression(console, base, run, threshold, names, strict, repeat))
+    elif base:
+        results.append(evaluate_regression(base, run, threshold, names, strict=strict))
     elif baseline:
         results.append(no_baseline(baseline))
     console.print(output.table(results, title=f"gate {run.run_id}"))

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from rich.table import Table
 
-from bench.gate.result import FAIL, PASS, SKIP, Check, GateResult
+from bench.gate.result import FAIL, INCONCLUSIVE, PASS, SKIP, Check, GateResult
 
 COLUMNS = ("rule", "job", "metric", "limit", "measured", "margin", "verdict")
-_STYLE = {PASS: "green", FAIL: "bold red", SKIP: "yellow"}
+_STYLE = {PASS: "green", FAIL: "bold red", SKIP: "yellow", INCONCLUSIVE: "magenta"}
 
 
 def _cells(c: Check) -> list[str]:
@@ -33,8 +33,11 @@ def summary(results: list[GateResult]) -> str:
     checks = [c for r in results for c in r.checks]
     n_fail = sum(c.verdict == FAIL for c in checks)
     n_skip = sum(c.verdict == SKIP for c in checks)
-    word = "FAILED" if n_fail else "passed"
-    return f"gate {word}: {len(checks) - n_fail - n_skip} passed, {n_fail} failed, {n_skip} skipped"
+    n_inc = sum(c.verdict == INCONCLUSIVE for c in checks)
+    strict = any(r.strict for r in results) and n_inc
+    word = "FAILED" if n_fail or strict else "passed"
+    inc = f", {n_inc} inconclusive{' (--strict: inconclusive fails)' if strict else ''}" if n_inc else ""
+    return f"gate {word}: {len(checks) - n_fail - n_skip - n_inc} passed, {n_fail} failed{inc}, {n_skip} skipped"
 
 
 def _testcases(checks: list[Check]):
@@ -44,22 +47,36 @@ def _testcases(checks: list[Check]):
         yield rule, job, list(group)
 
 
+def _state(res: GateResult, group: list[Check]) -> str:
+    """A test case fails on any failure (inconclusive too under --strict); inconclusive or all-skip: skipped."""
+    if any(c in res.failures for c in group):
+        return "failure"
+    if any(c.verdict == INCONCLUSIVE for c in group) or all(c.verdict == SKIP for c in group):
+        return "skipped"
+    return "pass"
+
+
 def write_junit(results: list[GateResult], path: Path, run_name: str) -> None:
     suites = ET.Element("testsuites", name=f"recbench gate {run_name}")
     for res in results:
         cases = list(_testcases(res.checks))
         suite = ET.SubElement(suites, "testsuite", name=f"{res.kind}: {res.source}", tests=str(len(cases)),
-                              failures=str(sum(any(c.verdict == FAIL for c in g) for *_, g in cases)),
-                              skipped=str(sum(all(c.verdict == SKIP for c in g) for *_, g in cases)), errors="0")
+                              failures=str(sum(_state(res, g) == "failure" for *_, g in cases)),
+                              skipped=str(sum(_state(res, g) == "skipped" for *_, g in cases)), errors="0")
         for rule, job, group in cases:
             case = ET.SubElement(suite, "testcase", classname=f"{res.kind}.{rule}", name=job)
-            failed = [c for c in group if c.verdict == FAIL]
+            failed = [c for c in group if c in res.failures]
+            inconclusive = [c for c in group if c.verdict == INCONCLUSIVE]
             lines = [" | ".join(_cells(c)) for c in group]
-            if failed:
-                msg = "; ".join(f"{c.metric} {c.measured} (limit {c.limit})" if c.metric != "-" else c.note
-                                for c in failed)
-                ET.SubElement(case, "failure", message=msg, type="budget" if res.kind == "budgets" else "regression"
-                              ).text = "\n".join(lines)
+            if _state(res, group) == "failure":
+                msg = "; ".join(c.note if c.metric == "-" else f"{c.metric}{' inconclusive' * (c.verdict != FAIL)}"
+                                f" {c.measured} (limit {c.limit})" for c in failed)
+                kind = "inconclusive" if all(c.verdict == INCONCLUSIVE for c in failed) else \
+                    "budget" if res.kind == "budgets" else "regression"
+                ET.SubElement(case, "failure", message=msg, type=kind).text = "\n".join(lines)
+            elif inconclusive:  # neither a pass nor a failure by default: reported as skipped, named inconclusive
+                ET.SubElement(case, "skipped", message="; ".join(f"inconclusive: {c.metric}: {c.note}"
+                                                                 for c in inconclusive))
             elif all(c.verdict == SKIP for c in group):
                 ET.SubElement(case, "skipped", message="; ".join(c.note for c in group))
             ET.SubElement(case, "system-out").text = "\n".join(lines)
@@ -73,7 +90,7 @@ def _md_escape(text: str) -> str:
 
 def write_markdown(results: list[GateResult], path: Path, run_name: str) -> None:
     """A pull-request comment: verdict first, failures first, then every check."""
-    icon = {PASS: "✅", FAIL: "❌", SKIP: "⏭️"}
+    icon = {PASS: "✅", FAIL: "❌", SKIP: "⏭️", INCONCLUSIVE: "❔"}
     ok = all(r.passed for r in results)
     lines = [f"### {icon[PASS] if ok else icon[FAIL]} recbench {summary(results)}", "",
              f"Run `{run_name}`; " + "; ".join(f"{r.kind}: `{r.source}`" for r in results), "",

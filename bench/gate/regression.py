@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 
 from bench.errors import UserError
+from bench.gate import power
 from bench.gate.evaluate import fmt_number
-from bench.gate.result import FAIL, PASS, SKIP, Check, GateResult
+from bench.gate.result import FAIL, SKIP, Check, GateResult
 from bench.jobkey import JobKey
-from bench.records import RunDir
-from bench.significance import compare_latencies
+from bench.records import RunDir, lookup
+from bench.replicas import replica_raws
 
 # metric -> the statistic of the raw latencies whose bootstrap CI decides significance.
 STATISTICS = {"latency_ms.p50": "p50", "latency_ms.p90": "p90", "latency_ms.p95": "p95", "latency_ms.p99": "p99",
@@ -53,46 +54,44 @@ def _label(record: dict) -> str:
     return f"{record['variant']} {record['backend']} {record['scenario']} b{record['batch_size']}"
 
 
-def _raw(run: RunDir, record: dict):
-    raw = run.raw(record["job_id"])
-    if raw is None or len(raw) < 2:
+def _groups(run: RunDir, record: dict) -> list:
+    groups = replica_raws(run, record)
+    if groups is None:
         raise UserError(f"{run.path}: no raw latencies for job {record['job_id']} (raw/{record['job_id']}.npy); "
                         "the regression gate needs them")
-    return raw
+    return groups
 
 
-def compare_metric(metric: str, base: dict, cand: dict, raw_a, raw_b, threshold: float, job: str) -> Check:
-    """Fail only when the whole bootstrap CI of the ratio lies beyond `threshold`: worse by more than the
-    threshold, and significantly so (a point estimate past the threshold with a CI reaching back inside it is
-    the run-to-run noise of tail percentiles on a shared machine, not a regression)."""
-    cmp = compare_latencies(raw_a, raw_b, STATISTICS[metric])
-    if metric == "throughput_sps":  # higher is better; significance from the mean latency, whose inverse it is
-        a, b = base["throughput_sps"], cand["throughput_sps"]
-        ratio, ci = b / a, (1 / cmp.ci[1], 1 / cmp.ci[0])
-        worse, surely_worse = 1 - ratio, 1 - ci[1]
-        shown = f"{fmt_number(a)} -> {fmt_number(b)} sps"
+def compare_metric(metric: str, base: dict, cand: dict, groups_a: list, groups_b: list, threshold: float, job: str,
+                   paired: bool = False) -> Check:
+    """Fail only when the whole CI of the ratio (hierarchical bootstrap over replicas) lies beyond `threshold`;
+    inconclusive when the noise makes the minimum detectable effect larger than the threshold."""
+    statistic = STATISTICS[metric]
+    j = power.judge(statistic, groups_a, groups_b, threshold, metric == "throughput_sps", paired,
+                    power.busier_candidate(base, cand))
+    if metric == "throughput_sps":
+        shown = f"{fmt_number(base['throughput_sps'])} -> {fmt_number(cand['throughput_sps'])} sps"
     else:
-        ratio, ci = cmp.ratio, cmp.ci
-        worse, surely_worse = ratio - 1, ci[0] - 1
-        shown = f"{cmp.a / 1e6:.4g} -> {cmp.b / 1e6:.4g} ms"
-    measured = f"{shown}, x{ratio:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
-    needed, n = iterations_needed(STATISTICS[metric]), min(len(raw_a), len(raw_b))
-    if n < needed:
-        verdict, note = SKIP, f"not resolvable: {n} iterations, {STATISTICS[metric]} needs {needed}"
-    else:
-        verdict = FAIL if surely_worse > threshold and cmp.significant else PASS
-        note = "significant" if cmp.significant else "not significant"
-    return Check("regression", job, metric, f"worse by <= {threshold:.0%}", measured, f"{threshold - worse:+.1%}",
+        shown = f"{lookup(base, metric):.4g} -> {lookup(cand, metric):.4g} ms" if lookup(cand, metric) is not None \
+            and lookup(base, metric) is not None else "-"
+    measured = f"{shown}, x{j.ratio:.3f} [{j.ci[0]:.3f}, {j.ci[1]:.3f}], MDE {j.mde:.1%}"
+    needed = iterations_needed(statistic)
+    n = min(sum(len(g) for g in groups_a), sum(len(g) for g in groups_b))
+    verdict, note = (SKIP, f"not resolvable: {n} iterations, {statistic} needs {needed}") if n < needed else \
+        (j.verdict, j.note)
+    return Check("regression", job, metric, f"worse by <= {threshold:.0%}", measured, f"{threshold - j.worse:+.1%}",
                  verdict, note)
 
 
 def evaluate_regression(baseline: RunDir, candidate: RunDir, threshold: float,
-                        metrics: tuple[str, ...] = DEFAULT_METRICS) -> GateResult:
-    """Compare every job of the candidate with the same job of the baseline."""
-    result = GateResult("regression", str(baseline.path))
-    base = {JobKey.of(r): r for r in baseline.records()}
+                        metrics: tuple[str, ...] = DEFAULT_METRICS, paired: bool = False, strict: bool = False,
+                        key=JobKey.of) -> GateResult:
+    """Compare every job of the candidate with the same job of the baseline (`paired`: their replicas ran
+    interleaved, replica i of each back to back)."""
+    result = GateResult("regression", str(baseline.path), strict=strict)
+    base = {key(r): r for r in baseline.records()}
     for rec in candidate.records():
-        job, old = _label(rec), base.get(JobKey.of(rec))
+        job, old = _label(rec), base.get(key(rec))
         if old is None or old.get("status") != "ok":
             result.checks.append(Check("regression", job, "-", "-", "-", "-", SKIP, "no ok baseline job to compare"))
         elif rec.get("status") != "ok":
@@ -100,8 +99,8 @@ def evaluate_regression(baseline: RunDir, candidate: RunDir, threshold: float,
             result.checks.append(Check("regression", job, "-", "-", "-", "-", verdict,
                                        f"job {rec.get('status')}: {rec.get('reason') or ''} (baseline job was ok)"))
         else:
-            raw_a, raw_b = _raw(baseline, old), _raw(candidate, rec)
-            result.checks += [compare_metric(m, old, rec, raw_a, raw_b, threshold, job) for m in metrics]
+            groups_a, groups_b = _groups(baseline, old), _groups(candidate, rec)
+            result.checks += [compare_metric(m, old, rec, groups_a, groups_b, threshold, job, paired) for m in metrics]
     if not any(c.verdict != SKIP for c in result.checks):
         result.checks.append(Check("regression", "-", "-", "-", "-", "-", FAIL,
                                    f"no job of {candidate.path.name} matches an ok job of {baseline.path.name}"))

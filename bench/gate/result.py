@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
+INCONCLUSIVE = "inconclusive"  # the comparison cannot see a change of the threshold's size: not a pass, not a fail
 
 
 @dataclass(frozen=True)
@@ -15,7 +16,7 @@ class Check:
     limit: str
     measured: str
     margin: str
-    verdict: str  # pass | fail | skip
+    verdict: str  # pass | fail | skip | inconclusive
     note: str = ""
 
 
@@ -26,10 +27,11 @@ class GateResult:
     kind: str  # "budgets" or "regression"
     source: str  # the budgets file or the baseline run
     checks: list[Check] = field(default_factory=list)
+    strict: bool = False  # inconclusive checks fail the gate
 
     @property
     def failures(self) -> list[Check]:
-        return [c for c in self.checks if c.verdict == FAIL]
+        return [c for c in self.checks if c.verdict == FAIL or (self.strict and c.verdict == INCONCLUSIVE)]
 
     @property
     def passed(self) -> bool:

@@ -10,6 +10,7 @@ from bench.report.charts import CHARTS, Chart, Palette, closed_loop, draw_all, g
 from bench.report.data import Run, env_summary, load_run, run_summary
 from bench.report.document import Bullets, Document, Facts, Figure, Section
 from bench.report.tables import jobs_table, load_table, problems_table
+from bench.report.targets import targets_table
 
 
 @dataclass
@@ -55,7 +56,8 @@ def document(run: Run, figures: list[Figure], charts: list[Chart]) -> Document:
     doc = Document(f"recbench report: {run.run_id}",
                    f"{first.get('model')} / {first.get('preset')} — {len(run.ok)} measured jobs. "
                    "Every number below is read from the run's records; nothing was re-run.")
-    doc.add(Facts("Run", run_summary(run)), Facts("Environment", env_summary(run.env)), _glance(run))
+    doc.add(Facts("Run", run_summary(run)), Facts("Environment", env_summary(run.env)), _glance(run),
+            targets_table(run.ok))
     doc.add(Section("Charts"), *figures)
     skipped = [f"{c.title}: {c.skipped}" for c in charts if not c.figure]
     doc.add(Bullets("Charts not drawn (the run lacks their data)", skipped) if skipped else None)

@@ -14,8 +14,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from bench.errors import UserError
-from bench.jobkey import SERIES_FIELDS
+from bench.jobkey import SERIES_FIELDS as KEY_FIELDS
 from bench.report.data import BASELINE_VARIANT, Run, get, is_load, load_points, varying
+from bench.variant_ratio import Speedup, speedup
 
 STYLE = {"font.size": 9, "axes.titlesize": 10, "figure.titlesize": 12, "axes.grid": True, "grid.alpha": 0.3,
          "svg.hashsalt": "recbench", "axes.spines.top": False, "axes.spines.right": False}
@@ -23,6 +24,7 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#17becf")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 LINESTYLES = ("-", "--", ":", "-.")
+SERIES_FIELDS = (*KEY_FIELDS, "target")  # a fleet run's target labels its series where it varies
 CDF_POINTS = 2_000  # points per CDF line: enough for the eye, keeps the SVG small
 MAX_PANELS = 12
 LEGEND_CHARS = 150  # characters of legend text that fit on one row of a WIDTH_IN-wide chart
@@ -274,7 +276,13 @@ def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
         ax.scatter(*pts[i], color=st["color"], marker=st["marker"], s=70 if i in front else 35,
                    edgecolors="black" if i in front else "none", alpha=1 if i in front else 0.55, label=pal.label(r),
                    zorder=3)
-        ax.annotate(str(r.get("variant")), pts[i], textcoords="offset points", xytext=(5, 4), fontsize=7)
+        ci = get(r, "latency_ci_ms.p99")
+        if ci:
+            x = pts[i][0]
+            ax.errorbar(x, pts[i][1], xerr=[[max(x - ci[0], 0)], [max(ci[1] - x, 0)]], color=st["color"],
+                        linewidth=0.8, capsize=2, zorder=2)
+        ax.annotate(f"{r.get('variant')}{same_as_fp32(run, recs, r)}", pts[i], textcoords="offset points",
+                    xytext=(5, 4), fontsize=7)
     fx, fy = zip(*sorted(pts[i] for i in front), strict=True)
     ax.plot(fx, fy, drawstyle="steps-post", color="black", linewidth=1.6, label="Pareto front", zorder=2)
     ax.axhline(0, color="grey", linewidth=0.8)
@@ -282,7 +290,18 @@ def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
     ax.set_xlabel("p99 latency (ms per request, log scale)")
     ax.set_ylabel(f"AUC delta vs {BASELINE_VARIANT} (higher is better)")
     _legend(fig, [ax])
-    return fig, "Outlined points are on the front: no other variant/backend is both faster at p99 and more accurate."
+    return fig, ("Outlined points are on the front: no other variant/backend is both faster at p99 and more accurate. "
+                 f"Bars: the p99's 95% CI; '(= {BASELINE_VARIANT})': the p99 ratio to {BASELINE_VARIANT} on the same "
+                 "backend has a CI spanning 1 (no difference).")
+
+
+def same_as_fp32(run: Run, recs: list[dict], rec: dict) -> str:
+    """' (= fp32)' when the record's p99 is no different from fp32's on the same backend (replica CIs), else ''."""
+    base = next((r for r in recs if r.get("variant") == BASELINE_VARIANT and _engine(r) == _engine(rec)), None)
+    if base is None or base is rec:
+        return ""
+    up = speedup(run.path, base, rec, "p99")
+    return f" (= {BASELINE_VARIANT})" if up is not None and not up.differs else ""
 
 
 def memory(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
@@ -328,28 +347,42 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
     variants, engines = _unique(r["variant"] for r in recs), _unique(_engine(r) for r in recs)
     if len(variants) * len(engines) < 2:
         raise NoData("needs at least 2 variant x backend cells")
-    cells = {(r.get("scenario"), r["batch_size"], r["variant"], _engine(r)): r["latency_ms"]["p50"] for r in recs}
+    cells = {(r.get("scenario"), r["batch_size"], r["variant"], _engine(r)): r for r in recs}
     panels = sorted({(s, b) for s, b, v, e in cells if v == BASELINE_VARIANT and e == ref}, key=lambda k: k[1])[:4]
     fig, axes = _figure(f"Speedup vs {BASELINE_VARIANT} on {ref} (p50 latency)", len(panels),
-                        cols=2 if len(engines) > 4 else 3, height=1.4 + 0.45 * len(variants))
+                        cols=2 if len(engines) > 4 else 3, height=1.4 + 0.6 * len(variants))
     norm = TwoSlopeNorm(vcenter=0, vmin=-3, vmax=3)
     for ax, (scenario, batch) in zip(axes, panels, strict=True):
         base = cells[(scenario, batch, BASELINE_VARIANT, ref)]
-        grid = np.array([[base / cells[(scenario, batch, v, e)] if (scenario, batch, v, e) in cells else np.nan
-                          for e in engines] for v in variants])
+        ups = [[cell_speedup(run, base, cells.get((scenario, batch, v, e))) for e in engines] for v in variants]
+        # a ratio whose CI spans 1 is no difference: drawn neutral, never as its bare ratio
+        grid = np.array([[np.nan if u is None else u.value if u.differs else 1.0 for u in row] for row in ups])
         ax.imshow(np.log2(grid), cmap="RdYlGn", norm=norm, aspect="auto")
         for (i, j), value in np.ndenumerate(grid):
+            u = ups[i][j]
             dark = not np.isnan(value) and abs(np.log2(value)) > 1.8  # saturated colours need white text
-            ax.text(j, i, "n/a" if np.isnan(value) else f"{value:.2f}×", ha="center", va="center", fontsize=9,
-                    color="white" if dark else "black")
+            text = "n/a" if u is None else "1 (ref.)" if (variants[i], engines[j]) == (BASELINE_VARIANT, ref) else \
+                f"{u.value:.2f}×\n[{u.ci[0]:.2f}, {u.ci[1]:.2f}]" if u.differs else \
+                f"no diff.\n[{u.ci[0]:.2f}, {u.ci[1]:.2f}]"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
         ax.set_xticks(range(len(engines)), engines)
         ax.set_yticks(range(len(variants)), variants)
         ax.set_xlabel("backend")
         ax.set_ylabel("variant")
         ax.set_title(f"batch {batch}")
         ax.grid(False)
-    return fig, (f"Cell = p50 of {BASELINE_VARIANT} on {ref} / p50 of the cell at the same batch size; "
-                 "above 1 (green) is faster.")
+    return fig, (f"Cell = p50 of {BASELINE_VARIANT} on {ref} / p50 of the cell at the same batch size, with its 95% CI "
+                 "from replicas interleaved with the baseline's (hierarchical bootstrap); above 1 (green) is faster, "
+                 "'no diff.' where the CI spans 1.")
+
+
+def cell_speedup(run: Run, base: dict, rec: dict | None) -> Speedup | None:
+    """The cell's speedup over the baseline with its CI (from the replicas), or None where it was not measured."""
+    if rec is None:
+        return None
+    if rec is base:
+        return Speedup(1.0, (1.0, 1.0), True)
+    return speedup(run.path, base, rec)
 
 
 CHARTS: list[tuple[str, str, Callable]] = [

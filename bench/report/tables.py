@@ -83,11 +83,11 @@ def with_ci(value: float | None, ci, fmt: str = ".4g") -> str:
     return format(value, fmt)
 
 
-IDENTITY = SERIES_FIELDS  # the job key without the batch size (bench.jobkey)
+IDENTITY = (*SERIES_FIELDS, "target")  # the job key without the batch size (bench.jobkey), + a fleet target
 
 
 def identity_columns(records: list[dict]) -> list[str]:
-    """variant and backend always; model, device, profile, scenario only where they vary."""
+    """variant and backend always; model, target, device, profile, scenario only where they vary."""
     vary = varying(records, IDENTITY)
     return [f for f in IDENTITY if f in ("variant", "backend") or f in vary]
 

@@ -1,0 +1,112 @@
+"""Interleaved A/B: measure A and B now, replica by replica (A B, B A, A B, ...), so both see the same machine.
+
+`recbench gate --baseline A B --rerun` re-runs the recorded jobs of two runs (their artifacts and settings, injected
+delays included); `recbench ab X Y` runs two models / artifacts / variants given directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from bench import env
+from bench.config import TimingConfig
+from bench.errors import UserError
+from bench.interleave import Interleaver, Planned
+from bench.jobs import Job
+from bench.records import RunDir, write_json_atomic
+
+DEFAULT_PAIRS = 5  # replicas of each side: the MDE of an A/B shrinks with the square root of the pairs
+
+
+def abba(round_: int, plans: list[Planned]) -> list[Planned]:
+    """Plans come as [a0, b0, a1, b1, ...]; odd rounds run each pair B first, so neither side always goes first."""
+    if round_ % 2 == 0:
+        return plans
+    return [p for i in range(0, len(plans), 2) for p in (plans[i + 1], plans[i])]
+
+
+def recorded_job(run: RunDir, record: dict) -> Job:
+    """The job spec a run wrote beside its log (logs/<job>.job.json, or replica 0's)."""
+    for name in (record["job_id"], f"{record['job_id']}.r0"):
+        path = run.path / "logs" / f"{name}.job.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+            return Job(**{**data, "timing": TimingConfig(**data["timing"]), "inputs": tuple(data["inputs"])})
+    raise UserError(f"{run.path}: no job spec for {record['job_id']} under logs/ (runs recorded before the job spec "
+                    "was saved cannot be re-run)")
+
+
+def new_runs(parent: Path, label_a: str, label_b: str) -> tuple[RunDir, RunDir]:
+    """Two fresh run folders under PARENT/ab/."""
+    stamp = f"{datetime.now():%Y%m%d-%H%M%S}"
+    return RunDir.create(parent / "ab", f"{stamp}-{label_a}"), RunDir.create(parent / "ab", f"{stamp}-{label_b}")
+
+
+def _rehome(job: Job, run: RunDir) -> Job:
+    """The recorded job measured into another run folder (quality is not re-scored: only speed is compared)."""
+    return dataclasses.replace(job, run_id=run.run_id, run_dir=str(run.path), reference=None)
+
+
+def interleave(pairs: list[tuple[Planned, Planned]], repeat: int,
+               on_launch: Callable[[Planned, int], None] | None = None) -> None:
+    """Run every pair `repeat` times, A and B of a pair back to back in ABBA order; pooled records are appended."""
+    def done(plan: Planned, record: dict) -> None:
+        plan.run.append({**record, "interleaved": True})
+
+    Interleaver(repeat, order=abba, on_launch=on_launch).run([p for pair in pairs for p in pair], done)
+
+
+def rerun(run_a: RunDir, run_b: RunDir, repeat: int, key, on_launch=None) -> tuple[RunDir, RunDir]:
+    """Re-measure the jobs the two runs share (matched by `key`), interleaved; returns the two new run folders."""
+    by_a = {key(r): r for r in run_a.records() if r.get("status") == "ok"}
+    matched = [(by_a[key(r)], r) for r in run_b.records() if r.get("status") == "ok" and key(r) in by_a]
+    if not matched:
+        raise UserError(f"no ok job of {run_b.path} matches an ok job of {run_a.path}: nothing to re-run")
+    new_a, new_b = new_runs(run_b.path.parent, "rerun-baseline", "rerun-candidate")
+    environment = env.capture()
+    for new, old in ((new_a, run_a), (new_b, run_b)):
+        write_json_atomic(new.path / "env.json", environment)
+        write_json_atomic(new.path / "config.json", {"rerun_of": str(old.path), "repeat": repeat})
+    pairs = [(Planned(_rehome(recorded_job(run_a, a), new_a), new_a),
+              Planned(_rehome(recorded_job(run_b, b), new_b), new_b)) for a, b in matched]
+    interleave(pairs, repeat, on_launch)
+    return new_a, new_b
+
+
+def side(text: str, default_model: str) -> tuple[str, str]:
+    """'MODEL@VARIANT', a variant name (of the default model) or a model (built-in, file, pkg.mod:factory) as fp32."""
+    from models.variants import VARIANTS
+
+    if "@" in text:
+        model, variant = text.rsplit("@", 1)
+        return model, variant
+    if text in VARIANTS or all(step in VARIANTS for step in text.split("+")):
+        return default_model, text
+    return text, "fp32"
+
+
+def ab_key(record: dict) -> tuple:
+    """A and B differ in model or variant by design: jobs pair up on where and how they ran."""
+    return tuple(record.get(k) for k in ("backend", "device", "profile", "scenario", "batch_size"))
+
+
+def run_ab(cfg_a, cfg_b, repeat: int, log: Callable[[str], None]) -> tuple[RunDir, RunDir]:
+    """Plan both sides' jobs (building their variants), then run them interleaved into two new run folders."""
+    from bench.sweep import Sweep
+
+    sweeps = Sweep(cfg_a, log=log), Sweep(cfg_b, log=log)
+    runs = new_runs(cfg_a.out, "ab-A", "ab-B")
+    plans = []
+    for sw, run in zip(sweeps, runs, strict=True):
+        sw.repeat = repeat
+        _, environment = sw.start(run)
+        plans.append(sw.plan(run, environment))
+    if len(plans[0]) != len(plans[1]):
+        raise UserError(f"A has {len(plans[0])} jobs and B {len(plans[1])}: give one variant per side")
+    interleave(list(zip(*plans, strict=True)),
+               repeat, lambda plan, k: log(f"  {plan.run.run_id} {plan.job.job_id} r{k}"))
+    return runs

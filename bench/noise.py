@@ -1,0 +1,97 @@
+"""How quiet the host was while a job measured: load, CPU others took, steal, frequency, threads vs cores (/proc)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+OTHERS_BUSY = 0.10  # other processes took more than this share of our cores' time: the host was busy
+STEAL_BUSY = 0.05  # the hypervisor took more than this share: a noisy neighbour on the physical host
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_jiffies(cores: list[int]) -> tuple[int, int, int]:
+    """(busy, steal, total) clock ticks summed over `cores`, from /proc/stat; zeros where it cannot be read."""
+    busy = steal = total = 0
+    wanted = {f"cpu{c}" for c in cores}
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return 0, 0, 0
+    for line in lines:
+        name, *fields = line.split()
+        if name not in wanted:
+            continue
+        v = [int(x) for x in fields[:8]] + [0] * max(0, 8 - len(fields))
+        user, nice, system, idle, iowait, irq, softirq, st = v[:8]
+        busy += user + nice + system + irq + softirq
+        steal += st
+        total += user + nice + system + idle + iowait + irq + softirq + st
+    return busy, steal, total
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def cpu_frequency(cores: list[int]) -> dict:
+    """Governor and current MHz of the first core, where the kernel exposes cpufreq (often not in VMs)."""
+    base = f"/sys/devices/system/cpu/cpu{cores[0] if cores else 0}/cpufreq"
+    khz = _read(f"{base}/scaling_cur_freq")
+    return {"governor": _read(f"{base}/scaling_governor"), "cpu_mhz": int(khz) / 1000 if khz else None,
+            "boost": _read("/sys/devices/system/cpu/cpufreq/boost")}
+
+
+@dataclass
+class Snapshot:
+    """Counters at one instant: wall clock, our process's CPU time, the cores' jiffies, the load average."""
+
+    wall: float
+    own_cpu_s: float
+    jiffies: tuple[int, int, int]
+    loadavg: tuple[float, float, float]
+
+    @classmethod
+    def take(cls, cores: list[int]) -> Snapshot:
+        t = psutil.Process().cpu_times()
+        return cls(time.monotonic(), t.user + t.system, cpu_jiffies(cores), os.getloadavg())
+
+
+def busy_reasons(noise: dict) -> list[str]:
+    """Why the host counts as busy for this measurement (empty: quiet enough)."""
+    out = []
+    if (noise.get("others_cpu_share") or 0) > OTHERS_BUSY:
+        out.append(f"other processes took {noise['others_cpu_share']:.0%} of the cores' time")
+    if (noise.get("steal_share") or 0) > STEAL_BUSY:
+        out.append(f"the hypervisor stole {noise['steal_share']:.0%} of the cores' time")
+    if out and (noise.get("threads_configured") or 0) >= (noise.get("cores_available") or 1) > 1:
+        out.append(f"{noise['threads_configured']} runtime threads on {noise['cores_available']} shared cores: a "
+                   "parallel region waits for its descheduled threads (try --threads 1)")
+    return out
+
+
+def between(before: Snapshot, after: Snapshot, cores: list[int], threads: int) -> dict:
+    """The record's `noise` fields for the interval between two snapshots."""
+    wall = max(after.wall - before.wall, 1e-9)
+    busy, steal, total = (a - b for a, b in zip(after.jiffies, before.jiffies, strict=True))
+    own = after.own_cpu_s - before.own_cpu_s
+    capacity = wall * len(cores)
+    measured = total > 0
+    noise = {
+        "loadavg_before": list(before.loadavg), "loadavg_after": list(after.loadavg),
+        "others_cpu_share": max(0.0, busy / CLK_TCK - own) / capacity if measured else None,
+        "own_cpu_share": own / capacity,
+        "steal_share": steal / CLK_TCK / capacity if measured else None,
+        "cores_available": len(cores), "threads_configured": threads,
+        "threads_running": psutil.Process().num_threads(), "seconds": wall,
+        **cpu_frequency(cores),
+    }
+    reasons = busy_reasons(noise)
+    return {**noise, "busy": bool(reasons), "busy_reasons": reasons}

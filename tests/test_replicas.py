@@ -1,0 +1,103 @@
+"""Replicas, interleaved re-runs, noise metadata, inconclusive verdicts and `recbench doctor`."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from bench import ab, hboot, noise
+from bench.config import SweepConfig, TimingConfig
+from bench.gate.output import write_junit
+from bench.gate.regression import evaluate_regression
+from bench.gate.result import FAIL, INCONCLUSIVE, PASS, Check, GateResult
+from bench.jobkey import JobKey
+from bench.sweep import Sweep
+from tests.conftest import recbench
+
+QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=50, min_duration_s=0.05, quality_samples=2048)
+
+
+def _rounds(rng, n: int, shift: float, drift: np.ndarray) -> list[np.ndarray]:
+    return [rng.lognormal(np.log(shift * d), 0.05, 300) for d in drift[:n]]
+
+
+def test_paired_replicas_cancel_what_slowed_both_of_a_pair():
+    """Each round's machine state slows A and B alike: pairing sees through it, unpaired replicas cannot."""
+    rng = np.random.default_rng(0)
+    drift = rng.lognormal(0, 0.4, 5)  # round-to-round machine noise, shared by the pair
+    a, b = _rounds(rng, 5, 1.0, drift), _rounds(rng, 5, 1.3, drift)
+    paired, unpaired = hboot.ratio(a, b, "p50", paired=True), hboot.ratio(a, b, "p50", paired=False)
+    assert paired.ci[0] > 1.2 and paired.ci[1] < 1.4 and paired.mde < 0.1
+    assert unpaired.ci[1] - unpaired.ci[0] > 5 * (paired.ci[1] - paired.ci[0]) and unpaired.mde > 0.3
+    one = hboot.pooled([a[0]], "p50")  # one replica: only the iterations' spread
+    many = hboot.pooled(a, "p50")
+    assert many.ci[1] - many.ci[0] > 3 * (one.ci[1] - one.ci[0])
+
+
+def test_busy_reasons_from_the_noise_fields():
+    assert noise.busy_reasons({"others_cpu_share": 0.05, "steal_share": 0.0}) == []
+    assert noise.busy_reasons({"others_cpu_share": 0.5, "steal_share": 0.2}) == [
+        "other processes took 50% of the cores' time", "the hypervisor stole 20% of the cores' time"]
+    before = noise.Snapshot.take([0])
+    fields = noise.between(before, noise.Snapshot.take([0]), [0], threads=1)
+    assert {"loadavg_before", "others_cpu_share", "steal_share", "cores_available", "threads_running", "governor",
+            "busy", "busy_reasons"} <= set(fields)
+
+
+def test_inconclusive_is_named_in_junit_and_fails_only_under_strict(tmp_path):
+    checks = [Check("regression", "job", "latency_ms.p50", "worse by <= 5%", "x1.1", "-5%", INCONCLUSIVE, "MDE 30%"),
+              Check("regression", "job", "latency_ms.p99", "worse by <= 5%", "x1.0", "+5%", PASS)]
+    for strict, failures, skipped in ((False, "0", "1"), (True, "1", "0")):
+        res = GateResult("regression", "base", checks, strict=strict)
+        assert res.passed is not strict
+        write_junit([res], tmp_path / "j.xml", "run")
+        suite = ET.parse(tmp_path / "j.xml").getroot().find("testsuite")
+        assert (suite.get("failures"), suite.get("skipped")) == (failures, skipped)
+        node = suite.find("testcase/failure" if strict else "testcase/skipped")
+        assert "inconclusive" in (node.get("type", "") + node.get("message"))
+
+
+@pytest.fixture(scope="module")
+def replicated_run(tmp_path_factory):
+    """Two jobs (batch 1 and 8) of the tiny model on ONNX Runtime, two replicas each."""
+    cfg = SweepConfig(preset="tiny", backends=["onnxruntime"], batch_sizes=[1, 8], timing=QUICK, repeat=2,
+                      out=tmp_path_factory.mktemp("replicas"))
+    return Sweep(cfg, log=lambda s: None).run()
+
+
+def test_replicas_are_interleaved_pooled_and_quality_is_scored_once(replicated_run):
+    run = replicated_run
+    b1, b8 = run.records()
+    for rec in (b1, b8):
+        assert rec["status"] == "ok" and rec["repeat"] == 2 and [s["replica"] for s in rec["replicas"]] == [0, 1]
+        parts = [run.raw(f"{rec['job_id']}.r{k}") for k in (0, 1)]
+        assert len(run.raw(rec["job_id"])) == sum(len(p) for p in parts) == rec["iterations"]
+        assert set(rec["replica_cv"]) == {"p50", "throughput_sps"} and "others_cpu_share" in rec["noise"]
+        lo, hi = rec["latency_ci_ms"]["p50"]
+        assert lo <= hi
+    # round-robin: replica 0 of every job starts before replica 1 of any
+    spec = {p.stem.removesuffix(".job"): p.stat().st_mtime_ns for p in (run.path / "logs").glob("*.job.json")}
+    assert spec[f"{b8['job_id']}.r0"] < spec[f"{b1['job_id']}.r1"]
+    # quality: scored by the first job of the variant x backend, copied into the other
+    assert b1["quality"] and "quality_from" not in b1
+    assert b8["quality"] == b1["quality"] and b8["quality_from"] == b1["job_id"]
+
+
+def test_rerun_interleaves_both_runs_and_catches_an_injected_delay(replicated_run, tmp_path):
+    cfg = SweepConfig(preset="tiny", backends=["onnxruntime"], batch_sizes=[1], timing=QUICK, out=tmp_path,
+                      backend_options={"onnxruntime": {"inject_delay_ms": 3}})
+    slow = Sweep(cfg, log=lambda s: None).run()
+    new_a, new_b = ab.rerun(replicated_run, slow, 3, JobKey.of)
+    (ra,), (rb,) = new_a.records(), new_b.records()
+    assert ra["interleaved"] and rb["interleaved"] and ra["repeat"] == rb["repeat"] == 3
+    assert rb["backend_options"]["inject_delay_ms"] == 3 and ra["quality"] is None  # re-runs measure speed only
+    res = evaluate_regression(new_a, new_b, 0.10, ("latency_ms.p50",), paired=True)
+    assert [c.verdict for c in res.checks] == [FAIL]  # 3 ms on top of ~0.05 ms
+
+
+def test_doctor_answers(tmp_path):
+    res = recbench("doctor", "--seconds", "0.3")
+    assert res.returncode in (0, 1) and "CPU taken by other processes" in res.stdout
+    assert ("quiet enough" in res.stdout) == (res.returncode == 0)
