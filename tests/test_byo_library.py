@@ -89,7 +89,7 @@ def test_bad_model_input_is_one_line_exit_2(tmp_path, monkeypatch, capsys, model
     """Checked in the parent before any job (in process here: no job may start)."""
     from bench import cli
 
-    monkeypatch.setattr("bench.sweep.launch", lambda job: pytest.fail("a job started"))
+    monkeypatch.setattr("bench.sweep.Interleaver", lambda *a, **k: pytest.fail("a job started"))
     monkeypatch.setattr(sys, "argv", ["recbench", "run", "--model", f"tests.byo_library:build_{model}",
                                       "--input-spec", str(spec(tmp_path, spec_text)), "--backends", "onnxruntime",
                                       "--out", str(tmp_path / "out"), *extra])
