@@ -30,6 +30,7 @@ class Job:
     timeout_s: float
     inputs: tuple[str, ...] = ()
     inputs_path: str = ""  # npz holding the pool of distinct benchmark batches
+    rows_path: str = ""  # npz of one long batch that variable-size server calls are cut from (else "")
     artifact: str = ""
     artifact_format: str = ""
     params: int | None = None

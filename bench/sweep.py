@@ -223,6 +223,8 @@ class Sweep:
         job.params, job.flops_per_sample, job.reference = p.params, p.flops_per_sample, p.reference
         job.variant_notes = p.notes
         job.inputs_path = save_input_pool(run, ws, job.batch_size, job.timing.pool_size)
+        if rows := self.scenario_options.row_pool(job.batch_size):
+            job.rows_path = save_input_pool(run, ws, rows, 1)
         return None
 
 

@@ -121,6 +121,9 @@ def test_extended_run_draws_pareto_load_and_speedup(run, tmp_path):
         {"target_qps": 100.0, "achieved_qps": 99.0, "latency_ms": {"p50": 1.0, "p99": 2.0}, "passed": True},
         {"target_qps": 400.0, "achieved_qps": 300.0, "latency_ms": {"p50": 10.0, "p99": 50.0}, "passed": False},
         {"target_qps": 200.0, "achieved_qps": 190.0, "latency_ms": {"p50": 2.0, "p99": 5.0}, "passed": True}])
+    # the serving issue's breakdown and batcher fields
+    load.update(queue_ms={"mean": 1.0, "p99": 3.0}, service_ms={"mean": 0.5, "p99": 1.0},
+                batching={"max_batch": 64, "max_delay_ms": 2})
     conc = copy.deepcopy(records[2])
     conc.update(scenario="concurrency", job_id="load-conc", curve=[
         {"concurrency": k, "throughput_sps": 1000.0 * k, "latency_ms": {"p50": k, "p99": 3.0 * k}} for k in (1, 2)])

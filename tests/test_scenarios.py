@@ -33,22 +33,6 @@ def fake_job(**options):
     return SimpleNamespace(timing=timing, batch_size=1, scenario_options=ScenarioOptions(**options).model_dump())
 
 
-@pytest.mark.parametrize("rho", [0.5, 0.8])
-def test_server_reproduces_md1_mean_wait(rho):
-    """Poisson arrivals, deterministic 1 ms service, one worker: Wq = rho / (2 mu (1 - rho))."""
-    backend, handles, wait = fake_setup([1.0])
-    mu = 1000.0  # services per second
-    qps = rho * mu
-    run = server.serve(backend.infer_sync, handles, server.poisson_arrivals(100_000, qps, seed=1), 1, qps,
-                       clock=backend.clock, wait=wait)
-    summary, latencies = server.summarize_run(run, 1, budget_ms=10)
-    expected_ms = rho / (2 * mu * (1 - rho)) * 1e3
-    assert summary["queue_ms"]["mean"] == pytest.approx(expected_ms, rel=0.10)
-    # latency counts from the scheduled arrival: waiting plus the 1 ms service, exactly
-    assert latencies.mean() / MS == pytest.approx(summary["queue_ms"]["mean"] + 1.0, rel=1e-9)
-    assert summary["dropped_requests"] == 0 and summary["achieved_qps"] == pytest.approx(qps, rel=0.01)
-
-
 def test_a_stall_shows_in_server_percentiles_but_not_in_closed_loop():
     """One 100 ms stall among 1 ms requests: the ~50 requests arriving meanwhile queue behind it."""
     script = [1.0] * 2000

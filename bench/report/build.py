@@ -9,6 +9,7 @@ from bench.report import explain, html, markdown
 from bench.report.charts import CHARTS, Chart, Palette, closed_loop, draw_all, groups, pick_reference
 from bench.report.data import Run, env_summary, load_run, run_summary
 from bench.report.document import Bullets, Document, Facts, Figure, Section
+from bench.report.serving_charts import SERVING_CHARTS
 from bench.report.tables import jobs_table, load_table, problems_table
 from bench.report.targets import targets_table
 
@@ -75,7 +76,7 @@ def build_report(run_path: Path, out_dir: Path | None = None, reference_backend:
     run = load_run(run_path, require_ok)
     pick_reference(run, reference_backend)  # a backend asked for by name must be in the run
     out_dir = Path(out_dir) if out_dir else run.path / "report"
-    charts = draw_all(run, reference_backend, CHARTS + explain.CHARTS)
+    charts = draw_all(run, reference_backend, CHARTS + explain.CHARTS + SERVING_CHARTS)
     figures = []
     for chart in charts:
         if chart.figure is not None:
