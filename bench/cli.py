@@ -121,6 +121,8 @@ def run(
     p99_budget_ms: str | None = typer.Option(None, "--p99-budget-ms", help="max-qps: p99 bound in ms [10]"),
     workers: int | None = typer.Option(None, "--workers", help="server / max-qps: serving threads [1]"),
     concurrency: str | None = typer.Option(None, "--concurrency", help="concurrency: client counts, e.g. 1,2,4"),
+    exporter: str | None = typer.Option(None, "--exporter", help="ONNX exporter of a module:factory model: "
+                                        "auto (torchscript, then dynamo), torchscript or dynamo [auto]"),
     repeat: int | None = typer.Option(None, "--repeat", min=1, help="replicas per job, each its own process, "
                                       "interleaved across jobs [3; 1 with --quick]"),
     fleet: Path | None = typer.Option(None, "--fleet", help="fleet YAML: run on each target's Ray nodes"),
@@ -128,7 +130,9 @@ def run(
     op_profile: bool = typer.Option(False, "--op-profile", help="per-operator profile of each job (ops/<job>.json), "
                                     "in a pass after its timed phase"),
 ) -> None:
-    """Run a sweep: every variant x backend x scenario x batch size, one process per job."""
+    """Run a sweep: every variant x backend x scenario x batch size, one process per job.
+
+    Exit 0 when every job is ok or skipped, 1 when one failed (the report lists each failure), 2 for bad input."""
     from bench.config import build_config, load_yaml
     from bench.history import record_run_quietly
     from bench.records import RunDir
@@ -140,7 +144,7 @@ def run(
     overrides = {"model": model, "preset": preset, "variants": _csv(variants), "backends": _csv(backends),
                  "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario, "threads": threads,
                  "out": out, "timeout_s": timeout, "input_spec": input_spec, "device": device,
-                 "calibration": calibration, "student": student,
+                 "exporter": exporter, "calibration": calibration, "student": student,
                  "timing": _timing(base, quick, resolve, max_duration), "op_profile": op_profile or None,
                  "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency),
                  "repeat": repeat or base.get("repeat") or default_repeat(quick)}
@@ -168,10 +172,11 @@ def run(
         console.print(f"[yellow]warning[/]: the host was busy during {len(busy)} of {ok} jobs (other processes took up "
                       f"to {worst:.0%} of the cores): numbers are contended; `recbench doctor` says what to change, "
                       "`recbench gate --rerun` compares fairly", soft_wrap=True, highlight=False)
-    if not no_report and ok:
+    if not no_report and records:
         from bench.report.build import build_report
 
-        console.print(f"report: {build_report(run_path).html}", soft_wrap=True, highlight=False)
+        console.print(f"report: {build_report(run_path, require_ok=False).html}", soft_wrap=True, highlight=False)
+    raise typer.Exit(1 if failed else 0)  # skipped jobs (no runtime, no artifact for it) are skipped on purpose
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -65,6 +66,7 @@ class SweepConfig(BaseModel):
     out: Path = Path("results")
     backend_options: dict[str, dict] = {}
     input_spec: Path | None = None  # inputs of a bring-your-own model (YAML, see DESIGN.md)
+    exporter: Literal["auto", "torchscript", "dynamo"] = "auto"  # ONNX exporter of a bring-your-own torch factory
     calibration: Path | None = None  # int8-static calibration inputs (.npz / .parquet); overrides the spec's
     student: str | None = None  # pkg.mod:factory: the distillation student of a bring-your-own model
     scenario_options: ScenarioOptions = ScenarioOptions()  # fields set here override the profile's

@@ -76,10 +76,10 @@ def save_input_pool(run: RunDir, ws: Workspace, batch_size: int, pool: int) -> s
     return str(path)
 
 
-def open_model(cfg: SweepConfig):
-    """A built-in model family by name, or a bring-your-own model (a file or module:factory)."""
+def open_model(cfg: SweepConfig, batch_sizes: list[int]):
+    """A built-in model family by name, or a bring-your-own model (a file or module:factory), checked before jobs."""
     if is_byo(cfg.model):
-        return open_byo(cfg.model, cfg.input_spec, cfg.student, cfg.calibration)
+        return open_byo(cfg.model, cfg.input_spec, cfg.student, cfg.calibration, cfg.exporter, batch_sizes)
     for flag, given in (("--input-spec describes", cfg.input_spec), ("--student distils", cfg.student)):
         if given is not None:
             raise UserError(f"{flag} a bring-your-own model (a file or module:factory), "
@@ -104,17 +104,15 @@ class Sweep:
         self.cfg = cfg
         self.target = target  # a fleet target's name: its nodes run the jobs (None: this machine)
         here = target is None  # a fleet node checks its backends, pins and counts its own cores
-        self.family = open_model(cfg)
+        self.profile = load_profile(cfg.profile)
+        self.batch_sizes = cfg.batch_sizes or self.profile.batch_sizes
+        self.family = open_model(cfg, self.batch_sizes)  # a factory's pre-flight and parity need the batch sizes
         self.preset = cfg.preset or self.family.default_preset
         self.family.preset(self.preset)
         self.ws = open_workspace(self.family, self.preset, cfg, log)
         self.variants = resolve_variants(cfg.variants, self.ws, getattr(self.family, "variant", None))
         if isinstance(self.family, ByoModel) and "fp32" in cfg.variants:
             log(f"{self.family.name}: fp32 stands for the model as given ({AS_GIVEN}), the baseline of its variants")
-        self.profile = load_profile(cfg.profile)
-        self.batch_sizes = cfg.batch_sizes or self.profile.batch_sizes
-        if isinstance(self.family, ByoModel):
-            self.family.check_batch_sizes(self.batch_sizes)
         self.scenarios = [cfg.scenario] if cfg.scenario else self.profile.scenarios
         for s in self.scenarios:
             scenarios.scenario(s)
@@ -190,6 +188,10 @@ class Sweep:
                                      + (f" r{k}" if self.repeat > 1 else ""))
 
         def done(plan: Planned, record: dict) -> None:
+            loops = plan.job.variant_notes.get("onnx_loop_ops") if plan.job.artifact_format == "onnx" else None
+            if loops:
+                record["warnings"] = [*(record.get("warnings") or []), f"the ONNX graph has {loops} Loop/Scan ops: "
+                                      "usually a per-row embedding path (e.g. EmbeddingBag), slow on ONNX runtimes"]
             run.append(record)
             if progress:
                 progress.job_finished(record)

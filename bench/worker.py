@@ -149,7 +149,7 @@ def child_main(job: Job, conn, log_path: str) -> None:
         record = run_job(job)
     except BaseException as e:  # noqa: BLE001 - any failure becomes this job's record
         traceback.print_exc()
-        record = job.outcome("failed", f"{type(e).__name__}: {e}".splitlines()[0][:500])
+        record = job.outcome("failed", f"{type(e).__name__}: {e}".strip())  # whole: screens cut it, records don't
     print(f"{record['status']}{': ' + record['reason'] if record.get('reason') else ''}", flush=True)
     conn.send(record)
     conn.close()

@@ -54,7 +54,7 @@ def _warnings(run: Run) -> Bullets | None:
 
 
 def document(run: Run, figures: list[Figure], charts: list[Chart]) -> Document:
-    first = run.ok[0]
+    first = (run.ok or run.records or [{}])[0]
     doc = Document(f"recbench report: {run.run_id}" + (" (INCOMPLETE)" if run.interruption else ""),
                    f"{first.get('model')} / {first.get('preset')} — {len(run.ok)} measured jobs. "
                    + (f"{run.interruption[0].upper()}{run.interruption[1:]}. " if run.interruption else "")
@@ -70,9 +70,12 @@ def document(run: Run, figures: list[Figure], charts: list[Chart]) -> Document:
     return doc
 
 
-def build_report(run_path: Path, out_dir: Path | None = None, reference_backend: str | None = None) -> Report:
-    """Read a run folder and write report.html, report.md and charts/*.png|svg into out_dir (RUN/report)."""
-    run = load_run(run_path)
+def build_report(run_path: Path, out_dir: Path | None = None, reference_backend: str | None = None,
+                 require_ok: bool = True) -> Report:
+    """Read a run folder and write report.html, report.md and charts/*.png|svg into out_dir (RUN/report).
+
+    require_ok=False (the end of `recbench run`): a run whose every job failed still gets a report saying why."""
+    run = load_run(run_path, require_ok)
     pick_reference(run, reference_backend)  # a backend asked for by name must be in the run
     out_dir = Path(out_dir) if out_dir else run.path / "report"
     charts = draw_all(run, reference_backend, CHARTS + explain.CHARTS + SERVING_CHARTS)
@@ -82,6 +85,7 @@ def build_report(run_path: Path, out_dir: Path | None = None, reference_backend:
             png, svg = chart.save(out_dir / "charts")
             figures.append(Figure(chart.title, png, svg, chart.caption))
     doc = document(run, figures, charts)
+    out_dir.mkdir(parents=True, exist_ok=True)  # no chart drawn (every job failed): nothing made it yet
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     html_path.write_text(html.render(doc))
     md_path.write_text(markdown.render(doc, out_dir))

@@ -74,8 +74,8 @@ class Run:
         return self._raw[job]
 
 
-def load_run(path: Path) -> Run:
-    """Read a run folder; bad input (not a run, newer schema, no ok record) raises a one-line UserError."""
+def load_run(path: Path, require_ok: bool = True) -> Run:
+    """Read a run folder; bad input (not a run, newer schema, no ok record unless not required) is a UserError."""
     path = Path(path)
     if not (path / RECORDS).is_file():
         below = _runs_below(path)
@@ -84,7 +84,7 @@ def load_run(path: Path) -> Run:
     rd = RunDir(path)
     records = rd.records()
     run = Run(path, records, rd.env(), _read_json(path / "config.json"), rd.interruption())
-    if not run.ok:
+    if require_ok and not run.ok:
         counts = ", ".join(f"{sum(r.get('status') == s for r in records)} {s}" for s in ("failed", "skipped"))
         first = next((r.get("reason") for r in records if r.get("reason")), None)
         why = f"; first reason: {first}" if first else ""

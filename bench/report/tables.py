@@ -129,11 +129,12 @@ def jobs_table(records: list[dict], title: str = "", detailed: bool = False, rea
     return table
 
 
-def _status(r: dict) -> Cell:
+def _status(r: dict, width: int | None = 80) -> Cell:
+    """The status cell; a reason is cut to `width` characters on screen (None: the whole reason, for reports)."""
     status = r.get("status", "?")
     if status == "ok":
         return ("ok", "green") if r.get("stable", True) else ("unstable", "yellow")  # measured; warnings say why
-    return (f"{status}: {(r.get('reason') or '')[:80]}", "red" if status == "failed" else "dim")
+    return (f"{status}: {(r.get('reason') or '')[:width]}", "red" if status == "failed" else "dim")
 
 
 def load_table(records: list[dict]) -> Table | None:
@@ -157,5 +158,5 @@ def problems_table(records: list[dict]) -> Table | None:
     if not bad:
         return None
     ident = identity_columns(records)
-    rows = [[str(r.get(f)) for f in ident] + [str(r.get("batch_size")), _status(r)] for r in bad]
+    rows = [[str(r.get(f)) for f in ident] + [str(r.get("batch_size")), _status(r, None)] for r in bad]
     return Table("Jobs without a measurement", [*ident, "batch", "status"], rows)
