@@ -54,6 +54,11 @@ def missing_modules(*modules: str) -> list[str]:
     return [m for m in modules if importlib.util.find_spec(m) is None]
 
 
+class NotInEffect(Exception):
+    """The runtime would run something other than the variant asks for (bf16 on a CPU without bf16): the worker
+    records the job `skipped` with this message instead of measuring the wrong thing under the variant's name."""
+
+
 class Backend(ABC):
     """One runtime adapter. Subclasses set the class attributes and implement the abstract calls."""
 

@@ -53,6 +53,7 @@ class OnnxRuntime(Backend):
         self.output_name = self.session.get_outputs()[0].name
         self.options = so
         self.spinning = spin
+        self.artifact = artifact
 
     def providers(self, artifact: str, options: BackendOptions) -> list:
         """Execution providers in priority order (GPU subclasses put theirs first)."""
@@ -102,7 +103,19 @@ class OnnxRuntime(Backend):
     def describe(self) -> dict[str, Any]:
         return {"providers": self.session.get_providers(), "intra_op_threads": self.options.intra_op_num_threads,
                 "inter_op_threads": self.options.inter_op_num_threads, "streams": self.n_streams,
-                "allow_spinning": self.spinning}
+                "allow_spinning": self.spinning, "initializer_dtypes": initializer_dtypes(self.artifact)}
+
+
+def initializer_dtypes(path: str) -> dict[str, int]:
+    """Elements of the model's weights per stored dtype: what the file the session ran really holds."""
+    import onnx
+
+    model = onnx.load(path, load_external_data=False)
+    counts: dict[str, int] = {}
+    for init in model.graph.initializer:
+        name = onnx.helper.tensor_dtype_to_np_dtype(init.data_type).name
+        counts[name] = counts.get(name, 0) + int(np.prod(init.dims, dtype=np.int64))
+    return counts
 
 
 def parse_ort_profile(events: list[dict], iterations: int) -> dict:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from backends.base import Backend, BackendOptions, Clock, Options
+from backends.base import Backend, BackendOptions, Clock, NotInEffect, Options
 
 
 class OpenVINOOptions(Options):
@@ -51,6 +51,11 @@ class OpenVINO(Backend):
         self.device = options.device.upper().replace("CPU:", "CPU")
         self.compiled = core.compile_model(model, self.device, config)
         self.core, self.model, self.config = core, model, config
+        self.precisions = runtime_precisions(self.compiled)
+        why = precision_not_in_effect(config["INFERENCE_PRECISION_HINT"], self.precisions)
+        if why:
+            caps = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+            raise NotInEffect(f"{why}; CPU capabilities: {', '.join(caps)}")
         # a port carries every name of its tensor; get_any_name() may pick an internal one (a folded Cast's output)
         self.ports = {port_name(p, options.inputs): p for p in self.compiled.inputs}
         self.n_streams = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
@@ -112,7 +117,30 @@ class OpenVINO(Backend):
     def describe(self) -> dict[str, Any]:
         props = ("PERFORMANCE_HINT", "INFERENCE_NUM_THREADS", "NUM_STREAMS", "INFERENCE_PRECISION_HINT",
                  "OPTIMAL_NUMBER_OF_INFER_REQUESTS")
-        return {p.lower(): str(self.compiled.get_property(p)) for p in props}
+        return {**{p.lower(): str(self.compiled.get_property(p)) for p in props}, "runtime_precisions": self.precisions}
+
+
+COMPUTE_LAYERS = ("FullyConnected", "MatMul", "Convolution", "GroupConvolution", "Deconvolution")
+
+
+def runtime_precisions(compiled) -> dict[str, int]:
+    """How many compute layers of the compiled (execution) graph run in each precision: what the CPU really does."""
+    counts: dict[str, int] = {}
+    for op in compiled.get_runtime_model().get_ops():
+        info = op.get_rt_info()
+        if "layerType" in info and info["layerType"].astype(str) in COMPUTE_LAYERS:
+            precision = info["runtimePrecision"].astype(str)
+            counts[precision] = counts.get(precision, 0) + 1
+    return counts
+
+
+def precision_not_in_effect(requested: str, precisions: dict[str, int]) -> str | None:
+    """Why a requested inference precision is not what runs (None when some compute layer runs in it, or f32)."""
+    if requested in ("f32", "") or requested in precisions or not precisions:
+        return None
+    return (f"openvino ignored INFERENCE_PRECISION_HINT={requested}: its compute layers run in "
+            f"{', '.join(f'{k} ({n})' for k, n in sorted(precisions.items()))}, so this would measure fp32 under "
+            f"the {requested} variant's name")
 
 
 def ov_rows(infos: list) -> list[dict]:

@@ -63,5 +63,10 @@ class TorchCPU(Backend):
                 "runtime_ms_per_iter": wall_ns / iterations / 1e6}
 
     def describe(self) -> dict[str, Any]:
+        """Threads, and the dtypes the module's weights really hold (read back, not assumed from the variant)."""
         t = self.torch
-        return {"intra_op_threads": t.get_num_threads(), "interop_threads": t.get_num_interop_threads()}
+        dtypes: dict[str, int] = {}
+        for w in (*self.module.parameters(), *self.module.buffers()):
+            dtypes[str(w.dtype).removeprefix("torch.")] = dtypes.get(str(w.dtype).removeprefix("torch."), 0) + w.numel()
+        return {"intra_op_threads": t.get_num_threads(), "interop_threads": t.get_num_interop_threads(),
+                "weight_dtypes": dtypes}

@@ -17,6 +17,27 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
 # Logs and CI get a wide console; an interactive terminal keeps its own width.
 console = Console() if sys.stdout.isatty() else Console(width=160)
 err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
+QUICK_HELP = ("short windows for smoke tests and CI: warm up 5 calls / 0.2 s, measure >= 0.5 s and until p99 is "
+              "resolvable (662 iterations), at most 10 s per job; quality on 16,384 held-out samples")
+SCENARIO_HELP = ("load scenario: single-stream, offline, server, concurrency, max-qps, server-loadgen "
+                 "(default: the profile's)")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            console.print(f"recbench {version('recbench')}", highlight=False)
+        except PackageNotFoundError:
+            console.print("recbench (not installed: running from a source tree)", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(_: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="print the version and exit")) -> None:
+    """Benchmark compressed recommender models across inference runtimes."""
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -58,6 +79,17 @@ def _scenario_flags(base: dict, qps: str | None, budget: str | None, workers: in
     return {**base.get("scenario_options", {}), **flags} if flags else None
 
 
+def _timing(base: dict, quick: bool, resolve: str | None, max_duration: float | None) -> dict | None:
+    """The config file's timing with --quick's windows and the timing flags laid over it (None: not touched)."""
+    from bench.config import TimingConfig
+
+    flags = {k: v for k, v in {"resolve": resolve, "max_duration_s": max_duration}.items() if v is not None}
+    if not quick and not flags:
+        return None
+    quick_fields = TimingConfig.quick().model_dump(exclude_unset=True) if quick else {}
+    return {**base.get("timing", {}), **quick_fields, **flags}
+
+
 @app.command()
 def run(
     config: Path | None = typer.Option(None, "--config", help="YAML sweep config (flags override it)"),
@@ -73,40 +105,60 @@ def run(
     backends: str | None = typer.Option(None, "--backends", help="comma-separated backends"),
     batch_sizes: str | None = typer.Option(None, "--batch-sizes", help="e.g. 1,64,512"),
     profile: str | None = typer.Option(None, "--profile", help="edge, datacenter or a profile YAML"),
-    scenario: str | None = typer.Option(None, "--scenario", help="load scenario"),
+    scenario: str | None = typer.Option(None, "--scenario", help=SCENARIO_HELP),
     threads: int | None = typer.Option(None, "--threads", help="runtime threads per job"),
-    out: Path | None = typer.Option(None, "--out", help="parent folder of the run folder [results]"),
-    quick: bool = typer.Option(False, "--quick", help="short measurement windows (smoke tests, CI)"),
+    out: Path | None = typer.Option(None, "--out", help="parent folder of the run folder (default: results)"),
+    quick: bool = typer.Option(False, "--quick", help=QUICK_HELP),
+    resolve: str | None = typer.Option(None, "--resolve", help="measure until this percentile is resolvable "
+                                       "(p50, p90, p95, p99, p999; default p99)"),
+    max_duration: float | None = typer.Option(None, "--max-duration", help="cap on each job's measured phase, "
+                                              "seconds (default 60; 10 with --quick)"),
     timeout: float | None = typer.Option(None, "--timeout", help="seconds before a job is killed"),
     device: str | None = typer.Option(None, "--device", help="device for backends that run there, e.g. cuda:1"),
     no_report: bool = typer.Option(False, "--no-report", help="do not write RUN/report/ at the end"),
-    qps: str | None = typer.Option(None, "--qps", help="server: target queries/s [profile: a share of capacity]"),
+    qps: str | None = typer.Option(None, "--qps", help="server: target queries/s (default: the profile's share of "
+                                   "capacity)"),
     p99_budget_ms: str | None = typer.Option(None, "--p99-budget-ms", help="max-qps: p99 bound in ms [10]"),
     workers: int | None = typer.Option(None, "--workers", help="server / max-qps: serving threads [1]"),
     concurrency: str | None = typer.Option(None, "--concurrency", help="concurrency: client counts, e.g. 1,2,4"),
+    exporter: str | None = typer.Option(None, "--exporter", help="ONNX exporter of a module:factory model: "
+                                        "auto (torchscript, then dynamo), torchscript or dynamo [auto]"),
     repeat: int | None = typer.Option(None, "--repeat", min=1, help="replicas per job, each its own process, "
                                       "interleaved across jobs [3; 1 with --quick]"),
+    fleet: Path | None = typer.Option(None, "--fleet", help="fleet YAML: run on each target's Ray nodes"),
+    cluster: str | None = typer.Option(None, "--cluster", help="Ray cluster address for --fleet, or auto [auto]"),
     op_profile: bool = typer.Option(False, "--op-profile", help="per-operator profile of each job (ops/<job>.json), "
                                     "in a pass after its timed phase"),
 ) -> None:
-    """Run a sweep: every variant x backend x scenario x batch size, one process per job."""
-    from bench.config import TimingConfig, build_config, load_yaml
+    """Run a sweep: every variant x backend x scenario x batch size, one process per job.
+
+    Exit 0 when every job is ok or skipped, 1 when one failed (the report lists each failure), 2 for bad input."""
+    from bench.config import build_config, load_yaml
     from bench.history import record_run_quietly
     from bench.records import RunDir
     from bench.replicas import default_repeat
     from bench.summary import print_summary
-    from bench.sweep import run_sweep
+    from bench.sweep import RunInterrupted, run_sweep
 
     base = load_yaml(config) if config else {}
     overrides = {"model": model, "preset": preset, "variants": _csv(variants), "backends": _csv(backends),
                  "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario, "threads": threads,
                  "out": out, "timeout_s": timeout, "input_spec": input_spec, "device": device,
-                 "calibration": calibration, "student": student,
-                 "timing": TimingConfig.quick() if quick else None, "op_profile": op_profile or None,
+                 "exporter": exporter, "calibration": calibration, "student": student,
+                 "timing": _timing(base, quick, resolve, max_duration), "op_profile": op_profile or None,
                  "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency),
                  "repeat": repeat or base.get("repeat") or default_repeat(quick)}
     cfg = build_config(base, overrides, source=str(config or "command line"))
-    run_path = run_sweep(cfg, console)
+    try:
+        if fleet or cluster:
+            from bench.fleet.command import run_on_fleet
+
+            run_path = run_on_fleet(cfg, fleet, cluster, console)
+        else:
+            run_path = run_sweep(cfg, console)
+    except RunInterrupted as e:
+        err_console.print(f"interrupted: {e}; records so far: {e.run.records_path}", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     record_run_quietly(run_path, console.print)
     records = RunDir(run_path).records()
     print_summary(console, records, title=f"{cfg.model} run {run_path.name}")
@@ -120,10 +172,11 @@ def run(
         console.print(f"[yellow]warning[/]: the host was busy during {len(busy)} of {ok} jobs (other processes took up "
                       f"to {worst:.0%} of the cores): numbers are contended; `recbench doctor` says what to change, "
                       "`recbench gate --rerun` compares fairly", soft_wrap=True, highlight=False)
-    if not no_report and ok:
+    if not no_report and records:
         from bench.report.build import build_report
 
-        console.print(f"report: {build_report(run_path).html}", soft_wrap=True, highlight=False)
+        console.print(f"report: {build_report(run_path, require_ok=False).html}", soft_wrap=True, highlight=False)
+    raise typer.Exit(1 if failed else 0)  # skipped jobs (no runtime, no artifact for it) are skipped on purpose
 
 
 @app.command()
@@ -145,6 +198,8 @@ def report(
         print(json.dumps(rep.as_dict(), indent=1))
         return
     print_summary(console, rep.run.records, title=f"run {rep.run.run_id}")
+    if rep.run.interruption:
+        console.print(f"[bold yellow]INCOMPLETE[/]: {escape(rep.run.interruption)}", highlight=False, soft_wrap=True)
     for c in rep.charts:
         where = f"{rep.out_dir / 'charts' / c.name}.png|svg" if c.figure else f"[dim]not drawn: {escape(c.skipped)}[/]"
         console.print(f"chart {c.name}: {where}", soft_wrap=True, highlight=False)
@@ -159,13 +214,17 @@ def compare(
     html: Path | None = typer.Option(None, "--html", help="also write it as one self-contained HTML file here"),
     out: Path | None = typer.Option(None, "--out", help="write compare.md, compare.html and the chart here"),
     as_json: bool = typer.Option(False, "--json", help="print the comparison as JSON (for machines)"),
+    allow_interrupted: bool = typer.Option(False, "--allow-interrupted", help="accept an incomplete run as A"),
 ) -> None:
     """Side by side: ratios B/A of p50, p99, throughput and memory per matched job, with significance."""
     import json
 
     from bench import compare as cmp_mod
 
-    cmp = cmp_mod.compare_runs(run_a, run_b)
+    cmp = cmp_mod.compare_runs(run_a, run_b, allow_interrupted)
+    for r in (cmp.a, cmp.b):
+        if r.interruption:
+            err_console.print(f"warning: {r.interruption}", highlight=False, soft_wrap=True)
     written = cmp_mod.write(cmp, markdown, html, out)
     if as_json:
         print(json.dumps({**cmp.as_dict(), "written": [str(p) for p in written]}, indent=1))
@@ -194,6 +253,9 @@ def gate(
     junit: Path | None = typer.Option(None, "--junit", help="write JUnit XML (one test case per rule x job)"),
     markdown: Path | None = typer.Option(None, "--markdown", help="write a Markdown summary (pull-request comment)"),
     db: Path | None = typer.Option(None, "--db", help="history database [RUN_DIR/../history.sqlite]"),
+    record: bool = typer.Option(False, "--record", help="store the verdict in the history (what last-pass reads; "
+                                "CI does this, a trial of a budgets file does not)"),
+    allow_interrupted: bool = typer.Option(False, "--allow-interrupted", help="accept an incomplete baseline run"),
     rerun: bool = typer.Option(False, "--rerun", help="re-measure the baseline's and the candidate's jobs now, "
                                "replicas interleaved (ABBA), and judge those (recommended on shared machines)"),
     repeat: int = typer.Option(5, "--repeat", min=2, help="with --rerun: replicas of each side"),
@@ -204,7 +266,7 @@ def gate(
     from bench.gate.command import run_gate
 
     ok = run_gate(console, run_dir, budgets, baseline, max_regression, metrics, strict, junit, markdown, db,
-                  rerun, repeat)
+                  rerun, repeat, record, allow_interrupted)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -225,7 +287,7 @@ def history(
 ) -> None:
     """Trend of a metric across recorded runs (table + chart); --rebuild re-reads the run folders."""
     from bench.history import History, default_db
-    from bench.trend import show_trend
+    from bench.trend import chart_name, show_trend
 
     db = db or default_db(folder)
     if not rebuild and not db.exists():
@@ -236,7 +298,18 @@ def history(
             console.print(f"rebuilt {db} from {h.rebuild(folder)} run folders under {folder}", highlight=False)
         select = {k: v for k, v in {"model": model, "preset": preset, "variant": variant, "backend": backend,
                                     "scenario": scenario, "batch_size": batch_size}.items() if v is not None}
-        show_trend(console, h, select, metric, last, chart or folder / f"history-{metric}.png")
+        show_trend(console, h, select, metric, last, chart or folder / chart_name(metric, select))
+
+
+@app.command("fleet")
+def list_fleet(
+    cluster: str = typer.Option("auto", "--cluster", help="Ray cluster address, or auto"),
+    fleet: Path | None = typer.Option(None, "--fleet", help="fleet YAML: name each node's targets and backends"),
+) -> None:
+    """The cluster's nodes: their device resources (targets), what they run and whether they are busy."""
+    from bench.fleet.command import show_nodes
+
+    show_nodes(console, cluster, fleet)
 
 
 @app.command("machine")
@@ -401,13 +474,15 @@ def list_variants(
         console.print(table)
         return
     names = [n for n in registry.BACKENDS if n not in registry.PRESET_OPTIONS]  # presets support what their class does
-    table = Table("variant", *names, "what it is", header_style="bold")
+    available = {n: registry.get(n).available()[0] for n in names}
+    table = Table("variant", *names, "what it is", header_style="bold",
+                  caption="yes*: the backend could run it but is not available here (`recbench backends` says why)")
     for v in VARIANTS.values():
         cells = []
         for name in names:
             cls = registry.get(name)
             ok, _ = cls.supports(v.formats, cls.devices[0])
-            cells.append("[green]yes" if ok else "[dim]-")
+            cells.append(("[green]yes" if available[name] else "[yellow]yes*") if ok else "[dim]-")
         table.add_row(v.name, *cells, v.summary)
     console.print(table)
 

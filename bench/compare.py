@@ -12,6 +12,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from bench import ops
 from bench.jobkey import FIELDS, JobKey
+from bench.records import RunDir
 from bench.report import explain, html, markdown
 from bench.report.charts import STYLE
 from bench.report.charts import Chart as ChartFile
@@ -83,9 +84,12 @@ def _tests(a: Run, b: Run, ra: dict, rb: dict) -> dict[str, Comparison]:
     return {stat: compare_latencies(xa, xb, stat) for stat in ("p50", "p99")}
 
 
-def compare_runs(path_a: Path, path_b: Path) -> RunComparison:
-    """Match the ok jobs of two runs on their JobKey (preset included: a tiny and an edge model never pair)."""
+def compare_runs(path_a: Path, path_b: Path, allow_interrupted: bool = False) -> RunComparison:
+    """Match the ok jobs of two runs on their JobKey (preset included: a tiny and an edge model never pair).
+
+    An incomplete run (interrupted, killed) is no baseline A unless `allow_interrupted`."""
     a, b = load_run(path_a), load_run(path_b)
+    RunDir(a.path).refuse_interrupted("baseline A", allow_interrupted)
     by_a = {JobKey.of(r): r for r in a.ok}
     by_b = {JobKey.of(r): r for r in b.ok}
     pairs = [Pair(ra, by_b[k], {name: _ratio(get(ra, f), get(by_b[k], f)) for name, f in RATIOS.items()},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -10,6 +11,8 @@ from bench.errors import UserError
 from bench.scenario_options import ScenarioOptions
 from bench.validation import describe
 from models.fileio import load_yaml  # noqa: F401 - bench's YAML reader (re-exported for profiles, budgets)
+
+PERCENTILE_NAMES = ("p50", "p90", "p95", "p99", "p999")  # bench.stats.PERCENTILES; scipy is imported only to measure
 
 
 class TimingConfig(BaseModel):
@@ -20,14 +23,28 @@ class TimingConfig(BaseModel):
     warmup_s: float = Field(1.0, ge=0)
     min_iters: int = Field(200, ge=1)
     min_duration_s: float = Field(3.0, ge=0)
-    max_duration_s: float = Field(60.0, gt=0)
+    max_duration_s: float = Field(60.0, gt=0)  # the cap: the measured phase never runs longer
+    resolve: str | None = "p99"  # measure until this percentile is resolvable (bench.stats.min_samples); None: off
     pool_size: int = Field(8, ge=1)
     quality_samples: int | None = Field(None, ge=1)  # None: the whole held-out set
 
+    @field_validator("resolve")
+    @classmethod
+    def _percentile(cls, v: str | None) -> str | None:
+        if v is not None and v not in PERCENTILE_NAMES:
+            raise ValueError(f"resolve takes one of {', '.join(PERCENTILE_NAMES)}, got '{v}'")
+        return v
+
+    def target_iters(self) -> int:
+        """Iterations the measured phase aims at: min_iters, raised to what `resolve` needs (capped by time)."""
+        from bench.stats import PERCENTILES, min_samples
+
+        return max(self.min_iters, min_samples(PERCENTILES[self.resolve]) if self.resolve else 0)
+
     @classmethod
     def quick(cls) -> TimingConfig:
-        # 700 iterations: enough for a p99 at 99% confidence (bench.stats.min_samples(99) = 662)
-        return cls(warmup_iters=5, warmup_s=0.2, min_iters=700, min_duration_s=0.5, max_duration_s=10,
+        """Short windows that still resolve p99 (the measured phase extends to its 662 iterations, up to 10 s)."""
+        return cls(warmup_iters=5, warmup_s=0.2, min_iters=100, min_duration_s=0.5, max_duration_s=10,
                    quality_samples=16_384)
 
 
@@ -49,6 +66,7 @@ class SweepConfig(BaseModel):
     out: Path = Path("results")
     backend_options: dict[str, dict] = {}
     input_spec: Path | None = None  # inputs of a bring-your-own model (YAML, see DESIGN.md)
+    exporter: Literal["auto", "torchscript", "dynamo"] = "auto"  # ONNX exporter of a bring-your-own torch factory
     calibration: Path | None = None  # int8-static calibration inputs (.npz / .parquet); overrides the spec's
     student: str | None = None  # pkg.mod:factory: the distillation student of a bring-your-own model
     scenario_options: ScenarioOptions = ScenarioOptions()  # fields set here override the profile's

@@ -142,7 +142,8 @@ class History:
         model, preset = (recs[0].get("model"), recs[0].get("preset")) if recs else (None, None)
         passed = self.gate_status()
         for row in self.runs():
-            if row["run_id"] == candidate.run_id or (row["model"], row["preset"]) != (model, preset):
+            if row["run_id"] == candidate.run_id or (row["model"], row["preset"]) != (model, preset) \
+                    or RunDir(Path(row["path"])).interrupted:  # an incomplete run is never a ref's baseline
                 continue
             if ref == "last" or passed.get(row["run_id"]):
                 return RunDir(Path(row["path"]))

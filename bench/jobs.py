@@ -25,11 +25,12 @@ class Job:
     profile: str
     scenario: str
     batch_size: int
-    threads: int
+    threads: int | None  # None: a fleet node counts its own cores
     timing: TimingConfig
     timeout_s: float
     inputs: tuple[str, ...] = ()
     inputs_path: str = ""  # npz holding the pool of distinct benchmark batches
+    rows_path: str = ""  # npz of one long batch that variable-size server calls are cut from (else "")
     artifact: str = ""
     artifact_format: str = ""
     params: int | None = None
@@ -43,6 +44,8 @@ class Job:
     scenario_options: dict = field(default_factory=dict)
     profile_detail: dict = field(default_factory=dict)  # the whole profile, stored in every record
     variant_notes: dict = field(default_factory=dict)  # what the variant did: table bytes, sparsity, steps
+    target: str | None = None  # fleet runs: the target's name and the Ray node id the job ran on
+    node: str | None = None
     op_profile: bool = False  # after the timed phase, a profiled pass writes ops/<job>.json
     machine_peaks: dict | None = None  # `recbench machine`'s cached peaks, for the roofline fields
 
@@ -63,6 +66,7 @@ class Job:
             "timing": self.timing.model_dump(),
             "profile_detail": self.profile_detail,
             "variant_notes": self.variant_notes,
+            **({"target": self.target, "node": self.node} if self.target else {}),
         }
 
     def outcome(self, status: str, reason: str | None = None, started_at: str | None = None, **fields) -> dict:
@@ -78,5 +82,7 @@ class Job:
         return d
 
 
-def job_id(index: int, model: str, variant: str, backend: str, scenario: str, batch: int) -> str:
-    return f"{index:03d}-{model}-{variant}-{backend}-{scenario}-b{batch}".replace("+", "_").replace("/", "_")
+def job_id(index: int, model: str, variant: str, backend: str, scenario: str, batch: int,
+           target: str | None = None) -> str:
+    where = f"-{target}" if target else ""
+    return f"{index:03d}-{model}-{variant}-{backend}-{scenario}-b{batch}{where}".replace("+", "_").replace("/", "_")

@@ -28,7 +28,7 @@ def _log_tail(path: Path) -> str:
         lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
         return ""
-    return f" (log: {lines[-1][:200]})" if lines else ""
+    return f" (log: {lines[-1]})" if lines else ""
 
 
 _CTX = mp.get_context("forkserver")

@@ -15,6 +15,7 @@ from bench.record import SCHEMA_VERSION  # noqa: F401 - kept for readers that im
 from models.fileio import save_atomic
 
 RECORDS = "records.jsonl"
+STATE = "state.json"  # {"state": running | complete | interrupted, "jobs": planned, "done": recorded}
 
 
 def now_iso() -> str:
@@ -44,8 +45,15 @@ class RunDir:
     @classmethod
     def create(cls, parent: Path, run_id: str) -> RunDir:
         run = cls(Path(parent) / run_id)
-        for sub in ("raw", "logs", "inputs"):
-            (run.path / sub).mkdir(parents=True, exist_ok=True)
+        try:
+            for sub in ("raw", "logs", "inputs"):
+                (run.path / sub).mkdir(parents=True, exist_ok=True)
+        except (NotADirectoryError, FileExistsError):
+            raise UserError(f"--out {parent}: a file is in the way; --out takes a folder (run folders go "
+                            "inside it)") from None
+        except OSError as e:
+            raise UserError(f"--out {parent}: cannot create a run folder there: {e.strerror}") from None
+        run.records_path.touch()  # an interrupted run with no finished job is still a run folder
         return run
 
     @property
@@ -63,6 +71,34 @@ class RunDir:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
+
+    def mark(self, state: str, **info) -> None:
+        """Say where the run stands: `running` from its start, `complete` or `interrupted` at its end."""
+        write_json_atomic(self.path / STATE, {"state": state, **info})
+
+    @property
+    def state(self) -> dict:
+        """The run's state; a folder without state.json (older recbench) counts as complete."""
+        path = self.path / STATE
+        return json.loads(path.read_text()) if path.exists() else {"state": "complete"}
+
+    @property
+    def interrupted(self) -> bool:
+        """True unless the run finished its whole job grid (Ctrl-C, a kill, or still running)."""
+        return self.state.get("state") != "complete"
+
+    def interruption(self) -> str:
+        """One line for readers: what stopped this run and how far it got ('' for a complete run)."""
+        if not self.interrupted:
+            return ""
+        st = self.state
+        how = "was interrupted" if st.get("state") == "interrupted" else "did not finish (killed, or still running)"
+        return f"run {self.run_id} {how}: {st.get('done', '?')} of {st.get('jobs', '?')} jobs recorded"
+
+    def refuse_interrupted(self, what: str, allow: bool) -> None:
+        """An incomplete run is no baseline unless the user asks for it."""
+        if self.interrupted and not allow:
+            raise UserError(f"{self.interruption()}; not used as {what} (pass --allow-interrupted to use it anyway)")
 
     def save_raw(self, job_id: str, latencies_ns: np.ndarray) -> Path:
         def write(tmp: Path) -> None:

@@ -1,4 +1,4 @@
-"""Latency statistics: percentiles backed by enough samples, bootstrap CIs, throughput and a stability verdict."""
+"""Latency statistics: percentiles backed by enough samples, their exact CIs, throughput and a stability verdict."""
 
 from __future__ import annotations
 
@@ -31,6 +31,15 @@ def min_samples(percentile: float, confidence: float = PERCENTILE_CONFIDENCE, ov
     return int(n[np.argmax(ok)])
 
 
+def unresolved(name: str, iterations: int) -> str | None:
+    """None when `iterations` back percentile `name` (p99): the one sample rule of records, reports and gates."""
+    need = min_samples(PERCENTILES[name])
+    if iterations >= need:
+        return None
+    return (f"needs >= {need} iterations for {PERCENTILE_CONFIDENCE:.0%} confidence (MLPerf early stopping), have "
+            f"{iterations}; `recbench run --resolve {name}` measures that many (up to --max-duration seconds)")
+
+
 def latency_summary(latencies_ns: np.ndarray) -> tuple[dict[str, float | None], list[str]]:
     """mean/std/min/max and the percentiles of DESIGN.md in milliseconds; a percentile too few samples back is None."""
     ms = latencies_ns.astype(np.float64) / 1e6
@@ -38,13 +47,18 @@ def latency_summary(latencies_ns: np.ndarray) -> tuple[dict[str, float | None], 
                                     "min": float(ms.min()), "max": float(ms.max())}
     values = np.percentile(ms, list(PERCENTILES.values()), method="linear")
     warnings = []
-    for (name, q), v in zip(PERCENTILES.items(), values, strict=True):
-        need = min_samples(q)
-        out[name] = float(v) if len(ms) >= need else None
-        if out[name] is None:
-            warnings.append(f"{name} not reported: needs >= {need} samples for {PERCENTILE_CONFIDENCE:.0%} confidence "
-                            f"(MLPerf early stopping), have {len(ms)}")
+    for name, v in zip(PERCENTILES, values, strict=True):
+        why = unresolved(name, len(ms))
+        out[name] = None if why else float(v)
+        if why:
+            warnings.append(f"{name} not reported: {why}")
     return out, warnings
+
+
+def percentile_ci(x: np.ndarray, q: float) -> list[float]:
+    """Distribution-free 95% CI of the q-quantile: the binomial order-statistic interval (exact at any n)."""
+    ci = sps.quantile_test(x, q=float(np.quantile(x, q)), p=q).confidence_interval(CI_LEVEL)
+    return [float(ci.low), float(ci.high)]
 
 
 def _bootstrap(x: np.ndarray, fn, rng: np.random.Generator) -> list[float]:
@@ -109,8 +123,8 @@ def summarize(latencies_ns: np.ndarray, samples_per_iter: int, wall_s: float, en
                             f"trials (> {TRIAL_SPREAD_WARN:.0%})")
     rng = np.random.default_rng(seed)
     ms = latencies_ns.astype(np.float64) / 1e6
-    ci = {name: _bootstrap(ms, lambda x, axis, q=PERCENTILES[name] / 100: np.quantile(x, q, axis=axis), rng)
-          if lat[name] is not None else None for name in ("p50", "p99")}
+    ci = {name: percentile_ci(ms, PERCENTILES[name] / 100) if lat[name] is not None else None
+          for name in ("p50", "p99")}
     gaps = np.diff(np.sort(ends)) if ends_ns is not None else latencies_ns
     gaps = gaps.astype(np.float64)
     tp_ci = None

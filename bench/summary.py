@@ -8,7 +8,11 @@ from bench.report.tables import jobs_table
 
 
 def print_summary(console: Console, records: list[dict], title: str) -> None:
-    console.print(jobs_table(records, title).to_rich())
+    console.print(jobs_table(records, title, reasons=False).to_rich(compact=True))
+    for r in records:
+        if r.get("status") != "ok":
+            console.print(f"[dim]{r.get('status')}[/] {r['job_id']}: {r.get('reason') or ''}", highlight=False,
+                          soft_wrap=True)
     for r in records:
         if r.get("warnings"):  # one line per job; the record keeps each warning separately
             console.print(f"[yellow]warning[/] {r['job_id']}: {'; '.join(r['warnings'])}", highlight=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,22 +10,32 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from backends import registry
 from bench import env, machine, scenarios
+from bench.capture import output_to
 from bench.config import SweepConfig
 from bench.errors import USER_ERRORS, UserError
 from bench.harness_options import check_options
 from bench.interleave import Interleaver, Planned
 from bench.jobs import Job, job_id
 from bench.profiles import load_profile
+from bench.progress import SweepProgress
 from bench.records import RunDir, write_json_atomic
 from bench.validation import lookup
 from models.artifacts import Workspace
 from models.byo import AS_GIVEN, ByoModel, is_byo, open_byo
 from models.registry import FAMILIES
 from models.variants import resolve_variants
+
+
+class RunInterrupted(Exception):
+    """Ctrl-C during a sweep: the run folder is marked interrupted and keeps every record written so far."""
+
+    def __init__(self, run: RunDir):
+        super().__init__(run.interruption())
+        self.run = run
 
 
 @dataclass
@@ -36,15 +47,17 @@ class BackendChoice:
     reason: str
 
 
-def choose_backends(cfg: SweepConfig) -> list[BackendChoice]:
-    """The sweep's backends; a backend named explicitly must be available, a default one is skipped."""
+def choose_backends(cfg: SweepConfig, here: bool = True) -> list[BackendChoice]:
+    """The sweep's backends; a backend named explicitly must be available, a default one is skipped.
+
+    here=False: the jobs run on other machines (a fleet), which check availability themselves."""
     explicit = cfg.backends is not None
     names = cfg.backends if explicit else list(registry.CPU_BACKENDS)
     out = []
     for name in names:
         cls = registry.load_class(lookup("backend", name, registry.BACKENDS))
         device = cfg.device if cfg.device.split(":")[0] in cls.devices else cls.devices[0]
-        ok, why = cls.available_on(device)
+        ok, why = cls.available_on(device) if here else (True, "")
         if explicit and not ok:
             raise UserError(f"backend {name} is not available: {why}")
         out.append(BackendChoice(name, cls, device, ok, why))
@@ -63,10 +76,10 @@ def save_input_pool(run: RunDir, ws: Workspace, batch_size: int, pool: int) -> s
     return str(path)
 
 
-def open_model(cfg: SweepConfig):
-    """A built-in model family by name, or a bring-your-own model (a file or module:factory)."""
+def open_model(cfg: SweepConfig, batch_sizes: list[int]):
+    """A built-in model family by name, or a bring-your-own model (a file or module:factory), checked before jobs."""
     if is_byo(cfg.model):
-        return open_byo(cfg.model, cfg.input_spec, cfg.student, cfg.calibration)
+        return open_byo(cfg.model, cfg.input_spec, cfg.student, cfg.calibration, cfg.exporter, batch_sizes)
     for flag, given in (("--input-spec describes", cfg.input_spec), ("--student distils", cfg.student)):
         if given is not None:
             raise UserError(f"{flag} a bring-your-own model (a file or module:factory), "
@@ -87,23 +100,23 @@ def open_workspace(family, preset: str, cfg: SweepConfig, log: Callable[[str], N
 class Sweep:
     """A validated sweep: the job grid it will run and where it writes."""
 
-    def __init__(self, cfg: SweepConfig, log: Callable[[str], None] = print):
+    def __init__(self, cfg: SweepConfig, log: Callable[[str], None] = print, target: str | None = None):
         self.cfg = cfg
-        self.family = open_model(cfg)
+        self.target = target  # a fleet target's name: its nodes run the jobs (None: this machine)
+        here = target is None  # a fleet node checks its backends, pins and counts its own cores
+        self.profile = load_profile(cfg.profile)
+        self.batch_sizes = cfg.batch_sizes or self.profile.batch_sizes
+        self.family = open_model(cfg, self.batch_sizes)  # a factory's pre-flight and parity need the batch sizes
         self.preset = cfg.preset or self.family.default_preset
         self.family.preset(self.preset)
         self.ws = open_workspace(self.family, self.preset, cfg, log)
         self.variants = resolve_variants(cfg.variants, self.ws, getattr(self.family, "variant", None))
         if isinstance(self.family, ByoModel) and "fp32" in cfg.variants:
             log(f"{self.family.name}: fp32 stands for the model as given ({AS_GIVEN}), the baseline of its variants")
-        self.profile = load_profile(cfg.profile)
-        self.batch_sizes = cfg.batch_sizes or self.profile.batch_sizes
-        if isinstance(self.family, ByoModel):
-            self.family.check_batch_sizes(self.batch_sizes)
         self.scenarios = [cfg.scenario] if cfg.scenario else self.profile.scenarios
         for s in self.scenarios:
             scenarios.scenario(s)
-        self.backends = choose_backends(cfg)
+        self.backends = choose_backends(cfg, here)
         for v in self.variants:  # a missing quantizer package is bad input, said before anything runs
             for b in self.backends:
                 need = b.available and v.missing(b.cls.pick_format(v.formats) or "")
@@ -113,8 +126,8 @@ class Sweep:
             lookup("backend", name, registry.BACKENDS)
         self.harness = {(v.name, b.name): check_options(b.name, b.cls, self.backend_options(v, b))
                         for v in self.variants for b in self.backends}
-        self.affinity = self.profile.pinned()
-        self.threads = cfg.threads or self.profile.thread_count()
+        self.affinity = self.profile.pinned() if here else None
+        self.threads = cfg.threads or (self.profile.thread_count() if here else self.profile.threads)
         self.scenario_options = self.profile.scenario_options.merged(cfg.scenario_options)
         self.repeat = cfg.repeat
         self.log = log
@@ -123,6 +136,14 @@ class Sweep:
         """A job's options: the backend name's presets, then the variant's, then the config's."""
         return {**registry.PRESET_OPTIONS.get(b.name, {}), **variant.backend_options(b.name),
                 **self.cfg.backend_options.get(b.name, {})}
+
+    def config_json(self) -> dict:
+        """config.json: the config as given with every default resolved to what this sweep runs."""
+        return {**self.cfg.model_dump(mode="json"), "preset": self.preset, "variants": [v.name for v in self.variants],
+                "backends": [b.name for b in self.backends], "batch_sizes": self.batch_sizes,
+                "scenarios": self.scenarios, "threads": self.threads, "affinity": self.affinity,
+                "profile_detail": self.profile.model_dump(), "scenario_options": self.scenario_options.model_dump(),
+                "repeat": self.repeat, "given": self.cfg.model_dump(mode="json", exclude_unset=True)}
 
     def grid(self):
         for variant in self.variants:
@@ -137,41 +158,57 @@ class Sweep:
         environment = env.capture()
         peaks = machine.cached(environment)
         write_json_atomic(run.path / "env.json", {**environment, "machine": peaks})
-        write_json_atomic(run.path / "config.json", {**self.cfg.model_dump(mode="json"), "threads": self.threads,
-                                                    "affinity": self.affinity, "profile_detail":
-                                                    self.profile.model_dump(), "repeat": self.repeat,
-                                                    "scenario_options": self.scenario_options.model_dump()})
+        write_json_atomic(run.path / "config.json", self.config_json())
         return run, {**environment, "machine": peaks}
 
-    def run(self, progress: Progress | None = None) -> RunDir:
+    def run(self, progress: SweepProgress | None = None) -> RunDir:
         run, environment = self.start()
+        jobs = len(list(self.grid())) * self.repeat
+        run.mark("running", jobs=jobs, done=0)
+        try:
+            self._run_plans(run, environment, progress)
+        except KeyboardInterrupt:
+            run.mark("interrupted", jobs=jobs, done=len(run.records()))
+            raise RunInterrupted(run) from None
+        except BaseException as e:  # a run stopped by an error is no complete run either
+            run.mark("interrupted", jobs=jobs, done=len(run.records()), error=f"{type(e).__name__}: {e}")
+            raise
+        run.mark("complete", jobs=jobs, done=len(run.records()))
+        return run
+
+    def _run_plans(self, run: RunDir, environment: dict, progress: SweepProgress | None) -> None:
         plans = self.plan(run, environment)
-        task = progress.add_task("sweep", total=len(plans)) if progress else None
+        if progress:
+            progress.start(len(plans) * self.repeat)
 
         def started(plan: Planned, k: int) -> None:
             if progress:
                 j = plan.job
-                progress.update(task, description=f"{j.variant} {j.backend} {j.scenario} b{j.batch_size}"
-                                + (f" r{k}" if self.repeat > 1 else ""))
+                progress.job_started(f"{j.variant} {j.backend} {j.scenario} b{j.batch_size}"
+                                     + (f" r{k}" if self.repeat > 1 else ""))
 
         def done(plan: Planned, record: dict) -> None:
+            loops = plan.job.variant_notes.get("onnx_loop_ops") if plan.job.artifact_format == "onnx" else None
+            if loops:
+                record["warnings"] = [*(record.get("warnings") or []), f"the ONNX graph has {loops} Loop/Scan ops: "
+                                      "usually a per-row embedding path (e.g. EmbeddingBag), slow on ONNX runtimes"]
             run.append(record)
             if progress:
-                progress.advance(task)
+                progress.job_finished(record)
 
         Interleaver(self.repeat, on_launch=started).run(plans, done)
-        return run
 
-    def plan(self, run: RunDir, environment: dict) -> list[Planned]:
-        """Every job of the grid, its variant built and its inputs saved, or its skipped / failed record."""
+    def plan(self, run: RunDir, environment: dict, first_index: int = 0, skip: str | None = None) -> list[Planned]:
+        """Every job of the grid, its variant built and its inputs saved, or its skipped / failed record (every
+        job `skipped` with the reason `skip` when given); job ids count from `first_index`."""
         ws = self.ws
         prepared: dict[str, object] = {}
         plans = []
-        for index, (variant, b, scenario, batch) in enumerate(self.grid()):
+        for index, (variant, b, scenario, batch) in enumerate(self.grid(), first_index):
             job = Job(
-                job_id=job_id(index, self.family.name, variant.name, b.name, scenario, batch), run_id=run.run_id,
-                run_dir=str(run.path), model=self.family.name, preset=self.preset, variant=variant.name,
-                backend=b.name, backend_entry=registry.BACKENDS[b.name], device=b.device,
+                job_id=job_id(index, self.family.name, variant.name, b.name, scenario, batch, self.target),
+                run_id=run.run_id, run_dir=str(run.path), model=self.family.name, preset=self.preset,
+                variant=variant.name, backend=b.name, backend_entry=registry.BACKENDS[b.name], device=b.device,
                 profile=self.profile.name, scenario=scenario, batch_size=batch, threads=self.threads,
                 timing=self.cfg.timing, timeout_s=self.harness[variant.name, b.name].timeout_s or self.cfg.timeout_s,
                 inputs=self.family.input_names,
@@ -179,9 +216,10 @@ class Sweep:
                 env_id=environment["env_id"], quality_entry=self.family.quality_entry,
                 backend_options=self.backend_options(variant, b),
                 scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
-                op_profile=self.cfg.op_profile, machine_peaks=environment["machine"],
+                op_profile=self.cfg.op_profile, machine_peaks=environment["machine"], target=self.target,
             )
-            plans.append(Planned(job, run, self._prepare(job, variant, b, ws, run, prepared)))
+            plans.append(Planned(job, run, job.outcome("skipped", skip) if skip else
+                                 self._prepare(job, variant, b, ws, run, prepared)))
         return plans
 
     def _prepare(self, job: Job, variant, b: BackendChoice, ws: Workspace, run: RunDir, prepared: dict
@@ -200,7 +238,8 @@ class Sweep:
         key = f"{variant.name}/{fmt}"
         if key not in prepared:
             try:
-                prepared[key] = ws.prepare(variant, {fmt})
+                with output_to(run.path / "logs" / f"{job.job_id}.log"):
+                    prepared[key] = ws.prepare(variant, {fmt})
             except USER_ERRORS:
                 raise
             except Exception as e:  # noqa: BLE001 - a variant that cannot be built fails its jobs only
@@ -212,17 +251,28 @@ class Sweep:
         job.params, job.flops_per_sample, job.reference = p.params, p.flops_per_sample, p.reference
         job.variant_notes = p.notes
         job.inputs_path = save_input_pool(run, ws, job.batch_size, job.timing.pool_size)
+        if rows := self.scenario_options.row_pool(job.batch_size):
+            job.rows_path = save_input_pool(run, ws, rows, 1)
         return None
 
 
 def progress_bar(console: Console) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
+    """A plain rich bar with an ETA (the fleet runner drives its own tasks)."""
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def run_sweep(cfg: SweepConfig, console: Console) -> Path:
     sweep = Sweep(cfg, log=console.print)
-    with progress_bar(console) as progress:
-        sweep.log = progress.console.print
-        run = sweep.run(progress)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a cancelled CI job (SIGTERM) is marked like Ctrl-C
+    try:
+        with SweepProgress(console) as progress:
+            sweep.log = progress.log
+            run = sweep.run(progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return run.path

@@ -68,8 +68,8 @@ def measure(backend: Backend, handles: list[Any], timing: TimingConfig, batch_si
     if timing.warmup_iters or timing.warmup_s:
         warm, _ = warm_up(backend, handles, timing, clock)
     device: list[dict] = []
-    lat, _, wall = _run_until(backend, handles, timing.min_iters, timing.min_duration_s, timing.max_duration_s, True,
-                              clock, device)
+    lat, _, wall = _run_until(backend, handles, timing.target_iters(), timing.min_duration_s, timing.max_duration_s,
+                              True, clock, device)
     return Measurement(np.asarray(lat, dtype=np.int64), wall, batch_size, warm, device_arrays(device))
 
 

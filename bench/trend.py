@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +35,12 @@ def trend(history: History, select: dict, metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run_id", "started_at", "git", *SERIES, metric, "gate"])
 
 
+def chart_name(metric: str, select: dict) -> str:
+    """history-<metric>[-<field>-<value>...].png: a filtered chart never overwrites the unfiltered one."""
+    parts = [metric, *(f"{k}-{v}" for k, v in sorted(select.items()))]
+    return "history-" + re.sub(r"[^A-Za-z0-9._+-]+", "_", "-".join(str(p) for p in parts)) + ".png"
+
+
 def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
     """One line per (variant, backend, scenario, batch) over run start time; failed gates marked with a red x."""
     import matplotlib
@@ -41,7 +48,7 @@ def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig, ax = plt.subplots(figsize=(11, 4.5))
     times = pd.to_datetime(df["started_at"], utc=True, format="ISO8601")
     failed_label = "gate failed"
     for key, group in df.assign(t=times).groupby(SERIES, sort=True):
@@ -53,8 +60,10 @@ def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
             failed_label = None
     unit = get_metric(metric).unit
     ax.set(xlabel="run start (UTC)", ylabel=f"{metric} [{unit}]" if unit else metric, title=f"{metric} across runs")
+    if times.nunique() == 1:  # one run: a day around it, not matplotlib's default five years
+        ax.set_xlim(times.iloc[0] - pd.Timedelta(hours=12), times.iloc[0] + pd.Timedelta(hours=12))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), ncol=1 + len(ax.get_lines()) // 20)
     fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from backends.base import BackendOptions, file_sha256
+from backends.base import BackendOptions, NotInEffect, file_sha256
 from backends.registry import load_class, load_entry
 from bench import noise, ops, roofline, scenarios
 from bench.config import TimingConfig
@@ -27,11 +27,16 @@ from bench.records import RunDir, now_iso
 from models.artifacts import cache_root
 
 
-def artifact_bytes(path: str) -> int:
-    """Size on disk, counting an OpenVINO IR's .bin or ONNX external data beside the file."""
+def artifact_files(path: str) -> list[Path]:
+    """The artifact and the files that belong to it (an OpenVINO IR's .bin)."""
     p = Path(path)
     extra = p.with_suffix(".bin") if p.suffix == ".xml" else None
-    return p.stat().st_size + (extra.stat().st_size if extra and extra.exists() else 0)
+    return [p] + ([extra] if extra and extra.exists() else [])
+
+
+def artifact_bytes(path: str) -> int:
+    """Size on disk, counting an OpenVINO IR's .bin beside the file."""
+    return sum(f.stat().st_size for f in artifact_files(path))
 
 
 def measure_quality(backend, job: Job) -> dict | None:
@@ -77,7 +82,10 @@ def run_job(job: Job) -> dict:
                              batch_size=job.batch_size, mode=load.mode,
                              cache_dir=str(cache_root()))
     t0 = time.perf_counter()
-    backend.load(job.artifact, options)
+    try:
+        backend.load(job.artifact, options)
+    except NotInEffect as e:  # the runtime would not run what the variant asks for: nothing honest to measure
+        return job.outcome("skipped", str(e), started)
     load_s = time.perf_counter() - t0
     rss_loaded, peak_loaded = proc.memory_info().rss, peak_rss_bytes()
     pool = np.load(job.inputs_path)
@@ -117,6 +125,8 @@ def run_job(job: Job) -> dict:
         # high-water mark growth while loading, while measuring, and while scoring quality (they sum to peak - start)
         peak_rss_load_bytes=peak_loaded - rss_start, peak_rss_run_bytes=peak_run - peak_loaded,
         peak_rss_quality_bytes=peak - peak_run, gpu_mem_nvml_bytes=gpu_nvml,
+        # what a deployed process adds by serving this model: runtime, model, inputs, inference (footprint budgets)
+        footprint_bytes=peak_run - rss_start,
         scenario_options=job.scenario_options, noise=host,
         model_bytes=artifact_bytes(job.artifact), artifact_sha256=file_sha256(job.artifact),
         quality=quality, achieved_gflops=flops * summary["throughput_sps"] / 1e9 if flops else None,
@@ -133,11 +143,14 @@ def child_main(job: Job, conn, log_path: str) -> None:
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
+    print(f"job {job.job_id}: {job.backend} on {job.device}, {job.scenario}, batch {job.batch_size}, "
+          f"artifact {job.artifact}", flush=True)
     try:
         record = run_job(job)
     except BaseException as e:  # noqa: BLE001 - any failure becomes this job's record
         traceback.print_exc()
-        record = job.outcome("failed", f"{type(e).__name__}: {e}".splitlines()[0][:500])
+        record = job.outcome("failed", f"{type(e).__name__}: {e}".strip())  # whole: screens cut it, records don't
+    print(f"{record['status']}{': ' + record['reason'] if record.get('reason') else ''}", flush=True)
     conn.send(record)
     conn.close()
 

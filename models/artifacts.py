@@ -20,7 +20,7 @@ from models.family import DEFAULT_QUALITY, ModelFamily, config_hash
 from models.fileio import save_atomic
 from models.quality import auc, logloss
 
-ARTIFACT_VERSION = 3  # bump when a change to training or export invalidates cached artifacts
+ARTIFACT_VERSION = 4  # bump when a change to training or export invalidates cached artifacts
 TRAIN_SEED, EVAL_SEED, CALIBRATION_SEED, BENCH_SEED = 1, 2, 3, 4
 
 

@@ -3,50 +3,28 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.artifacts import BENCH_SEED, CALIBRATION_SEED, EVAL_SEED, Prepared, cache_root, count_params
+from models.byo_check import bind, preflight
+from models.byo_export import cache_key, export_checked, slow_ops
+from models.byo_spec import InputSpec, ModelInput, SpecFile, input_draws, numpy_dtype, read_spec
 from models.compress.base import size_breakdown
 from models.compress.calibration import read_calibration
-from models.data import zipf_ids
 from models.errors import ModelError
-from models.fileio import load_yaml, save_atomic
+from models.fileio import save_atomic
 from models.variants import Variant
 
 FILE_FORMATS = {".onnx": "onnx", ".xml": "openvino", ".engine": "engine", ".plan": "engine", ".trt": "engine"}
 AS_GIVEN = "as-given"
-ZIPF_EXPONENT = 1.1
-DTYPES = {np.dtype(t) for t in ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")}
-
-
-class InputSpec(BaseModel):
-    """One model input as the user declares it; everything but the name defaults to the model's signature."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    dtype: str | None = None
-    shape: list[int | str] | None = None  # "batch" marks the batch axis
-    cardinality: int | None = Field(None, ge=1)  # integer inputs: IDs in [0, cardinality)
-    range: tuple[float, float] | None = None  # [low, high): IDs for integer inputs, uniform values for floats
-    distribution: Literal["zipf", "uniform"] = "zipf"
-
-
-class SpecFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    inputs: list[InputSpec] = []
-    labelled: Path | None = None  # .npz with one array per input plus `labels`: enables quality
-    calibration: Path | None = None  # .npz / .parquet with one array (column) per input: int8-static calibration
-
-
 @dataclass
 class Signature:
     """An input as the model file declares it: dims are ints, or None where symbolic / dynamic."""
@@ -55,58 +33,6 @@ class Signature:
     dtype: np.dtype
     dims: list[int | None]
     table_rows: int | None = None  # rows of the embedding table the input indexes, where that is visible
-
-
-@dataclass
-class ModelInput:
-    """A fully resolved input: how to draw a batch of it."""
-
-    name: str
-    dtype: np.dtype
-    shape: list[int | None]  # None marks the batch axis
-    fixed_batch: int | None  # the batch size the model (or the spec) fixes, if any
-    low: float | None
-    high: float | None
-    distribution: str
-
-    def sample(self, rng: np.random.Generator, batch: int) -> np.ndarray:
-        shape = [batch if d is None else d for d in self.shape]
-        n = int(np.prod(shape))
-        if self.dtype == np.bool_:
-            return rng.random(shape) < 0.5
-        if np.issubdtype(self.dtype, np.integer):
-            span = int(self.high - self.low)
-            ids = zipf_ids(rng, n, span, ZIPF_EXPONENT) if self.distribution == "zipf" else rng.integers(0, span, n)
-            return (ids + int(self.low)).reshape(shape).astype(self.dtype)
-        if self.low is not None:
-            return rng.uniform(self.low, self.high, shape).astype(self.dtype)
-        return rng.standard_normal(shape).astype(self.dtype)
-
-
-def read_spec(path: Path | None) -> SpecFile:
-    if path is None:
-        return SpecFile()
-    try:
-        spec = SpecFile(**load_yaml(path))
-    except ValidationError as e:
-        first = e.errors()[0]
-        where, msg = ".".join(str(p) for p in first["loc"]), first["msg"].removeprefix("Value error, ")
-        raise ModelError(f"{path}: {where}: {msg}") from None
-    for key in ("labelled", "calibration"):
-        given = getattr(spec, key)
-        if given is not None and not given.is_absolute():
-            setattr(spec, key, path.parent / given)
-    return spec
-
-
-def numpy_dtype(name: str, where: str) -> np.dtype:
-    try:
-        dtype = np.dtype(name)
-    except TypeError:
-        dtype = None
-    if dtype not in DTYPES:
-        raise ModelError(f"{where}: unsupported input type {name}; valid: {', '.join(sorted(str(d) for d in DTYPES))}")
-    return dtype
 
 
 def onnx_signature(path: Path) -> tuple[list[Signature], int]:
@@ -177,11 +103,15 @@ def spec_signature(spec: SpecFile, what: str) -> list[Signature]:
         raise ModelError(f"{what} needs --input-spec FILE listing its inputs (name, dtype, shape with 'batch')")
     out = []
     for s in spec.inputs:
-        if s.shape is None:
+        shape = s.shape or (["batch", len(s.columns)] if s.columns else None)
+        if shape is None:
             raise ModelError(f"input spec: {s.name} needs a shape (e.g. [batch, 16]) for {what}")
-        integer = s.cardinality is not None or (s.range is not None and s.dtype is None)
+        if s.columns:
+            integer = all(not c.dense for c in s.columns)
+        else:
+            integer = s.cardinality is not None or (s.range is not None and s.dtype is None)
         dtype = numpy_dtype(s.dtype or ("int64" if integer else "float32"), f"input spec: {s.name}")
-        out.append(Signature(s.name, dtype, [None if isinstance(d, str) else d for d in s.shape]))
+        out.append(Signature(s.name, dtype, [None if isinstance(d, str) else d for d in shape]))
     return out
 
 
@@ -219,17 +149,10 @@ def resolve_one(sig: Signature, s: InputSpec | None) -> ModelInput:
             raise ModelError(f"{where}: axis {i} has no fixed size; give its shape in --input-spec (e.g. [batch, 16])")
         else:
             shape.append(int(d))
-    low = high = None
-    if s is not None and s.range is not None:
-        low, high = s.range
-    elif s is not None and s.cardinality is not None:
-        low, high = 0, s.cardinality
-    elif np.issubdtype(dtype, np.integer) and sig.table_rows:
-        low, high = 0, sig.table_rows  # the ID range of the embedding table the input indexes
-    if np.issubdtype(dtype, np.integer) and low is None:
-        raise ModelError(f"{where} is {dtype}: declare its IDs' cardinality or range in --input-spec")
+    if s is not None and s.columns is not None and shape[-1] != len(s.columns):
+        raise ModelError(f"{where}: the spec lists {len(s.columns)} columns, the input's last axis has {shape[-1]}")
     fixed = dims[batch] if isinstance(dims[batch], int) else None
-    return ModelInput(sig.name, dtype, shape, fixed, low, high, s.distribution if s else "zipf")
+    return ModelInput(sig.name, dtype, shape, fixed, input_draws(s, dtype, sig.table_rows, where))
 
 
 class AsGiven(Variant):
@@ -269,16 +192,14 @@ class ByoModel:
         self.calibration = read_calibration(spec.calibration, self.features(2, 0)) if spec.calibration else None
         self.calibration_source = str(spec.calibration) if spec.calibration else "input spec distribution"
         self.reference = self.write_reference()
+        self.notes: dict = {}  # how it was bound and exported, stored in every record of it (variant_notes)
 
     def preset(self, name: str) -> None:
         if name != AS_GIVEN:
             raise ModelError(f"presets apply to built-in models; {self.name} runs as given (valid: {AS_GIVEN})")
 
     def check_batch_sizes(self, sizes: list[int]) -> None:
-        for i in self.inputs:
-            if i.fixed_batch is not None and any(b != i.fixed_batch for b in sizes):
-                raise ModelError(f"{self.name}: input {i.name} fixes the batch size at {i.fixed_batch}; "
-                                f"run with --batch-sizes {i.fixed_batch} or export it with a dynamic batch axis")
+        check_batch_sizes(self.name, self.inputs, sizes)
 
     def features(self, n: int, seed: int) -> dict[str, np.ndarray]:
         return sample_inputs(self.inputs, n, seed)
@@ -340,7 +261,7 @@ class ByoModel:
 
     def prepare(self, variant: Variant, formats: set[str]) -> Prepared:
         if variant is self.variant:
-            notes = size_breakdown(self.module) if self.module is not None else {}
+            notes = {**(size_breakdown(self.module) if self.module is not None else {}), **self.notes}
             return Prepared(self.name, AS_GIVEN, variant.name, {f: variant.files[f] for f in formats}, self.params,
                             None, self.reference, notes)
         module = variant.module(self)
@@ -410,8 +331,11 @@ def from_file(path: Path, spec: SpecFile, student: str | None = None) -> ByoMode
     if spec.labelled is not None and fmt != "onnx":
         raise ModelError("labelled data (quality) is supported for ONNX files and PyTorch factories")
     kind = {"onnx": "an ONNX file", "openvino": "an OpenVINO IR", "engine": "a TensorRT engine"}[fmt]
-    return ByoModel(safe_name(path.stem), inputs, AsGiven({fmt: str(path.resolve())}, {}), params, kind, spec,
-                    onnx_file=path.resolve() if fmt == "onnx" else None, student=student)
+    model = ByoModel(safe_name(path.stem), inputs, AsGiven({fmt: str(path.resolve())}, {}), params, kind, spec,
+                     onnx_file=path.resolve() if fmt == "onnx" else None, student=student)
+    if fmt == "onnx":
+        model.notes = {"onnx_loop_ops": slow_ops(path)}
+    return model
 
 
 def load_factory(entry: str, flag: str = "--model"):
@@ -429,17 +353,21 @@ def load_factory(entry: str, flag: str = "--model"):
     return factory
 
 
+def check_batch_sizes(name: str, inputs: list[ModelInput], sizes: list[int]) -> None:
+    for i in inputs:
+        if i.fixed_batch is not None and any(b != i.fixed_batch for b in sizes):
+            raise ModelError(f"{name}: input {i.name} fixes the batch size at {i.fixed_batch}; "
+                             f"run with --batch-sizes {i.fixed_batch} or export it with a dynamic batch axis")
+
+
 def sample_inputs(inputs: list[ModelInput], n: int, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {i.name: i.sample(rng, n) for i in inputs}
 
 
-def from_factory(entry: str, spec: SpecFile, student: str | None = None) -> ByoModel:
-    """Build the user's module, then write it as a torch artifact and (if the exporter can) as ONNX."""
-    import torch
+def build_module(entry: str):
+    """The user's factory called: an eval-mode torch.nn.Module, or one line saying why not."""
     from torch import nn
-
-    from models.export import export_checked
 
     factory = load_factory(entry)
     try:
@@ -448,28 +376,53 @@ def from_factory(entry: str, spec: SpecFile, student: str | None = None) -> ByoM
         raise ModelError(f"--model {entry}: the factory raised {type(e).__name__}: {e}") from None
     if not isinstance(module, nn.Module):
         raise ModelError(f"--model {entry}: the factory returned {type(module).__name__}, not a torch.nn.Module")
-    module.eval()
+    return module.eval()
+
+
+def from_factory(entry: str, spec: SpecFile, student: str | None, exporter: str, batch_sizes: list[int]
+                 ) -> ByoModel:
+    """Build the user's module, check it on the spec (pre-flight), then reuse or write its torch and ONNX files."""
+    import torch
+
+    module = build_module(entry)
+    what = f"--model {entry}"
     inputs = resolve(spec_signature(spec, f"factory {entry}"), spec, f"factory {entry}")
-    name = safe_name(entry.replace(":", "."))
-    out = artifact_dir(name)
-    files, unbuilt = {}, {}
-    try:
-        torch.save(module, out / "model.pt")
-        files["torch"] = str(out / "model.pt")
-    except Exception as e:  # noqa: BLE001 - e.g. a class defined where pickle cannot find it
-        unbuilt["torch"] = f"saving the module failed: {type(e).__name__}: {e}"
     names = tuple(i.name for i in inputs)
-    try:
-        files["onnx"] = str(export_checked(module, out / "model.onnx", sample_inputs(inputs, 64, 99), names,
-                                           ("output",)))
-    except Exception as e:  # noqa: BLE001 - an unexportable module still runs on the PyTorch backends
-        unbuilt["onnx"] = f"ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}"
-    if not files:
-        raise ModelError(f"--model {entry}: the module could be neither saved nor exported ({unbuilt['torch']})")
+    name = safe_name(entry.replace(":", "."))
+    params = count_params(module)
+    check_batch_sizes(name, inputs, batch_sizes)
+    module, binding = bind(module, names, spec.as_dict, what)
+    preflight(module, inputs, binding, what)
     if student is not None:
         load_factory(student, "--student")  # a bad entry is bad input now, not a failed job later
-    return ByoModel(name, inputs, AsGiven(files, unbuilt), count_params(module), "a PyTorch factory", spec,
-                    module=module, onnx_file=Path(files["onnx"]) if "onnx" in files else None, student=student)
+    labelled = spec.labelled.stat().st_mtime_ns if spec.labelled and spec.labelled.exists() else None
+    key = cache_key(module, spec.model_dump_json(), str(labelled), exporter, str(batch_sizes))
+    out = cache_root() / "byo" / f"{name}-{key}"
+    done = out / "byo.json"
+    if not done.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        files, unbuilt = {}, {}
+        try:
+            torch.save(module, out / "model.pt")
+            files["torch"] = str(out / "model.pt")
+        except Exception as e:  # noqa: BLE001 - e.g. a class defined where pickle cannot find it
+            unbuilt["torch"] = f"saving the module failed: {type(e).__name__}: {e}"
+        onnx = export_checked(module, lambda n, seed: sample_inputs(inputs, n, seed), names, out, exporter,
+                              batch_sizes)
+        if onnx.path is not None:
+            files["onnx"] = str(onnx.path)
+        else:
+            unbuilt["onnx"] = onnx.reason
+        save_atomic(done, lambda t: t.write_text(json.dumps({"files": files, "unbuilt": unbuilt, "notes": onnx.notes,
+                                                             "binding": binding})))
+    saved = json.loads(done.read_text())
+    if not saved["files"]:
+        raise ModelError(f"{what}: the module could be neither saved nor exported ({saved['unbuilt']['torch']})")
+    files = saved["files"]
+    model = ByoModel(name, inputs, AsGiven(files, saved["unbuilt"]), params, "a PyTorch factory", spec,
+                     module=module, onnx_file=Path(files["onnx"]) if "onnx" in files else None, student=student)
+    model.notes = {**saved["notes"], "binding": saved["binding"]}
+    return model
 
 
 def is_byo(model: str) -> bool:
@@ -477,10 +430,14 @@ def is_byo(model: str) -> bool:
     return ":" in model or "/" in model or Path(model).suffix.lower() in FILE_FORMATS or Path(model).is_file()
 
 
-def open_byo(model: str, spec_path: Path | None, student: str | None = None,
-             calibration: Path | None = None) -> ByoModel:
+def open_byo(model: str, spec_path: Path | None, student: str | None = None, calibration: Path | None = None,
+             exporter: str = "auto", batch_sizes: list[int] | None = None) -> ByoModel:
+    """The user's model with its inputs resolved and checked; batch_sizes: the sweep's (parity runs at the largest)."""
     spec = read_spec(spec_path)
     spec.calibration = calibration or spec.calibration  # the command line's file wins over the spec's
+    sizes = batch_sizes or [64]
     if ":" in model and not Path(model).exists():
-        return from_factory(model, spec, student)
-    return from_file(Path(model), spec, student)
+        return from_factory(model, spec, student, exporter, sizes)
+    byo = from_file(Path(model), spec, student)
+    byo.check_batch_sizes(sizes)
+    return byo

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import io
 import os
 import warnings
 from pathlib import Path
@@ -13,16 +16,30 @@ from torch import nn
 PARITY_TOL = 1e-5
 
 
+def batch_axes(module: nn.Module, n: int) -> tuple:
+    """torch.export's dynamic_shapes: axis 0 of every input is one shared batch size (forward(*xs): one tuple)."""
+    batch = torch.export.Dim("batch")
+    axes = tuple({0: batch} for _ in range(n))
+    kinds = [p.kind for p in inspect.signature(module.forward).parameters.values()]
+    return (axes,) if kinds == [inspect.Parameter.VAR_POSITIONAL] else axes
+
+
 def export_onnx(module: nn.Module, example: dict[str, np.ndarray], input_names: tuple[str, ...],
-                output_names: tuple[str, ...], path: Path) -> Path:
-    """Export with the TorchScript-based exporter (fast, yields one Gather per embedding table)."""
-    axes = {name: {0: "batch"} for name in (*input_names, *output_names)}
+                output_names: tuple[str, ...], path: Path, exporter: str = "torchscript") -> Path:
+    """Export with a dynamic batch axis. torchscript (default for built-in models: fast, one Gather per table) or
+    dynamo (torch.export + onnxscript)."""
     args = tuple(torch.from_numpy(example[k]) for k in input_names)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.onnx")  # concurrent builders never share a scratch file
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), args, str(tmp), input_names=list(input_names),
-                          output_names=list(output_names), dynamic_axes=axes, opset_version=17, dynamo=False)
+        if exporter == "dynamo":
+            torch.onnx.export(module.eval(), args, str(tmp), input_names=list(input_names),
+                              output_names=list(output_names), dynamic_shapes=batch_axes(module, len(args)),
+                              dynamo=True, external_data=False, verbose=False)
+        else:
+            axes = {name: {0: "batch"} for name in (*input_names, *output_names)}
+            torch.onnx.export(module.eval(), args, str(tmp), input_names=list(input_names),
+                              output_names=list(output_names), dynamic_axes=axes, opset_version=17, dynamo=False)
     os.replace(tmp, path)
     return path
 
@@ -30,7 +47,9 @@ def export_onnx(module: nn.Module, example: dict[str, np.ndarray], input_names: 
 def onnx_scores(path: Path, inputs: dict[str, np.ndarray]) -> np.ndarray:
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: graph-optimizer notes about Loop subgraphs are not the user's
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     names = {i.name for i in session.get_inputs()}
     return session.run(None, {k: v for k, v in inputs.items() if k in names})[0].reshape(-1)
 

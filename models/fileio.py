@@ -19,6 +19,13 @@ def save_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """The parser's complaint with the line and column it points at (1-based, as editors count)."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
+
+
 def load_yaml(path: Path) -> dict:
     """A YAML file's top-level mapping; unreadable, empty, invalid or non-mapping files are one-line errors."""
     try:
@@ -26,7 +33,7 @@ def load_yaml(path: Path) -> dict:
     except OSError as e:
         raise ModelError(f"cannot read {path}: {e.strerror}") from None
     except yaml.YAMLError as e:
-        raise ModelError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        raise ModelError(f"{path} is not valid YAML: {yaml_problem(e)}") from None
     if data is None:  # an empty file is a mistake (a wrong path, an unsaved editor), never "all defaults"
         raise ModelError(f"{path} is empty: give at least one setting")
     if not isinstance(data, dict):

@@ -34,6 +34,28 @@ def build_not_a_module():
     return {"weights": [1, 2, 3]}
 
 
+class FailsInJobs(nn.Module):
+    """Pools multi-hot IDs with nn.EmbeddingBag (an ONNX Loop); its PyTorch forward raises inside a job process only,
+    with a reason longer than any screen line: a job failure the parent's pre-flight cannot see."""
+
+    def __init__(self):
+        super().__init__()
+        self.bag = nn.EmbeddingBag(100, 4, mode="sum")
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        import multiprocessing
+
+        if multiprocessing.parent_process() is not None:
+            raise RuntimeError("refusing to run in a job: " + "this reason goes on " * 30 + "END-OF-REASON")
+        offsets = torch.arange(0, ids.numel(), ids.shape[1])
+        return self.bag(ids.reshape(-1), offsets).sum(1, keepdim=True)
+
+
+def build_fails_in_jobs() -> nn.Module:
+    torch.manual_seed(0)
+    return FailsInJobs()
+
+
 class TiedScorer(nn.Module):
     """Scores every catalog item with the same table it embeds the history with (SASRec's tied output layer)."""
 

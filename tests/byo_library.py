@@ -77,6 +77,19 @@ class VarArgsNet(nn.Module):
         return self.out(torch.cat([self.emb(ids[:, 0]), dense], 1))
 
 
+class NormNet(nn.Module):
+    """A modern block: RMSNorm, which the TorchScript exporter cannot export at opset 17 (the dynamo one can)."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(SIZES[0], 8)
+        self.norm = nn.RMSNorm(8 + DENSE)
+        self.out = nn.Linear(8 + DENSE, 1)
+
+    def forward(self, ids, dense):
+        return torch.sigmoid(self.out(self.norm(torch.cat([self.emb(ids[:, 0]), dense], 1))))
+
+
 def _build(cls):
     def build() -> nn.Module:
         torch.manual_seed(0)
@@ -85,5 +98,31 @@ def _build(cls):
     return build
 
 
-build_castnet, build_matrix, build_dict, build_bag, build_varargs = map(
-    _build, (CastNet, MatrixNet, DictNet, BagNet, VarArgsNet))
+build_castnet, build_matrix, build_dict, build_bag, build_varargs, build_norm = map(
+    _build, (CastNet, MatrixNet, DictNet, BagNet, VarArgsNet, NormNet))
+
+
+# Input specs of the models above, as a user would write them (tests and scripts/byo-table use them).
+CAST_SPEC = """inputs:
+  - {name: user_id, dtype: int64, shape: [batch], cardinality: 1000}
+  - {name: item_id, dtype: int64, shape: [batch], cardinality: 500}
+  - {name: cat_a, dtype: int64, shape: [batch], cardinality: 200}
+  - {name: cat_b, dtype: int64, shape: [batch], cardinality: 50}
+  - {name: dense, dtype: float32, shape: [batch, 5]}
+"""
+MATRIX_SPEC = """inputs:
+  - name: x
+    columns: [{dense: true}, {dense: true}, {dense: true}, {dense: true}, {dense: true},
+              {cardinality: 1000}, {cardinality: 500, distribution: uniform}, {cardinality: 200, zipf_a: 1.3},
+              {cardinality: 50}]
+"""
+DICT_SPEC = """inputs:
+  - {name: user, shape: [batch, 1], cardinality: 1000}
+  - {name: item, shape: [batch, 1], cardinality: 500}
+  - {name: dense, shape: [batch, 5]}
+"""
+BAG_SPEC = """inputs:
+  - {name: sparse, dtype: int64, shape: [batch, 4, 3], cardinality: 50}
+  - {name: dense, shape: [batch, 5]}
+"""
+SPECS = {"castnet": CAST_SPEC, "matrix": MATRIX_SPEC, "dict": DICT_SPEC, "bag": BAG_SPEC}

@@ -7,34 +7,137 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+from backends.registry import BACKENDS
+from tests.byo_library import CAST_SPEC, SPECS
+
 ROOT = Path(__file__).resolve().parents[1]
-SHORT = "timing: {warmup_iters: 2, warmup_s: 0, min_iters: 20, min_duration_s: 0, max_duration_s: 5, pool_size: 2}\n"
-CAST_SPEC = """inputs:
-  - {name: user_id, dtype: int64, shape: [batch], cardinality: 1000}
-  - {name: item_id, dtype: int64, shape: [batch], cardinality: 500}
-  - {name: cat_a, dtype: int64, shape: [batch], cardinality: 200}
-  - {name: cat_b, dtype: int64, shape: [batch], cardinality: 50}
-  - {name: dense, dtype: float32, shape: [batch, 5]}
-"""
+SHORT = ("timing: {warmup_iters: 2, warmup_s: 0, min_iters: 20, min_duration_s: 0, max_duration_s: 5, pool_size: 2}\n"
+         "repeat: 1\n")
+
+
+def short_config(folder: Path) -> Path:
+    (folder / "short.yaml").write_text(SHORT)
+    return folder / "short.yaml"
 
 
 def run_in(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     """`recbench run` from the user's folder, recbench itself on the path but not the folder."""
-    (cwd / "short.yaml").write_text(SHORT)
+    short_config(cwd)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "bench", "run", "--config", "short.yaml", "--no-report",
-                           "--out", "out", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "bench", "run", "--config", "short.yaml", "--out", "out", *args],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 def records(out: Path) -> list[dict]:
     return [json.loads(line) for f in out.rglob("records.jsonl") for line in f.read_text().splitlines()]
 
 
-def test_casting_model_from_the_working_directory_runs_everywhere(tmp_path):
-    shutil.copy(ROOT / "tests" / "byo_library.py", tmp_path / "mylib.py")
-    (tmp_path / "spec.yaml").write_text(CAST_SPEC)
-    res = run_in(tmp_path, "--model", "mylib:build_castnet", "--input-spec", "spec.yaml",
-                 "--backends", "torch-cpu,onnxruntime,openvino", "--batch-sizes", "3")
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-    assert [(r["backend"], r["status"]) for r in records(tmp_path / "out")] == [
-        ("torch-cpu", "ok"), ("onnxruntime", "ok"), ("openvino", "ok")]
+def spec(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    return path
+
+
+
+
+@pytest.mark.parametrize("model", list(SPECS))
+def test_library_models_match_pytorch_on_every_cpu_runtime(tmp_path, model):
+    """Export, parity at three batch sizes, then each runtime's scores against PyTorch's (in process: fast)."""
+    from backends.base import BackendOptions
+    from backends.registry import load_class
+    from models.byo import open_byo
+
+    byo = open_byo(f"tests.byo_library:build_{model}", spec(tmp_path, SPECS[model]), exporter="auto",
+                   batch_sizes=[5])
+    notes = byo.notes
+    assert notes["exporter"] == "torchscript" and notes["parity_batches"] == [1, 5, 7]
+    assert notes["parity_max_abs_gap"] < 1e-5 and (notes["onnx_loop_ops"] > 0) == (model == "bag")
+    batch = byo.features(5, 1)
+    options = BackendOptions(device="cpu", threads=1, inputs=byo.input_names)
+    scores = {}
+    for name, fmt in (("torch-cpu", "torch"), ("onnxruntime", "onnx"), ("openvino", "onnx")):
+        backend = load_class(BACKENDS[name])()
+        backend.load(byo.variant.files[fmt], options)
+        scores[name] = backend.run(batch)
+    assert scores["torch-cpu"].shape == (5,)
+    for name in ("onnxruntime", "openvino"):
+        np.testing.assert_allclose(scores[name], scores["torch-cpu"], atol=1e-5)
+
+
+VARARGS_SWAPPED = """inputs:
+  - {name: dense, shape: [batch, 5]}
+  - {name: ids, shape: [batch, 1], cardinality: 1000}
+"""
+
+
+@pytest.mark.parametrize("model, spec_text, extra, expect", [
+    ("varargs", VARARGS_SWAPPED, [], "in forward's order"),
+    ("castnet", CAST_SPEC.replace("  - {name: cat_b, dtype: int64, shape: [batch], cardinality: 50}\n", ""), [],
+     "needs cat_b, which the input spec does not give"),
+    ("castnet", CAST_SPEC.replace("cardinality: 50}", "cardinality: 5000}"), [],
+     "input cat_b: IDs in [0, 5000) fail (IndexError: index out of range in self): its cardinality is probably "
+     "larger than the table it indexes (the model's embedding tables have 1000, 500, 200, 50 rows)"),
+    ("castnet", CAST_SPEC + "  - {name: age, shape: [batch, 1]}\n", [], "names age, which forward(user_id, "),
+    ("castnet", CAST_SPEC, ["--exporter", "onnx2"], "exporter: Input should be 'auto', 'torchscript' or 'dynamo'"),
+    ("matrix", "inputs:\n  - {name: x, columns: [{cardinality: 5, dense: true}]}\n", [], "either {cardinality: N}"),
+    ("castnet", CAST_SPEC.replace("cardinality: 50}", "cardinality: 50, zipf_a: 1}"), [], "zipf_a must not be"),
+])
+def test_bad_model_input_is_one_line_exit_2(tmp_path, monkeypatch, capsys, model, spec_text, extra, expect):
+    """Checked in the parent before any job (in process here: no job may start)."""
+    from bench import cli
+
+    monkeypatch.setattr("bench.sweep.Interleaver", lambda *a, **k: pytest.fail("a job started"))
+    monkeypatch.setattr(sys, "argv", ["recbench", "run", "--model", f"tests.byo_library:build_{model}",
+                                      "--input-spec", str(spec(tmp_path, spec_text)), "--backends", "onnxruntime",
+                                      "--out", str(tmp_path / "out"), *extra])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert expect in " ".join(err.split()) and "Traceback" not in err, err
+
+
+def test_factory_from_the_working_directory_exit_1_full_reason_loop_warning(tmp_path):
+    """One CLI run: the user's module imported from the working directory; its torch job fails (exit 1, the whole
+    reason in the record and the report), its ONNX jobs run with a Loop warning in the record and the summary."""
+    shutil.copy(ROOT / "tests" / "byo_factories.py", tmp_path / "mylib.py")
+    (tmp_path / "spec.yaml").write_text("inputs:\n  - {name: ids, shape: [batch, 3], cardinality: 100}\n")
+    res = run_in(tmp_path, "--model", "mylib:build_fails_in_jobs", "--input-spec", "spec.yaml", "--backends",
+                 "torch-cpu,onnxruntime,openvino", "--batch-sizes", "4")
+    assert res.returncode == 1, res.stdout[-3000:] + res.stderr[-2000:]
+    failed, *ok = records(tmp_path / "out")
+    assert failed["status"] == "failed" and failed["reason"].endswith("END-OF-REASON")  # never cut in the record
+    for r in ok:
+        assert r["status"] == "ok" and "1 Loop/Scan ops" in " ".join(r["warnings"]), r
+    assert "Loop/Scan" in " ".join(res.stdout.split())  # the run summary says it too
+    assert "END-OF-REASON" in next((tmp_path / "out").rglob("report.md")).read_text()
+
+
+def test_all_failed_run_still_gets_a_report(tmp_path):
+    from bench.records import RunDir
+    from bench.report.build import build_report
+
+    run = RunDir.create(tmp_path, "allfailed")
+    run.append({"run_id": "allfailed", "job_id": "000-x", "model": "m", "preset": "as-given", "variant": "as-given",
+                "backend": "onnxruntime", "batch_size": 1, "status": "failed", "reason": "boom " * 100 + "END"})
+    page = build_report(run.path, require_ok=False).markdown.read_text()
+    assert "boom boom" in page and "END" in page
+
+
+def test_exporter_fallback_choice_and_cache(tmp_path):
+    from models.byo import open_byo
+
+    norm = spec(tmp_path, "inputs:\n  - {name: ids, shape: [batch, 1], cardinality: 1000}\n"
+                          "  - {name: dense, shape: [batch, 5]}\n")
+    auto = open_byo("tests.byo_library:build_norm", norm, exporter="auto", batch_sizes=[4])
+    assert auto.notes["exporter"] == "dynamo" and "rms_norm" in auto.notes["export_failures"]["torchscript"]
+    forced = open_byo("tests.byo_library:build_norm", norm, exporter="torchscript", batch_sizes=[4])
+    assert set(forced.variant.formats) == {"torch"} and "rms_norm" in forced.variant.unbuilt["onnx"]
+    done = Path(auto.variant.files["onnx"]).parent / "byo.json"
+    stamp = done.stat().st_mtime_ns
+    # same weights, spec, exporter: reused
+    again = open_byo("tests.byo_library:build_norm", norm, exporter="auto", batch_sizes=[4])
+    assert again.variant.files == auto.variant.files and done.stat().st_mtime_ns == stamp

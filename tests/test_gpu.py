@@ -24,7 +24,8 @@ from tests.fakes import ScriptedBackend
 
 CUDA_OK, CUDA_WHY = registry.get("torch-cuda").available()
 gpu = pytest.mark.skipif(not CUDA_OK, reason=f"no usable GPU: {CUDA_WHY}")
-QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=20, min_duration_s=0.05, quality_samples=4096)
+QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=20, min_duration_s=0.05, quality_samples=4096,
+                     resolve=None)
 
 
 # --- why a GPU backend is unavailable: every branch, from facts ---------------------------------------------
@@ -157,8 +158,8 @@ class DeviceTimedBackend(ScriptedBackend):
 def test_timing_loop_collects_device_times_outside_host_time():
     backend = DeviceTimedBackend()
     handles = [backend.prepare({"x": np.zeros(4)}) for _ in range(2)]
-    m = measure(backend, handles, TimingConfig(warmup_iters=3, warmup_s=0, min_iters=100, min_duration_s=0), 4,
-                clock=backend.clock)
+    timing = TimingConfig(warmup_iters=3, warmup_s=0, min_iters=100, min_duration_s=0, resolve=None)
+    m = measure(backend, handles, timing, 4, clock=backend.clock)
     assert len(m.latencies_ns) == 100 and set(m.device_ms) == {"h2d", "compute", "d2h", "total"}
     assert all(len(v) == 100 for v in m.device_ms.values())  # warm-up iterations are not recorded
     s = stats.device_summary(m.device_ms)
@@ -168,7 +169,7 @@ def test_timing_loop_collects_device_times_outside_host_time():
 
 def test_host_only_backends_record_no_device_time():
     backend = ScriptedBackend()
-    m = measure(backend, [0], TimingConfig(warmup_iters=0, warmup_s=0, min_iters=5, min_duration_s=0), 1,
+    m = measure(backend, [0], TimingConfig(warmup_iters=0, warmup_s=0, min_iters=5, min_duration_s=0, resolve=None), 1,
                 clock=backend.clock)
     assert m.device_ms is None and stats.device_summary(m.device_ms) == {}
     assert Backend.device_times_ms(backend) is None

@@ -76,8 +76,8 @@ def test_history_cli_table_chart_rebuild_and_bad_input(tmp_path):
     res = recbench("history", str(tmp_path), "--preset", "tiny", "--metric", "latency_ms.p50")
     assert res.returncode == 0, res.stderr
     assert res.stdout.count("run") >= 3 and "run3" not in res.stdout
-    chart = tmp_path / "history-latency_ms.p50.png"
-    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    chart = tmp_path / "history-latency_ms.p50-preset-tiny.png"  # a filtered chart has its own file
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not (tmp_path / "history-latency_ms.p50.png").exists()
     default_db(tmp_path).unlink()
     res = recbench("history", str(tmp_path))
     assert res.returncode == 2 and "--rebuild" in res.stderr
@@ -93,9 +93,9 @@ def test_gate_stores_its_verdict_and_last_pass_uses_it(tmp_path):
     cand = make_run(tmp_path, "cand", {"fp32": latencies(1.0, seed=2)}, started_at="2026-01-01T01:00:00+00:00")
     budgets = tmp_path / "b.yaml"
     budgets.write_text('rules:\n  - {select: {variant: fp32}, limits: {latency_ms.p99: "<= 1 s"}}\n')
-    res = recbench("gate", "--baseline", "last-pass", str(base.path), "--budgets", str(budgets))
+    res = recbench("gate", "--baseline", "last-pass", str(base.path), "--budgets", str(budgets), "--record")
     assert res.returncode == 0 and "1 passed, 0 failed, 1 skipped" in res.stdout  # a new history: no baseline yet
-    res = recbench("gate", "--baseline", "last-pass", str(cand.path), "--max-regression", "10%")
+    res = recbench("gate", "--baseline", "last-pass", str(cand.path), "--max-regression", "10%", "--record")
     assert res.returncode == 0, res.stdout + res.stderr
     with History(default_db(tmp_path)) as h:
         assert h.gate_status() == {"base": True, "cand": True}

@@ -121,6 +121,9 @@ def test_extended_run_draws_pareto_load_and_speedup(run, tmp_path):
         {"target_qps": 100.0, "achieved_qps": 99.0, "latency_ms": {"p50": 1.0, "p99": 2.0}, "passed": True},
         {"target_qps": 400.0, "achieved_qps": 300.0, "latency_ms": {"p50": 10.0, "p99": 50.0}, "passed": False},
         {"target_qps": 200.0, "achieved_qps": 190.0, "latency_ms": {"p50": 2.0, "p99": 5.0}, "passed": True}])
+    # the serving issue's breakdown and batcher fields
+    load.update(queue_ms={"mean": 1.0, "p99": 3.0}, service_ms={"mean": 0.5, "p99": 1.0},
+                batching={"max_batch": 64, "max_delay_ms": 2})
     conc = copy.deepcopy(records[2])
     conc.update(scenario="concurrency", job_id="load-conc", curve=[
         {"concurrency": k, "throughput_sps": 1000.0 * k, "latency_ms": {"p50": k, "p99": 3.0 * k}} for k in (1, 2)])
@@ -154,6 +157,53 @@ def test_extended_run_draws_pareto_load_and_speedup(run, tmp_path):
     assert round(records[0]["model_bytes"] // 4 / 2**20, 6) in heights
     page = rep.html.read_text()
     assert "Latency under load" in page and external_references(page) == []
+
+
+VARIANTS_ALL = ("fp32", "fp16", "bf16", "int8-dynamic", "int8-static", "emb-int8", "emb-int4", "prune-50", "prune-90",
+                "prune-struct", "distilled", "lowrank", "distilled+int8-static", "emb-int8+int8-static")
+
+
+def _overlaps(fig, texts) -> list[tuple[str, str]]:
+    """Pairs of visible, non-empty text artists whose drawn boxes intersect."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts if t.get_visible() and t.get_text()]
+    return [(a, b) for i, (a, ba) in enumerate(boxes) for b, bb in boxes[i + 1:] if ba.overlaps(bb)]
+
+
+def test_a_variants_all_report_renders_legibly(run, tmp_path):
+    """14 variants x 2 backends x 2 batches: CDF lines stay distinguishable, labels and tick names never collide."""
+    ext = copy_run(run, tmp_path / "all")
+    records, extra = read_records(ext), []
+    for i, v in enumerate(VARIANTS_ALL[1:], start=1):
+        for r in records:
+            q = copy.deepcopy(r)
+            q.update(variant=v, job_id=f"{r['job_id']}-{i}", model_bytes=r["model_bytes"] // (1 + i % 4))
+            q["latency_ms"] = {k: None if x is None else x * (1 + i / 20) for k, x in r["latency_ms"].items()}
+            q["quality"]["auc_delta"] = -0.001 * i
+            np.save(ext / "raw" / f"{q['job_id']}.npy", (np.load(ext / "raw" / f"{r['job_id']}.npy") * (1 + i / 20))
+                    .astype(np.int64))
+            extra.append(q)
+    write_records(ext, records + extra)
+    rep = build_report(ext)
+    cdf = _chart(rep, "latency-cdf").figure
+    for ax in (a for a in cdf.axes if a.get_visible()):
+        lines = [ln for ln in ax.lines if not ln.get_label().startswith("_") and ln.get_drawstyle() == "steps-post"]
+        styles = [(str(ln.get_color()), ln.get_linestyle()) for ln in lines]
+        assert len(lines) == len(VARIANTS_ALL) and len(set(styles)) == len(styles), ax.get_title()  # one per variant
+        assert ax.get_title().endswith(BACKENDS)  # faceted: one panel per backend
+    (ax,) = [a for a in _chart(rep, "quality-vs-latency").figure.axes if a.get_visible()]
+    assert not _overlaps(ax.figure, ax.texts)
+    for name in ("speedup", "memory"):
+        fig = _chart(rep, name).figure
+        for ax in (a for a in fig.axes if a.get_visible() and a.get_label() != "<colorbar>"):
+            assert not _overlaps(fig, ax.get_xticklabels()), (name, ax.get_title())
+            assert not _overlaps(fig, ax.get_yticklabels()), (name, ax.get_title())
+    for c in rep.charts:
+        assert c.figure is None or Image.open(rep.out_dir / "charts" / f"{c.name}.png").size[0] <= 1300
 
 
 def test_pareto_front():

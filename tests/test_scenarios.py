@@ -33,22 +33,6 @@ def fake_job(**options):
     return SimpleNamespace(timing=timing, batch_size=1, scenario_options=ScenarioOptions(**options).model_dump())
 
 
-@pytest.mark.parametrize("rho", [0.5, 0.8])
-def test_server_reproduces_md1_mean_wait(rho):
-    """Poisson arrivals, deterministic 1 ms service, one worker: Wq = rho / (2 mu (1 - rho))."""
-    backend, handles, wait = fake_setup([1.0])
-    mu = 1000.0  # services per second
-    qps = rho * mu
-    run = server.serve(backend.infer_sync, handles, server.poisson_arrivals(100_000, qps, seed=1), 1, qps,
-                       clock=backend.clock, wait=wait)
-    summary, latencies = server.summarize_run(run, 1, budget_ms=10)
-    expected_ms = rho / (2 * mu * (1 - rho)) * 1e3
-    assert summary["queue_ms"]["mean"] == pytest.approx(expected_ms, rel=0.10)
-    # latency counts from the scheduled arrival: waiting plus the 1 ms service, exactly
-    assert latencies.mean() / MS == pytest.approx(summary["queue_ms"]["mean"] + 1.0, rel=1e-9)
-    assert summary["dropped_requests"] == 0 and summary["achieved_qps"] == pytest.approx(qps, rel=0.01)
-
-
 def test_a_stall_shows_in_server_percentiles_but_not_in_closed_loop():
     """One 100 ms stall among 1 ms requests: the ~50 requests arriving meanwhile queue behind it."""
     script = [1.0] * 2000
@@ -140,7 +124,8 @@ def test_offline_default_runs_requests_back_to_back():
     assert len(starts) == 50 and np.all(ends - starts == 2 * MS) and ends.max() == 100 * MS
 
 
-QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=20, min_duration_s=0.05, quality_samples=4096)
+QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=20, min_duration_s=0.05, quality_samples=4096,
+                     resolve=None)
 
 
 def test_offline_uses_each_runtimes_own_parallelism(tmp_path):
@@ -192,7 +177,8 @@ def test_loadgen_driver_serves_every_query_and_reads_loadgens_results():
 
     backend = SleepingBackend()
     handles = [backend.prepare({"i": i}) for i in range(8)]
-    job = SimpleNamespace(timing=TimingConfig(warmup_iters=2, warmup_s=0, min_iters=100, min_duration_s=0),
+    job = SimpleNamespace(timing=TimingConfig(warmup_iters=2, warmup_s=0, min_iters=100, min_duration_s=0,
+                                              resolve=None),
                           batch_size=2, scenario_options=ScenarioOptions(qps=200, workers=2).model_dump())
     summary, m = server_loadgen.run(backend, handles, job)
     lg = summary["loadgen"]

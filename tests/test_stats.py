@@ -2,10 +2,16 @@
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 from bench import stats
+from bench.config import PERCENTILE_NAMES
 
 MS = 1_000_000
+
+
+def test_percentile_names_agree():
+    assert tuple(stats.PERCENTILES) == PERCENTILE_NAMES
 
 
 def test_min_samples_match_mlperf_early_stopping():
@@ -20,9 +26,21 @@ def test_percentile_is_missing_below_its_bound_with_the_reason():
     s = stats.summarize(lat, 1, lat.sum() / 1e9)
     assert s["latency_ms"]["p95"] is not None and s["latency_ms"]["p99"] is None
     assert s["latency_ci_ms"]["p99"] is None and s["latency_ci_ms"]["p50"] is not None
-    assert any("p99 not reported: needs >= 662" in w and "have 661" in w for w in s["warnings"])
+    assert any("p99 not reported: needs >= 662" in w and "have 661" in w and "--resolve p99" in w
+               for w in s["warnings"])
     lat = np.append(lat, lat[:1])
     assert stats.summarize(lat, 1, lat.sum() / 1e9)["latency_ms"]["p99"] is not None
+
+
+def test_percentile_ci_is_the_exact_order_statistic_interval_on_long_runs():
+    """12k samples, 1.2% slow calls: the p99 CI is the binomial order-statistic interval of all samples, not a
+    bootstrap of a 5,000-value subsample (which was ~10x wider than the exact interval)."""
+    rng = np.random.default_rng(3)
+    lat = rng.normal(1.0, 0.01, 12_029) + (rng.random(12_029) < 0.012) * (1 + rng.random(12_029))
+    x = np.sort(lat)
+    lo, hi = sps.binom.ppf([0.025, 0.975], len(x), 0.99).astype(int)
+    ci = stats.summarize((lat * MS).astype(np.int64), 1, lat.sum() / 1e3)["latency_ci_ms"]["p99"]
+    assert ci == pytest.approx([x[lo - 1], x[hi]], abs=1e-6)
 
 
 def test_bootstrap_cis_cover_the_truth_and_the_estimate():

@@ -13,7 +13,7 @@ def run_scripted(delays_ms, **timing):
     backend = ScriptedBackend([int(d * 1e6) for d in delays_ms])
     handles = [backend.prepare({"i": i}) for i in range(8)]
     cfg = TimingConfig(**{"warmup_iters": 0, "warmup_s": 0, "min_iters": len(delays_ms), "min_duration_s": 0,
-                          **timing})
+                          "resolve": None, **timing})
     return backend, measure(backend, handles, cfg, batch_size=4, clock=backend.clock)
 
 
@@ -57,6 +57,18 @@ def test_warmup_is_not_measured_and_pool_rotates():
     measured = backend.calls[7:]
     # round robin over the 8 pooled batches: every batch used twice
     assert sorted(measured) == sorted(list(range(8)) * 2)
+
+
+def test_measured_phase_extends_until_p99_is_resolvable_up_to_the_cap():
+    """One sample rule: the run measures the 662 iterations p99 needs, unless max_duration_s stops it first."""
+    _, m = run_scripted([1.0], min_iters=10, resolve="p99", max_duration_s=100)
+    assert len(m.latencies_ns) == stats.min_samples(99) == TimingConfig(min_iters=10).target_iters()
+    assert stats.summarize(m.latencies_ns, 1, m.wall_s)["latency_ms"]["p99"] == 1.0
+    _, m = run_scripted([1.0], min_iters=10, resolve="p99", max_duration_s=0.3)
+    s = stats.summarize(m.latencies_ns, 1, m.wall_s)
+    assert len(m.latencies_ns) == 300 and s["latency_ms"]["p99"] is None
+    assert any(w.startswith("p99 not reported: needs >= 662") and "--resolve p99" in w for w in s["warnings"])
+    assert TimingConfig.quick().target_iters() == 662 and TimingConfig().target_iters() == 662
 
 
 def test_max_duration_stops_a_slow_backend():

@@ -59,7 +59,8 @@ class Rule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
     name: str | None = None
-    optional: bool = False  # selecting no job (or only skipped jobs) is fine
+    optional: bool = False  # selecting no job is fine
+    fail_skipped: bool = False  # a selected job skipped by design (e.g. bf16 where the CPU has none) fails the rule
     select: dict[str, Scalar | list[Scalar]]
     limits: dict[str, Limit]
 

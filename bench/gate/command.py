@@ -65,8 +65,12 @@ def rerun_regression(console: Console, base: RunDir, run: RunDir, threshold: flo
 
 def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: str | None, max_regression: str,
              metrics: str | None, strict: bool, junit: Path | None, markdown: Path | None, db: Path | None,
-             rerun: bool = False, repeat: int = DEFAULT_PAIRS) -> bool:
-    """Judge RUN_DIR against a budgets file and/or a baseline run; True when every check passed."""
+             rerun: bool = False, repeat: int = DEFAULT_PAIRS, record: bool = False,
+             allow_interrupted: bool = False) -> bool:
+    """Judge RUN_DIR against a budgets file and/or a baseline run; True when every check passed.
+
+    The verdict goes into the history (and so into what `last-pass` means) only with `record`: trying a budgets
+    file out must not change the baseline of the next CI build."""
     if budgets is None and baseline is None:
         raise UserError("gate needs --budgets FILE, --baseline RUN_OR_REF, or both")
     if rerun and baseline is None:
@@ -77,6 +81,10 @@ def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: st
     spec = load_budgets(budgets) if budgets else None
     threshold, names = parse_threshold(max_regression), parse_metrics(metrics)
     base = resolve_baseline(baseline, run, db) if baseline else None
+    if base:
+        base.refuse_interrupted("the baseline", allow_interrupted)
+    if run.interrupted:
+        console.print(f"[yellow]warning[/]: {run.interruption()}: judging the jobs it recorded", highlight=False)
 
     results: list[GateResult] = []
     if spec:
@@ -94,6 +102,8 @@ def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: st
         output.write_junit(results, junit, run.run_id)
     if markdown:
         output.write_markdown(results, markdown, run.run_id)
+    if not record:
+        return ok
     try:
         with History(db) as h:
             for r in results:

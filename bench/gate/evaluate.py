@@ -8,6 +8,7 @@ from bench.errors import UserError
 from bench.gate.budgets import Budgets, Limit, Rule, rule_label
 from bench.gate.metrics import confidence_interval, in_unit, lookup
 from bench.gate.result import FAIL, PASS, SKIP, Check, GateResult
+from bench.stats import PERCENTILES, unresolved
 
 
 def fmt_number(x: float) -> str:
@@ -49,7 +50,10 @@ def judge(label: str, record: dict, limit: Limit, strict: bool) -> Check:
     path, job = limit.metric.path, record["job_id"]
     value = lookup(record, path)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return Check(label, job, path, limit.text, "-", "-", FAIL, f"{path} not measured in this job")
+        name = path.removeprefix("latency_ms.")
+        why = unresolved(name, record.get("iterations") or 0) if name in PERCENTILES else None
+        return Check(label, job, path, limit.text, "-", "-", FAIL,
+                     f"{name} not resolvable: {why}" if why else f"{path} not measured in this job")
     ci = confidence_interval(record, path)
     judged, note = float(value), ""
     if strict and ci:
@@ -71,8 +75,8 @@ def evaluate_rule(rule: Rule, label: str, records: list[dict], strict: bool) -> 
         return [Check(label, "-", "-", "-", "-", "-", verdict, f"no job matches select {rule.select}")]
     checks = []
     for rec in selected:
-        if rec.get("status") != "ok":
-            verdict = SKIP if rec.get("status") == "skipped" and rule.optional else FAIL
+        if rec.get("status") != "ok":  # skipped by design is no failure unless the rule asks for it
+            verdict = SKIP if rec.get("status") == "skipped" and not rule.fail_skipped else FAIL
             checks.append(Check(label, rec["job_id"], "-", "-", "-", "-", verdict,
                                 f"job {rec.get('status')}: {rec.get('reason') or ''}".strip()))
             continue

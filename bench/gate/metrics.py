@@ -31,7 +31,8 @@ def _catalog() -> dict[str, Metric]:
     ms = [f"latency_ms.{k}" for k in ("mean", "std", "min", "max", *PERCENTILES)] + ["first_infer_ms"]
     metrics = [Metric(p, "time", "ms") for p in ms]
     metrics += [Metric(p, "time", "s") for p in ("load_s", "duration_s")]
-    metrics += [Metric(p, "bytes", "B") for p in ("peak_rss_bytes", "gpu_mem_bytes", "model_bytes", "load_rss_bytes")]
+    metrics += [Metric(p, "bytes", "B") for p in ("peak_rss_bytes", "footprint_bytes", "gpu_mem_bytes",
+                                                         "model_bytes", "load_rss_bytes")]
     metrics += [Metric(p, "rate", "sps") for p in ("throughput_sps", "achieved_qps")]
     metrics += [Metric(p, "number", "") for p in
                 ("achieved_gflops", "cv", "late_requests", "params", "flops_per_sample", "quality.auc",

@@ -88,15 +88,46 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def write_markdown(results: list[GateResult], path: Path, run_name: str) -> None:
-    """A pull-request comment: verdict first, failures first, then every check."""
+MARKDOWN_LIMIT = 60_000  # a pull-request comment takes at most 65,536 characters
+
+
+def _row(c: Check, icon: dict[str, str]) -> str:
+    *cells, verdict = _cells(c)
+    return "| " + " | ".join(_md_escape(x) for x in [*cells, f"{icon[c.verdict]} {verdict}"]) + " |"
+
+
+def _grouped(checks: list[Check], verdict: str) -> list[str]:
+    """One line per rule: how many of its checks had `verdict`, over how many jobs."""
+    lines = []
+    for rule, group in groupby(sorted((c for c in checks if c.verdict == verdict), key=lambda c: c.rule),
+                               key=lambda c: c.rule):
+        group = list(group)
+        notes = sorted({c.note for c in group if c.note and verdict in (SKIP, INCONCLUSIVE)})
+        lines.append(f"- `{_md_escape(rule)}`: {len(group)} checks over {len({c.job for c in group})} jobs"
+                     + (f" ({_md_escape('; '.join(notes)[:300])})" if notes else ""))
+    return lines
+
+
+def write_markdown(results: list[GateResult], path: Path, run_name: str, limit: int = MARKDOWN_LIMIT) -> None:
+    """A pull-request comment under `limit` characters: the verdict, every failure that fits, passes and skips
+    grouped by rule (the JUnit XML has every check)."""
     icon = {PASS: "✅", FAIL: "❌", SKIP: "⏭️", INCONCLUSIVE: "❔"}
     ok = all(r.passed for r in results)
-    lines = [f"### {icon[PASS] if ok else icon[FAIL]} recbench {summary(results)}", "",
-             f"Run `{run_name}`; " + "; ".join(f"{r.kind}: `{r.source}`" for r in results), "",
-             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    checks = sorted((c for r in results for c in r.checks), key=lambda c: c.verdict != FAIL)
-    for c in checks:
-        *cells, verdict = _cells(c)
-        lines.append("| " + " | ".join(_md_escape(x) for x in [*cells, f"{icon[c.verdict]} {verdict}"]) + " |")
-    Path(path).write_text("\n".join(lines) + "\n")
+    checks = [c for r in results for c in r.checks]
+    head = [f"### {icon[PASS] if ok else icon[FAIL]} recbench {summary(results)}", "",
+            f"Run `{run_name}`; " + "; ".join(f"{r.kind}: `{r.source}`" for r in results), ""]
+    tail = ["", "**Passed** by rule:", *(_grouped(checks, PASS) or ["- none"]),
+            "", "**Skipped** by rule:", *(_grouped(checks, SKIP) or ["- none"])]
+    if any(c.verdict == INCONCLUSIVE for c in checks):
+        tail += ["", "**Inconclusive** by rule:", *_grouped(checks, INCONCLUSIVE)]
+    failures = [c for c in checks if c.verdict == FAIL]
+    body = ["**Failures**:", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)] if failures else []
+    room = limit - len("\n".join(head + body + tail)) - 200
+    for i, c in enumerate(failures):
+        row = _row(c, icon)
+        if len(row) + 1 > room:
+            body.append(f"\n... and {len(failures) - i} more failures: see the JUnit XML (`--junit`)")
+            break
+        body.append(row)
+        room -= len(row) + 1
+    Path(path).write_text("\n".join(head + body + tail) + "\n")

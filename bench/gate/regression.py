@@ -11,22 +11,17 @@ from bench.gate.result import FAIL, SKIP, Check, GateResult
 from bench.jobkey import JobKey
 from bench.records import RunDir, lookup
 from bench.replicas import replica_raws
+from bench.stats import PERCENTILES, min_samples
 
 # metric -> the statistic of the raw latencies whose bootstrap CI decides significance.
 STATISTICS = {"latency_ms.p50": "p50", "latency_ms.p90": "p90", "latency_ms.p95": "p95", "latency_ms.p99": "p99",
               "latency_ms.mean": "mean", "throughput_sps": "mean"}
 DEFAULT_METRICS = ("latency_ms.p50", "latency_ms.p99", "throughput_sps")
-# A percentile is resolvable only with this many iterations beyond it (n * (1 - q)): with fewer, p99 is the
-# sample maximum and the percentile bootstrap gives a CI far narrower than the truth.
-MIN_TAIL = 10
 
 
 def iterations_needed(statistic: str) -> int:
-    """Iterations a run needs before the bootstrap CI of `statistic` can be trusted."""
-    if statistic == "mean":
-        return 2
-    q = int(statistic[1:]) / 100
-    return int(round(MIN_TAIL / (1 - q)))
+    """Iterations a run needs before `statistic` is judged: the records' own rule (bench.stats.min_samples)."""
+    return 2 if statistic == "mean" else min_samples(PERCENTILES[statistic])
 
 
 def parse_threshold(text: str) -> float:

@@ -168,7 +168,7 @@ class Search:
         left, n = self.remaining() - reserve, 0
         for c in cands:
             p50_s = self.p50_ms.get((c.variant, c.backend, c.batch_size), 0.0) / 1e3
-            window = min(timing.max_duration_s, max(timing.min_duration_s, timing.min_iters * p50_s))
+            window = min(timing.max_duration_s, max(timing.min_duration_s, timing.target_iters() * p50_s))
             left -= self.job_s + timing.warmup_s + window
             if left < 0:
                 break

@@ -9,7 +9,9 @@ from bench.report import explain, html, markdown
 from bench.report.charts import CHARTS, Chart, Palette, closed_loop, draw_all, groups, pick_reference
 from bench.report.data import Run, env_summary, load_run, run_summary
 from bench.report.document import Bullets, Document, Facts, Figure, Section
+from bench.report.serving_charts import SERVING_CHARTS
 from bench.report.tables import jobs_table, load_table, problems_table
+from bench.report.targets import targets_table
 
 
 @dataclass
@@ -28,7 +30,8 @@ class Report:
                 "charts": [{"name": c.name, "title": c.title, "png": str(f.png), "svg": str(f.svg)}
                            for c, f in zip([c for c in self.charts if c.figure], self.figures, strict=True)],
                 "skipped_charts": [{"name": c.name, "reason": c.skipped} for c in self.charts if not c.figure],
-                "jobs": {s: sum(r.get("status") == s for r in self.run.records) for s in ("ok", "failed", "skipped")}}
+                "jobs": {s: sum(r.get("status") == s for r in self.run.records) for s in ("ok", "failed", "skipped")},
+                "incomplete": self.run.interruption or None}
 
 
 def _glance(run: Run) -> Bullets | None:
@@ -51,11 +54,13 @@ def _warnings(run: Run) -> Bullets | None:
 
 
 def document(run: Run, figures: list[Figure], charts: list[Chart]) -> Document:
-    first = run.ok[0]
-    doc = Document(f"recbench report: {run.run_id}",
+    first = (run.ok or run.records or [{}])[0]
+    doc = Document(f"recbench report: {run.run_id}" + (" (INCOMPLETE)" if run.interruption else ""),
                    f"{first.get('model')} / {first.get('preset')} — {len(run.ok)} measured jobs. "
-                   "Every number below is read from the run's records; nothing was re-run.")
-    doc.add(Facts("Run", run_summary(run)), Facts("Environment", env_summary(run.env)), _glance(run))
+                   + (f"{run.interruption[0].upper()}{run.interruption[1:]}. " if run.interruption else "")
+                   + "Every number below is read from the run's records; nothing was re-run.")
+    doc.add(Facts("Run", run_summary(run)), Facts("Environment", env_summary(run.env)), _glance(run),
+            targets_table(run.ok))
     doc.add(Section("Charts"), *figures)
     skipped = [f"{c.title}: {c.skipped}" for c in charts if not c.figure]
     doc.add(Bullets("Charts not drawn (the run lacks their data)", skipped) if skipped else None)
@@ -65,18 +70,22 @@ def document(run: Run, figures: list[Figure], charts: list[Chart]) -> Document:
     return doc
 
 
-def build_report(run_path: Path, out_dir: Path | None = None, reference_backend: str | None = None) -> Report:
-    """Read a run folder and write report.html, report.md and charts/*.png|svg into out_dir (RUN/report)."""
-    run = load_run(run_path)
+def build_report(run_path: Path, out_dir: Path | None = None, reference_backend: str | None = None,
+                 require_ok: bool = True) -> Report:
+    """Read a run folder and write report.html, report.md and charts/*.png|svg into out_dir (RUN/report).
+
+    require_ok=False (the end of `recbench run`): a run whose every job failed still gets a report saying why."""
+    run = load_run(run_path, require_ok)
     pick_reference(run, reference_backend)  # a backend asked for by name must be in the run
     out_dir = Path(out_dir) if out_dir else run.path / "report"
-    charts = draw_all(run, reference_backend, CHARTS + explain.CHARTS)
+    charts = draw_all(run, reference_backend, CHARTS + explain.CHARTS + SERVING_CHARTS)
     figures = []
     for chart in charts:
         if chart.figure is not None:
             png, svg = chart.save(out_dir / "charts")
             figures.append(Figure(chart.title, png, svg, chart.caption))
     doc = document(run, figures, charts)
+    out_dir.mkdir(parents=True, exist_ok=True)  # no chart drawn (every job failed): nothing made it yet
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     html_path.write_text(html.render(doc))
     md_path.write_text(markdown.render(doc, out_dir))

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from bench.errors import UserError
-from bench.jobkey import SERIES_FIELDS
+from bench.jobkey import SERIES_FIELDS as KEY_FIELDS
 from bench.report.data import BASELINE_VARIANT, Run, get, is_load, load_points, varying
 from bench.variant_ratio import Speedup, speedup
 
@@ -24,8 +24,10 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#17becf")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 LINESTYLES = ("-", "--", ":", "-.")
+SERIES_FIELDS = (*KEY_FIELDS, "target")  # a fleet run's target labels its series where it varies
 CDF_POINTS = 2_000  # points per CDF line: enough for the eye, keeps the SVG small
 MAX_PANELS = 12
+MAX_SERIES = 8  # lines one panel can tell apart (4 line styles x distinct colours); more: one panel per backend
 LEGEND_CHARS = 150  # characters of legend text that fit on one row of a WIDTH_IN-wide chart
 WIDTH_IN = 11.0  # every chart as wide as the report's column, so none is scaled differently
 
@@ -53,13 +55,16 @@ class Chart:
 
 
 class Palette:
-    """One colour per backend (and device), one marker/line style per variant, the same in every chart."""
+    """One colour per backend (and device), one marker/line style per variant, the same in every chart; panels of
+    one backend colour their variants (`variant_colours`, tab20: 20 distinct colours)."""
 
     def __init__(self, records: list[dict]):
         self.fields = varying(records, SERIES_FIELDS) or ["backend"]
         engines = _unique(_engine(r) for r in records)
         variants = _unique(r.get("variant") for r in records)
         self.colours = {e: COLOURS[i % len(COLOURS)] for i, e in enumerate(engines)}
+        tab20 = matplotlib.colormaps["tab20"].colors
+        self.variant_colours = {v: tab20[(2 * i) % 20 + (i // 10) % 2] for i, v in enumerate(variants)}
         self.markers = {v: MARKERS[i % len(MARKERS)] for i, v in enumerate(variants)}
         self.lines = {v: LINESTYLES[i % len(LINESTYLES)] for i, v in enumerate(variants)}
 
@@ -144,14 +149,19 @@ def latency_cdf(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, 
         raise NoData("no raw per-iteration latencies (raw/*.npy) in the run")
     pal = pal.within(recs)
     panels = groups(recs, lambda r: (r.get("scenario"), r.get("batch_size")))
-    keys = sorted(panels, key=lambda k: (str(k[0]), k[1] or 0))[:MAX_PANELS]
+    by_engine = max(len(rs) for rs in panels.values()) > MAX_SERIES  # too many lines to tell apart: facet
+    if by_engine:
+        panels = groups(recs, lambda r: (r.get("scenario"), r.get("batch_size"), _engine(r)))
+        pal = pal.within([{**r, "backend": None, "device": None} for r in recs])
+    keys = sorted(panels, key=lambda k: (str(k[0]), k[1] or 0, *k[2:]))[:MAX_PANELS]
     many_scenarios = len({k[0] for k in keys}) > 1
-    fig, axes = _figure("Latency distribution per backend (CDF)", len(keys))
+    fig, axes = _figure("Latency distribution per " + ("variant and backend" if by_engine else "backend") + " (CDF)",
+                        len(keys))
     for ax, key in zip(axes, keys, strict=True):
         for r in panels[key]:
             ms = np.sort(run.raw_ms(r))
             idx = np.unique(np.linspace(0, len(ms) - 1, min(len(ms), CDF_POINTS)).astype(int))
-            st = pal.style(r)
+            st = {**pal.style(r), **({"color": pal.variant_colours[r.get("variant")]} if by_engine else {})}
             ax.plot(ms[idx], (idx + 1) / len(ms), drawstyle="steps-post", color=st["color"],
                     linestyle=st["linestyle"], label=pal.label(r))
             lat = r.get("latency_ms") or {}
@@ -163,13 +173,17 @@ def latency_cdf(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, 
             ax.axhline(q, color="grey", linewidth=0.6, linestyle=":")
         ax.set_xscale("log")
         ax.set_ylim(0, 1.02)
-        ax.set_title(f"{key[0]}, batch {key[1]}" if many_scenarios else f"batch {key[1]}")
+        ax.set_title((f"{key[0]}, " if many_scenarios else "") + f"batch {key[1]}"
+                     + (f", {key[2]}" if by_engine else ""))
         ax.set_xlabel("latency per request (ms, log scale)")
         ax.set_ylabel("fraction of requests ≤ latency")
     marks = [Line2D([], [], marker="o", color="black", linestyle="none", label="p50"),
              Line2D([], [], marker="D", color="black", linestyle="none", label="p99")]
     _legend(fig, axes, marks)
-    return fig, "Each line is every measured iteration of one job; dots mark p50, diamonds p99."
+    skipped = len(panels) - len(keys)
+    return fig, ("Each line is every measured iteration of one job; dots mark p50, diamonds p99."
+                 + (" One panel per backend: the run has too many series for one panel." if by_engine else "")
+                 + (f" {skipped} more panels not drawn (at most {MAX_PANELS})." if skipped else ""))
 
 
 def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str, str, str]], log_y: bool = True
@@ -280,8 +294,9 @@ def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
             x = pts[i][0]
             ax.errorbar(x, pts[i][1], xerr=[[max(x - ci[0], 0)], [max(ci[1] - x, 0)]], color=st["color"],
                         linewidth=0.8, capsize=2, zorder=2)
-        ax.annotate(f"{r.get('variant')}{same_as_fp32(run, recs, r)}", pts[i], textcoords="offset points",
-                    xytext=(5, 4), fontsize=7)
+        if i in front or len(recs) <= MAX_SERIES:  # many points: name the front only (the legend names the rest)
+            ax.annotate(f"{r.get('variant')}{same_as_fp32(run, recs, r)}", pts[i], textcoords="offset points",
+                        fontsize=7, xytext=(5, 4 if front.index(i) % 2 == 0 else -10) if i in front else (5, 4))
     fx, fy = zip(*sorted(pts[i] for i in front), strict=True)
     ax.plot(fx, fy, drawstyle="steps-post", color="black", linewidth=1.6, label="Pareto front", zorder=2)
     ax.axhline(0, color="grey", linewidth=0.8)
@@ -304,13 +319,17 @@ def same_as_fp32(run: Run, recs: list[dict], rec: dict) -> str:
 
 
 def memory(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
-    metrics = [(f, t) for f, t in (("peak_rss_bytes", "peak RSS"), ("model_bytes", "model artifact size"),
-                                   ("gpu_mem_bytes", "GPU memory")) if any(r.get(f) for r in run.ok)]
+    has_footprint = any(r.get("footprint_bytes") for r in run.ok)
+    rss = ("footprint_bytes", "footprint (runtime + model + inference)") if has_footprint else \
+        ("peak_rss_bytes", "peak RSS")
+    metrics = [(f, t) for f, t in (rss, ("model_bytes", "model artifact size"), ("gpu_mem_bytes", "GPU memory"))
+               if any(r.get(f) for r in run.ok)]
     if not metrics:
         raise NoData("no memory fields (peak_rss_bytes, model_bytes, gpu_mem_bytes) in the records")
     variants = _unique(r.get("variant") for r in run.ok)
     engines = _unique(_engine(r) for r in run.ok)
-    fig, axes = _figure("Memory per variant and backend", len(metrics), cols=3, height=4.0)
+    many = len(variants) > 6  # one wide panel per metric, rotated names, no bar labels: they would collide
+    fig, axes = _figure("Memory per variant and backend", len(metrics), cols=1 if many else 3, height=4.0)
     width = min(0.8 / len(engines), 0.25)
     for ax, (field, title) in zip(axes, metrics, strict=True):
         for j, engine in enumerate(engines):
@@ -318,13 +337,16 @@ def memory(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
                         default=0) / 2**20 for v in variants]
             bars = ax.bar(np.arange(len(variants)) + (j - (len(engines) - 1) / 2) * width, vals, width,
                           color=pal.colours[engine], label=engine)
-            ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=2)
-        ax.set_xticks(np.arange(len(variants)), variants)
+            if len(variants) * len(engines) <= 24:
+                ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=2)
+        ax.set_xticks(np.arange(len(variants)), variants, rotation=90 if many else 0)
         ax.set_xlabel("variant")
         ax.set_ylabel(f"{title} (MiB)")
         ax.set_title(title)
     _legend(fig, axes)
-    return fig, "Largest value over the job's batch sizes and scenarios; RSS is the worker process's high-water mark."
+    return fig, ("Largest value over the job's batch sizes and scenarios; the footprint is what serving the model adds "
+                 "to a process (RSS high-water mark growth over loading and measuring, not the harness nor quality "
+                 "scoring), peak RSS where older records lack it.")
 
 
 def pick_reference(run: Run, reference: str | None) -> str | None:
@@ -349,7 +371,7 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
     cells = {(r.get("scenario"), r["batch_size"], r["variant"], _engine(r)): r for r in recs}
     panels = sorted({(s, b) for s, b, v, e in cells if v == BASELINE_VARIANT and e == ref}, key=lambda k: k[1])[:4]
     fig, axes = _figure(f"Speedup vs {BASELINE_VARIANT} on {ref} (p50 latency)", len(panels),
-                        cols=2 if len(engines) > 4 else 3, height=1.4 + 0.6 * len(variants))
+                        cols=2 if len(engines) > 2 or len(variants) > 6 else 3, height=1.6 + 0.6 * len(variants))
     norm = TwoSlopeNorm(vcenter=0, vmin=-3, vmax=3)
     for ax, (scenario, batch) in zip(axes, panels, strict=True):
         base = cells[(scenario, batch, BASELINE_VARIANT, ref)]
@@ -364,7 +386,8 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
                 f"{u.value:.2f}×\n[{u.ci[0]:.2f}, {u.ci[1]:.2f}]" if u.differs else \
                 f"no diff.\n[{u.ci[0]:.2f}, {u.ci[1]:.2f}]"
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
-        ax.set_xticks(range(len(engines)), engines)
+        ax.set_xticks(range(len(engines)), engines, rotation=30 if len(engines) > 2 else 0, ha="right"
+                      if len(engines) > 2 else "center")
         ax.set_yticks(range(len(variants)), variants)
         ax.set_xlabel("backend")
         ax.set_ylabel("variant")

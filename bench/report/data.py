@@ -47,6 +47,7 @@ class Run:
     records: list[dict]
     env: dict
     config: dict = field(default_factory=dict)
+    interruption: str = ""  # why the run is incomplete (RunDir.interruption), '' when it finished
     _raw: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -73,8 +74,8 @@ class Run:
         return self._raw[job]
 
 
-def load_run(path: Path) -> Run:
-    """Read a run folder; bad input (not a run, newer schema, no ok record) raises a one-line UserError."""
+def load_run(path: Path, require_ok: bool = True) -> Run:
+    """Read a run folder; bad input (not a run, newer schema, no ok record unless not required) is a UserError."""
     path = Path(path)
     if not (path / RECORDS).is_file():
         below = _runs_below(path)
@@ -82,12 +83,13 @@ def load_run(path: Path) -> Run:
         raise UserError(f"{path} is not a recbench run folder (no {RECORDS}){hint}")
     rd = RunDir(path)
     records = rd.records()
-    run = Run(path, records, rd.env(), _read_json(path / "config.json"))
-    if not run.ok:
+    run = Run(path, records, rd.env(), _read_json(path / "config.json"), rd.interruption())
+    if require_ok and not run.ok:
         counts = ", ".join(f"{sum(r.get('status') == s for r in records)} {s}" for s in ("failed", "skipped"))
         first = next((r.get("reason") for r in records if r.get("reason")), None)
         why = f"; first reason: {first}" if first else ""
-        raise UserError(f"{path} has no ok records to report ({len(records)} records: {counts}){why}")
+        stopped = f"; {run.interruption}" if run.interruption else ""
+        raise UserError(f"{path} has no ok records to report ({len(records)} records: {counts}){why}{stopped}")
     return run
 
 
@@ -121,12 +123,14 @@ def run_summary(run: Run) -> list[tuple[str, str]]:
     first = run.records[0] if run.records else {}
     timing = first.get("timing") or run.config.get("timing") or {}
     counts = ", ".join(f"{sum(r.get('status') == s for r in run.records)} {s}" for s in ("ok", "failed", "skipped"))
-    window = f"min {timing.get('min_iters')} iterations and {timing.get('min_duration_s')} s per job" if timing \
-        else "?"
+    window = (f"min {timing.get('min_iters')} iterations and {timing.get('min_duration_s')} s per job, extended until "
+              f"{timing.get('resolve') or 'nothing'} is resolvable, at most {timing.get('max_duration_s')} s"
+              if timing else "?")
     started = min((r.get("started_at") for r in run.records if r.get("started_at")), default="?")
     return [("run", run.run_id), ("model", f"{first.get('model', '?')} (preset {first.get('preset', '?')})"),
             ("profile", str(first.get("profile", "?"))), ("threads", str(first.get("threads", "?"))),
-            ("measurement", window), ("jobs", counts), ("started", str(started))]
+            ("measurement", window), ("jobs", counts + (f" — INCOMPLETE: {run.interruption}" if run.interruption
+                                                        else "")), ("started", str(started))]
 
 
 def _load_point(record: dict, point: dict) -> dict:

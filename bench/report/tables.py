@@ -15,6 +15,7 @@ from bench.report.data import get, load_points, varying
 # a cell is its text, or (text, style) where style is a colour name: rich uses it, HTML maps it to a class
 Cell = str | tuple[str, str]
 STYLE_CLASSES = {"green": "good", "red": "bad", "yellow": "warn", "dim": "dim"}
+TEXT_MIN_WIDTH = 6  # text columns fold down to this width in a narrow terminal; numbers never shrink
 
 
 @dataclass
@@ -26,11 +27,13 @@ class Table:
     note: str = ""
 
     def to_rich(self, compact: bool = False) -> RichTable:
-        """compact: no vertical rules, numbers never wrap (wide tables in a 160-column log)."""
-        t = RichTable(title=self.title or None, header_style="bold", caption=self.note or None,
-                      box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD)
-        for i, col in enumerate(self.columns):
-            t.add_column(col, justify="right" if i in self.numeric else "left", no_wrap=compact and i in self.numeric)
+        """compact: no vertical rules. Numbers never wrap nor get cut; text columns fold to fit."""
+        t = RichTable(title=self.title or None, header_style="bold", caption=self.note or None, pad_edge=not compact,
+                      box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD, collapse_padding=compact)
+        for i, col in enumerate(self.columns):  # a number is never cut: its column is at least as wide as it
+            widest = max((len(_text(row[i])) for row in self.rows), default=0)
+            t.add_column(col, justify="right" if i in self.numeric else "left", no_wrap=i in self.numeric,
+                         min_width=widest if i in self.numeric else min(widest, TEXT_MIN_WIDTH), overflow="fold")
         for row in self.rows:
             t.add_row(*(Text(c[0], style=c[1]) if isinstance(c, tuple) else Text(c) for c in row))
         return t
@@ -67,7 +70,11 @@ def _text(c: Cell) -> str:
 
 
 def num(x: float | None, fmt: str = ".4g") -> str:
-    return "-" if x is None else format(x, fmt)
+    """x formatted; a value that rounds to zero never shows a minus sign ("-0.0000")."""
+    if x is None:
+        return "-"
+    text = format(x, fmt)
+    return format(0.0, fmt) if text.startswith("-") and not any(c in "123456789" for c in text) else text
 
 
 def mib(x: float | None) -> str:
@@ -83,17 +90,18 @@ def with_ci(value: float | None, ci, fmt: str = ".4g") -> str:
     return format(value, fmt)
 
 
-IDENTITY = SERIES_FIELDS  # the job key without the batch size (bench.jobkey)
+IDENTITY = (*SERIES_FIELDS, "target")  # the job key without the batch size (bench.jobkey), + a fleet target
 
 
 def identity_columns(records: list[dict]) -> list[str]:
-    """variant and backend always; model, device, profile, scenario only where they vary."""
+    """variant and backend always; model, target, device, profile, scenario only where they vary."""
     vary = varying(records, IDENTITY)
     return [f for f in IDENTITY if f in ("variant", "backend") or f in vary]
 
 
-def jobs_table(records: list[dict], title: str = "", detailed: bool = False) -> Table:
-    """One row per job: latency percentiles (with CIs when detailed), throughput, memory, quality, status."""
+def jobs_table(records: list[dict], title: str = "", detailed: bool = False, reasons: bool = True) -> Table:
+    """One row per job: latency percentiles (with CIs when detailed), throughput, memory, quality, status (with
+    the reason a job did not run unless `reasons` is False: a narrow terminal prints reasons below the table)."""
     ident = identity_columns(records)
     cols = [*ident, "batch", "p50 ms", "p99 ms"]
     cols += ["p99.9 ms", "samples/s", "peak RSS MiB", "model MiB", "AUC", "ΔAUC", "fidelity rank corr", "CV"] \
@@ -114,17 +122,19 @@ def jobs_table(records: list[dict], title: str = "", detailed: bool = False) -> 
             cells = [num(get(r, "latency_ms.p50"), ".3f"), num(get(r, "latency_ms.p99"), ".3f"),
                      num(r.get("throughput_sps"), ",.0f"), mib(r.get("peak_rss_bytes")),
                      num(get(r, "quality.auc"), ".4f"), num(get(r, "quality.auc_delta"), "+.4f")]
-        table.rows.append([str(r.get(f)) for f in ident] + [str(r.get("batch_size"))] + cells + [_status(r)])
+        status = _status(r) if reasons or r.get("status") == "ok" else (r.get("status", "?"), _status(r)[1])
+        table.rows.append([str(r.get(f)) for f in ident] + [str(r.get("batch_size"))] + cells + [status])
     if detailed and any(r.get("latency_ci_ms") for r in records):
         table.note = "[lo, hi]: bootstrap 95% confidence interval"
     return table
 
 
-def _status(r: dict) -> Cell:
+def _status(r: dict, width: int | None = 80) -> Cell:
+    """The status cell; a reason is cut to `width` characters on screen (None: the whole reason, for reports)."""
     status = r.get("status", "?")
     if status == "ok":
         return ("ok", "green") if r.get("stable", True) else ("unstable", "yellow")  # measured; warnings say why
-    return (f"{status}: {(r.get('reason') or '')[:80]}", "red" if status == "failed" else "dim")
+    return (f"{status}: {(r.get('reason') or '')[:width]}", "red" if status == "failed" else "dim")
 
 
 def load_table(records: list[dict]) -> Table | None:
@@ -148,5 +158,5 @@ def problems_table(records: list[dict]) -> Table | None:
     if not bad:
         return None
     ident = identity_columns(records)
-    rows = [[str(r.get(f)) for f in ident] + [str(r.get("batch_size")), _status(r)] for r in bad]
+    rows = [[str(r.get(f)) for f in ident] + [str(r.get("batch_size")), _status(r, None)] for r in bad]
     return Table("Jobs without a measurement", [*ident, "batch", "status"], rows)

@@ -19,8 +19,8 @@ def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.pe
     warm, _ = timing.warm_up(backend, handles, t, clock)
     curve, best = [], None
     for k in opts.concurrency:
-        starts, ends = run_closed_loop(backend.infer_sync, handles, k, clock, t.min_iters, int(t.min_duration_s * 1e9),
-                                       int(t.max_duration_s * 1e9))
+        starts, ends = run_closed_loop(backend.infer_sync, handles, k, clock, t.target_iters(),
+                                       int(t.min_duration_s * 1e9), int(t.max_duration_s * 1e9))
         wall_s = (ends.max() - starts.min()) / 1e9
         latencies = ends - starts
         s = stats.summarize(latencies, job.batch_size, wall_s, ends_ns=ends - starts.min())

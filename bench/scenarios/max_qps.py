@@ -13,7 +13,6 @@ from typing import Any
 from backends.base import Backend
 from bench import stats, timing
 from bench.errors import UserError
-from bench.scenario_options import ScenarioOptions
 from bench.scenarios import server
 
 MAX_PROBES = 10
@@ -25,11 +24,11 @@ def passes(summary: dict, budget_ms: float) -> bool:
     return p99 is not None and p99 <= budget_ms and not summary["dropped_requests"]
 
 
-def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.perf_counter_ns,
-        wait: server.Wait = server.real_wait) -> tuple[dict, timing.Measurement]:
-    opts = ScenarioOptions(**job.scenario_options)
+def search(backend: Backend, handles: list[Any], job, capacity: float, traffic: server.Traffic,
+           clock: timing.Clock, wait: server.Wait) -> tuple[dict, Any]:
+    """One max-qps search with one batcher setting: its summary (at the best passing QPS) and latencies."""
+    opts = traffic.opts
     budget = opts.p99_budget_ms
-    capacity = server.capacity_qps(backend, handles, job, clock) * opts.workers
     enough = stats.min_samples(99)  # every probe must be able to report a p99
     curve, best, lowest_fail, summary, latencies = [], None, None, None, None
     qps = opts.qps or capacity / 2
@@ -37,11 +36,13 @@ def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.pe
         if server.requests_for(qps, job.timing, enough) < enough:
             break  # this slow, max_duration_s cannot hold enough requests to judge a p99
         summary, latencies = server.run_at(backend, handles, qps, server.requests_for(qps, job.timing, enough), opts,
-                                           job, clock, wait)
+                                           job, clock, wait, traffic)
         ok = passes(summary, budget)
         curve.append({"target_qps": qps, "achieved_qps": summary["achieved_qps"], "latency_ms": summary["latency_ms"],
                       "latency_ci_ms": summary["latency_ci_ms"], "late_requests": summary["late_requests"],
-                      "dropped_requests": summary["dropped_requests"], "passed": ok})
+                      "dropped_requests": summary["dropped_requests"], "throughput_sps": summary["throughput_sps"],
+                      "queue_ms": summary["queue_ms"], "service_ms": summary["service_ms"],
+                      "utilization": summary["utilization"], "passed": ok})
         if ok and (best is None or qps > best[0]):
             best = (qps, summary, latencies)
         if not ok and (lowest_fail is None or qps < lowest_fail):
@@ -67,4 +68,14 @@ def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.pe
         found, summary, latencies = best
     summary.update(max_qps=found, p99_budget_ms=budget, capacity_qps=capacity, curve=curve,
                    qps_source="max-qps search")
+    return summary, latencies
+
+
+def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.perf_counter_ns,
+        wait: server.Wait = server.real_wait) -> tuple[dict, timing.Measurement]:
+    traffic = server.traffic_for(backend, job)
+    capacity = server.capacity_qps(backend, handles, job, clock, traffic) * traffic.opts.workers
+    settings = traffic.opts.batching.settings() if traffic.opts.batching else [None]
+    results = [search(backend, handles, job, capacity, traffic.with_batching(b), clock, wait) for b in settings]
+    summary, latencies = server.best_setting(results, lambda s: s["max_qps"] or 0.0)
     return summary, timing.Measurement(latencies, summary["duration_s"], job.batch_size, 0)

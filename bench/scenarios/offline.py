@@ -20,7 +20,7 @@ def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.pe
     starts, ends = run_parallel(backend, handles, warm, clock)
     rate = warm / max((ends.max() - starts.min()) / 1e9, 1e-9)  # requests/s, sizes the measured phase
     # both minimums, like the closed loop, but never planned past max_duration_s
-    count = max(1, min(max(t.min_iters, math.ceil(rate * t.min_duration_s)), math.floor(rate * t.max_duration_s)))
+    count = max(1, min(max(t.target_iters(), math.ceil(rate * t.min_duration_s)), math.floor(rate * t.max_duration_s)))
     starts, ends = run_parallel(backend, handles, count, clock)
     wall_s = (ends.max() - starts.min()) / 1e9
     latencies = ends - starts

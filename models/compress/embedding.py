@@ -22,7 +22,8 @@ def rowwise(weight: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.n
     levels = 2**bits - 1
     w = weight.astype(np.float32)
     lo, hi = w.min(axis=1), w.max(axis=1)
-    scale = np.maximum((hi - lo) / levels, 1e-8).astype(np.float16)
+    scale = ((hi - lo) / levels).astype(np.float16)
+    scale[scale == 0] = 1  # constant rows (e.g. a zero padding row): any scale reproduces them; 0 would divide by 0
     offset = lo.astype(np.float16)
     codes = np.clip(np.round((w - offset.astype(np.float32)[:, None]) / scale.astype(np.float32)[:, None]), 0, levels)
     codes = codes.astype(np.uint8)

@@ -92,9 +92,17 @@ def quantize_graph_tables(src: Path, dst: Path, quantize: Callable[[np.ndarray],
             shape = b("Shape", [ids]) if bits == 4 else None
             dequantize(b, picked[0], picked[1], picked[2], shape, width, bits, out=g.output[0])
             replaced[k] = b.nodes[start:]
-        if any(name in n.input for k, n in enumerate(old) if k not in gathers) or name in outputs:
+        table = numpy_helper.to_array(inits[name])
+        copies = [i.name for i in graph.initializer if tuple(i.dims) == table.shape[::-1]  # the exporter's folded
+                  and i.data_type == TensorProto.FLOAT and np.array_equal(numpy_helper.to_array(i), table.T)]  # .T
+        readers = any(name in n.input for k, n in enumerate(old) if k not in gathers) or name in outputs
+        if readers or copies:
             start = len(b.nodes)
-            dequantize(b, consts[0].name, consts[1].name, consts[2].name, None, width, bits, out=name)
+            whole = dequantize(b, consts[0].name, consts[1].name, consts[2].name, None, width, bits,
+                               out=name if readers else f"{b.prefix}/table")
+            for copy in copies:  # e.g. SASRec scores the catalog against items.weight.T
+                b("Transpose", [whole], out=copy, perm=[1, 0])
+                drop.add(copy)
             head.extend(b.nodes[start:])
     if not drop:
         raise ValueError("no embedding table to quantize")

@@ -10,7 +10,7 @@ from models.fileio import save_atomic
 
 class Int8Static(Technique):
     name = "int8-static"
-    summary = "static int8 PTQ of the MLPs: ORT QDQ (onnxruntime.quantization), OpenVINO NNCF; not PyTorch"
+    summary = "static int8 PTQ of the MLPs, tables fp32: ORT QDQ (onnxruntime.quantization), OpenVINO NNCF; not PyTorch"
     stage = "artifact"
     formats = ("onnx", "openvino")  # PyTorch's own static stack (torch.ao) is deprecated: not built here
     requires = {"openvino": ("nncf", "pip install nncf (or recbench[openvino])")}
@@ -68,9 +68,11 @@ def interaction_chain(model) -> list[str]:
 
 
 def nncf_quantize(model, batches):
-    """NNCF post-training quantization of the weighted MatMuls, calibrated on `batches`."""
+    """NNCF post-training quantization of the weighted MatMuls (not the embedding tables), calibrated on `batches`."""
     import nncf
 
-    ignored = nncf.IgnoredScope(names=interaction_chain(model), validate=False)
+    # Gather ignored: the tables stay fp32 as in ONNX Runtime's QDQ model, so int8-static is the same model on both
+    # (int8 tables are the emb-int8 step: emb-int8+int8-static)
+    ignored = nncf.IgnoredScope(names=interaction_chain(model), types=["Gather"], validate=False)
     return nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches),
                          preset=nncf.QuantizationPreset.MIXED, ignored_scope=ignored)

@@ -1,0 +1,89 @@
+"""Serving charts: where a server run's latency goes (queue vs service) and p99 vs throughput per batcher setting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from bench.report.charts import MARKERS, NoData, Palette, _figure, _legend
+from bench.report.data import Run, get
+
+QUEUE, SERVICE = "#ff7f0e", "#1f77b4"
+
+
+def _settings(r: dict) -> list[dict]:
+    """A record's batcher settings: its batching_sweep, else the record itself."""
+    return r.get("batching_sweep") or [r]
+
+
+def _label(pal: Palette, r: dict, setting: dict) -> str:
+    batching = setting.get("batching")
+    tail = f" · delay {batching['max_delay_ms']:g} ms" if batching else ""
+    return f"{pal.label(r)} · b{r.get('batch_size')}{tail}"
+
+
+def latency_breakdown(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
+    recs = [r for r in run.ok if get(r, "queue_ms.mean") is not None and get(r, "service_ms.mean") is not None]
+    if not recs:
+        raise NoData("no server / max-qps records with queue and service times")
+    pal = pal.within(recs)
+    rows = [(_label(pal, r, s), s) for r in recs for s in _settings(r)]
+    fig, axes = _figure("Where the latency goes: queue wait vs service", 2, cols=2, height=0.35 * len(rows) + 1.5)
+    y = np.arange(len(rows))
+    for ax, stat in zip(axes, ("mean", "p99"), strict=True):
+        queue = [get(s, f"queue_ms.{stat}") or 0.0 for _, s in rows]
+        service = [get(s, f"service_ms.{stat}") or 0.0 for _, s in rows]
+        if stat == "mean":  # means add up: queue + service = latency
+            ax.barh(y, queue, color=QUEUE, label="queue wait")
+            ax.barh(y, service, left=queue, color=SERVICE, label="service")
+        else:  # percentiles do not add up: side by side, with the latency p99 marked
+            ax.barh(y - 0.2, queue, height=0.4, color=QUEUE, label="queue wait")
+            ax.barh(y + 0.2, service, height=0.4, color=SERVICE, label="service")
+            ax.plot([get(s, "latency_ms.p99") or np.nan for _, s in rows], y, "k|", markersize=14, label="latency")
+        ax.set_yticks(y, [label for label, _ in rows] if stat == "mean" else [""] * len(rows))
+        ax.invert_yaxis()
+        ax.set_xlabel(f"{stat} (ms)")
+        ax.set_title(f"{stat}: queue wait and service time")
+    _legend(fig, axes)
+    return fig, ("Queue wait runs from each request's scheduled arrival to the start of its service (it includes a "
+                 "batcher's hold and the worker's wake-up); service is the inference call(s) that served it. "
+                 "Server records at their offered load, max-qps records at the highest QPS within the budget.")
+
+
+def _curve(r: dict, setting: dict) -> list[tuple[float, float]]:
+    points = setting.get("curve") or [setting]
+    out = []
+    for p in sorted(points, key=lambda p: p.get("target_qps") or 0):
+        x = p.get("throughput_sps") or (p.get("achieved_qps") or 0) * (r.get("batch_size") or 1)
+        if x and get(p, "latency_ms.p99") is not None:
+            out.append((x, get(p, "latency_ms.p99")))
+    return out
+
+
+def batching_sweep(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
+    recs = [r for r in run.ok if r.get("batching")]
+    if not recs:
+        raise NoData("no records served through a dynamic batcher")
+    pal = pal.within(recs)
+    fig, (ax,) = _figure("p99 vs throughput per batcher setting", 1, height=4.4)
+    for i, r in enumerate(recs):
+        for j, s in enumerate(_settings(r)):
+            pts = _curve(r, s)
+            if pts:
+                xs, ys = zip(*pts, strict=True)
+                ax.plot(xs, ys, marker=MARKERS[j % len(MARKERS)], color=f"C{(i * 3 + j) % 10}",
+                        label=_label(pal, r, s))
+    ax.set_yscale("log")
+    ax.set_xlabel("achieved throughput (scored items/s)")
+    ax.set_ylabel("p99 latency (ms, log scale)")
+    _legend(fig, [ax])
+    return fig, ("One line per max_delay_ms setting (max-qps: every probe of its search; server: the offered load). "
+                 "Pick the setting whose line stays under your p99 budget at the throughput you need.")
+
+
+SERVING_CHARTS: list[tuple[str, str, Callable]] = [
+    ("latency-breakdown", "Latency breakdown (queue vs service)", latency_breakdown),
+    ("batching-sweep", "Dynamic batching: p99 vs throughput", batching_sweep),
+]

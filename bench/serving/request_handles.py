@@ -1,0 +1,52 @@
+"""Prepared inputs for requests of any row count: cut from one long pool of distinct rows, bound before the run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+HandleFor = Callable[[int, int], Any]  # (worker, rows) -> a prepared handle only that worker uses
+
+
+def rotating(handles: list[Any], workers: int) -> HandleFor:
+    """Fixed-size requests: each worker rotates through its own share of the job's prepared batches."""
+    used = [0] * workers
+
+    def handle_for(worker: int, rows: int) -> Any:
+        own = handles[worker::workers]
+        used[worker] += 1
+        return own[(used[worker] - 1) % len(own)]
+
+    return handle_for
+
+
+def load_rows(path: str) -> dict[str, np.ndarray]:
+    """The one long batch the sweep saved for variable-size requests (npz keys "0/<input>")."""
+    pool = np.load(path)
+    return {k.split("/", 1)[1]: pool[k] for k in pool.files}
+
+
+class SizedHandles:
+    """One prepared handle per (worker, row count), each a different slice of the row pool (no copy of a batch)."""
+
+    def __init__(self, prepare: Callable[[dict], Any], rows: dict[str, np.ndarray], batch_size: int):
+        self.prepare, self.rows, self.batch_size = prepare, rows, batch_size
+        self.total = len(next(iter(rows.values())))
+        self.cache: dict[tuple[int, int], Any] = {}
+
+    def bind(self, workers: int, sizes: Iterable[int]) -> None:
+        """Prepare every (worker, size) a run can ask for, outside the timed region."""
+        for w in range(workers):
+            for k in sorted(set(int(s) for s in sizes)):
+                self(w, k)
+
+    def __call__(self, worker: int, rows: int) -> Any:
+        key = (worker, rows)
+        if key not in self.cache:
+            if rows > self.total:
+                raise ValueError(f"a call of {rows} rows needs a row pool that large; the pool has {self.total}")
+            start = (rows * 7919 + worker * 104_729) % (self.total - rows + 1)  # spread the slices over the pool
+            self.cache[key] = self.prepare({k: v[start:start + rows] for k, v in self.rows.items()})
+        return self.cache[key]

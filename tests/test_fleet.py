@@ -1,0 +1,183 @@
+"""Fleet sweeps through a real local Ray cluster: simulated nodes with distinct device resources on this machine."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from bench.config import SweepConfig, TimingConfig
+from bench.errors import UserError
+from bench.fleet.command import show_nodes
+from bench.fleet.node import build_here
+from bench.fleet.runner import FleetRun, plan
+from bench.fleet.shipping import where_to_build
+from bench.fleet.spec import load_fleet
+from bench.gate.budgets import load_budgets
+from bench.gate.evaluate import evaluate_budgets
+from bench.jobs import Job
+from bench.records import RunDir
+from bench.report.targets import targets_table
+from tests.conftest import ROOT
+
+QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=10, min_duration_s=0.05, quality_samples=4096)
+
+
+def fleet_file(tmp_path, text: str):
+    path = tmp_path / "fleet.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_fleet_file_is_validated(tmp_path):
+    good = load_fleet(fleet_file(tmp_path, "targets:\n  - {name: a, resource: 'device:a', profile: edge, "
+                                            "backends: [onnxruntime]}\n"))
+    assert good.target_of({"device:a": 1.0, "CPU": 2.0}) == good.targets
+    for text, says in [
+        ("targets: []", "targets"),
+        ("targets:\n  - {name: a, resource: r, backends: [nope]}", "unknown backend 'nope'"),
+        ("targets:\n  - {name: a, resource: r, backends: [onnxruntime]}\n  - {name: a, resource: s, "
+         "backends: [openvino]}", "unique"),
+        ("targets:\n  - {name: a, resource: r, backends: [onnxruntime], colour: red}", "colour"),
+    ]:
+        with pytest.raises(UserError, match=says):
+            load_fleet(fleet_file(tmp_path, text))
+
+
+def test_artifact_built_on_the_node_only_when_its_library_differs():
+    same, newer = {"openvino": "2025.1", "torch": "2.13.0"}, {"openvino": "2025.3", "torch": "2.13.0"}
+    assert where_to_build("openvino", True, same, same) == ("head", None)
+    assert where_to_build("onnx", True, same, newer) == ("head", None)  # versioned by opset, read by any runtime
+    source, why = where_to_build("openvino", True, same, newer)
+    assert source == "node" and "2025.3 on the node" in why
+    assert where_to_build("openvino", False, same, newer)[0] == "head"  # a bring-your-own file cannot be rebuilt
+
+
+def test_a_node_builds_the_artifact_itself_where_its_library_differs():
+    job = Job(job_id="j", run_id="r", run_dir="", model="dlrm", preset="tiny", variant="fp32", backend="onnxruntime",
+              backend_entry="", device="cpu", profile="default", scenario="single-stream", batch_size=1, threads=1,
+              timing=QUICK, timeout_s=60, artifact_format="onnx")
+    build_here(job)
+    assert job.artifact.endswith(".onnx") and Path(job.artifact).is_file() and Path(job.reference).is_file()
+
+
+def test_fleet_flags_are_checked_and_ray_stays_unimported_without_them():
+    code = ("import sys\nfrom bench import cli, compare, sweep\nfrom bench.gate import command\n"
+            "sys.argv = ['recbench', 'run', '--cluster', 'auto']\n"
+            "try:\n    cli.main()\nexcept SystemExit as e:\n    code = e.code\n"
+            "assert 'ray' not in sys.modules, 'ray imported'\nsys.exit(code)")
+    bad = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--fleet" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A head offering `device:edge-a` and a node offering `device:edge-b` (one CPU each)."""
+    ray = pytest.importorskip("ray", reason="the fleet extra (pip install 'recbench[fleet]') is not installed")
+    from ray.cluster_utils import Cluster
+
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), old) if p)  # the nodes' workers import bench
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                                      "resources": {"device:edge-a": 1}})
+    try:
+        edge_b = c.add_node(num_cpus=1, resources={"device:edge-b": 1})
+        ray.init(address=c.address, log_to_driver=False, configure_logging=False)
+        yield ray, c, {"edge-a": c.head_node.node_id, "edge-b": edge_b.node_id}
+    finally:
+        ray.shutdown()
+        c.shutdown()
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+def fleet_run(ray, tmp_path, text: str, timing: TimingConfig = QUICK) -> RunDir:
+    fleet = load_fleet(fleet_file(tmp_path, text))
+    cfg = SweepConfig(preset="tiny", batch_sizes=[8], scenario="single-stream", timing=timing, out=tmp_path)
+    return FleetRun(ray, plan(cfg, fleet, log=lambda s: None), "test").run(fleet)
+
+
+def test_every_record_names_its_target_and_node(tmp_path, cluster):
+    ray, _, node_of = cluster
+    run = fleet_run(ray, tmp_path, """targets:
+  - {name: edge-a, resource: "device:edge-a", profile: edge, backends: [onnxruntime]}
+  - {name: edge-b, resource: "device:edge-b", profile: edge, backends: [onnxruntime]}
+  - {name: ghost, resource: "device:ghost", backends: [onnxruntime]}
+""")
+    recs = run.records()
+    ok = [r for r in recs if r["status"] == "ok"]
+    assert sorted(r["target"] for r in ok) == ["edge-a", "edge-b"], [r["reason"] for r in recs]
+    for r in ok:
+        assert r["node"] == node_of[r["target"]] and r["job_id"].endswith(r["target"])
+        assert r["artifact_source"] == "head" and r["node_env"]["versions"]["onnxruntime"]
+        assert r["threads"] == 2 and r["attempt"] == 1 and len(run.raw(r["job_id"])) == r["iterations"]
+    ghost = [r for r in recs if r["target"] == "ghost"]
+    assert ghost and all(r["status"] == "skipped" and r["reason"] == "no node offers device:ghost" for r in ghost)
+    assert set(run.env()["nodes"]) == set(node_of.values())
+    # the report compares the targets; a gate selects on one
+    table = targets_table(recs)
+    assert table.columns[-4:] == ["edge-a samples/s", "edge-a p99 ms", "edge-b samples/s", "edge-b p99 ms"]
+    assert len(table.rows) == 1 and "-" not in (table.rows[0][4], table.rows[0][6])  # samples/s on both
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text("rules:\n  - select: {target: edge-b, backend: onnxruntime}\n"
+                       "    limits: {throughput_sps: '>= 1'}\n")
+    result = evaluate_budgets(load_budgets(budgets), recs, str(budgets))
+    assert result.passed and len(result.checks) == 1
+    # `recbench fleet`: every node with its target and backends, and the target nobody offers
+    console = Console(record=True, width=200)
+    show_nodes(console, "auto", tmp_path / "fleet.yaml")
+    listing = console.export_text()
+    for text in ("device:edge-a: 1", "edge-b", "onnxruntime", "idle", "no node offers device:ghost"):
+        assert text in listing, listing
+
+
+def job_nodes() -> list[str]:
+    """The node of every fleet job whose process has started on this machine (its spec lies beside its log)."""
+    nodes = []
+    for spec in glob.glob(f"{tempfile.gettempdir()}/recbench-fleet-*/*/logs/*.job.json"):
+        try:
+            nodes.append(json.loads(Path(spec).read_text()).get("node"))
+        except (OSError, ValueError):  # being written or already removed
+            pass
+    return nodes
+
+
+def test_a_node_dying_mid_job_fails_that_attempt_and_the_job_is_retried_on_another(tmp_path, cluster):
+    ray, c, _ = cluster
+    nodes = {n.node_id: n for n in (c.add_node(num_cpus=1, resources={"device:flaky": 1}) for _ in range(2))}
+    killed = []
+
+    def kill_the_busy_node():
+        deadline = time.monotonic() + 120
+        while not (busy := set(nodes) & set(job_nodes())):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.1)  # until the job's own process has started on one of the nodes
+        killed.append(busy.pop())
+        c.remove_node(nodes[killed[0]])
+
+    chaos = threading.Thread(target=kill_the_busy_node, daemon=True)
+    chaos.start()
+    slow = QUICK.model_copy(update={"min_duration_s": 4.0})  # long enough to be caught mid-measurement
+    flaky = "targets:\n  - {name: flaky, resource: 'device:flaky', backends: [onnxruntime]}\n"
+    try:
+        run = fleet_run(ray, tmp_path, flaky, slow)
+    finally:
+        chaos.join(5)
+        for node_id, node in nodes.items():
+            if node_id not in killed:
+                c.remove_node(node)
+    failed, ok = run.records()
+    assert failed["status"] == "failed" and failed["attempt"] == 1 and failed["node"] == killed[0]
+    assert "died mid-job" in failed["reason"] and "retried on another node" in failed["reason"]
+    assert failed["job_id"] == ok["job_id"] + "-attempt1"
+    assert ok["status"] == "ok" and ok["attempt"] == 2 and ok["node"] in set(nodes) - set(killed), ok["reason"]
