@@ -13,7 +13,7 @@ from tests.conftest import recbench
     (["run", "--backends", "nosuch"], "valid: torch-cpu"),
     (["run", "--model", "nosuch"], "valid: dlrm"),
     (["run", "--preset", "huge"], "valid: tiny, edge, datacenter"),
-    (["run", "--variants", "int9"], "valid: fp32"),
+    (["run", "--variants", "int9"], "dlrm: fp32, fp16"),
     (["run", "--batch-sizes", "0"], "positive"),
     (["run", "--batch-sizes", "-4,8"], "positive"),
     (["run", "--batch-sizes", "x"], "integers"),

@@ -132,7 +132,7 @@ def test_recommend_end_to_end_config_reproduces_and_passes_the_gate(tmp_path):
     (["--objective", "speed"], "valid: throughput, p99, size"),
     (["--time-budget", "soon"], "positive duration"),
     (["--threads", "0"], "positive integers"),
-    (["--variants", "int9"], "valid: fp32"),
+    (["--variants", "int9"], "dlrm: fp32, fp16"),
 ])
 def test_bad_input_exits_2(tmp_path, args, expect):
     budgets = tmp_path / "b.yaml"
