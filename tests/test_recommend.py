@@ -13,6 +13,7 @@ from bench.recommend import output, search
 from bench.recommend.judge import misses, pareto_front, rank_key
 from bench.recommend.search import Candidate, Search, Trial
 from tests.conftest import recbench
+from tests.fakes import FakeClock
 
 BUDGETS = {"rules": [{"select": {"model": "dlrm"},
                       "limits": {"latency_ms.p50": "<= 1 ms", "quality.auc_delta": ">= -0.001"}}]}
@@ -29,14 +30,6 @@ def record(c: Candidate, stage: str) -> dict:
             "backend": c.backend, "batch_size": c.batch_size, "latency_ms": {"p50": p50_ms, "p99": 2 * p50_ms},
             "throughput_sps": c.batch_size / p50_ms * 1e3, "model_bytes": 1e6 if c.variant == "fp32" else 4e5,
             "duration_s": 0.0, "quality": {"auc_delta": AUC_DELTA[c.variant]}}
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class FakeSearch(Search):
