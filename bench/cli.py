@@ -459,11 +459,12 @@ def list_variants(
 
     if model is not None:
         from bench.config import build_config
+        from bench.profiles import load_profile
         from bench.sweep import open_model, open_workspace
         from models.variants import variant_matrix
 
         cfg = build_config({}, {"model": model, "preset": preset, "input_spec": input_spec, "student": student})
-        family = open_model(cfg)
+        family = open_model(cfg, cfg.batch_sizes or load_profile(cfg.profile).batch_sizes)  # a factory's pre-flight
         name = cfg.preset or family.default_preset
         family.preset(name)
         ws = open_workspace(family, name, cfg, console.print)

@@ -215,3 +215,11 @@ def test_cli_bad_variant_exits_2_and_matrix_lists_all():
         assert name in out
     bf16 = next(line for line in out.splitlines() if line.split("│")[0].strip(" ┃│") == "bf16" or " bf16 " in line)
     assert "-" in bf16
+
+
+@pytest.mark.parametrize("model", ["dlrm", "sasrec"])
+def test_cli_variants_for_one_model_lists_what_applies(model):
+    res = recbench("variants", "--model", model, "--preset", "tiny")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    for name in ("fp32", "int8-dynamic", "prune-struct"):
+        assert name in res.stdout
