@@ -175,3 +175,22 @@ def test_batched_variable_requests_on_a_real_runtime(tmp_path):
     assert rec["throughput_sps"] == pytest.approx(rec["achieved_qps"] * rec["rows_per_request"]["mean"])
     drawn = {c.name for c in build_report(run.path).charts if c.figure is not None}
     assert {"latency-breakdown", "batching-sweep"} <= drawn
+
+
+@pytest.mark.parametrize("kind, model", [("constant", "D/G/1"), ("bursty", None), ("file", "G/G/1")])
+def test_queueing_prediction_only_where_its_model_applies(kind, model, tmp_path):
+    """M/G/1 needs Poisson arrivals: constant and trace arrivals get Kingman's G/G/1 approximation, bursty none."""
+    n, rho, rng = 20_000, 0.8, np.random.default_rng(3)
+    gaps_file = tmp_path / "gaps.txt"  # a renewal trace: exponential gaps, so Kingman's ca^2 = 1 (= P-K)
+    gaps_file.write_text("\n".join(str(g) for g in rng.exponential(1250, n).round(3)))
+    arrivals = Arrivals(kind=kind, file=gaps_file if kind == "file" else None)
+    backend, wait = virtual(rng.exponential(MS, n).astype(np.int64))
+    qps = rho * 1000
+    run = server.serve(backend.infer_sync, [0], arrivals.offsets(n, qps, 1), 1, qps, clock=backend.clock, wait=wait)
+    summary, _ = server.summarize_run(run, 1, budget_ms=10, arrivals=kind)
+    assert "mg1_queue_ms" not in summary
+    assert (summary["queue_model"] or "").startswith(model or "None") or summary["queue_model"] is model
+    if model is None:
+        assert "gg1_queue_ms" not in summary
+    else:  # Kingman is an approximation: within 25% of the virtual-time wait at load 0.8
+        assert summary["gg1_queue_ms"] == pytest.approx(summary["queue_ms"]["mean"], rel=0.25)

@@ -104,7 +104,8 @@ def batch_fields(run: ServerRun) -> dict:
             "batch_delay_ms": stats.latency_summary(np.maximum(held, 0))[0]}
 
 
-def summarize_run(run: ServerRun, batch_size: int, budget_ms: float) -> tuple[dict, np.ndarray]:
+def summarize_run(run: ServerRun, batch_size: int, budget_ms: float,
+                  arrivals: str = "poisson") -> tuple[dict, np.ndarray]:
     """Record fields of a server run and its per-request latencies (ns, from the scheduled arrival)."""
     served = run.starts >= 0
     latencies = run.ends[served] - run.scheduled[served]
@@ -123,8 +124,8 @@ def summarize_run(run: ServerRun, batch_size: int, budget_ms: float) -> tuple[di
         target_qps=run.qps, achieved_qps=achieved, requests=len(run.scheduled), dropped_requests=dropped,
         late_requests=int((latencies > budget_ms * 1e6).sum()), late_threshold_ms=budget_ms, workers=run.workers,
         rows_per_request={"mean": per_request, "max": int(rows.max(initial=0))} if run.rows is not None else None,
-        **queueing.breakdown(queue, service, busy, run.window_ns, run.workers,
-                             single_server=run.workers == 1 and run.batching is None),
+        **queueing.breakdown(run.scheduled[served], queue, service, busy, run.window_ns, run.workers,
+                             single_server=run.workers == 1 and run.batching is None, arrivals=arrivals),
         **batch_fields(run),
     )
     if len(run.calls):  # how late calls began after they were due (thread wake-up, GIL)
@@ -174,7 +175,7 @@ def run_at(backend: Backend, handles: list[Any], qps: float, requests: int, opts
     run = serve(backend.infer_sync, handles, offsets, opts.workers, qps, clock, wait,
                 max_ns=int(job.timing.max_duration_s * 1e9), rows=traffic.rows(requests), batching=traffic.batching,
                 handle_for=traffic.sized)
-    return summarize_run(run, job.batch_size, opts.p99_budget_ms)
+    return summarize_run(run, job.batch_size, opts.p99_budget_ms, opts.arrivals.kind)
 
 
 def capacity_qps(backend: Backend, handles: list[Any], job, clock: timing.Clock,
