@@ -12,11 +12,13 @@ from rich.table import Table
 
 from bench.errors import USER_ERRORS, UserError
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+# Help texts print as written: rich markup would read `pkg.mod:factory:` as an emoji code and eat "[auto]" defaults.
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Benchmark compressed recommender models across inference runtimes.")
-# Logs and CI get a wide console; an interactive terminal keeps its own width.
-console = Console() if sys.stdout.isatty() else Console(width=160)
-err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
+# Logs and CI get a wide console; an interactive terminal keeps its own width. No emoji codes in user strings.
+console = Console(emoji=False) if sys.stdout.isatty() else Console(width=160, emoji=False)
+err_console = Console(stderr=True, emoji=False) if sys.stderr.isatty() else Console(stderr=True, width=160,
+                                                                                     emoji=False)
 QUICK_HELP = ("short windows for smoke tests and CI: warm up 5 calls / 0.2 s, measure >= 0.5 s and until p99 is "
               "resolvable (662 iterations), at most 10 s per job; quality on 16,384 held-out samples")
 SCENARIO_HELP = ("load scenario: single-stream, offline, server, concurrency, max-qps, server-loadgen "
