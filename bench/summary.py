@@ -5,11 +5,12 @@ from __future__ import annotations
 from rich.console import Console
 from rich.markup import escape
 
-from bench.report.tables import jobs_table
+from bench.report.tables import jobs_table, print_table
 
 
 def print_summary(console: Console, records: list[dict], title: str) -> None:
-    console.print(jobs_table(records, title, reasons=False).to_rich(compact=True))
+    table = jobs_table(records, title, reasons=False)
+    print_table(console, table.to_rich(compact=True), table.keys)
     for r in records:
         if r.get("status") != "ok":
             console.print(f"[dim]{r.get('status')}[/] {escape(r['job_id'])}: {escape(r.get('reason') or '')}",
