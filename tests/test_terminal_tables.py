@@ -73,11 +73,14 @@ def numbers(table) -> list[str]:
     return [*table.columns, *(row[i] for row in table.rows for i in table.numeric)]
 
 
-def test_run_summary(tmp_path, narrow):
+@pytest.mark.parametrize("width", [WIDTH, 101, 140])
+def test_run_summary(tmp_path, width):
     records = RunDir(wide_run(tmp_path, "run")).records()
-    print_summary(narrow, records, "dlrm run run")
-    lines = printed(narrow)
+    console = Console(width=width, record=True, emoji=False, file=io.StringIO())
+    print_summary(console, records, "dlrm run run")
+    lines = printed(console)
     assert_whole(lines, [*numbers(jobs_table(records, reasons=False)), "-0.0012", "-0.0024", "failed", "ok"])
+    assert max(len(line.rstrip()) for line in lines[:5]) <= width
 
 
 def test_compare(tmp_path, narrow):
