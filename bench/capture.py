@@ -38,4 +38,4 @@ def detached(console: Console) -> Console:
     except (AttributeError, OSError, ValueError):  # not a real file (pytest's capture, a StringIO)
         return console
     return Console(file=os.fdopen(os.dup(fileno), "w", buffering=1), width=console.width,
-                   force_terminal=console.is_terminal, stderr=False)
+                   force_terminal=console.is_terminal, stderr=False, emoji=False)

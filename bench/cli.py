@@ -12,11 +12,13 @@ from rich.table import Table
 
 from bench.errors import USER_ERRORS, UserError
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+# Help texts print as written: rich markup would read `pkg.mod:factory:` as an emoji code and eat "[auto]" defaults.
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Benchmark compressed recommender models across inference runtimes.")
-# Logs and CI get a wide console; an interactive terminal keeps its own width.
-console = Console() if sys.stdout.isatty() else Console(width=160)
-err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
+# Logs and CI get a wide console; an interactive terminal keeps its own width. No emoji codes in user strings.
+console = Console(emoji=False) if sys.stdout.isatty() else Console(width=160, emoji=False)
+err_console = Console(stderr=True, emoji=False) if sys.stderr.isatty() else Console(stderr=True, width=160,
+                                                                                     emoji=False)
 QUICK_HELP = ("short windows for smoke tests and CI: warm up 5 calls / 0.2 s, measure >= 0.5 s and until p99 is "
               "resolvable (662 iterations), at most 10 s per job; quality on 16,384 held-out samples")
 SCENARIO_HELP = ("load scenario: single-stream, offline, server, concurrency, max-qps, server-loadgen "
@@ -229,13 +231,16 @@ def compare(
     if as_json:
         print(json.dumps({**cmp.as_dict(), "written": [str(p) for p in written]}, indent=1))
         return
+    from bench.report.tables import print_table
+
     if cmp.pairs:
-        console.print(cmp_mod.ratios_table(cmp).to_rich(compact=True))
+        ratios = cmp_mod.ratios_table(cmp)
+        print_table(console, ratios.to_rich(compact=True), ratios.keys)
     else:
         console.print(f"no job is in both runs (matched on {', '.join(cmp_mod.FIELDS)})", highlight=False)
     for extra in (cmp_mod.op_changes(cmp), cmp_mod.one_side_table(cmp)):
         if extra:
-            console.print(extra.to_rich())
+            print_table(console, extra.to_rich(), extra.keys)
     for path in written:
         console.print(f"wrote {path}", soft_wrap=True, highlight=False)
 
@@ -351,6 +356,7 @@ def ab(
     from bench.config import TimingConfig, build_config
     from bench.gate import output
     from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
+    from bench.report.tables import print_table
 
     threshold, names = parse_threshold(max_regression), parse_metrics(metrics)
     cfgs = []
@@ -361,7 +367,7 @@ def ab(
                                       "out": out, "timing": TimingConfig.quick() if quick else None}, source=text))
     run_a, run_b = ab_mod.run_ab(cfgs[0], cfgs[1], repeat, console.print)
     result = evaluate_regression(run_a, run_b, threshold, names, paired=True, strict=strict, key=ab_mod.ab_key)
-    console.print(output.table([result], title=f"B ({y}) vs A ({x}), {repeat} interleaved pairs"))
+    print_table(console, output.table([result], title=f"B ({y}) vs A ({x}), {repeat} interleaved pairs"), 2)
     console.print(("[green]" if result.passed else "[bold red]") + output.summary([result]), highlight=False)
     console.print(f"measurements: {run_a.path} {run_b.path}", soft_wrap=True, highlight=False)
     raise typer.Exit(0 if result.passed else 1)
@@ -373,13 +379,14 @@ def doctor(
 ) -> None:
     """Is this machine quiet enough to benchmark now? Exit 0 quiet, 1 not (each finding says what to change)."""
     from bench.doctor import examine, quiet
+    from bench.report.tables import print_table
 
     findings = examine(seconds)
     table = Table("check", "value", "verdict", "what to change", header_style="bold")
     for f in findings:
         table.add_row(f.check, escape(f.value), "[green]ok" if f.verdict == "ok" else "[yellow]warn",
                       "" if f.verdict == "ok" else f.advice)
-    console.print(table)
+    print_table(console, table)
     ok = quiet(findings)
     console.print("[green]quiet enough to benchmark" if ok else "[yellow]not quiet: numbers measured now will be "
                   "noisy; prefer interleaved comparisons (gate --rerun, recbench ab) and more replicas (--repeat)")
@@ -436,13 +443,14 @@ def export(
 def list_backends() -> None:
     """Every known backend: available or not, and why."""
     from backends import registry
+    from bench.report.tables import print_table
 
     table = Table("backend", "devices", "loads", "status", header_style="bold")
     for name in registry.BACKENDS:
         cls = registry.get(name)
         ok, why = cls.available()
         table.add_row(name, ",".join(cls.devices), ",".join(cls.formats), ("[green]" if ok else "[red]") + escape(why))
-    console.print(table)
+    print_table(console, table)
 
 
 @app.command("variants")
@@ -455,6 +463,7 @@ def list_variants(
 ) -> None:
     """Every variant and which backend can run it; with --model, what applies to that model."""
     from backends import registry
+    from bench.report.tables import print_table
     from models.variants import VARIANTS
 
     if model is not None:
@@ -472,7 +481,7 @@ def list_variants(
         for row in variant_matrix(ws, getattr(family, "variant", None)):
             table.add_row(row["variant"], row["level"], ("[green]" if row["formats"] else "[red]") +
                           (",".join(row["formats"]) or "nothing"), escape("; ".join(row["reasons"])))
-        console.print(table)
+        print_table(console, table)
         return
     names = [n for n in registry.BACKENDS if n not in registry.PRESET_OPTIONS]  # presets support what their class does
     available = {n: registry.get(n).available()[0] for n in names}
@@ -485,7 +494,7 @@ def list_variants(
             ok, _ = cls.supports(v.formats, cls.devices[0])
             cells.append(("[green]yes" if available[name] else "[yellow]yes*") if ok else "[dim]-")
         table.add_row(v.name, *cells, v.summary)
-    console.print(table)
+    print_table(console, table)
 
 
 @app.command("models")

@@ -114,7 +114,7 @@ def ratios_table(cmp: RunComparison) -> Table:
     cols = [*ident, "batch", "p50 ms A → B", "p50 B/A [95% CI]", "p99 B/A [95% CI]", "thr B/A", "RSS B/A",
             "model B/A", "p (MWU)", "verdict"]
     table = Table(f"B / A — A: {cmp.a.run_id}, B: {cmp.b.run_id}", cols,
-                  numeric=set(range(len(ident) + 1, len(cols) - 1)),
+                  numeric=set(range(len(ident) + 1, len(cols) - 1)), keys=len(ident) + 1,
                   note="ratio < 1: lower in B (faster for latency, smaller for memory). CI: bootstrap 95% of the ratio "
                        "from the raw latencies; p: two-sided Mann-Whitney U on them. The verdict (at p50) calls a "
                        f"change only when the CI excludes 1 and p < {ALPHA}.")
@@ -144,7 +144,8 @@ def one_side_table(cmp: RunComparison) -> Table | None:
         return None
     ident = identity_columns([r for _, r in rows])
     return Table("Jobs in one run only", ["only in", *ident, "batch"],
-                 [[run_id] + [str(r.get(f)) for f in ident] + [str(r.get("batch_size"))] for run_id, r in rows])
+                 [[run_id] + [str(r.get(f)) for f in ident] + [str(r.get("batch_size"))] for run_id, r in rows],
+                 keys=len(ident) + 1)
 
 
 SETTINGS = ("preset", "threads", "timing")  # job settings outside the match key that change what a number means

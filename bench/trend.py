@@ -8,11 +8,13 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from bench.errors import UserError
 from bench.gate.evaluate import fmt_number, matches
 from bench.gate.metrics import get_metric, lookup
 from bench.history import History
+from bench.report.tables import print_table
 
 SERIES = ["variant", "backend", "scenario", "batch_size"]
 
@@ -79,8 +81,11 @@ def show_trend(console: Console, history: History, select: dict, metric: str, la
     if df.empty:
         console.print(f"no ok records match {select or 'anything'} in {history.path}", highlight=False)
         return
-    table = Table(*df.columns, title=f"{metric} across {len(runs)} runs", header_style="bold")
+    table = Table(title=f"{metric} across {len(runs)} runs", header_style="bold")
+    for name in df.columns:  # numbers and timestamps are never wrapped nor cut
+        table.add_column(name, no_wrap=name in ("started_at", "batch_size", metric),
+                         justify="right" if name in ("batch_size", metric) else "left")
     for row in df.itertuples(index=False):
-        table.add_row(*("-" if v is None else fmt_number(v) if isinstance(v, float) else str(v) for v in row))
-    console.print(table)
+        table.add_row(*(Text("-" if v is None else fmt_number(v) if isinstance(v, float) else str(v)) for v in row))
+    print_table(console, table)
     console.print(f"chart: {chart(df, metric, chart_path)}", highlight=False)

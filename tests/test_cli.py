@@ -1,12 +1,15 @@
 """Bad input gets one line and exit code 2, never a traceback; what the CLI says about itself and a run."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from bench.config import TimingConfig
 from bench.scenarios import SCENARIOS
-from tests.conftest import recbench
+from tests.conftest import ROOT, recbench
 
 
 @pytest.mark.parametrize("args, expect", [
@@ -57,6 +60,32 @@ def test_version_and_run_help_say_what_they_should():
     q = TimingConfig.quick()
     assert f"measure >= {q.min_duration_s:g} s" in text and f"({q.target_iters()} iterations)" in text
     assert f"at most {q.max_duration_s:g} s per job" in text and f"{q.quality_samples:,} held-out" in text
+
+
+def test_help_prints_its_text_as_written():
+    """No rich emoji codes or markup in help texts: `pkg.mod:factory:` is no 🏭, `[auto]` defaults stay."""
+    res = subprocess.run([sys.executable, "-m", "bench", "run", "--help"], capture_output=True, text=True,
+                         cwd=ROOT, env={**os.environ, "COLUMNS": "120"}, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "🏭" not in res.stdout
+    text = " ".join(res.stdout.split())
+    assert "pkg.mod:factory: distillation student" in text and "torchscript or dynamo [auto]" in text
+
+
+def test_user_strings_print_as_written():
+    """The CLI's consoles read no emoji codes, and a job's reason is not markup ("[extras]" stays)."""
+    from bench.cli import console, err_console
+    from bench.summary import print_summary
+
+    for c in (console, err_console):
+        with c.capture() as cap:
+            c.print("pkg.mod:factory: x")
+        assert "pkg.mod:factory: x" in cap.get()
+    record = {"job_id": "j1", "status": "skipped", "reason": "pip install recbench[openvino] or my.mod:factory:",
+              "variant": "fp32", "backend": "openvino", "batch_size": 1}
+    with console.capture() as cap:
+        print_summary(console, [record], "t")
+    assert "pip install recbench[openvino] or my.mod:factory:" in " ".join(cap.get().split())
 
 
 def test_listing_commands():

@@ -12,6 +12,7 @@ from bench.config import SweepConfig
 from bench.errors import UserError
 from bench.fleet.cluster import connect, live_nodes
 from bench.fleet.spec import load_fleet
+from bench.report.tables import print_table
 
 
 def run_on_fleet(cfg: SweepConfig, fleet: Path | None, cluster: str | None, console: Console) -> Path:
@@ -38,7 +39,7 @@ def show_nodes(console: Console, cluster: str, fleet: Path | None) -> None:
                       escape(", ".join(t.name for t in targets) or "-"),
                       escape(", ".join(dict.fromkeys(b for t in targets for b in t.backends)) or "-"),
                       "[yellow]busy" if n.busy else "idle")
-    console.print(table)
+    print_table(console, table)
     if spec:
         for t in spec.targets:
             if not any(n.devices.get(t.resource) for n in nodes):

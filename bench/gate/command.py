@@ -17,6 +17,7 @@ from bench.gate.result import SKIP, Check, GateResult
 from bench.history import REFS, History, default_db
 from bench.jobkey import JobKey
 from bench.records import RunDir
+from bench.report.tables import print_table
 
 
 def open_run(path: Path, what: str = "run") -> RunDir:
@@ -95,7 +96,7 @@ def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: st
         results.append(evaluate_regression(base, run, threshold, names, strict=strict))
     elif baseline:
         results.append(no_baseline(baseline))
-    console.print(output.table(results, title=f"gate {run.run_id}"))
+    print_table(console, output.table(results, title=f"gate {run.run_id}"), 2)
     ok = all(r.passed for r in results)
     console.print(("[green]" if ok else "[bold red]") + output.summary(results), highlight=False)
     if junit:

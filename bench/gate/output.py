@@ -7,10 +7,12 @@ from itertools import groupby
 from pathlib import Path
 
 from rich.table import Table
+from rich.text import Text
 
 from bench.gate.result import FAIL, INCONCLUSIVE, PASS, SKIP, Check, GateResult
 
 COLUMNS = ("rule", "job", "metric", "limit", "measured", "margin", "verdict")
+NUMBERS = ("limit", "measured", "margin")  # never wrapped nor cut (bench.report.tables.print_table)
 _STYLE = {PASS: "green", FAIL: "bold red", SKIP: "yellow", INCONCLUSIVE: "magenta"}
 
 
@@ -21,11 +23,11 @@ def _cells(c: Check) -> list[str]:
 def table(results: list[GateResult], title: str = "") -> Table:
     t = Table(title=title or None, header_style="bold")
     for col in COLUMNS:
-        t.add_column(col, overflow="fold")
+        t.add_column(col, overflow="fold", no_wrap=col in NUMBERS)
     for res in results:
-        for c in res.checks:
+        for c in res.checks:  # Text, not markup: rule names, jobs and notes are printed as written
             *cells, verdict = _cells(c)
-            t.add_row(*cells, f"[{_STYLE[c.verdict]}]{verdict}")
+            t.add_row(*map(Text, cells), Text(verdict, style=_STYLE[c.verdict]))
     return t
 
 

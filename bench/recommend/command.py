@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from bench.config import SweepConfig
 from bench.errors import UserError
@@ -17,6 +18,7 @@ from bench.gate.budgets import load_budgets
 from bench.recommend import output
 from bench.recommend.judge import OBJECTIVES, quality_axis
 from bench.recommend.search import Search
+from bench.report.tables import print_table
 from bench.sweep import Sweep
 from bench.validation import lookup
 
@@ -93,11 +95,13 @@ def recommend(console: Console, base: SweepConfig, budgets_path: Path, objective
 
 def _print(console: Console, outcome, quality: str | None, lines: list[str], misses: list[str],
            elapsed: float) -> None:
-    table = Table(*output.HEADER, title=f"configurations measured ({elapsed:.0f} s), best first",
-                  header_style="bold")
+    table = Table(title=f"configurations measured ({elapsed:.0f} s), best first", header_style="bold")
+    for i, name in enumerate(output.HEADER):  # batch ... quality are numbers: never wrapped nor cut
+        numeric = 2 <= i < output.HEADER.index("stage")
+        table.add_column(name, no_wrap=numeric, justify="right" if numeric else "left")
     for row in output.table_rows(outcome, quality)[:15]:
-        table.add_row(*row)
-    console.print(table)
+        table.add_row(*map(Text, row))
+    print_table(console, table, keys=4)
     for line in lines:
         console.print(f"  not chosen: {line}", soft_wrap=True, highlight=False)
     if outcome.chosen is None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import html
 from dataclasses import dataclass, field
 
 from rich import box
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table as RichTable
 from rich.text import Text
 
@@ -25,6 +29,7 @@ class Table:
     rows: list[list[Cell]] = field(default_factory=list)
     numeric: set[int] = field(default_factory=set)  # right-aligned column indexes
     note: str = ""
+    keys: int = 1  # the leading columns that name a row: repeated in each part of a table too wide to print whole
 
     def to_rich(self, compact: bool = False) -> RichTable:
         """compact: no vertical rules. Numbers never wrap nor get cut; text columns fold to fit."""
@@ -63,6 +68,75 @@ class Table:
         note = f'<p class="note">{html.escape(self.note)}</p>' if self.note else ""
         return (f'<div class="wide"><table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
                 f"{note}")
+
+
+def print_table(console: Console, table: RichTable, keys: int = 1) -> None:
+    """Print `table` so that no number is cut and no column dropped at the console's width (rich would crop both).
+
+    A table that does not fit gets fixed column widths: no-wrap (numeric) columns and every header keep their
+    full width, text columns fold down to TEXT_MIN_WIDTH. If even that is too wide, the table is printed in parts,
+    each holding as many of the other columns as fit beside its first `keys` columns (the row's identity)."""
+    for part in fit(console, table, keys):
+        console.print(part)
+
+
+def fit(console: Console, table: RichTable, keys: int = 1) -> list[RichTable]:
+    """`table` as print_table prints it: itself when it fits, else resized copies, split by columns if need be."""
+    natural, floor = _column_widths(console, table)
+    every = list(range(len(table.columns)))
+    if _width(console, table, every, natural) <= console.width:
+        return [table]
+    if _width(console, table, every, floor) <= console.width:
+        return [_sized(console, table, every, natural, floor)]
+    head = every[:max(1, min(keys, len(every) - 1))]
+    groups: list[list[int]] = [[]]
+    for i in every[len(head):]:
+        if groups[-1] and _width(console, table, head + groups[-1] + [i], floor) > console.width:
+            groups.append([])
+        groups[-1].append(i)
+    parts = [_sized(console, table, head + g, natural, floor) for g in groups]
+    for k, part in enumerate(parts, 1):
+        part.title = f"{table.title or ''} (part {k} of {len(parts)})".lstrip()
+        part.caption = table.caption if k == len(parts) else None
+    return parts
+
+
+def _column_widths(console: Console, table: RichTable) -> tuple[list[int], list[int]]:
+    """Each column's natural width (widest cell or header) and its floor, below which something would be cut: a
+    no-wrap column's natural width; a text column's header, or TEXT_MIN_WIDTH (or its own min_width) to fold to."""
+    options = console.options.update_width(10**6)
+    natural, floor = [], []
+    for col in table.columns:
+        header = Measurement.get(console, options, col.header).maximum
+        widest = max([header, *(Measurement.get(console, options, c).maximum for c in col.cells)])
+        natural.append(widest)
+        floor.append(widest if col.no_wrap else max(header, col.min_width or 0, min(widest, TEXT_MIN_WIDTH)))
+    return natural, floor
+
+
+def _subset(table: RichTable, columns: list[int], widths: list[int]) -> RichTable:
+    """A copy of `table` with only `columns` (indexes), each fixed at its width (rich then never resizes them) and
+    folding what does not fit it (never an ellipsis)."""
+    part = copy.copy(table)
+    part.columns = [dataclasses.replace(table.columns[i], _index=j, width=widths[i], overflow="fold")
+                    for j, i in enumerate(columns)]
+    return part
+
+
+def _width(console: Console, table: RichTable, columns: list[int], widths: list[int]) -> int:
+    """The printed width of `table` with those columns at those widths (borders and padding included)."""
+    return Measurement.get(console, console.options.update_width(10**6), _subset(table, columns, widths)).maximum
+
+
+def _sized(console: Console, table: RichTable, columns: list[int], natural: list[int], floor: list[int]) -> RichTable:
+    """`columns` of `table` at the console's width: every column as wide as it needs up to one level, the widest
+    ones capped at it (never below their floor), the level as high as fits."""
+    frame = _width(console, table, columns, floor) - sum(floor[i] for i in columns)  # borders and padding
+    for level in range(max(natural[i] for i in columns), -1, -1):
+        widths = [max(f, min(n, level)) for f, n in zip(floor, natural, strict=True)]
+        if frame + sum(widths[i] for i in columns) <= console.width:
+            break
+    return _subset(table, columns, widths)
 
 
 def _text(c: Cell) -> str:
@@ -108,7 +182,7 @@ def jobs_table(records: list[dict], title: str = "", detailed: bool = False, rea
         if detailed else \
         ["samples/s", "RSS MiB", "AUC", "ΔAUC"]
     cols.append("status")
-    table = Table(title, cols, numeric=set(range(len(ident), len(cols) - 1)))
+    table = Table(title, cols, numeric=set(range(len(ident), len(cols) - 1)), keys=len(ident) + 1)
     for r in records:
         ci = r.get("latency_ci_ms") or {}
         if detailed:
@@ -149,7 +223,7 @@ def load_table(records: list[dict]) -> Table | None:
     if not rows:
         return None
     cols = [*ident, "batch", "load", "target QPS", "achieved QPS", "samples/s", "p50 ms", "p99 ms"]
-    return Table("Latency under load", cols, rows, numeric=set(range(len(ident) + 2, len(cols))))
+    return Table("Latency under load", cols, rows, numeric=set(range(len(ident) + 2, len(cols))), keys=len(ident) + 2)
 
 
 def problems_table(records: list[dict]) -> Table | None:
@@ -159,4 +233,4 @@ def problems_table(records: list[dict]) -> Table | None:
         return None
     ident = identity_columns(records)
     rows = [[str(r.get(f)) for f in ident] + [str(r.get("batch_size")), _status(r, None)] for r in bad]
-    return Table("Jobs without a measurement", [*ident, "batch", "status"], rows)
+    return Table("Jobs without a measurement", [*ident, "batch", "status"], rows, keys=len(ident) + 1)
