@@ -12,7 +12,7 @@ import pytest
 from bench.errors import UserError
 from bench.gate.budgets import Limit, load_budgets
 from bench.gate.evaluate import evaluate_budgets
-from bench.gate.output import write_junit, write_markdown
+from bench.gate.output import summary, write_junit, write_markdown
 from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
 from bench.gate.result import FAIL, INCONCLUSIVE, PASS, SKIP, Check, GateResult
 from bench.history import History, default_db
@@ -194,6 +194,22 @@ def test_markdown_fits_a_pull_request_comment_however_many_checks(tmp_path):
     md = (tmp_path / "s.md").read_text()
     assert len(md) < 60_000 and md.startswith("### ❌ recbench gate FAILED: 3000 passed, 3000 failed")
     assert "more failures: see the JUnit XML" in md and "- `rule0`: 334 checks over 334 jobs" in md
+
+
+def test_a_gate_that_decided_nothing_never_says_passed(tmp_path):
+    """Inconclusive everywhere (exit 0 by default) is "no regression found", all skipped is "nothing judged"."""
+    def check(verdict):
+        return Check("regression", "000-dlrm-fp32", "latency_ms.p50", "worse by <= 1%", "-", "-", verdict, "MDE 40%")
+
+    undecided = [GateResult("regression", "base", [check(INCONCLUSIVE)] * 3)]
+    assert undecided[0].passed  # the documented exit code: 0 unless --strict
+    line = summary(undecided)
+    assert line.startswith("gate: no regression found (3 inconclusive") and "passed:" not in line, line
+    write_markdown(undecided, tmp_path / "s.md", "r1")
+    assert (tmp_path / "s.md").read_text().startswith("### ❔ recbench gate: no regression found (3 inconclusive")
+    assert summary([GateResult("regression", "last-pass", [check(SKIP)])]).startswith("gate: nothing judged")
+    assert summary([GateResult("b", "b", [check(PASS), check(INCONCLUSIVE)])]).startswith("gate: no regression")
+    assert summary([GateResult("b", "b", [check(PASS), check(SKIP)])]).startswith("gate passed: 1 passed")
 
 
 @pytest.mark.parametrize("text, value", [("5%", 0.05), ("25 %", 0.25), ("0.1", 0.1), ("2.5%", 0.025)])
