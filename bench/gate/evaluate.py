@@ -8,7 +8,7 @@ from bench.errors import UserError
 from bench.gate.budgets import Budgets, Limit, Rule, rule_label
 from bench.gate.metrics import confidence_interval, in_unit, lookup
 from bench.gate.result import FAIL, PASS, SKIP, Check, GateResult
-from bench.stats import PERCENTILES, unresolved
+from bench.stats import DEFAULT_RESOLVE, PERCENTILES, unresolved
 
 
 def fmt_number(x: float) -> str:
@@ -45,13 +45,20 @@ def _unit_text(x: float, limit: Limit) -> str:
     return f"{fmt_number(in_unit(x, limit.metric, limit.unit))}{' ' + limit.unit if limit.unit else ''}"
 
 
+def _seconds_per_iteration(record: dict) -> float | None:
+    iterations, seconds = record.get("iterations"), record.get("duration_s")
+    return seconds / iterations if iterations and seconds else None
+
+
 def judge(label: str, record: dict, limit: Limit, strict: bool) -> Check:
     """One limit on one job: measured (or, with strict, the pessimistic CI end) against the limit."""
     path, job = limit.metric.path, record["job_id"]
     value = lookup(record, path)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         name = path.removeprefix("latency_ms.")
-        why = unresolved(name, record.get("iterations") or 0) if name in PERCENTILES else None
+        resolving = (record.get("timing") or {}).get("resolve", DEFAULT_RESOLVE)
+        why = unresolved(name, record.get("iterations") or 0, _seconds_per_iteration(record), resolving) \
+            if name in PERCENTILES else None
         return Check(label, job, path, limit.text, "-", "-", FAIL,
                      f"{name} not resolvable: {why}" if why else f"{path} not measured in this job")
     ci = confidence_interval(record, path)
