@@ -297,6 +297,10 @@ def test_regression_needs_size_significance_and_power(tmp_path):
     # worse, but the between-replica noise hides a 5% change: inconclusive (never a silent pass), with the MDE
     assert noisy_p50.verdict == INCONCLUSIVE and "MDE" in noisy_p50.note and "MDE" in noisy_p50.measured
     assert verdicts(base, few) == {"latency_ms.p50": FAIL, "latency_ms.p99": SKIP, "throughput_sps": FAIL}
+    (p99,) = [c for c in evaluate_regression(base, few, 0.05).checks if c.metric == "latency_ms.p99"]
+    # which side is short, and the flag that measures enough at its rate (200 iterations of ~2 ms)
+    assert p99.note.startswith("p99 not resolvable; candidate: needs >= 662 iterations") and "baseline" not in p99.note
+    assert "`recbench run --max-duration 2` measures that many at the measured 2" in p99.note, p99.note
     assert verdicts(noisy_base, noisy, strict=True)["latency_ms.p50"] == INCONCLUSIVE
     assert not evaluate_regression(noisy_base, noisy, 0.05, strict=True).passed  # --strict: inconclusive fails
     assert evaluate_regression(noisy_base, noisy, 0.05).passed  # by default it does not

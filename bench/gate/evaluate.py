@@ -45,9 +45,13 @@ def _unit_text(x: float, limit: Limit) -> str:
     return f"{fmt_number(in_unit(x, limit.metric, limit.unit))}{' ' + limit.unit if limit.unit else ''}"
 
 
-def _seconds_per_iteration(record: dict) -> float | None:
-    iterations, seconds = record.get("iterations"), record.get("duration_s")
-    return seconds / iterations if iterations and seconds else None
+def unresolved_in(record: dict, name: str, iterations: int | None = None) -> str | None:
+    """Why a job's percentile `name` is not resolvable (None: it is), with the flags that would measure enough at
+    the job's rate. iterations: those judged, when not the record's own (a regression compares two sides)."""
+    count, seconds = record.get("iterations"), record.get("duration_s")
+    resolving = (record.get("timing") or {}).get("resolve", DEFAULT_RESOLVE)
+    return unresolved(name, count or 0 if iterations is None else iterations,
+                      seconds / count if count and seconds else None, resolving)
 
 
 def judge(label: str, record: dict, limit: Limit, strict: bool) -> Check:
@@ -56,9 +60,7 @@ def judge(label: str, record: dict, limit: Limit, strict: bool) -> Check:
     value = lookup(record, path)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         name = path.removeprefix("latency_ms.")
-        resolving = (record.get("timing") or {}).get("resolve", DEFAULT_RESOLVE)
-        why = unresolved(name, record.get("iterations") or 0, _seconds_per_iteration(record), resolving) \
-            if name in PERCENTILES else None
+        why = unresolved_in(record, name) if name in PERCENTILES else None
         return Check(label, job, path, limit.text, "-", "-", FAIL,
                      f"{name} not resolvable: {why}" if why else f"{path} not measured in this job")
     ci = confidence_interval(record, path)
