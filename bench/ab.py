@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from backends.base import file_sha256
 from bench import env
 from bench.config import TimingConfig
 from bench.errors import UserError
@@ -51,29 +52,63 @@ def _rehome(job: Job, run: RunDir) -> Job:
     return dataclasses.replace(job, run_id=run.run_id, run_dir=str(run.path), reference=None)
 
 
-def interleave(pairs: list[tuple[Planned, Planned]], repeat: int,
+Pins = dict[int, tuple[str | None, str]]  # id(plan) -> (sha256 of the artifact it must load, who measured that file)
+
+
+def verify_artifact(job: Job, sha256: str | None, measured_by: str) -> None:
+    """Exit 2 unless the file the job would load is the one `measured_by` measured (same sha256, as the worker
+    hashes it): a file changed or rebuilt since is another model, never silently measured in its place."""
+    path = Path(job.artifact)
+    if not path.is_file():
+        raise UserError(f"{path}: the artifact {measured_by} measured for {job.job_id} no longer exists")
+    if not sha256:
+        raise UserError(f"{path}: {measured_by} recorded no artifact_sha256 for {job.job_id}, so there is no telling "
+                        "whether this is the file it measured")
+    now = file_sha256(path)
+    if now != sha256:
+        raise UserError(f"{path} changed since {measured_by} measured it (sha256 {sha256[:12]}... then, {now[:12]}... "
+                        f"now): re-running {job.job_id} would measure another file; measure both sides anew "
+                        "(`recbench ab`, or `recbench run` and `recbench gate --baseline`)")
+
+
+def interleave(pairs: list[tuple[Planned, Planned]], repeat: int, pins: Pins,
                on_launch: Callable[[Planned, int], None] | None = None) -> None:
-    """Run every pair `repeat` times, A and B of a pair back to back in ABBA order; pooled records are appended."""
+    """Run every pair `repeat` times, A and B of a pair back to back in ABBA order; pooled records are appended.
+    Before every launch the plan's artifact must still be the pinned file."""
     def done(plan: Planned, record: dict) -> None:
         plan.run.append({**record, "interleaved": True})
 
-    Interleaver(repeat, order=abba, on_launch=on_launch).run([p for pair in pairs for p in pair], done)
+    def launching(plan: Planned, k: int) -> None:
+        verify_artifact(plan.job, *pins[id(plan)])
+        if on_launch:
+            on_launch(plan, k)
+
+    Interleaver(repeat, order=abba, on_launch=launching).run([p for pair in pairs for p in pair], done)
 
 
 def rerun(run_a: RunDir, run_b: RunDir, repeat: int, key, on_launch=None) -> tuple[RunDir, RunDir]:
-    """Re-measure the jobs the two runs share (matched by `key`), interleaved; returns the two new run folders."""
+    """Re-measure the jobs the two runs share (matched by `key`), interleaved; returns the two new run folders.
+    Exit 2, before anything runs, when an artifact is not the file its run measured."""
     by_a = {key(r): r for r in run_a.records() if r.get("status") == "ok"}
     matched = [(by_a[key(r)], r) for r in run_b.records() if r.get("status") == "ok" and key(r) in by_a]
     if not matched:
         raise UserError(f"no ok job of {run_b.path} matches an ok job of {run_a.path}: nothing to re-run")
+    recorded = [(recorded_job(run_a, a), a, recorded_job(run_b, b), b) for a, b in matched]
+    source_a, source_b = f"run {run_a.path}", f"run {run_b.path}"
+    for job_a, a, job_b, b in recorded:
+        verify_artifact(job_a, a.get("artifact_sha256"), source_a)
+        verify_artifact(job_b, b.get("artifact_sha256"), source_b)
     new_a, new_b = new_runs(run_b.path.parent, "rerun-baseline", "rerun-candidate")
     environment = env.capture()
     for new, old in ((new_a, run_a), (new_b, run_b)):
         write_json_atomic(new.path / "env.json", environment)
         write_json_atomic(new.path / "config.json", {"rerun_of": str(old.path), "repeat": repeat})
-    pairs = [(Planned(_rehome(recorded_job(run_a, a), new_a), new_a),
-              Planned(_rehome(recorded_job(run_b, b), new_b), new_b)) for a, b in matched]
-    interleave(pairs, repeat, on_launch)
+    pairs, pins = [], {}
+    for job_a, a, job_b, b in recorded:
+        plan_a, plan_b = Planned(_rehome(job_a, new_a), new_a), Planned(_rehome(job_b, new_b), new_b)
+        pins[id(plan_a)], pins[id(plan_b)] = (a.get("artifact_sha256"), source_a), (b.get("artifact_sha256"), source_b)
+        pairs.append((plan_a, plan_b))
+    interleave(pairs, repeat, pins, on_launch)
     return new_a, new_b
 
 
@@ -107,6 +142,9 @@ def run_ab(cfg_a, cfg_b, repeat: int, log: Callable[[str], None]) -> tuple[RunDi
         plans.append(sw.plan(run, environment))
     if len(plans[0]) != len(plans[1]):
         raise UserError(f"A has {len(plans[0])} jobs and B {len(plans[1])}: give one variant per side")
-    interleave(list(zip(*plans, strict=True)),
-               repeat, lambda plan, k: log(f"  {plan.run.run_id} {plan.job.job_id} r{k}"))
+    # each side's artifact as built now: every replica must measure that file (not one rebuilt meanwhile)
+    pins = {id(p): (file_sha256(p.job.artifact), "this A/B's build") for side in plans for p in side
+            if p.outcome is None}
+    interleave(list(zip(*plans, strict=True)), repeat, pins,
+               lambda plan, k: log(f"  {plan.run.run_id} {plan.job.job_id} r{k}"))
     return runs

@@ -245,7 +245,18 @@ def compare(
         console.print(f"wrote {path}", soft_wrap=True, highlight=False)
 
 
-@app.command()
+class _GateCommand(typer.core.TyperCommand):
+    """`gate --help` ends with every metric a budget can limit (read from the record schema when help is asked for,
+    so other commands do not pay for importing it)."""
+
+    def format_help(self, ctx, formatter) -> None:
+        from bench.gate.metrics import METRICS
+
+        self.epilog = "Budget metrics (limits: keys): " + ", ".join(METRICS)
+        super().format_help(ctx, formatter)
+
+
+@app.command(cls=_GateCommand)
 def gate(
     run_dir: Path = typer.Argument(..., help="the run folder to judge"),
     budgets: Path | None = typer.Option(None, "--budgets", help="budgets YAML: rules of select + limits"),

@@ -47,12 +47,33 @@ class Latency(Open):
 
 
 class Quality(Open):
-    """quality: measured through the backend on held-out data, deltas against the fp32 PyTorch model."""
+    """quality: measured through the backend on held-out data, deltas against the fp32 PyTorch model, and fidelity
+    to that model's scores on the same inputs (the fields a model family's evaluator in models/quality.py gives)."""
 
     auc: Number | None = None
     logloss: Number | None = None
     auc_delta: Number | None = None
+    logloss_delta: Number | None = None
     max_abs_score_delta: Number | None = None
+    mean_abs_score_delta: Number | None = None
+    rank_corr: Number | None = None  # fidelity: Spearman, top-k overlap with the baseline's ranking
+    top10_overlap: Number | None = None
+    top100_overlap: Number | None = None
+    hr_at_10: Number | None = None  # next-item models
+    ndcg_at_10: Number | None = None
+    hr_at_10_delta: Number | None = None
+    ndcg_at_10_delta: Number | None = None
+    recall_at_k: Number | None = None  # retrieval models
+    recall_at_k_truth: Number | None = None
+    recall_at_k_truth_delta: Number | None = None
+
+
+class Roofline(Open):
+    """roofline: the job's share of each machine peak (compute, memory bandwidth, gather bandwidth)."""
+
+    compute: Number | None = None
+    memory: Number | None = None
+    gather: Number | None = None
 
 
 class Record(Open):
@@ -82,6 +103,36 @@ class Record(Open):
     gpu_mem_bytes: Number | None = None
     model_bytes: Number | None = None
     quality: Quality | None = None
+    # every Number (here, in Latency, Quality, Roofline) is a metric a budget can judge (bench.gate.metrics)
+    duration_s: Number | None = None
+    cv: Number | None = None
+    load_s: Number | None = None
+    first_infer_ms: Number | None = None
+    footprint_bytes: Number | None = None
+    load_rss_bytes: Number | None = None
+    peak_rss_load_bytes: Number | None = None
+    peak_rss_run_bytes: Number | None = None
+    peak_rss_quality_bytes: Number | None = None
+    gpu_mem_nvml_bytes: Number | None = None
+    gpu_mem_reserved_bytes: Number | None = None
+    engine_device_memory_bytes: Number | None = None
+    engine_bytes: Number | None = None
+    params: Number | None = None
+    flops_per_sample: Number | None = None
+    achieved_gflops: Number | None = None
+    bytes_per_sample: Number | None = None
+    gather_bytes_per_sample: Number | None = None
+    achieved_gbps: Number | None = None
+    peak_gflops: Number | None = None
+    fraction_of_peak: Number | None = None
+    roofline: Roofline | None = None
+    avg_watts: Number | None = None
+    energy_j: Number | None = None
+    joules_per_1k_samples: Number | None = None
+    achieved_qps: Number | None = None
+    max_qps: Number | None = None
+    late_requests: Number | None = None
+    dropped_requests: Number | None = None
     backend_options: dict[str, Any] = {}
     harness_options: dict[str, Any] = {}
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from functools import cache
 
 import numpy as np
 from scipy import stats as sps
 
+from bench.config import TimingConfig
 from bench.significance import _subsample
 
 PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}
@@ -17,6 +19,9 @@ PERCENTILE_CONFIDENCE = 0.99  # a percentile is reported only when this confiden
 OVERSHOOTS = 1  # ... while tolerating one sample above it (MLPerf early stopping: 662 samples for p99)
 CI_LEVEL = 0.95
 CI_RESAMPLES = 1000
+DEFAULT_RESOLVE = TimingConfig.model_fields["resolve"].default  # what a run measures until resolvable
+RESOLVE_MARGIN = 1.5  # the --max-duration advised over the time at the measured rate: noise, and open-loop
+# scenarios plan their arrivals within 80% of the cap
 
 
 @cache
@@ -31,24 +36,39 @@ def min_samples(percentile: float, confidence: float = PERCENTILE_CONFIDENCE, ov
     return int(n[np.argmax(ok)])
 
 
-def unresolved(name: str, iterations: int) -> str | None:
-    """None when `iterations` back percentile `name` (p99): the one sample rule of records, reports and gates."""
+def unresolved(name: str, iterations: int, seconds_per_iteration: float | None,
+               resolving: str | None = DEFAULT_RESOLVE) -> str | None:
+    """None when `iterations` back percentile `name` (p99): the one sample rule of records, reports and gates.
+    Otherwise why not, and the `recbench run` flags that would measure enough: the measured phase's cap
+    (--max-duration, in seconds at the measured rate), and --resolve when the run aimed at fewer samples
+    (`resolving`: the percentile it measured until resolvable, None: none)."""
     need = min_samples(PERCENTILES[name])
     if iterations >= need:
         return None
+    aimed = min_samples(PERCENTILES[resolving]) if resolving in PERCENTILES else 0
+    flags = f"--resolve {name} " if need > aimed else ""
+    rate = ""
+    if seconds_per_iteration:
+        flags += f"--max-duration {math.ceil(need * seconds_per_iteration * RESOLVE_MARGIN)}"
+        rate = f" at the measured {seconds_per_iteration * 1e3:.3g} ms per iteration"
+    else:
+        flags += "--max-duration SECONDS"
     return (f"needs >= {need} iterations for {PERCENTILE_CONFIDENCE:.0%} confidence (MLPerf early stopping), have "
-            f"{iterations}; `recbench run --resolve {name}` measures that many (up to --max-duration seconds)")
+            f"{iterations}; `recbench run {flags}` measures that many{rate}")
 
 
-def latency_summary(latencies_ns: np.ndarray) -> tuple[dict[str, float | None], list[str]]:
-    """mean/std/min/max and the percentiles of DESIGN.md in milliseconds; a percentile too few samples back is None."""
+def latency_summary(latencies_ns: np.ndarray, wall_s: float | None = None
+                    ) -> tuple[dict[str, float | None], list[str]]:
+    """mean/std/min/max and the percentiles of DESIGN.md in milliseconds; a percentile too few samples back is None.
+    wall_s: how long the samples took (default: back to back, their sum), for the time more of them would take."""
     ms = latencies_ns.astype(np.float64) / 1e6
+    per_iteration = (wall_s if wall_s is not None else ms.sum() / 1e3) / len(ms)
     out: dict[str, float | None] = {"mean": float(ms.mean()), "std": float(ms.std(ddof=1)) if len(ms) > 1 else 0.0,
                                     "min": float(ms.min()), "max": float(ms.max())}
     values = np.percentile(ms, list(PERCENTILES.values()), method="linear")
     warnings = []
     for name, v in zip(PERCENTILES, values, strict=True):
-        why = unresolved(name, len(ms))
+        why = unresolved(name, len(ms), per_iteration)
         out[name] = None if why else float(v)
         if why:
             warnings.append(f"{name} not reported: {why}")
@@ -107,7 +127,7 @@ def summarize(latencies_ns: np.ndarray, samples_per_iter: int, wall_s: float, en
     """
     latencies_ns = np.asarray(latencies_ns, dtype=np.int64)
     ends = np.cumsum(latencies_ns) if ends_ns is None else np.asarray(ends_ns, dtype=np.int64)
-    lat, warnings = latency_summary(latencies_ns)
+    lat, warnings = latency_summary(latencies_ns, wall_s)
     throughput = float(len(latencies_ns) * samples_per_iter / wall_s)
     cv = lat["std"] / lat["mean"] if lat["mean"] > 0 else 0.0
     unstable = []

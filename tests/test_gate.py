@@ -12,10 +12,12 @@ import pytest
 from bench.errors import UserError
 from bench.gate.budgets import Limit, load_budgets
 from bench.gate.evaluate import evaluate_budgets
-from bench.gate.output import write_junit, write_markdown
+from bench.gate.metrics import METRICS
+from bench.gate.output import summary, write_junit, write_markdown
 from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
 from bench.gate.result import FAIL, INCONCLUSIVE, PASS, SKIP, Check, GateResult
 from bench.history import History, default_db
+from models.quality import ranking_quality
 from tests.conftest import ROOT, recbench
 from tests.runs import latencies, make_replicated_run, make_run
 
@@ -44,6 +46,42 @@ def test_example_budgets_for_the_dlrm_presets_are_valid():
     spec = load_budgets(ROOT / "scripts" / "budgets" / "dlrm.yaml")
     assert {r.select.get("preset") for r in spec.rules} >= {"tiny", "edge", "datacenter"}
     assert [r.name for r in spec.rules if not r.optional] == ["quality-near-lossless"]
+
+
+def test_every_measurement_a_record_carries_is_gateable(tmp_path):
+    """Quality, fidelity, footprint, energy and roofline fields can be limited, as the record names them."""
+    rng = np.random.default_rng(0)
+    base = rng.random(500)
+    quality = ranking_quality((rng.random(500) > 0.7).astype(float), base + rng.normal(0, 1e-3, 500),
+                              {"scores": base, "auc": 0.7, "logloss": 0.5})
+    measured = {f"quality.{k}" for k, v in quality.items() if isinstance(v, float)}
+    measured |= {"quality.ndcg_at_10_delta", "quality.hr_at_10_delta", "quality.recall_at_k_truth_delta",
+                 "footprint_bytes", "peak_rss_run_bytes", "energy_j", "avg_watts", "joules_per_1k_samples",
+                 "achieved_gbps", "fraction_of_peak", "roofline.compute", "roofline.gather", "bytes_per_sample"}
+    assert {"quality.rank_corr", "quality.top10_overlap", "quality.top100_overlap"} <= measured
+    assert measured <= set(METRICS), measured - set(METRICS)
+    rec = {**make_run(tmp_path, "r1", {"fp32": latencies(1.0)}).records()[0], "quality": quality,
+           "footprint_bytes": 60 * 2**20, "energy_j": 2.5, "roofline": {"compute": 0.1, "memory": None, "gather": 0.3}}
+    spec = load_budgets(budgets_file(tmp_path, """
+rules:
+  - select: {model: dlrm}
+    limits: {quality.rank_corr: ">= 0.999", quality.top100_overlap: ">= 0.9", footprint_bytes: "<= 64 MiB",
+             energy_j: "<= 3", roofline.gather: "< 0.5"}
+"""))
+    checks = evaluate_budgets(spec, [rec], "b").checks
+    assert [(c.metric, c.verdict) for c in checks] == [
+        ("quality.rank_corr", PASS), ("quality.top100_overlap", PASS), ("footprint_bytes", PASS), ("energy_j", PASS),
+        ("roofline.gather", PASS)]
+    assert checks[2].measured == "60 MiB"
+    assert [Limit.parse(m, "<= 1").metric.unit for m in ("first_infer_ms", "load_s", "max_qps")] == ["ms", "s", "qps"]
+
+
+def test_design_and_gate_help_list_every_gateable_metric():
+    design = (ROOT / "DESIGN.md").read_text()
+    assert [m for m in METRICS if f"`{m}`" not in design] == []
+    listed = recbench("gate", "--help").stdout.split("Budget metrics (limits: keys):")[1]
+    names = "".join(listed.replace("│", "").split()).split(",")  # rich wraps the list between names
+    assert [m for m in METRICS if m not in names] == [], listed
 
 
 def budgets_file(tmp_path, text: str):
@@ -145,14 +183,16 @@ rules:
 
 
 def test_a_budget_on_an_unresolvable_percentile_says_what_it_needs(tmp_path):
-    rec = {**make_run(tmp_path, "r1", {"fp32": latencies(1.0)}).records()[0], "iterations": 151}
-    rec["latency_ms"] = {**rec["latency_ms"], "p99": None}
-    rule = '- {select: {variant: fp32}, limits: {latency_ms.p99: "<= 1 s"}}'
+    rec = {**make_run(tmp_path, "r1", {"fp32": latencies(1.0)}).records()[0], "iterations": 151, "duration_s": 10.0}
+    rec["latency_ms"] = {**rec["latency_ms"], "p99": None, "p999": None}
+    rule = '- {select: {variant: fp32}, limits: {latency_ms.p99: "<= 1 s", latency_ms.p999: "<= 1 s"}}'
     spec = load_budgets(budgets_file(tmp_path, f"rules:\n  {rule}\n"))
-    (check,) = evaluate_budgets(spec, [rec], "b").checks
-    assert check.verdict == FAIL
-    assert "p99 not resolvable: needs >= 662 iterations" in check.note and "have 151" in check.note
-    assert "--resolve p99" in check.note and "--max-duration" in check.note
+    p99, p999 = evaluate_budgets(spec, [rec], "b").checks
+    assert p99.verdict == p999.verdict == FAIL
+    assert "p99 not resolvable: needs >= 662 iterations" in p99.note and "have 151" in p99.note
+    # --resolve p99 is the default: the cap stopped it; 662 iterations at 10 s / 151 = 66 ms each, +50%: 66 s
+    assert "`recbench run --max-duration 66` measures that many at the measured 66.2 ms" in p99.note, p99.note
+    assert "`recbench run --resolve p999 --max-duration 660`" in p999.note, p999.note  # 6,636 iterations
 
 
 def test_select_key_that_no_record_has_is_bad_input(tmp_path):
@@ -194,6 +234,22 @@ def test_markdown_fits_a_pull_request_comment_however_many_checks(tmp_path):
     md = (tmp_path / "s.md").read_text()
     assert len(md) < 60_000 and md.startswith("### ❌ recbench gate FAILED: 3000 passed, 3000 failed")
     assert "more failures: see the JUnit XML" in md and "- `rule0`: 334 checks over 334 jobs" in md
+
+
+def test_a_gate_that_decided_nothing_never_says_passed(tmp_path):
+    """Inconclusive everywhere (exit 0 by default) is "no regression found", all skipped is "nothing judged"."""
+    def check(verdict):
+        return Check("regression", "000-dlrm-fp32", "latency_ms.p50", "worse by <= 1%", "-", "-", verdict, "MDE 40%")
+
+    undecided = [GateResult("regression", "base", [check(INCONCLUSIVE)] * 3)]
+    assert undecided[0].passed  # the documented exit code: 0 unless --strict
+    line = summary(undecided)
+    assert line.startswith("gate: no regression found (3 inconclusive") and "passed:" not in line, line
+    write_markdown(undecided, tmp_path / "s.md", "r1")
+    assert (tmp_path / "s.md").read_text().startswith("### ❔ recbench gate: no regression found (3 inconclusive")
+    assert summary([GateResult("regression", "last-pass", [check(SKIP)])]).startswith("gate: nothing judged")
+    assert summary([GateResult("b", "b", [check(PASS), check(INCONCLUSIVE)])]).startswith("gate: no regression")
+    assert summary([GateResult("b", "b", [check(PASS), check(SKIP)])]).startswith("gate passed: 1 passed")
 
 
 @pytest.mark.parametrize("text, value", [("5%", 0.05), ("25 %", 0.25), ("0.1", 0.1), ("2.5%", 0.025)])
@@ -241,6 +297,10 @@ def test_regression_needs_size_significance_and_power(tmp_path):
     # worse, but the between-replica noise hides a 5% change: inconclusive (never a silent pass), with the MDE
     assert noisy_p50.verdict == INCONCLUSIVE and "MDE" in noisy_p50.note and "MDE" in noisy_p50.measured
     assert verdicts(base, few) == {"latency_ms.p50": FAIL, "latency_ms.p99": SKIP, "throughput_sps": FAIL}
+    (p99,) = [c for c in evaluate_regression(base, few, 0.05).checks if c.metric == "latency_ms.p99"]
+    # which side is short, and the flag that measures enough at its rate (200 iterations of ~2 ms)
+    assert p99.note.startswith("p99 not resolvable; candidate: needs >= 662 iterations") and "baseline" not in p99.note
+    assert "`recbench run --max-duration 2` measures that many at the measured 2" in p99.note, p99.note
     assert verdicts(noisy_base, noisy, strict=True)["latency_ms.p50"] == INCONCLUSIVE
     assert not evaluate_regression(noisy_base, noisy, 0.05, strict=True).passed  # --strict: inconclusive fails
     assert evaluate_regression(noisy_base, noisy, 0.05).passed  # by default it does not

@@ -88,6 +88,46 @@ def test_infeasible_budgets_name_the_closest_miss(clock):
     assert "closest miss" in line and "batch 1, 2 threads" in line
 
 
+class SlowerInTheFinal(FakeSearch):
+    """The full-statistics measurement sees 20% more latency than the short rounds (a longer window, a tail)."""
+
+    def measure(self, cands, timing, stage):
+        trials = super().measure(cands, timing, stage)
+        for t in trials:
+            if stage == "final":
+                t.record["latency_ms"] = {k: v * 1.2 for k, v in t.record["latency_ms"].items()}
+        return trials
+
+
+# the two best configurations (int8-dynamic at batch 64, 2 threads: 0.22 and 0.25 ms) meet it in the rounds only
+NEAR_THE_LIMIT = Budgets(rules=[{"select": {"model": "dlrm"},
+                                 "limits": {"latency_ms.p50": "<= 0.25 ms", "quality.auc_delta": ">= -0.001"}}])
+
+
+def test_when_the_finalists_miss_the_next_best_are_measured_in_full(clock):
+    s = SlowerInTheFinal(clock, budget_s=600)
+    s.budgets = NEAR_THE_LIMIT
+    result = s.run(list(SPEED_US), [1, 64, 512])
+    outcome = output.decide(result, s.budgets, "throughput")
+    assert outcome.chosen is not None, output.closest_misses(result, s.budgets)
+    assert outcome.chosen.stage == "final" and not misses(outcome.chosen.record, s.budgets)
+    finals = [c for c, st in s.timed if st == "final"]
+    assert len(finals) > 2 and outcome.chosen.candidate not in finals[:2]  # the finalists missed; the next did not
+    assert outcome.chosen.candidate.batch_size == 1
+
+
+def test_no_pick_never_contradicts_the_miss_lines(clock):
+    """Out of time after the finalists missed: none is recommended, and no line says that limit was met."""
+    s = SlowerInTheFinal(clock, budget_s=50)
+    s.budgets = NEAR_THE_LIMIT
+    result = s.run(list(SPEED_US), [1, 64])
+    assert output.decide(result, s.budgets, "throughput").chosen is None
+    p50, auc = output.closest_misses(result, s.budgets)
+    assert "closest miss latency_ms.p50 0.2604 ms" in p50 and "met in 20 shorter measurements, not in the final" in p50
+    assert " met by " not in p50
+    assert "met by 2 of 2 final measurements, each of which breaks another limit" in auc
+
+
 def test_rank_and_front():
     budgets = Budgets(**BUDGETS)
     fast = record(Candidate("int8-dynamic", "onnxruntime", 64, 2), "x")

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 
-from bench import ab, hboot, noise
+from backends.base import file_sha256
+from bench import ab, hboot, interleave, noise, sweep
 from bench.config import SweepConfig, TimingConfig
+from bench.errors import UserError
 from bench.gate.output import write_junit
 from bench.gate.regression import evaluate_regression
 from bench.gate.result import FAIL, INCONCLUSIVE, PASS, Check, GateResult
 from bench.jobkey import JobKey
+from bench.jobs import Job
 from bench.sweep import Sweep
 from tests.conftest import recbench
+from tests.runs import latencies, make_run
 
 QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=50, min_duration_s=0.05, quality_samples=2048)
 
@@ -95,6 +100,84 @@ def test_rerun_interleaves_both_runs_and_catches_an_injected_delay(replicated_ru
     assert rb["backend_options"]["inject_delay_ms"] == 3 and ra["quality"] is None  # re-runs measure speed only
     res = evaluate_regression(new_a, new_b, 0.10, ("latency_ms.p50",), paired=True)
     assert [c.verdict for c in res.checks] == [FAIL]  # 3 ms on top of ~0.05 ms
+
+
+def recorded_run(parent, run_id: str, artifact) -> ab.RunDir:
+    """A run whose one job measured `artifact` (its sha256 recorded) and saved its job spec, as the worker does."""
+    run = make_run(parent, run_id, {"fp32": latencies(1.0)}, artifact=str(artifact),
+                   artifact_sha256=file_sha256(artifact))
+    job = Job(job_id=run.records()[0]["job_id"], run_id=run_id, run_dir=str(run.path), model="dlrm", preset="tiny",
+              variant="fp32", backend="onnxruntime", backend_entry="backends.ort:OrtBackend", device="cpu",
+              profile="default", scenario="single-stream", batch_size=1, threads=2, timing=QUICK, timeout_s=60,
+              artifact=str(artifact))
+    (run.path / "logs").mkdir(exist_ok=True)
+    (run.path / "logs" / f"{job.job_id}.job.json").write_text(json.dumps(job.to_dict()))
+    return run
+
+
+@pytest.fixture
+def launches(monkeypatch):
+    """No process: each launch is logged and fails; `then` runs at the first (e.g. a rebuild of the artifact)."""
+    calls = []
+
+    def launch(job):
+        calls.append(job.job_id)
+        if len(calls) == 1 and launch.then:
+            launch.then()
+        return job.outcome("failed", "fake launch")
+
+    launch.then = None
+    monkeypatch.setattr(interleave, "launch", launch)
+    return calls, launch
+
+
+def test_rerun_refuses_an_artifact_changed_since_its_run(tmp_path, launches):
+    calls, _ = launches
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"built for the baseline")
+    base = recorded_run(tmp_path / "runs", "base", model)
+    model.write_bytes(b"rebuilt since")  # the candidate measured the rebuilt file, the baseline did not
+    cand = recorded_run(tmp_path / "runs", "cand", model)
+    with pytest.raises(UserError, match=f"^{model} changed since run .*base measured it") as err:
+        ab.rerun(base, cand, 3, JobKey.of)
+    assert "measure both sides anew" in str(err.value)
+    assert calls == [] and not (tmp_path / "runs" / "ab").exists()  # refused before anything ran
+    model.unlink()
+    with pytest.raises(UserError, match="no longer exists"):
+        ab.rerun(base, cand, 3, JobKey.of)
+    model.write_bytes(b"built for the baseline")
+    res = recbench("gate", "--baseline", str(base.path), str(cand.path), "--rerun")  # the CLI: exit 2, one line
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and str(model) in res.stderr, res.stderr
+
+
+def test_interleaved_runs_refuse_an_artifact_rebuilt_between_replicas(tmp_path, launches, monkeypatch):
+    """`ab` pins each side's file as built at its start; `gate --rerun` pins the recorded one."""
+    calls, launch = launches
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"v1")
+    launch.then = lambda: model.write_bytes(b"v2")  # rebuilt by another process while A's first replica ran
+    base, cand = (recorded_run(tmp_path / "runs", name, model) for name in ("base", "cand"))
+    with pytest.raises(UserError, match=f"^{model} changed since run .*cand measured it"):
+        ab.rerun(base, cand, 3, JobKey.of)
+    assert len(calls) == 1
+
+    class PlannedSweep:  # recbench ab's sweeps, with the variant "built" into `model`
+        def __init__(self, cfg, log):
+            self.repeat = 1
+
+        def start(self, run):
+            return run, {}
+
+        def plan(self, run, environment):
+            return [interleave.Planned(ab.recorded_job(base, base.records()[0]), run)]
+
+    monkeypatch.setattr(sweep, "Sweep", PlannedSweep)
+    model.write_bytes(b"v1")
+    calls.clear()
+    cfg = SweepConfig(out=tmp_path / "ab-out")
+    with pytest.raises(UserError, match=f"^{model} changed since this A/B's build measured it"):
+        ab.run_ab(cfg, cfg, 3, lambda _: None)
+    assert len(calls) == 1
 
 
 def test_doctor_answers(tmp_path):

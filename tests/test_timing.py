@@ -67,7 +67,8 @@ def test_measured_phase_extends_until_p99_is_resolvable_up_to_the_cap():
     _, m = run_scripted([1.0], min_iters=10, resolve="p99", max_duration_s=0.3)
     s = stats.summarize(m.latencies_ns, 1, m.wall_s)
     assert len(m.latencies_ns) == 300 and s["latency_ms"]["p99"] is None
-    assert any(w.startswith("p99 not reported: needs >= 662") and "--resolve p99" in w for w in s["warnings"])
+    assert any(w.startswith("p99 not reported: needs >= 662") and "`recbench run --max-duration 1`" in w
+               for w in s["warnings"])
     assert TimingConfig.quick().target_iters() == 662 and TimingConfig().target_iters() == 662
 
 

@@ -8,7 +8,7 @@ from bench.errors import UserError
 from bench.gate.budgets import Budgets, Limit, Rule, rule_label
 from bench.gate.metrics import confidence_interval, in_unit, lookup
 from bench.gate.result import FAIL, PASS, SKIP, Check, GateResult
-from bench.stats import PERCENTILES, unresolved
+from bench.stats import DEFAULT_RESOLVE, PERCENTILES, unresolved
 
 
 def fmt_number(x: float) -> str:
@@ -45,13 +45,22 @@ def _unit_text(x: float, limit: Limit) -> str:
     return f"{fmt_number(in_unit(x, limit.metric, limit.unit))}{' ' + limit.unit if limit.unit else ''}"
 
 
+def unresolved_in(record: dict, name: str, iterations: int | None = None) -> str | None:
+    """Why a job's percentile `name` is not resolvable (None: it is), with the flags that would measure enough at
+    the job's rate. iterations: those judged, when not the record's own (a regression compares two sides)."""
+    count, seconds = record.get("iterations"), record.get("duration_s")
+    resolving = (record.get("timing") or {}).get("resolve", DEFAULT_RESOLVE)
+    return unresolved(name, count or 0 if iterations is None else iterations,
+                      seconds / count if count and seconds else None, resolving)
+
+
 def judge(label: str, record: dict, limit: Limit, strict: bool) -> Check:
     """One limit on one job: measured (or, with strict, the pessimistic CI end) against the limit."""
     path, job = limit.metric.path, record["job_id"]
     value = lookup(record, path)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         name = path.removeprefix("latency_ms.")
-        why = unresolved(name, record.get("iterations") or 0) if name in PERCENTILES else None
+        why = unresolved_in(record, name) if name in PERCENTILES else None
         return Check(label, job, path, limit.text, "-", "-", FAIL,
                      f"{name} not resolvable: {why}" if why else f"{path} not measured in this job")
     ci = confidence_interval(record, path)

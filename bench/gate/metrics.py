@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import get_args
 
+from pydantic import BaseModel
+
+from bench.record import Number, Record
 from bench.records import lookup
-from bench.stats import PERCENTILES
 
 # Unit name -> factor to the kind's base unit (seconds, bytes, samples per second, 1).
 UNITS: dict[str, dict[str, float]] = {
@@ -27,18 +31,32 @@ class Metric:
     unit: str  # the stored unit ("" for plain numbers)
 
 
+# A path's unit: from the first of its parts (leaf first) that ends with one of these; otherwise a plain number.
+SUFFIXES = (("_ms", "time", "ms"), ("_s", "time", "s"), ("_bytes", "bytes", "B"), ("bytes_per_sample", "bytes", "B"),
+            ("_sps", "rate", "sps"), ("_qps", "rate", "qps"))
+
+
+def _metric(path: str) -> Metric:
+    for part in reversed(path.split(".")):
+        for suffix, kind, unit in SUFFIXES:
+            if part.endswith(suffix):
+                return Metric(path, kind, unit)
+    return Metric(path, "number", "")
+
+
+def _numbers(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
+    """The dotted path of every `Number` field of a record model and of its typed parts."""
+    for name, info in model.model_fields.items():
+        for arg in get_args(info.annotation):
+            if arg == Number:
+                yield prefix + name
+            elif isinstance(arg, type) and issubclass(arg, BaseModel):
+                yield from _numbers(arg, f"{prefix}{name}.")
+
+
 def _catalog() -> dict[str, Metric]:
-    ms = [f"latency_ms.{k}" for k in ("mean", "std", "min", "max", *PERCENTILES)] + ["first_infer_ms"]
-    metrics = [Metric(p, "time", "ms") for p in ms]
-    metrics += [Metric(p, "time", "s") for p in ("load_s", "duration_s")]
-    metrics += [Metric(p, "bytes", "B") for p in ("peak_rss_bytes", "footprint_bytes", "gpu_mem_bytes",
-                                                         "model_bytes", "load_rss_bytes")]
-    metrics += [Metric(p, "rate", "sps") for p in ("throughput_sps", "achieved_qps")]
-    metrics += [Metric(p, "number", "") for p in
-                ("achieved_gflops", "cv", "late_requests", "params", "flops_per_sample", "quality.auc",
-                 "quality.auc_delta", "quality.logloss", "quality.logloss_delta", "quality.max_abs_score_delta",
-                 "quality.mean_abs_score_delta")]
-    return {m.path: m for m in metrics}
+    """Every measurement the record schema types as a number (bench/record.py) is gateable."""
+    return {path: _metric(path) for path in _numbers(Record)}
 
 
 METRICS = _catalog()

@@ -14,6 +14,7 @@ from bench.gate.result import FAIL, INCONCLUSIVE, PASS, SKIP, Check, GateResult
 COLUMNS = ("rule", "job", "metric", "limit", "measured", "margin", "verdict")
 NUMBERS = ("limit", "measured", "margin")  # never wrapped nor cut (bench.report.tables.print_table)
 _STYLE = {PASS: "green", FAIL: "bold red", SKIP: "yellow", INCONCLUSIVE: "magenta"}
+ICONS = {PASS: "✅", FAIL: "❌", SKIP: "⏭️", INCONCLUSIVE: "❔"}  # Markdown
 
 
 def _cells(c: Check) -> list[str]:
@@ -31,15 +32,26 @@ def table(results: list[GateResult], title: str = "") -> Table:
     return t
 
 
-def summary(results: list[GateResult]) -> str:
+def _headline(results: list[GateResult]) -> tuple[str, str]:
+    """The verdict in words and its Markdown icon: FAILED, passed, or neither when nothing was decided."""
     checks = [c for r in results for c in r.checks]
-    n_fail = sum(c.verdict == FAIL for c in checks)
-    n_skip = sum(c.verdict == SKIP for c in checks)
-    n_inc = sum(c.verdict == INCONCLUSIVE for c in checks)
-    strict = any(r.strict for r in results) and n_inc
-    word = "FAILED" if n_fail or strict else "passed"
-    inc = f", {n_inc} inconclusive{' (--strict: inconclusive fails)' if strict else ''}" if n_inc else ""
-    return f"gate {word}: {len(checks) - n_fail - n_skip - n_inc} passed, {n_fail} failed{inc}, {n_skip} skipped"
+    n = {v: sum(c.verdict == v for c in checks) for v in (PASS, FAIL, SKIP, INCONCLUSIVE)}
+    strict = any(r.strict for r in results) and n[INCONCLUSIVE]
+    inc = f", {n[INCONCLUSIVE]} inconclusive{' (--strict: inconclusive fails)' if strict else ''}" \
+        if n[INCONCLUSIVE] else ""
+    counts = f"{n[PASS]} passed, {n[FAIL]} failed{inc}, {n[SKIP]} skipped"
+    if n[FAIL] or strict:
+        return f"gate FAILED: {counts}", ICONS[FAIL]
+    if n[INCONCLUSIVE]:  # exit 0 by default, yet nothing inconclusive was shown to be fine: no "passed"
+        return (f"gate: no regression found ({n[INCONCLUSIVE]} inconclusive: too noisy to tell; --strict fails "
+                f"them): {counts}"), ICONS[INCONCLUSIVE]
+    if not n[PASS]:
+        return f"gate: nothing judged: {counts}", ICONS[SKIP]
+    return f"gate passed: {counts}", ICONS[PASS]
+
+
+def summary(results: list[GateResult]) -> str:
+    return _headline(results)[0]
 
 
 def _testcases(checks: list[Check]):
@@ -93,9 +105,9 @@ def _md_escape(text: str) -> str:
 MARKDOWN_LIMIT = 60_000  # a pull-request comment takes at most 65,536 characters
 
 
-def _row(c: Check, icon: dict[str, str]) -> str:
+def _row(c: Check) -> str:
     *cells, verdict = _cells(c)
-    return "| " + " | ".join(_md_escape(x) for x in [*cells, f"{icon[c.verdict]} {verdict}"]) + " |"
+    return "| " + " | ".join(_md_escape(x) for x in [*cells, f"{ICONS[c.verdict]} {verdict}"]) + " |"
 
 
 def _grouped(checks: list[Check], verdict: str) -> list[str]:
@@ -113,10 +125,9 @@ def _grouped(checks: list[Check], verdict: str) -> list[str]:
 def write_markdown(results: list[GateResult], path: Path, run_name: str, limit: int = MARKDOWN_LIMIT) -> None:
     """A pull-request comment under `limit` characters: the verdict, every failure that fits, passes and skips
     grouped by rule (the JUnit XML has every check)."""
-    icon = {PASS: "✅", FAIL: "❌", SKIP: "⏭️", INCONCLUSIVE: "❔"}
-    ok = all(r.passed for r in results)
     checks = [c for r in results for c in r.checks]
-    head = [f"### {icon[PASS] if ok else icon[FAIL]} recbench {summary(results)}", "",
+    words, mark = _headline(results)
+    head = [f"### {mark} recbench {words}", "",
             f"Run `{run_name}`; " + "; ".join(f"{r.kind}: `{r.source}`" for r in results), ""]
     tail = ["", "**Passed** by rule:", *(_grouped(checks, PASS) or ["- none"]),
             "", "**Skipped** by rule:", *(_grouped(checks, SKIP) or ["- none"])]
@@ -126,7 +137,7 @@ def write_markdown(results: list[GateResult], path: Path, run_name: str, limit: 
     body = ["**Failures**:", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)] if failures else []
     room = limit - len("\n".join(head + body + tail)) - 200
     for i, c in enumerate(failures):
-        row = _row(c, icon)
+        row = _row(c)
         if len(row) + 1 > room:
             body.append(f"\n... and {len(failures) - i} more failures: see the JUnit XML (`--junit`)")
             break

@@ -6,7 +6,7 @@ import re
 
 from bench.errors import UserError
 from bench.gate import power
-from bench.gate.evaluate import fmt_number
+from bench.gate.evaluate import fmt_number, unresolved_in
 from bench.gate.result import FAIL, SKIP, Check, GateResult
 from bench.jobkey import JobKey
 from bench.records import RunDir, lookup
@@ -22,6 +22,14 @@ DEFAULT_METRICS = ("latency_ms.p50", "latency_ms.p99", "throughput_sps")
 def iterations_needed(statistic: str) -> int:
     """Iterations a run needs before `statistic` is judged: the records' own rule (bench.stats.min_samples)."""
     return 2 if statistic == "mean" else min_samples(PERCENTILES[statistic])
+
+
+def _short(record: dict, statistic: str, n: int) -> str | None:
+    """Why `n` iterations of this side cannot judge `statistic` (None: they can), and how to measure enough."""
+    if n >= iterations_needed(statistic):
+        return None
+    return unresolved_in(record, statistic, n) if statistic in PERCENTILES else \
+        f"{n} iterations, the mean needs {iterations_needed(statistic)}"
 
 
 def parse_threshold(text: str) -> float:
@@ -70,10 +78,9 @@ def compare_metric(metric: str, base: dict, cand: dict, groups_a: list, groups_b
         shown = f"{lookup(base, metric):.4g} -> {lookup(cand, metric):.4g} ms" if lookup(cand, metric) is not None \
             and lookup(base, metric) is not None else "-"
     measured = f"{shown}, x{j.ratio:.3f} [{j.ci[0]:.3f}, {j.ci[1]:.3f}], MDE {j.mde:.1%}"
-    needed = iterations_needed(statistic)
-    n = min(sum(len(g) for g in groups_a), sum(len(g) for g in groups_b))
-    verdict, note = (SKIP, f"not resolvable: {n} iterations, {statistic} needs {needed}") if n < needed else \
-        (j.verdict, j.note)
+    short = [f"{side}: {why}" for side, rec, groups in (("baseline", base, groups_a), ("candidate", cand, groups_b))
+             if (why := _short(rec, statistic, sum(len(g) for g in groups)))]
+    verdict, note = (SKIP, f"{statistic} not resolvable; {'; '.join(short)}") if short else (j.verdict, j.note)
     return Check("regression", job, metric, f"worse by <= {threshold:.0%}", measured, f"{threshold - j.worse:+.1%}",
                  verdict, note)
 

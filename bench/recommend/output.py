@@ -34,12 +34,21 @@ class Outcome:
     front: list[Trial]
 
 
+def _latest(result: SearchResult) -> list[Trial]:
+    """Every configuration's latest measurement, of the pairs that were not rejected."""
+    return [t for t in result.latest().values() if t.record["status"] == "ok"
+            and (t.candidate.variant, t.candidate.backend) not in result.rejected]
+
+
+def judged(latest: list[Trial], result: SearchResult) -> list[Trial]:
+    """What the pick is made from: the last stage's measurements (the final's full statistics when it ran)."""
+    last = result.trials[-1].stage if result.trials else ""
+    return [t for t in latest if t.stage == last] or latest
+
+
 def decide(result: SearchResult, budgets: Budgets, objective: str) -> Outcome:
-    latest = [t for t in result.latest().values() if t.record["status"] == "ok"
-              and (t.candidate.variant, t.candidate.backend) not in result.rejected]
-    latest.sort(key=lambda t: rank_key(t.record, budgets, objective))
-    final = [t for t in latest if t.stage == (result.trials[-1].stage if result.trials else "")]
-    chosen = next((t for t in final or latest if not misses(t.record, budgets)), None)
+    latest = sorted(_latest(result), key=lambda t: rank_key(t.record, budgets, objective))
+    chosen = next((t for t in judged(latest, result) if not misses(t.record, budgets)), None)
     axes = SPEED_AXES + tuple(a for a in [quality_axis(budgets, [t.record for t in latest])] if a)
     ids = {id(r) for r in pareto_front([t.record for t in latest if not misses(t.record, budgets)], axes)}
     return Outcome(chosen, latest, [t for t in latest if id(t.record) in ids])
@@ -102,24 +111,34 @@ def reasons(outcome: Outcome, result: SearchResult, budgets: Budgets, objective:
     return lines
 
 
+def _meeting(trials: list[Trial], rule, limit) -> list[Trial]:
+    return [t for t in trials if matches(t.record, rule.select)
+            and limit.holds(metric_value(t.record, limit.metric.path) or float("nan"))]
+
+
 def closest_misses(result: SearchResult, budgets: Budgets) -> list[str]:
-    """For every limit: the configuration that came closest to it, or how many met it."""
-    records = [t for t in result.trials if t.record["status"] == "ok"]
+    """For every limit: the configuration that came closest to it, or how many met it, among the measurements the
+    pick was made from; shorter ones that met it are counted apart (the full statistics did not confirm them)."""
+    pool = judged(_latest(result), result)
+    final = bool(pool) and pool[0].stage == "final"
+    shorter = [t for t in result.trials if t.record["status"] == "ok" and all(t is not p for p in pool)]
     lines = []
     for i, rule in enumerate(budgets.rules):
         for limit in rule.limits.values():
-            selected = [t for t in records if matches(t.record, rule.select)]
-            met = [t for t in selected if limit.holds(metric_value(t.record, limit.metric.path) or float("nan"))]
+            selected = [t for t in pool if matches(t.record, rule.select)]
+            met, unconfirmed = _meeting(selected, rule, limit), _meeting(shorter, rule, limit) if final else []
             head = f"rule '{rule_label(rule, i)}' {limit.metric.path} {limit.text}:"
             if not selected:
                 lines.append(f"{head} no configuration measured selects it")
             elif met:
-                lines.append(f"{head} met by {len(met)} of {len(selected)} measurements")
+                lines.append(f"{head} met by {len(met)} of {len(selected)} {'final ' * final}measurements, each of "
+                             "which breaks another limit")
             else:
                 best = min(selected, key=lambda t: Miss("", limit, metric_value(t.record, limit.metric.path)).relative)
                 miss = Miss("", limit, metric_value(best.record, limit.metric.path))
+                aside = f" (met in {len(unconfirmed)} shorter measurements, not in the final)" if unconfirmed else ""
                 lines.append(f"{head} closest miss {miss.describe().split(' breaks ')[0]} "
-                             f"({best.candidate.label()}), {miss.relative:+.0%} past the limit")
+                             f"({best.candidate.label()}), {miss.relative:+.0%} past the limit{aside}")
     return lines
 
 
