@@ -142,7 +142,8 @@ class Sweep:
         return {**self.cfg.model_dump(mode="json"), "preset": self.preset, "variants": [v.name for v in self.variants],
                 "backends": [b.name for b in self.backends], "batch_sizes": self.batch_sizes,
                 "scenarios": self.scenarios, "threads": self.threads, "affinity": self.affinity,
-                "profile_detail": self.profile.model_dump(), "scenario_options": self.scenario_options.model_dump(),
+                "profile_detail": self.profile.model_dump(mode="json"),
+                "scenario_options": self.scenario_options.model_dump(mode="json"),
                 "repeat": self.repeat, "given": self.cfg.model_dump(mode="json", exclude_unset=True)}
 
     def grid(self):
@@ -215,7 +216,8 @@ class Sweep:
                 affinity=self.affinity, memory_cap_bytes=self.profile.memory_cap_bytes,
                 env_id=environment["env_id"], quality_entry=self.family.quality_entry,
                 backend_options=self.backend_options(variant, b),
-                scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
+                scenario_options=self.scenario_options.model_dump(mode="json"),
+                profile_detail=self.profile.model_dump(mode="json"),
                 op_profile=self.cfg.op_profile, machine_peaks=environment["machine"], target=self.target,
             )
             plans.append(Planned(job, run, job.outcome("skipped", skip) if skip else

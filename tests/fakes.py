@@ -61,3 +61,18 @@ class HangingBackend(ScriptedBackend):
 
     def load(self, artifact: str, options: BackendOptions) -> None:
         time.sleep(3600)
+
+
+class _UnprintableError(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("formatting this error fails too")
+
+
+class UnreportableBackend(ScriptedBackend):
+    """load() raises an error whose message cannot be formatted: the job's own error handling fails as well."""
+
+    name = "unreportable"
+
+    def load(self, artifact: str, options: BackendOptions) -> None:
+        raise _UnprintableError()
+
