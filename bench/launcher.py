@@ -2,6 +2,7 @@
 
 Processes fork from a forkserver that has imported the worker (numpy, scipy, the harness) once: a job still gets
 its own process and imports its runtime itself, but no longer pays seconds of harness imports on a busy machine.
+The preload holds no runtime (tests/test_job_process.py): a job's memory is the harness plus its own backend's.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from bench.jobs import Job
 from bench.memory import nvml_process_bytes, peak_rss_bytes
 from bench.profiles import usable_cores
 from bench.records import RunDir, now_iso
-from models.artifacts import cache_root
+from models.fileio import cache_root
 
 
 def artifact_files(path: str) -> list[Path]:

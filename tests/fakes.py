@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import numpy as np
 
 from backends.base import Backend, BackendOptions
+from backends.ort import OnnxRuntime
 
 
 class FakeClock:
@@ -76,3 +78,10 @@ class UnreportableBackend(ScriptedBackend):
     def load(self, artifact: str, options: BackendOptions) -> None:
         raise _UnprintableError()
 
+
+class ModulesOnnxRuntime(OnnxRuntime):
+    """The real ONNX Runtime backend; describe() also says which runtimes its job process has imported."""
+
+    def describe(self) -> dict:
+        runtimes = ("torch", "onnxruntime", "openvino", "tensorrt")
+        return {**super().describe(), "runtimes_imported": [m for m in runtimes if m in sys.modules]}

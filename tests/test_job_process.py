@@ -1,6 +1,8 @@
-"""What a job's process leaves behind: a traceback whenever it fails, and a record for a replayed trace."""
+"""What a job's process holds and leaves behind: only its backend's runtime, and a traceback whenever it fails."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -8,11 +10,11 @@ import pytest
 from backends import registry
 from bench.config import SweepConfig, TimingConfig
 from bench.sweep import Sweep
-from tests.conftest import recbench
+from tests.conftest import ROOT, recbench
 
 QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=10, min_duration_s=0.05, quality_samples=4096,
                      resolve=None)
-FAKES = {"crashing": "CrashingBackend", "unreportable": "UnreportableBackend"}
+FAKES = {"crashing": "CrashingBackend", "unreportable": "UnreportableBackend", "ort-modules": "ModulesOnnxRuntime"}
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +57,21 @@ def test_a_job_process_that_dies_before_its_record_leaves_its_traceback(tmp_path
         assert signature in rec["reason"] and signature in log, (rec["reason"], log)
         assert "tests/fakes.py" in rec["reason"] and "in load" in rec["reason"]  # the frame it died in
 
+
+def test_a_job_process_holds_only_its_backends_runtime(tmp_path, fakes_registered):
+    recs, _ = _sweep(tmp_path, ["ort-modules", "torch-cpu"])
+    assert recs["ort-modules"]["status"] == "ok", recs["ort-modules"]["reason"]
+    assert recs["ort-modules"]["backend_settings"]["runtimes_imported"] == ["onnxruntime"]
+    # torch-cpu's footprint carries torch, as ONNX Runtime's carries onnxruntime
+    torch_import = subprocess.run(
+        [sys.executable, "-c", "import numpy, psutil; p = psutil.Process(); a = p.memory_info().rss; import torch; "
+                               "print(p.memory_info().rss - a)"], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert recs["torch-cpu"]["status"] == "ok", recs["torch-cpu"]["reason"]
+    assert recs["torch-cpu"]["footprint_bytes"] > 0.9 * int(torch_import.stdout)
+
+
+def test_the_forkserver_preload_imports_no_runtime():
+    """Every job process forks from a server that imported bench.worker: that must not bring any runtime."""
+    code = "import sys, bench.launcher; print([m for m in ('torch', 'onnxruntime', 'openvino') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert out.strip() == "[]"
