@@ -50,13 +50,25 @@ class BackendChoice:
 def choose_backends(cfg: SweepConfig, here: bool = True) -> list[BackendChoice]:
     """The sweep's backends; a backend named explicitly must be available, a default one is skipped.
 
+    A `device` given (flag or config) that no chosen backend runs on is bad input; the backends that cannot use it
+    are skipped with the reason. Without one, each backend runs on its own first device.
     here=False: the jobs run on other machines (a fleet), which check availability themselves."""
     explicit = cfg.backends is not None
     names = cfg.backends if explicit else list(registry.CPU_BACKENDS)
+    classes = {name: registry.load_class(lookup("backend", name, registry.BACKENDS)) for name in names}
+    kind = cfg.device.split(":")[0]
+    given = "device" in cfg.model_fields_set
+    if given and not any(kind in cls.devices for cls in classes.values()):
+        able = [name for name, entry in registry.BACKENDS.items() if kind in registry.load_class(entry).devices]
+        raise UserError(f"device {cfg.device}: none of the chosen backends ({', '.join(names)}) runs on {kind}; "
+                        + (f"backends for {kind}: {', '.join(able)}" if able else f"no backend runs on {kind}"))
     out = []
-    for name in names:
-        cls = registry.load_class(lookup("backend", name, registry.BACKENDS))
-        device = cfg.device if cfg.device.split(":")[0] in cls.devices else cls.devices[0]
+    for name, cls in classes.items():
+        if given and kind not in cls.devices:
+            out.append(BackendChoice(name, cls, cfg.device, False, f"{name} runs on {', '.join(cls.devices)}, "
+                                                                   f"not {cfg.device} (--device)"))
+            continue
+        device = cfg.device if given else cls.devices[0]
         ok, why = cls.available_on(device) if here else (True, "")
         if explicit and not ok:
             raise UserError(f"backend {name} is not available: {why}")

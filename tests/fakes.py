@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from backends.base import Backend, BackendOptions
+from backends.base import Backend, BackendOptions, NotInEffect
 from backends.ort import OnnxRuntime
 
 
@@ -85,3 +85,17 @@ class ModulesOnnxRuntime(OnnxRuntime):
     def describe(self) -> dict:
         runtimes = ("torch", "onnxruntime", "openvino", "tensorrt")
         return {**super().describe(), "runtimes_imported": [m for m in runtimes if m in sys.modules]}
+
+
+class ElsewhereBackend(ScriptedBackend):
+    """A backend for a device this machine may lack (cuda): chosen and available, it records itself skipped."""
+
+    name = "elsewhere"
+    devices = ("cuda",)
+
+    @classmethod
+    def available_on(cls, device: str) -> tuple[bool, str]:
+        return True, "available"
+
+    def load(self, artifact: str, options: BackendOptions) -> None:
+        raise NotInEffect(f"a test double: nothing to measure on {options.device}")
