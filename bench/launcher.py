@@ -32,7 +32,8 @@ def _log_tail(path: Path, job_id: str) -> str:
     """What the job's process logged last: its last traceback (Python's, or faulthandler's on a fatal signal), else
     its last line. Output logged before the process started (a variant's build) is not the job's."""
     try:
-        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+        lines = [ln for ln in path.read_text(errors="replace").splitlines()
+                 if ln.strip() and not ln.startswith("Extension modules:")]  # faulthandler's list of every module
     except OSError:
         return ""
     header = [i for i, ln in enumerate(lines) if ln.startswith(f"job {job_id}:")]
