@@ -116,7 +116,8 @@ def run(
     max_duration: float | None = typer.Option(None, "--max-duration", help="cap on each job's measured phase, "
                                               "seconds (default 60; 10 with --quick)"),
     timeout: float | None = typer.Option(None, "--timeout", help="seconds before a job is killed"),
-    device: str | None = typer.Option(None, "--device", help="device for backends that run there, e.g. cuda:1"),
+    device: str | None = typer.Option(None, "--device", help="device to run on, e.g. cuda:1 (chosen backends that "
+                                      "cannot use it are skipped; none can: exit 2) [each backend's own]"),
     no_report: bool = typer.Option(False, "--no-report", help="do not write RUN/report/ at the end"),
     qps: str | None = typer.Option(None, "--qps", help="server: target queries/s (default: the profile's share of "
                                    "capacity)"),

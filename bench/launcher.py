@@ -2,6 +2,7 @@
 
 Processes fork from a forkserver that has imported the worker (numpy, scipy, the harness) once: a job still gets
 its own process and imports its runtime itself, but no longer pays seconds of harness imports on a busy machine.
+The preload holds no runtime (tests/test_job_process.py): a job's memory is the harness plus its own backend's.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from pathlib import Path
 from bench.jobs import Job
 from bench.worker import child_main
 
+TRACEBACK_STARTS = ("Traceback (most recent call last):", "Fatal Python error:")
+CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+MAX_TRACEBACK_LINES = 60
+
 
 def _exit_reason(code: int | None) -> str:
     if code is not None and code < 0:
@@ -23,11 +28,21 @@ def _exit_reason(code: int | None) -> str:
     return f"worker exited with code {code} before sending a record"
 
 
-def _log_tail(path: Path) -> str:
+def _log_tail(path: Path, job_id: str) -> str:
+    """What the job's process logged last: its last traceback (Python's, or faulthandler's on a fatal signal), else
+    its last line. Output logged before the process started (a variant's build) is not the job's."""
     try:
-        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+        lines = [ln for ln in path.read_text(errors="replace").splitlines()
+                 if ln.strip() and not ln.startswith("Extension modules:")]  # faulthandler's list of every module
     except OSError:
         return ""
+    header = [i for i, ln in enumerate(lines) if ln.startswith(f"job {job_id}:")]
+    lines = lines[header[-1]:] if header else lines
+    starts = [i for i, ln in enumerate(lines) if ln.startswith(TRACEBACK_STARTS)]
+    while len(starts) > 1 and lines[starts[-1] - 1].startswith(CHAINED):  # keep a chain of exceptions whole
+        starts.pop()
+    if starts:
+        return "\n" + "\n".join(lines[starts[-1]:][-MAX_TRACEBACK_LINES:])
     return f" (log: {lines[-1]})" if lines else ""
 
 
@@ -53,7 +68,7 @@ def launch(job: Job) -> dict:
         else:
             proc.kill()
             proc.join(5)
-            return job.outcome("failed", f"timed out after {job.timeout_s:g}s" + _log_tail(log_path))
+            return job.outcome("failed", f"timed out after {job.timeout_s:g}s" + _log_tail(log_path, job.job_id))
         proc.join(10)
         if proc.is_alive():
             proc.kill()
@@ -61,5 +76,5 @@ def launch(job: Job) -> dict:
     finally:
         recv.close()
     if record is None:
-        return job.outcome("failed", _exit_reason(proc.exitcode) + _log_tail(log_path))
+        return job.outcome("failed", _exit_reason(proc.exitcode) + _log_tail(log_path, job.job_id))
     return record

@@ -50,13 +50,25 @@ class BackendChoice:
 def choose_backends(cfg: SweepConfig, here: bool = True) -> list[BackendChoice]:
     """The sweep's backends; a backend named explicitly must be available, a default one is skipped.
 
+    A `device` given (flag or config) that no chosen backend runs on is bad input; the backends that cannot use it
+    are skipped with the reason. Without one, each backend runs on its own first device.
     here=False: the jobs run on other machines (a fleet), which check availability themselves."""
     explicit = cfg.backends is not None
     names = cfg.backends if explicit else list(registry.CPU_BACKENDS)
+    classes = {name: registry.load_class(lookup("backend", name, registry.BACKENDS)) for name in names}
+    kind = cfg.device.split(":")[0]
+    given = "device" in cfg.model_fields_set
+    if given and not any(kind in cls.devices for cls in classes.values()):
+        able = [name for name, entry in registry.BACKENDS.items() if kind in registry.load_class(entry).devices]
+        raise UserError(f"device {cfg.device}: none of the chosen backends ({', '.join(names)}) runs on {kind}; "
+                        + (f"backends for {kind}: {', '.join(able)}" if able else f"no backend runs on {kind}"))
     out = []
-    for name in names:
-        cls = registry.load_class(lookup("backend", name, registry.BACKENDS))
-        device = cfg.device if cfg.device.split(":")[0] in cls.devices else cls.devices[0]
+    for name, cls in classes.items():
+        if given and kind not in cls.devices:
+            out.append(BackendChoice(name, cls, cfg.device, False, f"{name} runs on {', '.join(cls.devices)}, "
+                                                                   f"not {cfg.device} (--device)"))
+            continue
+        device = cfg.device if given else cls.devices[0]
         ok, why = cls.available_on(device) if here else (True, "")
         if explicit and not ok:
             raise UserError(f"backend {name} is not available: {why}")
@@ -142,7 +154,8 @@ class Sweep:
         return {**self.cfg.model_dump(mode="json"), "preset": self.preset, "variants": [v.name for v in self.variants],
                 "backends": [b.name for b in self.backends], "batch_sizes": self.batch_sizes,
                 "scenarios": self.scenarios, "threads": self.threads, "affinity": self.affinity,
-                "profile_detail": self.profile.model_dump(), "scenario_options": self.scenario_options.model_dump(),
+                "profile_detail": self.profile.model_dump(mode="json"),
+                "scenario_options": self.scenario_options.model_dump(mode="json"),
                 "repeat": self.repeat, "given": self.cfg.model_dump(mode="json", exclude_unset=True)}
 
     def grid(self):
@@ -215,7 +228,8 @@ class Sweep:
                 affinity=self.affinity, memory_cap_bytes=self.profile.memory_cap_bytes,
                 env_id=environment["env_id"], quality_entry=self.family.quality_entry,
                 backend_options=self.backend_options(variant, b),
-                scenario_options=self.scenario_options.model_dump(), profile_detail=self.profile.model_dump(),
+                scenario_options=self.scenario_options.model_dump(mode="json"),
+                profile_detail=self.profile.model_dump(mode="json"),
                 op_profile=self.cfg.op_profile, machine_peaks=environment["machine"], target=self.target,
             )
             plans.append(Planned(job, run, job.outcome("skipped", skip) if skip else

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import resource
@@ -24,7 +25,7 @@ from bench.jobs import Job
 from bench.memory import nvml_process_bytes, peak_rss_bytes
 from bench.profiles import usable_cores
 from bench.records import RunDir, now_iso
-from models.artifacts import cache_root
+from models.fileio import cache_root
 
 
 def artifact_files(path: str) -> list[Path]:
@@ -137,15 +138,20 @@ def run_job(job: Job) -> dict:
 
 
 def child_main(job: Job, conn, log_path: str) -> None:
-    """Entry point of the spawned process: stdout/stderr go to the job's log, the record to the pipe."""
-    # the job spec beside its log: `python -m bench.worker logs/<job>.job.json` re-runs it alone
-    Path(log_path).with_suffix(".job.json").write_text(json.dumps(job.to_dict()))
+    """Entry point of the spawned process: stdout/stderr go to the job's log, the record to the pipe.
+
+    The output is redirected first, so whatever fails later (a Python error anywhere, a fatal signal through
+    faulthandler) leaves its traceback in the log, where the launcher finds it when no record arrives.
+    """
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
+    faulthandler.enable()
     print(f"job {job.job_id}: {job.backend} on {job.device}, {job.scenario}, batch {job.batch_size}, "
           f"artifact {job.artifact}", flush=True)
     try:
+        # the job spec beside its log: `python -m bench.worker logs/<job>.job.json` re-runs it alone
+        Path(log_path).with_suffix(".job.json").write_text(json.dumps(job.to_dict()))
         record = run_job(job)
     except BaseException as e:  # noqa: BLE001 - any failure becomes this job's record
         traceback.print_exc()

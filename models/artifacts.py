@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -17,15 +16,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from models import train
 from models.family import DEFAULT_QUALITY, ModelFamily, config_hash
-from models.fileio import save_atomic
+from models.fileio import cache_root, save_atomic
 from models.quality import auc, logloss
 
 ARTIFACT_VERSION = 4  # bump when a change to training or export invalidates cached artifacts
 TRAIN_SEED, EVAL_SEED, CALIBRATION_SEED, BENCH_SEED = 1, 2, 3, 4
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("RECBENCH_CACHE", Path.home() / ".cache" / "recbench"))
 
 
 @dataclass

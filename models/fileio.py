@@ -11,6 +11,11 @@ import yaml
 from models.errors import ModelError
 
 
+def cache_root() -> Path:
+    """Where artifacts are cached: $RECBENCH_CACHE, else ~/.cache/recbench (torch-free: job processes read it)."""
+    return Path(os.environ.get("RECBENCH_CACHE", Path.home() / ".cache" / "recbench"))
+
+
 def save_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     """Write through `write(tmp)` and rename over `path`: readers never see a half-written file."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")

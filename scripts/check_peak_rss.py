@@ -3,8 +3,10 @@
 Runs a small sweep, then re-runs each of its jobs alone under `/usr/bin/time -v python -m bench.worker JOB.json`
 and prints three numbers per job: the peak RSS recorded by the sweep (its own spawned process), the one recorded
 by the re-run, and GNU time's "Maximum resident set size" of that re-run (the same kernel high-water mark, read
-from outside). Extra arguments go to `recbench run` (default: --quick --backends onnxruntime,openvino,torch-cpu
---batch-sizes 64).
+from outside). For ONNX Runtime jobs it also runs a native script doing the same load + loop (same artifact, input
+batches, threads and duration) under GNU time, bare and with scipy.stats imported (the harness's statistics, the
+bulk of a job process's baseline), and prints the sweep's peak over each. Extra arguments go to `recbench run`
+(default: --quick --backends onnxruntime,openvino,torch-cpu --batch-sizes 64).
 
     python scripts/check_peak_rss.py [recbench run flags...]
 """
@@ -19,6 +21,26 @@ import tempfile
 from pathlib import Path
 
 TIME = "/usr/bin/time"
+NATIVE_ORT = """
+import importlib, sys, time
+import numpy as np
+import onnxruntime as ort
+model, pool_path, threads, seconds, extra = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5:]
+for name in extra:
+    importlib.import_module(name)
+pool = np.load(pool_path)
+feeds = {}
+for key in pool.files:
+    i, name = key.split("/", 1)
+    feeds.setdefault(i, {})[name] = pool[key]
+so = ort.SessionOptions()
+so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+session = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+batches, n, end = list(feeds.values()), 0, time.perf_counter() + seconds
+while time.perf_counter() < end:
+    session.run(None, batches[n % len(batches)])
+    n += 1
+"""
 
 
 def gnu_time_max_rss(stderr: str) -> int:
@@ -26,6 +48,15 @@ def gnu_time_max_rss(stderr: str) -> int:
     if not m:
         sys.exit(f"no 'Maximum resident set size' in {TIME} -v output: is GNU time installed (apt-get install time)?")
     return int(m.group(1)) * 1024
+
+
+def native_ort_peak(rec: dict, spec: Path, extra: list[str]) -> int:
+    """GNU time's peak RSS of a plain ONNX Runtime script doing the job's load + loop."""
+    inputs = json.loads(spec.read_text())["inputs_path"]
+    res = subprocess.run([TIME, "-v", sys.executable, "-c", NATIVE_ORT, rec["artifact"], inputs,
+                          str(rec["threads"]), str(rec["duration_s"]), *extra], capture_output=True, text=True,
+                         check=True)
+    return gnu_time_max_rss(res.stderr)
 
 
 def main(args: list[str]) -> None:
@@ -36,7 +67,8 @@ def main(args: list[str]) -> None:
     subprocess.run([sys.executable, "-m", "bench", "run", *flags, "--out", str(out)], check=True,
                    stdout=subprocess.DEVNULL)
     run_dir = next(out.iterdir())
-    print(f"{'job':<48} {'sweep MiB':>10} {'re-run MiB':>11} {'time -v MiB':>12} {'re-run/time':>12}")
+    print(f"{'job':<48} {'sweep MiB':>10} {'re-run MiB':>11} {'time -v MiB':>12} {'re-run/time':>12} "
+          f"{'native MiB':>11} {'sweep/native':>13} {'+scipy MiB':>11} {'sweep/+scipy':>13}")
     for line in (run_dir / "records.jsonl").read_text().splitlines():
         rec = json.loads(line)
         if rec["status"] != "ok":
@@ -46,8 +78,13 @@ def main(args: list[str]) -> None:
                              text=True, check=True)
         rerun = json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_bytes"]
         gnu = gnu_time_max_rss(res.stderr)
+        native = ""
+        if rec["backend"] == "onnxruntime":
+            bare, stats = (native_ort_peak(rec, spec, x) for x in ([], ["scipy.stats"]))
+            native = (f" {bare / 2**20:>11.1f} {rec['peak_rss_bytes'] / bare:>13.2f} {stats / 2**20:>11.1f} "
+                      f"{rec['peak_rss_bytes'] / stats:>13.2f}")
         print(f"{rec['job_id']:<48} {rec['peak_rss_bytes'] / 2**20:>10.1f} {rerun / 2**20:>11.1f} "
-              f"{gnu / 2**20:>12.1f} {rerun / gnu:>12.3f}")
+              f"{gnu / 2**20:>12.1f} {rerun / gnu:>12.3f}{native}")
 
 
 if __name__ == "__main__":

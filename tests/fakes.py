@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import numpy as np
 
-from backends.base import Backend, BackendOptions
+from backends.base import Backend, BackendOptions, NotInEffect
+from backends.ort import OnnxRuntime
 
 
 class FakeClock:
@@ -61,3 +63,39 @@ class HangingBackend(ScriptedBackend):
 
     def load(self, artifact: str, options: BackendOptions) -> None:
         time.sleep(3600)
+
+
+class _UnprintableError(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("formatting this error fails too")
+
+
+class UnreportableBackend(ScriptedBackend):
+    """load() raises an error whose message cannot be formatted: the job's own error handling fails as well."""
+
+    name = "unreportable"
+
+    def load(self, artifact: str, options: BackendOptions) -> None:
+        raise _UnprintableError()
+
+
+class ModulesOnnxRuntime(OnnxRuntime):
+    """The real ONNX Runtime backend; describe() also says which runtimes its job process has imported."""
+
+    def describe(self) -> dict:
+        runtimes = ("torch", "onnxruntime", "openvino", "tensorrt")
+        return {**super().describe(), "runtimes_imported": [m for m in runtimes if m in sys.modules]}
+
+
+class ElsewhereBackend(ScriptedBackend):
+    """A backend for a device this machine may lack (cuda): chosen and available, it records itself skipped."""
+
+    name = "elsewhere"
+    devices = ("cuda",)
+
+    @classmethod
+    def available_on(cls, device: str) -> tuple[bool, str]:
+        return True, "available"
+
+    def load(self, artifact: str, options: BackendOptions) -> None:
+        raise NotInEffect(f"a test double: nothing to measure on {options.device}")

@@ -106,6 +106,20 @@ def fleet_run(ray, tmp_path, text: str, timing: TimingConfig = QUICK) -> RunDir:
     return FleetRun(ray, plan(cfg, fleet, log=lambda s: None), "test").run(fleet)
 
 
+def test_a_trace_file_replays_on_a_node_from_its_own_copy(tmp_path, cluster):
+    ray, _, _ = cluster
+    gaps = tmp_path / "gaps.txt"
+    gaps.write_text("4000\n" * 300)
+    fleet = load_fleet(fleet_file(tmp_path, "targets:\n  - {name: edge-b, resource: 'device:edge-b', profile: edge, "
+                                            "backends: [onnxruntime]}\n"))
+    cfg = SweepConfig(preset="tiny", batch_sizes=[1], scenario="server", timing=QUICK, out=tmp_path,
+                      scenario_options={"arrivals": {"file": str(gaps)}})
+    (rec,) = FleetRun(ray, plan(cfg, fleet, log=lambda s: None), "test").run(fleet).records()
+    assert rec["status"] == "ok", rec["reason"]
+    shipped = Path(rec["scenario_options"]["arrivals"]["file"])  # the node's copy, in its cache by content hash
+    assert shipped != gaps and shipped.name == "gaps.txt" and shipped.parent.parent.name == "fleet"
+    assert rec["achieved_qps"] == pytest.approx(250, rel=0.25)
+
 def test_every_record_names_its_target_and_node(tmp_path, cluster):
     ray, _, node_of = cluster
     run = fleet_run(ray, tmp_path, """targets:

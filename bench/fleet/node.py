@@ -51,11 +51,14 @@ def build_here(job: Job) -> None:
 
 
 def place_files(ray, job: Job, files: dict[str, list[Shipped]], head_versions: dict) -> dict:
-    """Point the job at local copies of its artifact, inputs and reference data; say where the artifact came from."""
+    """Point the job at local copies of its artifact, inputs, reference data and arrival trace; say where the artifact
+    came from."""
     from models.registry import FAMILIES
 
     source, why = where_to_build(job.artifact_format, job.model in FAMILIES, head_versions, node_env()["versions"])
     job.inputs_path = receive(ray, files["inputs"])
+    if files.get("trace"):
+        job.scenario_options["arrivals"]["file"] = receive(ray, files["trace"])
     if source == "node":
         build_here(job)
     else:

@@ -65,8 +65,10 @@ class FleetRun:
                     if planned.outcome:
                         self.finish(planned.outcome)
                         continue
+                    trace = job.scenario_options.get("arrivals", {}).get("file")
                     files = {"artifact": shipper.artifact(job.artifact), "inputs": [shipper.put(job.inputs_path)],
-                             "reference": [shipper.put(job.reference)] if job.reference else []}
+                             "reference": [shipper.put(job.reference)] if job.reference else [],
+                             "trace": [shipper.put(trace)] if trace else []}
                     self.submit(Attempt(job, target, files))
                     self.collect(timeout=0)
                 index += len(list(sweep.grid()))
