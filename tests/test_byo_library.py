@@ -141,3 +141,16 @@ def test_exporter_fallback_choice_and_cache(tmp_path):
     # same weights, spec, exporter: reused
     again = open_byo("tests.byo_library:build_norm", norm, exporter="auto", batch_sizes=[4])
     assert again.variant.files == auto.variant.files and done.stat().st_mtime_ns == stamp
+
+
+def test_new_batch_sizes_reuse_the_export(tmp_path):
+    """The export cache is keyed on what changes the artifact: other batch sizes only add parity checks."""
+    from models.byo import open_byo
+
+    path = spec(tmp_path, CAST_SPEC)
+    first = open_byo("tests.byo_library:build_castnet", path, batch_sizes=[4])
+    onnx_file = Path(first.variant.files["onnx"])
+    stamp = onnx_file.stat().st_mtime_ns
+    second = open_byo("tests.byo_library:build_castnet", path, batch_sizes=[1, 32])
+    assert second.variant.files == first.variant.files and onnx_file.stat().st_mtime_ns == stamp
+    assert {4, 32} <= set(second.notes["parity_batches"])  # checked at the new largest batch, not exported again
