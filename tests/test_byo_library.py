@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from backends.registry import BACKENDS
-from tests.byo_library import BN_SPEC, CAST_SPEC, SPECS
+from tests.byo_library import BN_SPEC, CAST_SPEC, MATRIX_SPEC, SPECS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT = ("timing: {warmup_iters: 2, warmup_s: 0, min_iters: 20, min_duration_s: 0, max_duration_s: 5, pool_size: 2}\n"
@@ -168,6 +168,20 @@ def test_every_offered_variant_runs_on_a_batchnorm_library_model(tmp_path):
     assert {k for k, (s, _) in status.items() if s != "ok"} == {("bf16", "onnxruntime")}, status
 
 
+def test_half_precision_keeps_ids_stored_as_floats(tmp_path):
+    import torch
+
+    from models.byo import open_byo
+    from models.variants import get_variant
+
+    byo = open_byo("tests.byo_library:build_matrix", spec(tmp_path, MATRIX_SPEC), batch_sizes=[8])
+    half = torch.load(byo.prepare(get_variant("bf16"), {"torch"}).files["torch"], weights_only=False)
+    x = torch.from_numpy(byo.features(16, 5)["x"])
+    x[:, 5] = 999  # bf16 holds 999 as 1000: a row past the end of the 1000-row table
+    with torch.no_grad():
+        assert torch.allclose(half(x), byo.module(x), atol=0.02)
+
+
 def test_prune_struct_keeps_each_norm_channel_with_its_neuron():
     import torch
 
@@ -196,3 +210,4 @@ def test_prune_struct_is_skipped_up_front_where_it_cannot_prune():
 
     assert "PReLU" in why(nn.Linear(8, 4), nn.PReLU(4), nn.Linear(4, 1))  # per-channel weights it does not prune
     assert why(nn.Linear(8, 4), nn.PReLU(), nn.BatchNorm1d(4), nn.Linear(4, 1)) is None
+    assert "no MLP" in why(nn.Linear(8, 1), nn.Sigmoid())  # nothing to prune: not measured under its name

@@ -24,18 +24,23 @@ def to_own_dtype(module: nn.Module, args: tuple) -> tuple:
 
 
 class CastIO(nn.Module):
-    """Runs `inner` in `dtype`, as a deployment would: float inputs are cast on the way in (`per_layer`: also at
-    every layer with float weights, for models that re-cast their inputs), scores back to fp32 on the way out."""
+    """Runs `inner` in `dtype`, as a deployment would: float inputs are cast on the way in, but for those at the
+    positions `keep` (IDs stored as floats: bf16 rounds 999 to 1000), `per_layer` also at every layer with float
+    weights (for models that re-cast their inputs); scores back to fp32 on the way out."""
 
-    def __init__(self, inner: nn.Module, dtype: torch.dtype, per_layer: bool = False):
+    keep: tuple[int, ...] = ()  # a class default: CastIO pickles from before the field load and run
+
+    def __init__(self, inner: nn.Module, dtype: torch.dtype, per_layer: bool = False, keep: tuple[int, ...] = ()):
         super().__init__()
         self.inner, self.dtype = copy.deepcopy(inner).to(dtype), dtype  # .to() converts in place: keep the original
+        self.keep = keep
         for m in self.inner.modules() if per_layer else ():
             if any(p.is_floating_point() for p in m.parameters(recurse=False)):
                 m.register_forward_pre_hook(to_own_dtype)
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
-        return self.inner(*(a.to(self.dtype) if a.is_floating_point() else a for a in args)).float()
+        return self.inner(*(a.to(self.dtype) if a.is_floating_point() and i not in self.keep else a
+                            for i, a in enumerate(args))).float()
 
 
 def fp16_weights(src: Path, dst: Path, min_elements: int = 16) -> Path:
@@ -64,12 +69,14 @@ def half_module(ws, module: nn.Module, dtype: torch.dtype) -> CastIO:
     """The module in `dtype` with its inputs cast; cast at every layer only where the model needs it (a `.float()` in
     its forward, as library models have, fails the plain cast), since the per-layer hooks cost time on every call."""
     args = [torch.from_numpy(v[:4]) for v in (ws.calibration_inputs(4)[n] for n in ws.names)]
-    plain = CastIO(module, dtype)
+    ids = {i.name for i in getattr(ws, "inputs", ()) if i.id_slots()}  # a bring-your-own spec's ID inputs
+    keep = tuple(k for k, n in enumerate(ws.names) if n in ids)
+    plain = CastIO(module, dtype, keep=keep)
     try:
         with torch.inference_mode():
             plain(*args)
     except RuntimeError:
-        return CastIO(module, dtype, per_layer=True)
+        return CastIO(module, dtype, per_layer=True, keep=keep)
     return plain
 
 

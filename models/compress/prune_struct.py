@@ -66,7 +66,11 @@ class StructuredPrune(Technique):
 
     def applies(self, ws, fmt):
         module = ws.skeleton()
-        layer = next((m for m in (blocker(s) for s in mlps(module)) if m is not None), None) if module else None
+        if module is None:
+            return None  # a model without a module: the variant says why (its step changes torch modules)
+        if not mlps(module):
+            return f"{self.name}: no MLP to prune (an nn.Sequential holding two or more Linear layers)"
+        layer = next((m for m in map(blocker, mlps(module)) if m is not None), None)
         if layer is not None:
             return (f"{self.name}: a {type(layer).__name__} with weights sits between two Linear layers of an MLP; "
                     f"only BatchNorm / LayerNorm / RMSNorm are pruned with the neurons before them")
