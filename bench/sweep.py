@@ -26,6 +26,7 @@ from bench.records import RunDir, write_json_atomic
 from bench.validation import lookup
 from models.artifacts import Workspace
 from models.byo import AS_GIVEN, ByoModel, is_byo, open_byo
+from models.errors import NotApplicable
 from models.registry import FAMILIES
 from models.variants import resolve_variants
 
@@ -256,11 +257,13 @@ class Sweep:
                     prepared[key] = ws.prepare(variant, {fmt})
             except USER_ERRORS:
                 raise
+            except NotApplicable as e:  # found only while building: skipped, with why
+                prepared[key] = ("skipped", f"{variant.name}: {e}")
             except Exception as e:  # noqa: BLE001 - a variant that cannot be built fails its jobs only
-                prepared[key] = f"building {variant.name} [{fmt}] failed: {type(e).__name__}: {e}"
+                prepared[key] = ("failed", f"building {variant.name} [{fmt}] failed: {type(e).__name__}: {e}")
         p = prepared[key]
-        if isinstance(p, str):
-            return job.outcome("failed", p)
+        if isinstance(p, tuple):
+            return job.outcome(*p)
         job.artifact, job.artifact_format = p.files[fmt], fmt
         job.params, job.flops_per_sample, job.reference = p.params, p.flops_per_sample, p.reference
         job.variant_notes = p.notes

@@ -13,6 +13,7 @@ from torch import nn
 
 from models.compress.base import Technique
 from models.compress.openvino_ir import save_ir
+from models.errors import NotApplicable
 from models.fileio import save_atomic
 
 
@@ -71,13 +72,16 @@ def half_module(ws, module: nn.Module, dtype: torch.dtype) -> CastIO:
     args = [torch.from_numpy(v[:4]) for v in (ws.calibration_inputs(4)[n] for n in ws.names)]
     ids = {i.name for i in getattr(ws, "inputs", ()) if i.id_slots()}  # a bring-your-own spec's ID inputs
     keep = tuple(k for k, n in enumerate(ws.names) if n in ids)
-    plain = CastIO(module, dtype, keep=keep)
-    try:
-        with torch.inference_mode():
-            plain(*args)
-    except RuntimeError:
-        return CastIO(module, dtype, per_layer=True, keep=keep)
-    return plain
+    plain, hooked = CastIO(module, dtype, keep=keep), CastIO(module, dtype, per_layer=True, keep=keep)
+    for half in (plain, hooked):
+        try:
+            with torch.inference_mode():
+                half(*args)
+            return half
+        except Exception as e:  # noqa: BLE001 - whatever the model raises in this dtype, said in the skip reason
+            error = e
+    raise NotApplicable(f"{str(dtype).removeprefix('torch.')} [torch]: the model does not run with its weights and "
+                        f"float inputs in that dtype: {type(error).__name__}: {error}")
 
 
 class HalfPrecision(Technique):
