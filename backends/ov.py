@@ -44,8 +44,9 @@ class OpenVINO(Backend):
         core = ov.Core()
         model = core.read_model(artifact)
         self.static_batch = options.batch_size if options.shapes == "static" else None
-        if self.static_batch:
-            model.reshape(static_shapes(model, self.static_batch))
+        shapes = self.static_batch and batch_fixed(model, self.static_batch)
+        if shapes:
+            model.reshape(shapes)
         config = {
             "PERFORMANCE_HINT": opts.hint or ("THROUGHPUT" if options.mode == "throughput" else "LATENCY"),
             "INFERENCE_NUM_THREADS": options.threads,
@@ -66,7 +67,14 @@ class OpenVINO(Backend):
 
     def prepare(self, batch: dict[str, np.ndarray]) -> Any:
         rows = len(next(iter(batch.values())))
-        return self.request(self.compiled if self.static_batch in (None, rows) else self.dynamic(), batch)
+        if self.static_batch not in (None, rows):
+            return self.request(self.dynamic(), batch)
+        if self.static_batch and self.model.is_dynamic():  # axes beyond the batch are dynamic: fixed by this batch
+            self.model.reshape({self.model.input(p.get_any_name()): list(batch[n].shape)
+                                for n, p in self.ports.items()})
+            self.compiled = self.core.compile_model(self.model, self.device, self.config)
+            self.ports = {n: self.compiled.input(p.get_any_name()) for n, p in self.ports.items()}
+        return self.request(self.compiled, batch)
 
     def dynamic(self) -> Any:
         """The model compiled with its dynamic shapes, for batches other than a static model's (quality evaluation)."""
@@ -132,16 +140,15 @@ class OpenVINO(Backend):
                 "input_shapes": {n: str(p.get_partial_shape()) for n, p in self.ports.items()}}
 
 
-def static_shapes(model: Any, batch: int) -> dict[Any, list[int]]:
-    """Every input port's shape with its batch axis (the first, where dynamic) fixed at `batch`; its other axes must
-    be static already."""
+def batch_fixed(model: Any, batch: int) -> dict[Any, list[int]] | None:
+    """Every input port's shape with its batch axis (the first, where dynamic) at `batch`; None when other axes are
+    dynamic too (prepare fixes them from the first batch)."""
     out = {}
     for port in model.inputs:
         shape = port.get_partial_shape()
         dims = [] if shape.rank.is_dynamic else list(shape)
         if not dims or any(d.is_dynamic for d in dims[1:]):
-            raise NotInEffect(f"openvino cannot compile static shapes: input {port.get_any_name()} has shape {shape}, "
-                              f"dynamic beyond its batch axis (measure it with shapes: dynamic)")
+            return None
         out[port] = [batch if dims[0].is_dynamic else dims[0].get_length(), *(d.get_length() for d in dims[1:])]
     return out
 

@@ -21,16 +21,19 @@ from bench.sweep import Sweep
 from tests.conftest import recbench
 
 
-@pytest.fixture(scope="module")
-def dense_onnx(tmp_path_factory) -> Path:
-    """x [batch, 4] @ w [4, 1]: the smallest model with a dynamic batch axis."""
+def dense(path: Path, width: int | str = 4) -> Path:
+    """x [batch, width] @ w [4, 1]: the smallest model with a dynamic batch axis (and a dynamic width if named)."""
     w = numpy_helper.from_array(np.arange(4, dtype=np.float32).reshape(4, 1), "w")
     graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "dense",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", width])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1])], [w])
-    path = tmp_path_factory.mktemp("onnx") / "dense.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     return path
+
+
+@pytest.fixture(scope="module")
+def dense_onnx(tmp_path_factory) -> Path:
+    return dense(tmp_path_factory.mktemp("onnx") / "dense.onnx")
 
 
 def openvino(path: Path, shapes: str) -> OpenVINO:
@@ -47,6 +50,13 @@ def test_openvino_compiles_a_fixed_batch_static_and_keeps_dynamic_when_asked(den
     assert static.describe()["input_shapes"] == {"x": "[1,4]"}
     x = np.ones((3, 4), dtype=np.float32)  # quality evaluation feeds other batches: a dynamic twin runs them
     assert np.allclose(static.run({"x": x}), dynamic.run({"x": x})) and np.allclose(static.run({"x": x}), 6.0)
+
+
+def test_axes_beyond_the_batch_are_fixed_by_the_first_batch(tmp_path):
+    static = openvino(dense(tmp_path / "wide.onnx", "width"), "static")
+    assert static.compiled.inputs[0].get_partial_shape().is_dynamic  # the width is not known at load
+    assert np.allclose(static.run({"x": np.ones((1, 4), dtype=np.float32)}), 6.0)
+    assert list(static.compiled.inputs[0].get_shape()) == [1, 4]
 
 
 def test_shapes_follow_the_deployment_unless_asked():
