@@ -130,8 +130,9 @@ def run(
     op_profile: bool = typer.Option(False, "--op-profile", help="per-operator profile of each job (ops/<job>.json), "
                                     "in a pass after its timed phase"),
     shapes: str | None = typer.Option(None, "--shapes", help="static, dynamic or both (static,dynamic): input "
-                                      "shapes of backends that compile for one batch (openvino) [as deployed: "
-                                      "static for a fixed batch, dynamic where the scenario's batch varies]"),
+                                      "shapes of backends that compile for one batch (openvino, tensorrt); default: "
+                                      "as deployed, static for a fixed batch, dynamic where the scenario's batch "
+                                      "varies"),
 ) -> None:
     """Run a sweep: every variant x backend x scenario x batch size, one process per job.
 
