@@ -240,8 +240,8 @@ class Sweep:
         if not b.available:
             return job.outcome("skipped", b.reason)
         if job.shapes == "static" and scenarios.scenario(job.scenario).batch_varies(self.scenario_options):
-            return job.outcome("skipped", f"static shapes compile one batch; {job.scenario}'s calls vary in rows "
-                                          f"(scenario_options candidates / batching): measured with dynamic shapes")
+            return job.outcome("skipped", f"static shapes compile one batch, but {job.scenario}'s calls vary in rows "
+                                          f"(scenario_options candidates / batching): measure it with --shapes dynamic")
         ok, why = b.cls.supports(variant.formats, b.device)
         if not ok:
             unbuilt = [variant.unbuilt[f] for f in b.cls.formats if f in variant.unbuilt]
