@@ -24,6 +24,7 @@ class BackendOptions:
     threads: int = 1
     inputs: tuple[str, ...] = ()  # model input names in call order (for runtimes that take positional args)
     batch_size: int | None = None  # the job's benchmark batch, for runtimes that specialise ahead of time
+    shapes: str = "dynamic"  # "static": compile for batch_size (backends with static_shapes; other batches still run)
     extra: dict[str, Any] = field(default_factory=dict)
     mode: str = "latency"  # "throughput": configure for infer_parallel (offline scenario)
     cache_dir: str | None = None  # where a backend may cache what it compiles (the harness passes recbench's cache)
@@ -68,6 +69,7 @@ class Backend(ABC):
     requires: ClassVar[tuple[str, ...]] = ()  # import names of the runtime
     install_hint: ClassVar[str] = ""
     option_model: ClassVar[type[Options]] = Options
+    static_shapes: ClassVar[bool] = False  # can compile for one batch (BackendOptions.shapes); else always dynamic
 
     @classmethod
     def parse_options(cls, extra: dict[str, Any]) -> Options:

@@ -28,6 +28,7 @@ class OpenVINO(Backend):
     requires = ("openvino",)
     install_hint = "pip install recbench[openvino]"
     option_model = OpenVINOOptions
+    static_shapes = True
 
     @classmethod
     def versions(cls) -> dict[str, str]:
@@ -42,6 +43,10 @@ class OpenVINO(Backend):
         opts = self.parse_options(options.extra)
         core = ov.Core()
         model = core.read_model(artifact)
+        self.static_batch = options.batch_size if options.shapes == "static" else None
+        shapes = self.static_batch and batch_fixed(model, self.static_batch)
+        if shapes:
+            model.reshape(shapes)
         config = {
             "PERFORMANCE_HINT": opts.hint or ("THROUGHPUT" if options.mode == "throughput" else "LATENCY"),
             "INFERENCE_NUM_THREADS": options.threads,
@@ -50,7 +55,7 @@ class OpenVINO(Backend):
         }
         self.device = options.device.upper().replace("CPU:", "CPU")
         self.compiled = core.compile_model(model, self.device, config)
-        self.core, self.model, self.config = core, model, config
+        self.core, self.model, self.config, self.artifact, self.twin = core, model, config, artifact, None
         self.precisions = runtime_precisions(self.compiled)
         why = precision_not_in_effect(config["INFERENCE_PRECISION_HINT"], self.precisions)
         if why:
@@ -61,7 +66,21 @@ class OpenVINO(Backend):
         self.n_streams = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
 
     def prepare(self, batch: dict[str, np.ndarray]) -> Any:
+        rows = len(next(iter(batch.values())))
+        if self.static_batch not in (None, rows):
+            return self.request(self.dynamic(), batch)
+        if self.static_batch and self.model.is_dynamic():  # axes beyond the batch are dynamic: fixed by this batch
+            self.model.reshape({self.model.input(p.get_any_name()): list(batch[n].shape)
+                                for n, p in self.ports.items()})
+            self.compiled = self.core.compile_model(self.model, self.device, self.config)
+            self.ports = {n: self.compiled.input(p.get_any_name()) for n, p in self.ports.items()}
         return self.request(self.compiled, batch)
+
+    def dynamic(self) -> Any:
+        """The model compiled with its dynamic shapes, for batches other than a static model's (quality evaluation)."""
+        if self.twin is None:
+            self.twin = self.core.compile_model(self.core.read_model(self.artifact), self.device, self.config)
+        return self.twin
 
     def request(self, compiled: Any, batch: dict[str, np.ndarray]) -> Any:
         """An infer request of `compiled` (the timed model, or its profiling twin) with this batch on its inputs."""
@@ -117,7 +136,21 @@ class OpenVINO(Backend):
     def describe(self) -> dict[str, Any]:
         props = ("PERFORMANCE_HINT", "INFERENCE_NUM_THREADS", "NUM_STREAMS", "INFERENCE_PRECISION_HINT",
                  "OPTIMAL_NUMBER_OF_INFER_REQUESTS")
-        return {**{p.lower(): str(self.compiled.get_property(p)) for p in props}, "runtime_precisions": self.precisions}
+        return {**{p.lower(): str(self.compiled.get_property(p)) for p in props}, "runtime_precisions": self.precisions,
+                "input_shapes": {n: str(p.get_partial_shape()) for n, p in self.ports.items()}}
+
+
+def batch_fixed(model: Any, batch: int) -> dict[Any, list[int]] | None:
+    """Every input port's shape with its batch axis (the first, where dynamic) at `batch`; None when other axes are
+    dynamic too (prepare fixes them from the first batch)."""
+    out = {}
+    for port in model.inputs:
+        shape = port.get_partial_shape()
+        dims = [] if shape.rank.is_dynamic else list(shape)
+        if not dims or any(d.is_dynamic for d in dims[1:]):
+            return None
+        out[port] = [batch if dims[0].is_dynamic else dims[0].get_length(), *(d.get_length() for d in dims[1:])]
+    return out
 
 
 COMPUTE_LAYERS = ("FullyConnected", "MatMul", "Convolution", "GroupConvolution", "Deconvolution")

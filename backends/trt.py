@@ -20,8 +20,9 @@ from backends.trt_plan import (
     GpuId,
     engine_key,
     engine_mismatch,
+    listed,
     onnx_traits,
-    profile_shapes,
+    profile_set,
     select_plan,
     tensorrt_reason,
     torch_dtype_name,
@@ -58,6 +59,7 @@ class TensorRT(CudaBackend):
     requires = ("tensorrt",)
     install_hint = TENSORRT_HINT
     option_model = TensorRTOptions
+    static_shapes = True
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -84,7 +86,7 @@ class TensorRT(CudaBackend):
         self.logger = trt.Logger(trt.Logger.WARNING)
         props = self.torch.cuda.get_device_properties(self.device)
         self.gpu = GpuId(props.name, f"{props.major}.{props.minor}")
-        blob = self.engine_bytes(Path(artifact), options.batch_size)
+        blob = self.engine_bytes(Path(artifact), options.batch_size, options.shapes == "static")
         self.runtime = trt.Runtime(self.logger)  # must outlive the engine
         self.engine = self.runtime.deserialize_cuda_engine(blob)
         if self.engine is None:
@@ -98,11 +100,13 @@ class TensorRT(CudaBackend):
                                  else self.engine.device_memory_size)  # 11.x has only the _v2 name
         self.scratch = self.torch.empty(max(self.scratch_bytes, 1), dtype=self.torch.uint8, device=self.device)
 
-    def engine_bytes(self, onnx_path: Path, batch: int | None) -> bytes:
-        """The serialized engine: a given file (checked against this TensorRT and GPU), the cache, or a build."""
+    def engine_bytes(self, onnx_path: Path, batch: int | None, static: bool) -> bytes:
+        """The serialized engine: a given file (checked against this TensorRT and GPU), the cache, or a build;
+        `static`: with a profile pinned to `batch` first (a given engine runs with the profiles it was built with)."""
         from backends.trt_build import build_engine
 
         trt, version = self.trt, self.trt.__version__
+        self.static_batch = batch if static and batch else None
         given = self.opts.engine or (str(onnx_path) if onnx_path.suffix != ".onnx" else None)
         if given:
             path = Path(given)
@@ -110,23 +114,24 @@ class TensorRT(CudaBackend):
             why = engine_mismatch(meta, path, version, self.gpu) if meta else None
             if why:
                 raise RuntimeError(why)
-            self.build = {"engine": str(path), "cached": True}
+            self.build, self.static_batch = {"engine": str(path), "cached": True}, None
             return path.read_bytes()
         traits = onnx_traits(onnx_path)
         plan = select_plan(version, self.opts.precision, traits, self.opts.tf32)
-        profile = profile_shapes(traits.inputs, batch or self.opts.max_batch, self.opts.max_batch)
+        profiles = profile_set(traits.inputs, batch or self.opts.max_batch, self.opts.max_batch,
+                               self.static_batch is not None)
         settings = {"workspace_mb": self.opts.workspace_mb, "optimization_level": self.opts.optimization_level}
         sha = file_sha256(str(onnx_path))
-        key = engine_key(sha, version, self.gpu, plan, profile, settings)
+        key = engine_key(sha, version, self.gpu, plan, profiles, settings)
         cache = EngineCache(Path(self.opts.cache_dir) if self.opts.cache_dir else self.engine_dir)
         self.build = {"precision": plan.precision, "strongly_typed": plan.strongly_typed, "flags": list(plan.flags),
-                      "plan_note": plan.note, "profile": {k: [list(s) for s in v] for k, v in profile.items()},
+                      "plan_note": plan.note, "profile": listed(profiles),
                       "engine": str(cache.engine_path(key))}
         blob, why = cache.lookup(key, version, self.gpu)
         if blob is not None:
             self.build.update(cached=True, build_s=(read_meta(cache.engine_path(key)) or {}).get("build_s"))
             return blob
-        blob, timing, build_s = build_engine(trt, self.logger, onnx_path, plan, profile, settings,
+        blob, timing, build_s = build_engine(trt, self.logger, onnx_path, plan, profiles, settings,
                                              cache.timing_cache(version, self.gpu))
         cache.save_timing_cache(version, self.gpu, timing)
         cache.store(key, blob, {"tensorrt": version, "gpu": self.gpu.name, "compute_capability":
@@ -149,9 +154,13 @@ class TensorRT(CudaBackend):
             context.set_device_memory(self.scratch.data_ptr(), self.scratch_bytes)
         else:
             context.device_memory = self.scratch.data_ptr()
+        rows = batch.inputs[0].shape[0]
+        index = 1 if self.static_batch not in (None, rows) else 0  # a static engine's other batches: the dynamic one
+        if index and not context.set_optimization_profile_async(index, self.stream.cuda_stream):
+            raise RuntimeError(f"TensorRT could not select optimization profile {index} for batch {rows}")
         for name, tensor in zip(self.input_names, batch.inputs, strict=True):
             if not context.set_input_shape(name, tuple(tensor.shape)):
-                lo, _, hi = self.engine.get_tensor_profile_shape(name, 0)
+                lo, _, hi = self.engine.get_tensor_profile_shape(name, index)
                 raise ValueError(f"input '{name}' of shape {tuple(tensor.shape)} is outside the engine's profile "
                                  f"{tuple(lo)}..{tuple(hi)}: raise the tensorrt option max_batch")
             context.set_tensor_address(name, tensor.data_ptr())

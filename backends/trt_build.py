@@ -26,7 +26,7 @@ def parse_onnx(trt, builder, logger, onnx_path: Path, plan: BuildPlan):
     return network, parser
 
 
-def build_engine(trt, logger, onnx_path: Path, plan: BuildPlan, profile: dict, settings: dict,
+def build_engine(trt, logger, onnx_path: Path, plan: BuildPlan, profiles: list[dict], settings: dict,
                  timing_cache: bytes) -> tuple[bytes, bytes, float]:
     """(serialized engine, updated timing cache, build seconds)."""
     builder = trt.Builder(logger)
@@ -41,10 +41,11 @@ def build_engine(trt, logger, onnx_path: Path, plan: BuildPlan, profile: dict, s
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(settings["workspace_mb"]) << 20)
     if settings.get("optimization_level") is not None:
         config.builder_optimization_level = int(settings["optimization_level"])
-    opt = builder.create_optimization_profile()
-    for name, (lo, mid, hi) in profile.items():
-        opt.set_shape(name, lo, mid, hi)
-    config.add_optimization_profile(opt)
+    for profile in profiles:  # index i = its order here (execution contexts select one by index)
+        opt = builder.create_optimization_profile()
+        for name, (lo, mid, hi) in profile.items():
+            opt.set_shape(name, lo, mid, hi)
+        config.add_optimization_profile(opt)
     cache = config.create_timing_cache(timing_cache)
     config.set_timing_cache(cache, ignore_mismatch=False)
     t0 = time.perf_counter()

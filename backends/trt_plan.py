@@ -160,11 +160,23 @@ def _digest(data) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def engine_key(artifact_sha256: str, version: str, gpu: GpuId, plan: BuildPlan, profile: dict,
+def profile_set(inputs: dict[str, tuple[int | str, ...]], batch: int, max_batch: int, static: bool) -> list[dict]:
+    """The engine's optimization profiles: for static shapes one pinned to the job's batch (min = opt = max: what
+    the timed contexts use) first, then the dynamic one (1..max_batch, for every other batch: the quality chunks)."""
+    dynamic = profile_shapes(inputs, batch, max_batch)
+    return [{k: (opt, opt, opt) for k, (_, opt, _) in dynamic.items()}, dynamic] if static else [dynamic]
+
+
+def listed(profiles: list[dict]) -> list[dict]:
+    """The profiles as JSON lists (engine keys, sidecars, backend_settings)."""
+    return [{k: [list(s) for s in v] for k, v in p.items()} for p in profiles]
+
+
+def engine_key(artifact_sha256: str, version: str, gpu: GpuId, plan: BuildPlan, profiles: list[dict],
                settings: dict) -> str:
-    """Cache key of an engine: the same ONNX, TensorRT version, GPU, precision, profile and build settings."""
+    """Cache key of an engine: the same ONNX, TensorRT version, GPU, precision, profiles and build settings."""
     return _digest({"artifact": artifact_sha256, "tensorrt": version, "gpu": asdict(gpu), "plan": asdict(plan),
-                    "profile": {k: [list(s) for s in v] for k, v in profile.items()}, "settings": settings})
+                    "profile": listed(profiles), "settings": settings})
 
 
 def timing_cache_key(version: str, gpu: GpuId) -> str:

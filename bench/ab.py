@@ -126,7 +126,7 @@ def side(text: str, default_model: str) -> tuple[str, str]:
 
 def ab_key(record: dict) -> tuple:
     """A and B differ in model or variant by design: jobs pair up on where and how they ran."""
-    return tuple(record.get(k) for k in ("backend", "device", "profile", "scenario", "batch_size"))
+    return tuple(record.get(k) for k in ("backend", "device", "profile", "scenario", "batch_size", "shapes"))
 
 
 def run_ab(cfg_a, cfg_b, repeat: int, log: Callable[[str], None]) -> tuple[RunDir, RunDir]:

@@ -132,6 +132,10 @@ def run(
     cluster: str | None = typer.Option(None, "--cluster", help="Ray cluster address for --fleet, or auto [auto]"),
     op_profile: bool = typer.Option(False, "--op-profile", help="per-operator profile of each job (ops/<job>.json), "
                                     "in a pass after its timed phase"),
+    shapes: str | None = typer.Option(None, "--shapes", help="static, dynamic or both (static,dynamic): input "
+                                      "shapes of backends that compile for one batch (openvino, tensorrt); default: "
+                                      "as deployed, static for a fixed batch, dynamic where the scenario's batch "
+                                      "varies"),
 ) -> None:
     """Run a sweep: every variant x backend x scenario x batch size, one process per job.
 
@@ -149,6 +153,7 @@ def run(
                  "out": out, "timeout_s": timeout, "input_spec": input_spec, "device": device,
                  "exporter": exporter, "calibration": calibration, "student": student,
                  "timing": _timing(base, quick, resolve, max_duration), "op_profile": op_profile or None,
+                 "shapes": _csv(shapes),
                  "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency),
                  "repeat": repeat or base.get("repeat") or default_repeat(quick)}
     cfg = build_config(base, overrides, source=str(config or "command line"))

@@ -72,6 +72,9 @@ class SweepConfig(BaseModel):
     scenario_options: ScenarioOptions = ScenarioOptions()  # fields set here override the profile's
     repeat: int = Field(1, ge=1)  # replicas: separate processes per job, interleaved (the CLI defaults to 3, quick 1)
     op_profile: bool = False  # per-operator profile of every job, after its timed phase
+    # input shapes a backend that can specialise compiles; None: as deployed (static for a fixed batch, dynamic where
+    # the scenario's batch varies); both: one job each
+    shapes: list[Literal["static", "dynamic"]] | None = None
 
     @field_validator("batch_sizes")
     @classmethod

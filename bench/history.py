@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.errors import USER_ERRORS, UserError
-from bench.jobkey import FIELDS
+from bench.jobkey import FIELDS, JobKey
 from bench.records import RECORDS, RunDir, now_iso
 
 DB_NAME = "history.sqlite"
@@ -57,6 +57,9 @@ class History:
             self.db = sqlite3.connect(self.path, timeout=30)
             self.db.row_factory = sqlite3.Row
             self.db.executescript(SCHEMA)
+            known = {row[1] for row in self.db.execute("PRAGMA table_info(records)")}
+            for column in (c for c in IDENTITY if c not in known):  # a database from before a key field existed
+                self.db.execute(f"ALTER TABLE records ADD COLUMN {column}")
         except (OSError, sqlite3.Error) as e:
             raise UserError(f"cannot open the history database {self.path}: {e}") from None
 
@@ -82,8 +85,9 @@ class History:
                  env.get("env_id"), len(records), sum(r.get("status") == "ok" for r in records),
                  json.dumps(config), json.dumps(env), now_iso()))
             self.db.executemany(
-                f"INSERT OR REPLACE INTO records VALUES (?,?,?,{','.join('?' * len(IDENTITY))},?)",
-                [(run.run_id, r["job_id"], r.get("status"), *(r.get(k) for k in IDENTITY), json.dumps(r))
+                f"INSERT OR REPLACE INTO records (run_id, job_id, status, {', '.join(IDENTITY)}, record) "
+                f"VALUES (?,?,?,{','.join('?' * len(IDENTITY))},?)",
+                [(run.run_id, r["job_id"], r.get("status"), *JobKey.of(r), json.dumps(r))
                  for r in records])
 
     def record_gate(self, run: RunDir, kind: str, source: str, passed: bool, n_failed: int, result: dict) -> None:

@@ -20,11 +20,13 @@ class JobKey:
     profile: str | None
     scenario: str | None
     batch_size: int | None
+    shapes: str | None  # static | dynamic input shapes (a fixed batch compiled ahead, or any batch)
 
     @classmethod
     def of(cls, record: dict[str, Any]) -> JobKey:
-        """The key of a record (or any mapping with these fields; a missing one is None)."""
-        return cls(**{f: record.get(f) for f in FIELDS})
+        """The key of a record (or any mapping with these fields; a missing one is None, but shapes: records from
+        before the field was measured with dynamic shapes)."""
+        return cls(**{f: record.get(f) for f in FIELDS} | {"shapes": record.get("shapes") or "dynamic"})
 
     def __iter__(self) -> Iterator[Any]:
         return iter(astuple(self))

@@ -48,6 +48,7 @@ class Job:
     node: str | None = None
     op_profile: bool = False  # after the timed phase, a profiled pass writes ops/<job>.json
     machine_peaks: dict | None = None  # `recbench machine`'s cached peaks, for the roofline fields
+    shapes: str = "dynamic"  # static: the backend compiles for batch_size (BackendOptions.shapes)
 
     @property
     def key(self) -> JobKey:
@@ -59,7 +60,7 @@ class Job:
             "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "job_id": self.job_id,
             "model": self.model, "preset": self.preset, "variant": self.variant, "backend": self.backend,
             "device": self.device, "profile": self.profile, "scenario": self.scenario,
-            "batch_size": self.batch_size, "threads": self.threads, "affinity": self.affinity,
+            "batch_size": self.batch_size, "shapes": self.shapes, "threads": self.threads, "affinity": self.affinity,
             "env_id": self.env_id, "params": self.params, "flops_per_sample": self.flops_per_sample,
             "artifact": self.artifact or None, "artifact_format": self.artifact_format or None,
             "backend_options": self.backend_options, "harness_options": harness_part(self.backend_options),
@@ -83,6 +84,7 @@ class Job:
 
 
 def job_id(index: int, model: str, variant: str, backend: str, scenario: str, batch: int,
-           target: str | None = None) -> str:
-    where = f"-{target}" if target else ""
+           target: str | None = None, shapes: str | None = None) -> str:
+    """shapes: named when a run measures a job both ways."""
+    where = (f"-{shapes}" if shapes else "") + (f"-{target}" if target else "")
     return f"{index:03d}-{model}-{variant}-{backend}-{scenario}-b{batch}{where}".replace("+", "_").replace("/", "_")

@@ -92,6 +92,7 @@ class Record(Open):
     profile: str | None = None
     scenario: str | None = None
     batch_size: int | None = None
+    shapes: Literal["static", "dynamic"] | None = None
     threads: int | None = None
     env_id: str | None = None  # points into env.json
     # latency and throughput

@@ -26,6 +26,7 @@ from bench.records import RunDir, write_json_atomic
 from bench.validation import lookup
 from models.artifacts import Workspace
 from models.byo import AS_GIVEN, ByoModel, is_byo, open_byo
+from models.errors import NotApplicable
 from models.registry import FAMILIES
 from models.variants import resolve_variants
 
@@ -163,7 +164,16 @@ class Sweep:
             for b in self.backends:
                 for scenario in self.scenarios:
                     for batch in self.batch_sizes:
-                        yield variant, b, scenario, batch
+                        for shapes in self.shapes(b, scenario):
+                            yield variant, b, scenario, batch, shapes
+
+    def shapes(self, b: BackendChoice, scenario: str) -> list[str]:
+        """The input shapes a job is measured with, as it would be deployed: a backend that can compile for one batch
+        does so for a fixed batch and keeps dynamic shapes where the scenario's batch varies; `cfg.shapes` asks."""
+        if not b.cls.static_shapes:
+            return ["dynamic"]
+        varies = scenarios.scenario(scenario).batch_varies(self.scenario_options)
+        return list(dict.fromkeys(self.cfg.shapes or ["dynamic" if varies else "static"]))
 
     def start(self, run: RunDir | None = None) -> tuple[RunDir, dict]:
         """The run folder (a new one under cfg.out unless given) with env.json and config.json; and the env."""
@@ -217,9 +227,11 @@ class Sweep:
         ws = self.ws
         prepared: dict[str, object] = {}
         plans = []
-        for index, (variant, b, scenario, batch) in enumerate(self.grid(), first_index):
+        for index, (variant, b, scenario, batch, shapes) in enumerate(self.grid(), first_index):
+            named = shapes if len(self.shapes(b, scenario)) > 1 else None
             job = Job(
-                job_id=job_id(index, self.family.name, variant.name, b.name, scenario, batch, self.target),
+                job_id=job_id(index, self.family.name, variant.name, b.name, scenario, batch, self.target, named),
+                shapes=shapes,
                 run_id=run.run_id, run_dir=str(run.path), model=self.family.name, preset=self.preset,
                 variant=variant.name, backend=b.name, backend_entry=registry.BACKENDS[b.name], device=b.device,
                 profile=self.profile.name, scenario=scenario, batch_size=batch, threads=self.threads,
@@ -241,6 +253,9 @@ class Sweep:
         """Fill in the job's artifact and inputs (None: ready to launch), or the record it gets without running."""
         if not b.available:
             return job.outcome("skipped", b.reason)
+        if job.shapes == "static" and scenarios.scenario(job.scenario).batch_varies(self.scenario_options):
+            return job.outcome("skipped", f"static shapes compile one batch, but {job.scenario}'s calls vary in rows "
+                                          f"(scenario_options candidates / batching): measure it with --shapes dynamic")
         ok, why = b.cls.supports(variant.formats, b.device)
         if not ok:
             unbuilt = [variant.unbuilt[f] for f in b.cls.formats if f in variant.unbuilt]
@@ -256,11 +271,13 @@ class Sweep:
                     prepared[key] = ws.prepare(variant, {fmt})
             except USER_ERRORS:
                 raise
+            except NotApplicable as e:  # found only while building: skipped, with why
+                prepared[key] = ("skipped", f"{variant.name}: {e}")
             except Exception as e:  # noqa: BLE001 - a variant that cannot be built fails its jobs only
-                prepared[key] = f"building {variant.name} [{fmt}] failed: {type(e).__name__}: {e}"
+                prepared[key] = ("failed", f"building {variant.name} [{fmt}] failed: {type(e).__name__}: {e}")
         p = prepared[key]
-        if isinstance(p, str):
-            return job.outcome("failed", p)
+        if isinstance(p, tuple):
+            return job.outcome(*p)
         job.artifact, job.artifact_format = p.files[fmt], fmt
         job.params, job.flops_per_sample, job.reference = p.params, p.flops_per_sample, p.reference
         job.variant_notes = p.notes

@@ -80,7 +80,7 @@ def run_job(job: Job) -> dict:
     load = scenarios.scenario(job.scenario)
     harness, own = split_options(job.backend_options)
     options = BackendOptions(device=job.device, threads=job.threads, inputs=job.inputs, extra=own,
-                             batch_size=job.batch_size, mode=load.mode,
+                             batch_size=job.batch_size, shapes=job.shapes, mode=load.mode,
                              cache_dir=str(cache_root()))
     t0 = time.perf_counter()
     try:

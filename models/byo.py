@@ -9,13 +9,14 @@ import re
 import sys
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from models.artifacts import BENCH_SEED, CALIBRATION_SEED, EVAL_SEED, Prepared, cache_root, count_params
 from models.byo_check import bind, preflight
-from models.byo_export import cache_key, export_checked, slow_ops
+from models.byo_export import cache_key, export_checked, recheck, slow_ops
 from models.byo_spec import InputSpec, ModelInput, SpecFile, input_draws, numpy_dtype, read_spec
 from models.compress.base import size_breakdown
 from models.compress.calibration import read_calibration
@@ -382,8 +383,6 @@ def build_module(entry: str):
 def from_factory(entry: str, spec: SpecFile, student: str | None, exporter: str, batch_sizes: list[int]
                  ) -> ByoModel:
     """Build the user's module, check it on the spec (pre-flight), then reuse or write its torch and ONNX files."""
-    import torch
-
     module = build_module(entry)
     what = f"--model {entry}"
     inputs = resolve(spec_signature(spec, f"factory {entry}"), spec, f"factory {entry}")
@@ -396,26 +395,10 @@ def from_factory(entry: str, spec: SpecFile, student: str | None, exporter: str,
     if student is not None:
         load_factory(student, "--student")  # a bad entry is bad input now, not a failed job later
     labelled = spec.labelled.stat().st_mtime_ns if spec.labelled and spec.labelled.exists() else None
-    key = cache_key(module, spec.model_dump_json(), str(labelled), exporter, str(batch_sizes))
-    out = cache_root() / "byo" / f"{name}-{key}"
-    done = out / "byo.json"
-    if not done.exists():
-        out.mkdir(parents=True, exist_ok=True)
-        files, unbuilt = {}, {}
-        try:
-            torch.save(module, out / "model.pt")
-            files["torch"] = str(out / "model.pt")
-        except Exception as e:  # noqa: BLE001 - e.g. a class defined where pickle cannot find it
-            unbuilt["torch"] = f"saving the module failed: {type(e).__name__}: {e}"
-        onnx = export_checked(module, lambda n, seed: sample_inputs(inputs, n, seed), names, out, exporter,
-                              batch_sizes)
-        if onnx.path is not None:
-            files["onnx"] = str(onnx.path)
-        else:
-            unbuilt["onnx"] = onnx.reason
-        save_atomic(done, lambda t: t.write_text(json.dumps({"files": files, "unbuilt": unbuilt, "notes": onnx.notes,
-                                                             "binding": binding})))
-    saved = json.loads(done.read_text())
+    key = cache_key(module, spec.model_dump_json(), str(labelled), exporter)  # batch sizes change no artifact
+    draw = partial(sample_inputs, inputs)
+    saved = cached_export(cache_root() / "byo" / f"{name}-{key}", module, draw, names, exporter, batch_sizes,
+                          binding)
     if not saved["files"]:
         raise ModelError(f"{what}: the module could be neither saved nor exported ({saved['unbuilt']['torch']})")
     files = saved["files"]
@@ -423,6 +406,41 @@ def from_factory(entry: str, spec: SpecFile, student: str | None, exporter: str,
                      module=module, onnx_file=Path(files["onnx"]) if "onnx" in files else None, student=student)
     model.notes = {**saved["notes"], "binding": saved["binding"]}
     return model
+
+
+def cached_export(out: Path, module, draw, names: tuple[str, ...], exporter: str, batch_sizes: list[int],
+                  binding: str) -> dict:
+    """byo.json of `out` (module saved, ONNX exported and parity-checked), written unless there; a cached ONNX not
+    yet checked at this run's batches is checked at them (exported again only if that fails)."""
+    import torch
+
+    done = out / "byo.json"
+    if done.exists():
+        saved = json.loads(done.read_text())
+        if "onnx" not in saved["files"]:
+            return saved
+        notes = recheck(module, Path(saved["files"]["onnx"]), draw, saved["notes"], batch_sizes)
+        if notes == saved["notes"]:
+            return saved
+        if notes is not None:
+            saved["notes"] = notes
+            save_atomic(done, lambda t: t.write_text(json.dumps(saved)))
+            return saved
+    out.mkdir(parents=True, exist_ok=True)
+    files, unbuilt = {}, {}
+    try:
+        torch.save(module, out / "model.pt")
+        files["torch"] = str(out / "model.pt")
+    except Exception as e:  # noqa: BLE001 - e.g. a class defined where pickle cannot find it
+        unbuilt["torch"] = f"saving the module failed: {type(e).__name__}: {e}"
+    onnx = export_checked(module, draw, names, out, exporter, batch_sizes)
+    if onnx.path is not None:
+        files["onnx"] = str(onnx.path)
+    else:
+        unbuilt["onnx"] = onnx.reason
+    saved = {"files": files, "unbuilt": unbuilt, "notes": onnx.notes, "binding": binding}
+    save_atomic(done, lambda t: t.write_text(json.dumps(saved)))
+    return saved
 
 
 def is_byo(model: str) -> bool:

@@ -91,8 +91,25 @@ def export_checked(module: nn.Module, draw: Callable[[int, int], dict], names: t
     return Exported(None, {"exporter": None, "export_failures": failures}, f"ONNX export failed ({reason})")
 
 
+def recheck(module: nn.Module, path: Path, draw: Callable[[int, int], dict], notes: dict, batch_sizes: list[int]
+            ) -> dict | None:
+    """A cached export's notes, with parity checked at the batches of `batch_sizes` it was not checked at yet
+    (None when one fails: export again)."""
+    checked = notes.get("parity_batches", [])
+    todo = [b for b in parity_batches(batch_sizes) if b not in checked]
+    if not todo:
+        return notes
+    try:
+        gap = parity(module, path, draw, todo)
+    except Exception:  # noqa: BLE001 - any failure at a new batch means the graph must be exported again
+        return None
+    return {**notes, "parity_batches": sorted({*checked, *todo}), "parity_max_abs_gap":
+            max(gap, notes.get("parity_max_abs_gap", 0.0))}
+
+
 def cache_key(module: nn.Module, *parts: str) -> str:
-    """Hash of the weights, the code of every module class in it, and `parts` (spec, exporter, versions)."""
+    """Hash of the weights, the code of every module class in it, and `parts` (spec, exporter), with the versions of
+    torch and onnx: what changes the exported artifact (never the batch sizes, which parity alone depends on)."""
     h = hashlib.sha256()
     for k, v in module.state_dict().items():
         h.update(f"{k}{v.dtype}{list(v.shape)}".encode())

@@ -90,6 +90,19 @@ class NormNet(nn.Module):
         return torch.sigmoid(self.out(self.norm(torch.cat([self.emb(ids[:, 0]), dense], 1))))
 
 
+class BNNet(nn.Module):
+    """torch-rechub style: an MLP of Linear, BatchNorm1d / LayerNorm, ReLU and Dropout; dense cast with `.float()`."""
+
+    def __init__(self, dim=16):
+        super().__init__()
+        self.emb = nn.Embedding(SIZES[0], dim)
+        self.mlp = nn.Sequential(nn.Linear(dim + DENSE, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Dropout(0.2),
+                                 nn.Linear(64, 32), nn.LayerNorm(32), nn.ReLU(), nn.Linear(32, 1))
+
+    def forward(self, ids, dense):
+        return torch.sigmoid(self.mlp(torch.cat([self.emb(ids), dense.float()], dim=1))).squeeze(1)
+
+
 def _build(cls):
     def build() -> nn.Module:
         torch.manual_seed(0)
@@ -98,8 +111,8 @@ def _build(cls):
     return build
 
 
-build_castnet, build_matrix, build_dict, build_bag, build_varargs, build_norm = map(
-    _build, (CastNet, MatrixNet, DictNet, BagNet, VarArgsNet, NormNet))
+build_castnet, build_matrix, build_dict, build_bag, build_varargs, build_norm, build_bn = map(
+    _build, (CastNet, MatrixNet, DictNet, BagNet, VarArgsNet, NormNet, BNNet))
 
 
 # Input specs of the models above, as a user would write them (tests and scripts/byo-table use them).
@@ -124,5 +137,9 @@ DICT_SPEC = """inputs:
 BAG_SPEC = """inputs:
   - {name: sparse, dtype: int64, shape: [batch, 4, 3], cardinality: 50}
   - {name: dense, shape: [batch, 5]}
+"""
+BN_SPEC = """inputs:
+  - {name: ids, dtype: int64, shape: [batch], cardinality: 1000}
+  - {name: dense, dtype: float32, shape: [batch, 5]}
 """
 SPECS = {"castnet": CAST_SPEC, "matrix": MATRIX_SPEC, "dict": DICT_SPEC, "bag": BAG_SPEC}

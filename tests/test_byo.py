@@ -129,6 +129,19 @@ def test_unexportable_factory_still_runs_on_torch(tmp_path):
         assert "eigvalsh" in recs[name]["reason"]
 
 
+def test_a_model_that_does_not_run_in_half_precision_is_skipped_not_failed(tmp_path):
+    """eigvalsh has no fp16/bf16 CPU kernel: found while building the variant, its jobs are skipped with why."""
+    spec = write(tmp_path / "spec.yaml", "inputs:\n  - {name: x, shape: [batch, 8]}\n")
+    res = recbench("run", "--quick", "--model", "tests.byo_factories:build_unexportable", "--input-spec", str(spec),
+                   "--variants", "fp16,bf16", "--backends", "torch-cpu", "--batch-sizes", "4", "--no-report",
+                   "--out", str(tmp_path / "o"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    recs = {r["variant"]: r for r in records(tmp_path / "o")}
+    for name, dtype in (("fp16", "Half"), ("bf16", "BFloat16")):
+        assert recs[name]["status"] == "skipped" and "does not run" in recs[name]["reason"]
+        assert f"not implemented for '{dtype}'" in recs[name]["reason"]
+
+
 def _string_input_onnx(path):
     graph = helper.make_graph([helper.make_node("Identity", ["s"], ["out"])], "g",
                               [helper.make_tensor_value_info("s", TensorProto.STRING, ["batch"])],

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from backends.registry import BACKENDS
-from tests.byo_library import CAST_SPEC, SPECS
+from tests.byo_library import BN_SPEC, CAST_SPEC, MATRIX_SPEC, SPECS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT = ("timing: {warmup_iters: 2, warmup_s: 0, min_iters: 20, min_duration_s: 0, max_duration_s: 5, pool_size: 2}\n"
@@ -141,3 +141,73 @@ def test_exporter_fallback_choice_and_cache(tmp_path):
     # same weights, spec, exporter: reused
     again = open_byo("tests.byo_library:build_norm", norm, exporter="auto", batch_sizes=[4])
     assert again.variant.files == auto.variant.files and done.stat().st_mtime_ns == stamp
+
+
+def test_new_batch_sizes_reuse_the_export(tmp_path):
+    """The export cache is keyed on what changes the artifact: other batch sizes only add parity checks."""
+    from models.byo import open_byo
+
+    path = spec(tmp_path, CAST_SPEC)
+    first = open_byo("tests.byo_library:build_castnet", path, batch_sizes=[4])
+    onnx_file = Path(first.variant.files["onnx"])
+    stamp = onnx_file.stat().st_mtime_ns
+    second = open_byo("tests.byo_library:build_castnet", path, batch_sizes=[1, 32])
+    assert second.variant.files == first.variant.files and onnx_file.stat().st_mtime_ns == stamp
+    assert {4, 32} <= set(second.notes["parity_batches"])  # checked at the new largest batch, not exported again
+
+
+def test_every_offered_variant_runs_on_a_batchnorm_library_model(tmp_path):
+    """fp16/bf16 on torch cast the inputs a model re-casts with .float(); prune-struct prunes the norms after a
+    pruned Linear: nothing offered fails at run time (bf16 on ONNX Runtime is skipped up front)."""
+    spec(tmp_path, BN_SPEC)
+    res = run_in(tmp_path, "--model", "tests.byo_library:build_bn", "--input-spec", "spec.yaml", "--variants",
+                 "fp32,fp16,bf16,prune-struct", "--backends", "torch-cpu,onnxruntime", "--batch-sizes", "8",
+                 "--no-report")
+    status = {(r["variant"], r["backend"]): (r["status"], r.get("reason")) for r in records(tmp_path / "out")}
+    assert res.returncode == 0, (res.stderr[-2000:], status)
+    assert {k for k, (s, _) in status.items() if s != "ok"} == {("bf16", "onnxruntime")}, status
+
+
+def test_half_precision_keeps_ids_stored_as_floats(tmp_path):
+    import torch
+
+    from models.byo import open_byo
+    from models.variants import get_variant
+
+    byo = open_byo("tests.byo_library:build_matrix", spec(tmp_path, MATRIX_SPEC), batch_sizes=[8])
+    half = torch.load(byo.prepare(get_variant("bf16"), {"torch"}).files["torch"], weights_only=False)
+    x = torch.from_numpy(byo.features(16, 5)["x"])
+    x[:, 5] = 999  # bf16 holds 999 as 1000: a row past the end of the 1000-row table
+    with torch.no_grad():
+        assert torch.allclose(half(x), byo.module(x), atol=0.02)
+
+
+def test_prune_struct_keeps_each_norm_channel_with_its_neuron():
+    import torch
+
+    from models.compress.prune_struct import shrink_mlp
+    from tests.byo_library import build_bn
+
+    mlp = build_bn().mlp
+    with torch.no_grad():  # tie every norm channel to its neuron: the Linear before it has the same values
+        mlp[1].running_mean.copy_(mlp[0].bias)
+        mlp[5].weight.copy_(mlp[4].bias)
+    shrink_mlp(mlp, 0.5)
+    assert mlp[1].num_features == mlp[0].out_features == 32 and mlp[5].normalized_shape == (16,)
+    assert torch.equal(mlp[1].running_mean, mlp[0].bias) and torch.equal(mlp[5].weight, mlp[4].bias)
+    assert mlp(torch.randn(3, 21)).shape == (3, 1)
+
+
+def test_prune_struct_is_skipped_up_front_where_it_cannot_prune():
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    from models.compress.prune_struct import StructuredPrune
+
+    def why(*layers):
+        return StructuredPrune().applies(SimpleNamespace(skeleton=lambda: nn.Sequential(*layers)), "onnx")
+
+    assert "PReLU" in why(nn.Linear(8, 4), nn.PReLU(4), nn.Linear(4, 1))  # per-channel weights it does not prune
+    assert why(nn.Linear(8, 4), nn.PReLU(), nn.BatchNorm1d(4), nn.Linear(4, 1)) is None
+    assert "no MLP" in why(nn.Linear(8, 1), nn.Sigmoid())  # nothing to prune: not measured under its name

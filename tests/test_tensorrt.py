@@ -21,6 +21,7 @@ from backends.trt_plan import (
     onnx_traits,
     parse_version,
     parser_error_text,
+    profile_set,
     profile_shapes,
     select_plan,
     tensorrt_reason,
@@ -91,18 +92,25 @@ def test_profile_covers_the_job_and_the_quality_chunks():
         profile_shapes({"x": ("batch", "seq")}, 1, 1024)
 
 
+def test_static_shapes_pin_a_profile_to_the_job_batch_before_the_dynamic_one():
+    assert profile_set(FP32.inputs, 64, 1024, static=False) == [profile_shapes(FP32.inputs, 64, 1024)]
+    pinned, dynamic = profile_set(FP32.inputs, 64, 1024, static=True)
+    assert pinned["sparse"] == ((64, 26), (64, 26), (64, 26)) and dynamic == profile_shapes(FP32.inputs, 64, 1024)
+
+
 def test_engine_key_changes_with_everything_that_changes_the_engine():
     plan = select_plan("10.8.0", None, FP32)
-    prof = profile_shapes(FP32.inputs, 64, 1024)
+    prof = [profile_shapes(FP32.inputs, 64, 1024)]
     base = engine_key("abc", "10.8.0", H100, plan, prof, {})
     assert base == engine_key("abc", "10.8.0", H100, plan, prof, {})
     others = [engine_key("abd", "10.8.0", H100, plan, prof, {}),
               engine_key("abc", "10.9.0", H100, plan, prof, {}),
               engine_key("abc", "10.8.0", GpuId("NVIDIA A100-SXM4-80GB", "8.0"), plan, prof, {}),
               engine_key("abc", "10.8.0", H100, select_plan("10.8.0", "fp16", FP32), prof, {}),
-              engine_key("abc", "10.8.0", H100, plan, profile_shapes(FP32.inputs, 1, 1024), {}),
+              engine_key("abc", "10.8.0", H100, plan, [profile_shapes(FP32.inputs, 1, 1024)], {}),
+              engine_key("abc", "10.8.0", H100, plan, profile_set(FP32.inputs, 64, 1024, static=True), {}),
               engine_key("abc", "10.8.0", H100, plan, prof, {"workspace_mb": 512})]
-    assert len({base, *others}) == 7
+    assert len({base, *others}) == 8
 
 
 def test_engine_cache_files(tmp_path):
@@ -178,9 +186,9 @@ def test_real_dlrm_export_gives_a_buildable_plan(fp32):
 
 # --- with TensorRT and a GPU ------------------------------------------------------------------------------------
 
-def trt_backend(path, tmp_path, batch=64, **extra):
+def trt_backend(path, tmp_path, batch=64, shapes="dynamic", **extra):
     backend = registry.get("tensorrt")()
-    backend.load(str(path), BackendOptions(device="cuda:0", batch_size=batch,
+    backend.load(str(path), BackendOptions(device="cuda:0", batch_size=batch, shapes=shapes,
                                            extra={"cache_dir": str(tmp_path / "engines"), **extra}))
     return backend
 
@@ -188,16 +196,18 @@ def trt_backend(path, tmp_path, batch=64, **extra):
 @needs_trt
 @pytest.mark.tensorrt
 @pytest.mark.gpu
+@pytest.mark.parametrize("shapes", ["dynamic", "static"])
 @pytest.mark.parametrize("extra", [{}, {"cuda_graphs": True}, {"inputs": "host"}])
-def test_engine_matches_pytorch_and_is_cached(tiny_ws, fp32, tmp_path, extra):
+def test_engine_matches_pytorch_and_is_cached(tiny_ws, fp32, tmp_path, extra, shapes):
     from models.train import predict
 
     batch = tiny_ws.data.features(64, 123)
     expected = predict(tiny_ws.baseline(), batch, tiny_ws.names)
-    first = trt_backend(fp32.files["onnx"], tmp_path, **extra)
+    first = trt_backend(fp32.files["onnx"], tmp_path, shapes=shapes, **extra)
+    assert len(first.describe()["profile"]) == (2 if shapes == "static" else 1)
     np.testing.assert_allclose(first.run(batch), expected, atol=1e-4)
     assert first.describe()["cached"] is False and first.describe()["build_s"] > 0
-    again = trt_backend(fp32.files["onnx"], tmp_path, **extra)
+    again = trt_backend(fp32.files["onnx"], tmp_path, shapes=shapes, **extra)
     assert again.describe()["cached"] is True
     np.testing.assert_allclose(again.run(batch), expected, atol=1e-4)
     assert again.memory()["engine_bytes"] > 0 and again.device_times_ms()["compute"] > 0

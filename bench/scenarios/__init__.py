@@ -39,6 +39,11 @@ class Scenario:
     mode: str = "latency"  # BackendOptions.mode at load: "throughput" asks for the runtime's own parallelism
     handles: Callable[[ScenarioOptions, Backend], int] = _one  # prepared handles: one per request in flight
     requires: tuple[str, str] | None = None  # (import name, install hint) of an optional package
+    varied_rows: bool = False  # candidates / batching options make its calls vary in rows
+
+    def batch_varies(self, opts: ScenarioOptions) -> bool:
+        """Whether its calls' batch varies (dynamic batching, variable candidates): deployed with dynamic shapes."""
+        return self.varied_rows and opts.row_pool(1) > 0
 
     def handles_needed(self, options: dict[str, Any], backend: Backend) -> int:
         return self.handles(ScenarioOptions(**options), backend)
@@ -47,9 +52,9 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("single-stream", single_stream.run),
     Scenario("offline", offline.run, mode="throughput", handles=lambda o, b: b.streams()),
-    Scenario("server", server.run, open_loop=True, handles=_workers),
+    Scenario("server", server.run, open_loop=True, handles=_workers, varied_rows=True),
     Scenario("concurrency", concurrency.run, handles=lambda o, b: max(o.concurrency)),
-    Scenario("max-qps", max_qps.run, open_loop=True, handles=_workers),
+    Scenario("max-qps", max_qps.run, open_loop=True, handles=_workers, varied_rows=True),
     Scenario("server-loadgen", server_loadgen.run, open_loop=True, handles=_workers,
              requires=("mlperf_loadgen", "pip install mlcommons-loadgen (or recbench[loadgen])")),
 )}
