@@ -51,6 +51,21 @@ def file_sha256(path: str | Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def artifact_files(path: str | Path) -> list[Path]:
+    """The artifact and the files that belong to it (an OpenVINO IR's .bin)."""
+    p = Path(path)
+    extra = p.with_suffix(".bin") if p.suffix == ".xml" else None
+    return [p] + ([extra] if extra and extra.exists() else [])
+
+
+def artifact_sha256(path: str | Path) -> str:
+    """The sha256 of what a backend loads: the file itself, or an IR's .xml and .bin together."""
+    files = artifact_files(path)
+    if len(files) == 1:
+        return file_sha256(files[0])
+    return hashlib.sha256("".join(file_sha256(f) for f in files).encode()).hexdigest()
+
+
 def missing_modules(*modules: str) -> list[str]:
     return [m for m in modules if importlib.util.find_spec(m) is None]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from backends.base import file_sha256
+from backends.base import artifact_sha256
 from bench import env
 from bench.config import TimingConfig
 from bench.errors import UserError
@@ -64,7 +64,7 @@ def verify_artifact(job: Job, sha256: str | None, measured_by: str) -> None:
     if not sha256:
         raise UserError(f"{path}: {measured_by} recorded no artifact_sha256 for {job.job_id}, so there is no telling "
                         "whether this is the file it measured")
-    now = file_sha256(path)
+    now = artifact_sha256(path)
     if now != sha256:
         raise UserError(f"{path} changed since {measured_by} measured it (sha256 {sha256[:12]}... then, {now[:12]}... "
                         f"now): re-running {job.job_id} would measure another file; measure both sides anew "
@@ -143,7 +143,7 @@ def run_ab(cfg_a, cfg_b, repeat: int, log: Callable[[str], None]) -> tuple[RunDi
     if len(plans[0]) != len(plans[1]):
         raise UserError(f"A has {len(plans[0])} jobs and B {len(plans[1])}: give one variant per side")
     # each side's artifact as built now: every replica must measure that file (not one rebuilt meanwhile)
-    pins = {id(p): (file_sha256(p.job.artifact), "this A/B's build") for side in plans for p in side
+    pins = {id(p): (artifact_sha256(p.job.artifact), "this A/B's build") for side in plans for p in side
             if p.outcome is None}
     interleave(list(zip(*plans, strict=True)), repeat, pins,
                lambda plan, k: log(f"  {plan.run.run_id} {plan.job.job_id} r{k}"))

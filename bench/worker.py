@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from backends.base import BackendOptions, NotInEffect, file_sha256
+from backends.base import BackendOptions, NotInEffect, artifact_files, artifact_sha256
 from backends.registry import load_class, load_entry
 from bench import noise, ops, roofline, scenarios
 from bench.config import TimingConfig
@@ -26,13 +26,6 @@ from bench.memory import nvml_process_bytes, peak_rss_bytes
 from bench.profiles import usable_cores
 from bench.records import RunDir, now_iso
 from models.fileio import cache_root
-
-
-def artifact_files(path: str) -> list[Path]:
-    """The artifact and the files that belong to it (an OpenVINO IR's .bin)."""
-    p = Path(path)
-    extra = p.with_suffix(".bin") if p.suffix == ".xml" else None
-    return [p] + ([extra] if extra and extra.exists() else [])
 
 
 def artifact_bytes(path: str) -> int:
@@ -129,7 +122,7 @@ def run_job(job: Job) -> dict:
         # what a deployed process adds by serving this model: runtime, model, inputs, inference (footprint budgets)
         footprint_bytes=peak_run - rss_start,
         scenario_options=job.scenario_options, noise=host,
-        model_bytes=artifact_bytes(job.artifact), artifact_sha256=file_sha256(job.artifact),
+        model_bytes=artifact_bytes(job.artifact), artifact_sha256=artifact_sha256(job.artifact),
         quality=quality, achieved_gflops=flops * summary["throughput_sps"] / 1e9 if flops else None,
         backend_settings=backend.describe(), **explained,
     )

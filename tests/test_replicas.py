@@ -184,3 +184,18 @@ def test_doctor_answers(tmp_path):
     res = recbench("doctor", "--seconds", "0.3")
     assert res.returncode in (0, 1) and "CPU taken by other processes" in res.stdout
     assert ("quiet enough" in res.stdout) == (res.returncode == 0)
+
+
+def test_an_ir_rebuilt_with_new_weights_has_another_hash(tmp_path):
+    """An OpenVINO IR is its .xml and its .bin: new weights under the same graph are another artifact."""
+    from backends.base import artifact_sha256
+
+    xml, bin_ = tmp_path / "m.xml", tmp_path / "m.bin"
+    xml.write_text("<net/>")
+    bin_.write_bytes(b"\x00" * 8)
+    before = artifact_sha256(xml)
+    bin_.write_bytes(b"\x01" * 8)
+    assert artifact_sha256(xml) != before
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"graph")
+    assert artifact_sha256(onnx) == file_sha256(onnx)  # one file: its own sha256, as records before hashed it

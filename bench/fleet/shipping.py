@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.worker import artifact_files
+from backends.base import artifact_files
 from models.artifacts import cache_root
 
 # Artifact formats whose files only the library that wrote them reads reliably (a pickled torch module, an
