@@ -408,3 +408,9 @@ def test_cli_regression_aa_passes_and_injected_delay_is_caught(runs, tmp_path):
     # p50 and throughput caught; p99 too unless the busy host's tail (tens of ms here) swamps a 3 ms delay
     assert res.stdout.count("fail (worse") >= 2 and "latency_ms.p99" in res.stdout
     assert ET.parse(tmp_path / "r.xml").getroot().find("testsuite").get("failures") == "1"
+
+
+def test_gate_numbers_that_round_to_zero_have_no_sign():
+    from bench.gate.evaluate import fmt_number
+
+    assert fmt_number(-0.0) == "0" and fmt_number(-1e-9) == "-1e-09" and fmt_number(-12345.4) == "-12,345"

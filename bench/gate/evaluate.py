@@ -12,7 +12,9 @@ from bench.stats import DEFAULT_RESOLVE, PERCENTILES, unresolved
 
 
 def fmt_number(x: float) -> str:
-    return f"{x:,.0f}" if abs(x) >= 1e4 else f"{x:.4g}"
+    """A measured or limit value as the gate prints it; a value that rounds to zero has no sign."""
+    text = f"{x:,.0f}" if abs(x) >= 1e4 else f"{x:.4g}"
+    return text.lstrip("-") if float(text.replace(",", "")) == 0 else text
 
 
 def _matches_one(value, pattern) -> bool:
