@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from models import train
-from models.family import DEFAULT_QUALITY, ModelFamily, config_hash
+from models.family import CLICK_LABELS, DEFAULT_QUALITY, ModelFamily, config_hash
 from models.fileio import save_atomic
 from models.quality import auc, logloss
 
@@ -113,8 +113,8 @@ class Workspace:
         return self.data.labelled(self.preset.train_samples, TRAIN_SEED)
 
     def finetune_set(self) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
-        """Labelled data for fine-tuning with binary cross-entropy: CTR rankers only."""
-        return self.train_set() if self.family.quality_entry == DEFAULT_QUALITY else None
+        """Labelled data for fine-tuning with binary cross-entropy: families whose labels are clicks only."""
+        return self.train_set() if self.family.quality_entry in CLICK_LABELS else None
 
     @property
     def train_batch(self) -> int:

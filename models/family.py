@@ -31,6 +31,9 @@ class Preset:
 
 
 DEFAULT_QUALITY = "models.quality:evaluate_ranking"  # CTR quality: AUC / logloss on labelled data
+CLICK_QUALITY = "models.quality:evaluate_clicks"  # clicks on a user's candidates: NE / accuracy / AUC
+TASKS_QUALITY = "models.quality:evaluate_tasks"  # one click-like label per task, quality per task
+CLICK_LABELS = (DEFAULT_QUALITY, CLICK_QUALITY, TASKS_QUALITY)  # labels are clicks: BCE fine-tuning applies
 
 
 @dataclass(frozen=True)
