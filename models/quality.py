@@ -78,18 +78,16 @@ def evaluate_clicks(run: Callable[[dict], np.ndarray], reference_path: str, limi
 
 
 def evaluate_tasks(run: Callable[[dict], np.ndarray], reference_path: str, limit: int | None) -> dict:
-    """Multi-task ranking (one score per task): each task's NE, accuracy, AUC and logloss (`<task>_auc`, ...) vs
-    fp32; the unprefixed deltas and ratios are the worst task's; fidelity over all scores as one ranking."""
+    """Multi-task ranking (one score per task): each task's NE, accuracy, AUC and logloss (`<task>_auc`, ...) with
+    deltas and ratios vs fp32; each unprefixed key is the worst task's; fidelity over all scores as one ranking."""
     ref, labels, base, scores = labelled_outputs(run, reference_path, limit)
-    per = {task: click_metrics(labels[:, j], scores[:, j], base[:, j]) for j, task in enumerate(ref["tasks"])}
+    per = [click_metrics(labels[:, j], scores[:, j], base[:, j]) for j in range(labels.shape[1])]
     worst = {}
-    for name in CLICK_METRICS:
-        lower_is_better = name in ("ne", "logloss")
-        pick = max if lower_is_better else min
-        for kind in ("delta", "ratio"):
-            worst[f"{name}_{kind}"] = pick(m[f"{name}_{kind}"] for m in per.values())
-    return {**{f"{task}_{k}": v for task, m in per.items() for k, v in m.items()}, **worst,
-            **fidelity(scores.ravel(), base.ravel()), "fidelity": False}
+    for key in per[0]:
+        lower_is_better = key.split("_")[0] in ("ne", "logloss")  # its value, delta and ratio alike
+        worst[key] = (max if lower_is_better else min)(m[key] for m in per)
+    return {**{f"{task}_{k}": v for task, m in zip(ref["tasks"], per, strict=True) for k, v in m.items()}, **worst,
+            **fidelity(scores.ravel(), base.ravel()), "eval_samples": len(labels), "fidelity": False}
 
 
 FIDELITY_K = (10, 100)

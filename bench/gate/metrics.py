@@ -37,7 +37,8 @@ def _catalog() -> dict[str, Metric]:
     metrics += [Metric(p, "number", "") for p in
                 ("achieved_gflops", "cv", "late_requests", "params", "flops_per_sample", "quality.auc",
                  "quality.auc_delta", "quality.logloss", "quality.logloss_delta", "quality.max_abs_score_delta",
-                 "quality.mean_abs_score_delta")]
+                 "quality.mean_abs_score_delta", "quality.ne", "quality.ne_ratio", "quality.accuracy",
+                 "quality.accuracy_ratio", "quality.auc_ratio")]
     return {m.path: m for m in metrics}
 
 
