@@ -106,6 +106,10 @@ class Workspace:
     def names(self) -> tuple[str, ...]:
         return self.family.input_names
 
+    @property
+    def item_input(self) -> str | None:
+        return self.family.item_input
+
     def build_module(self, config=None) -> nn.Module:
         return self.family.build(config or self.preset.config)
 
@@ -137,7 +141,7 @@ class Workspace:
         from models.export import export_checked
 
         return export_checked(module, path, self.data.features(256, 99), self.names, self.family.output_names,
-                              self.family.parity)
+                              self.family.parity, self.family.item_input)
 
     def student(self) -> nn.Module:
         from models.compress.distill import student_config

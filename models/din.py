@@ -59,6 +59,7 @@ DIN_FAMILY = ModelFamily(
     build=lambda cfg: DIN(cfg),
     dataset=history_data,
     input_names=("history", "candidates"),
+    item_input="candidates",
     quality_entry=CLICK_QUALITY,
     reference=click_reference,
 )

@@ -151,6 +151,7 @@ HSTU_FAMILY = ModelFamily(
     build=lambda cfg: HSTU(cfg),
     dataset=history_data,
     input_names=("history", "candidates"),
+    item_input="candidates",
     quality_entry=CLICK_QUALITY,
     reference=click_reference,
 )

@@ -12,9 +12,12 @@ from backends.registry import get, load_entry
 from bench.gate.budgets import load_budgets
 from bench.gate.evaluate import evaluate_rule
 from bench.profiles import load_profile
+from bench.serving.request_handles import SizedHandles
 from models.artifacts import Workspace
+from models.export import PARITY_TOL, parity_gap
 from models.quality import accuracy, click_metrics, normalized_entropy
 from models.registry import get_family
+from models.train import predict
 from models.variants import VARIANTS, variant_matrix
 from tests.conftest import ROOT
 
@@ -102,3 +105,23 @@ def test_shipped_three_metric_budget_and_profile():
     assert verdicts(accuracy_ratio=0.998)["quality.accuracy_ratio"] == "fail"
     profile = load_profile("mlperf-dlrmv3")
     assert profile.scenario_options.p99_budget_ms == 80 and "server" in profile.scenarios
+
+
+@pytest.mark.parametrize("name", ["hstu", "din"])
+def test_onnx_takes_any_number_of_candidates(prepared, name):
+    ws, prep = prepared[name]
+    for n in (1, 37):
+        x = dataclasses.replace(ws.data, candidates=n).features(3, 11)
+        want = predict(ws.baseline(), x, ws.names).astype(np.float64)
+        assert want.shape == (3 * n,) and parity_gap(want, prep.files["onnx"], x) <= PARITY_TOL
+
+
+def test_a_served_request_is_one_history_with_n_candidates():
+    rows = {"history": np.arange(12).reshape(3, 4), "candidates": np.arange(100, 130).reshape(3, 10)}
+    sized = SizedHandles(lambda batch: batch, rows, batch_size=1, item_input="candidates")
+    assert sized.total == 30  # the pool's candidates laid end to end
+    call = sized(0, 25)
+    assert call["history"].shape == (1, 4) and call["candidates"].shape == (1, 25)
+    assert set(call["candidates"].ravel()) <= set(rows["candidates"].ravel())
+    plain = SizedHandles(lambda batch: batch, rows, batch_size=1)(0, 2)  # other models: a row is a sample
+    assert plain["history"].shape == (2, 4) and plain["candidates"].shape == (2, 10)
