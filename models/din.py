@@ -42,7 +42,7 @@ class DIN(nn.Module):
         h = self.items(history)[:, None].expand(-1, e.shape[1], -1, -1)  # (b, c, L, d)
         t = e[:, :, None].expand_as(h)
         weight = self.activation(torch.cat([h, t, h - t, h * t], dim=-1)).squeeze(-1)  # (b, c, L)
-        weight = weight * (history != PAD)[:, None, :].float()
+        weight = weight * (history != PAD)[:, None, :].to(weight.dtype)
         interest = (weight.unsqueeze(-1) * h).sum(dim=2)  # (b, c, d)
         return torch.sigmoid(self.deep(torch.cat([interest, e, interest * e], dim=-1))).squeeze(-1)
 

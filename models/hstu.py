@@ -90,9 +90,9 @@ class HSTU(nn.Module):
 
     def encode(self, seq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(batch, n) items -> the first layer's input, who may attend to whom, and their distances."""
-        n = seq.shape[1]
-        keep = self.causal[:n, :n] * (seq != PAD)[:, None, None, :].float()
-        return self.items(seq), keep, self.distance[:n, :n]
+        n, x = seq.shape[1], self.items(seq)
+        keep = self.causal[:n, :n] * (seq != PAD)[:, None, None, :].to(x.dtype)
+        return x, keep, self.distance[:n, :n]
 
     def score(self, y: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         z = self.norm(y)
