@@ -130,7 +130,7 @@ HISTORY_PRESETS = {
     "datacenter": {"num_items": 200_000, "history": 512, "candidates": 1024},
 }
 HISTORY_TRAINING = {
-    "tiny": {"train_samples": 4_000, "train_batch": 128, "epochs": 2, "eval_samples": 512},
+    "tiny": {"train_samples": 12_000, "train_batch": 128, "epochs": 2, "eval_samples": 512},
     "edge": {"train_samples": 6_000, "train_batch": 64, "eval_samples": 1_024},
     "datacenter": {"train_samples": 200_000, "train_batch": 256, "eval_samples": 2_048},
 }
