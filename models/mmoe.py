@@ -56,8 +56,9 @@ MMOE_FAMILY = ModelFamily(
     summary="MMoE multi-task ranker: shared experts, a softmax gate and a tower per task (click, conversion) over "
             "13 dense + 26 categorical features; quality (NE, accuracy, AUC) per task",
     presets={
-        "tiny": _preset(2_000, 8, 4, (64, 32), (16,), train_samples=40_000, train_batch=512, epochs=2,
-                        eval_samples=8_192),
+        # One pass over more samples: 2 epochs of 40k overfit (NE 0.853 vs 0.802 here) and the fine-tune after
+        # pruning / low rank, a further pass over seen rows, then raised NE by ~20%; now by 0.4-1.3%.
+        "tiny": _preset(2_000, 8, 4, (64, 32), (16,), train_samples=100_000, train_batch=512, eval_samples=8_192),
         "edge": _preset(40_000, 16, 6, (256, 128), (64,), train_samples=200_000, train_batch=1024,
                         eval_samples=32_768),
         "datacenter": _preset(1_000_000, 64, 8, (1024, 512), (256, 64), train_samples=1_000_000),
