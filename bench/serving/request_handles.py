@@ -42,6 +42,7 @@ class SizedHandles:
         self.cache: dict[tuple[int, int], Any] = {}
 
     def cut(self, start: int, rows: int) -> dict[str, np.ndarray]:
+        """The inputs of one call of `rows` rows starting at pool position `start`."""
         if not self.item_input:
             return {k: v[start:start + rows] for k, v in self.rows.items()}
         user = start % len(next(v for k, v in self.rows.items() if k != self.item_input))
