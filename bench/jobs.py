@@ -31,6 +31,7 @@ class Job:
     inputs: tuple[str, ...] = ()
     inputs_path: str = ""  # npz holding the pool of distinct benchmark batches
     rows_path: str = ""  # npz of one long batch that variable-size server calls are cut from (else "")
+    item_input: str = ""  # the input whose axis 1 holds a request's candidates (hstu, din): a row is a candidate
     artifact: str = ""
     artifact_format: str = ""
     params: int | None = None

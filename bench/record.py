@@ -66,6 +66,14 @@ class Quality(Open):
     recall_at_k: Number | None = None  # retrieval models
     recall_at_k_truth: Number | None = None
     recall_at_k_truth_delta: Number | None = None
+    ne: Number | None = None  # click models (hstu, din, mmoe: the worse task's): normalized entropy, accuracy at 0.5,
+    ne_delta: Number | None = None  # each with its delta and ratio to fp32 (MLPerf DLRMv3: each within 99.9%)
+    ne_ratio: Number | None = None
+    accuracy: Number | None = None
+    accuracy_delta: Number | None = None
+    accuracy_ratio: Number | None = None
+    auc_ratio: Number | None = None
+    logloss_ratio: Number | None = None
 
 
 class Roofline(Open):

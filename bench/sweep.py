@@ -284,6 +284,7 @@ class Sweep:
         job.inputs_path = save_input_pool(run, ws, job.batch_size, job.timing.pool_size)
         if rows := self.scenario_options.row_pool(job.batch_size):
             job.rows_path = save_input_pool(run, ws, rows, 1)
+            job.item_input = getattr(ws, "item_input", None) or ""
         return None
 
 

@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from models import train
-from models.family import DEFAULT_QUALITY, ModelFamily, config_hash
+from models.family import CLICK_LABELS, DEFAULT_QUALITY, ModelFamily, config_hash
 from models.fileio import cache_root, save_atomic
 from models.quality import auc, logloss
 
@@ -101,6 +101,10 @@ class Workspace:
     def names(self) -> tuple[str, ...]:
         return self.family.input_names
 
+    @property
+    def item_input(self) -> str | None:
+        return self.family.item_input
+
     def build_module(self, config=None) -> nn.Module:
         return self.family.build(config or self.preset.config)
 
@@ -108,8 +112,8 @@ class Workspace:
         return self.data.labelled(self.preset.train_samples, TRAIN_SEED)
 
     def finetune_set(self) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
-        """Labelled data for fine-tuning with binary cross-entropy: CTR rankers only."""
-        return self.train_set() if self.family.quality_entry == DEFAULT_QUALITY else None
+        """Labelled data for fine-tuning with binary cross-entropy: families whose labels are clicks only."""
+        return self.train_set() if self.family.quality_entry in CLICK_LABELS else None
 
     @property
     def train_batch(self) -> int:
@@ -132,7 +136,7 @@ class Workspace:
         from models.export import export_checked
 
         return export_checked(module, path, self.data.features(256, 99), self.names, self.family.output_names,
-                              self.family.parity)
+                              self.family.parity, self.family.item_input)
 
     def student(self) -> nn.Module:
         from models.compress.distill import student_config

@@ -25,9 +25,10 @@ def batch_axes(module: nn.Module, n: int) -> tuple:
 
 
 def export_onnx(module: nn.Module, example: dict[str, np.ndarray], input_names: tuple[str, ...],
-                output_names: tuple[str, ...], path: Path, exporter: str = "torchscript") -> Path:
-    """Export with a dynamic batch axis. torchscript (default for built-in models: fast, one Gather per table) or
-    dynamo (torch.export + onnxscript)."""
+                output_names: tuple[str, ...], path: Path, exporter: str = "torchscript",
+                item_input: str | None = None) -> Path:
+    """Export with a dynamic batch axis (and a dynamic axis 1 on `item_input` and the outputs: items per request).
+    torchscript (default for built-in models: fast, one Gather per table) or dynamo (torch.export + onnxscript)."""
     args = tuple(torch.from_numpy(example[k]) for k in input_names)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.onnx")  # concurrent builders never share a scratch file
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
@@ -38,6 +39,8 @@ def export_onnx(module: nn.Module, example: dict[str, np.ndarray], input_names: 
                               dynamo=True, external_data=False, verbose=False)
         else:
             axes = {name: {0: "batch"} for name in (*input_names, *output_names)}
+            for name in (item_input, *output_names) if item_input else ():
+                axes[name][1] = "items"
             torch.onnx.export(module.eval(), args, str(tmp), input_names=list(input_names),
                               output_names=list(output_names), dynamic_axes=axes, opset_version=17, dynamo=False)
     os.replace(tmp, path)
@@ -60,12 +63,12 @@ def parity_gap(reference: np.ndarray, path: Path, inputs: dict[str, np.ndarray])
 
 
 def export_checked(module: nn.Module, path: Path, check: dict[str, np.ndarray], input_names: tuple[str, ...],
-                   output_names: tuple[str, ...], parity=None) -> Path:
+                   output_names: tuple[str, ...], parity=None, item_input: str | None = None) -> Path:
     """Export, then refuse the file unless ONNX Runtime reproduces the module's scores on `check`
     (`parity(module, path, check)` replaces the default score comparison where a family needs its own)."""
     from models.train import predict
 
-    export_onnx(module, check, input_names, output_names, path)
+    export_onnx(module, check, input_names, output_names, path, item_input=item_input)
     if parity:
         gap = parity(module, path, check)
     else:

@@ -31,6 +31,9 @@ class Preset:
 
 
 DEFAULT_QUALITY = "models.quality:evaluate_ranking"  # CTR quality: AUC / logloss on labelled data
+CLICK_QUALITY = "models.quality:evaluate_clicks"  # clicks on a user's candidates: NE / accuracy / AUC
+TASKS_QUALITY = "models.quality:evaluate_tasks"  # one click-like label per task, quality per task
+CLICK_LABELS = (DEFAULT_QUALITY, CLICK_QUALITY, TASKS_QUALITY)  # labels are clicks: BCE fine-tuning applies
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,9 @@ class ModelFamily:
     default_preset: str = "edge"
     quality_entry: str = DEFAULT_QUALITY  # evaluator run by the worker on the backend
     extra: dict[str, Any] = field(default_factory=dict)
+    # The input whose axis 1 lists a request's items (hstu, din: "candidates"): exported with a dynamic item axis
+    # (so is the output's axis 1), and a serving request of N rows is one user with N of them.
+    item_input: str | None = None
     # Optional hooks for families that are not trained / scored like a CTR ranker (None: the CTR defaults).
     fit: Callable[[nn.Module, Any], None] | None = None  # (module, workspace): train the module in place
     reference: Callable[[Any], dict[str, Any]] | None = None  # workspace -> eval.npz arrays for quality_entry

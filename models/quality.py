@@ -36,6 +36,60 @@ def ranking_quality(labels: np.ndarray, scores: np.ndarray, reference: dict) -> 
     }
 
 
+def normalized_entropy(labels: np.ndarray, scores: np.ndarray) -> float:
+    """NE (He et al., ADKDD 2014; MLPerf DLRM): logloss over the entropy of the labels' base rate, i.e. the logloss
+    of always predicting the average CTR. 1 = no better than the base rate; lower is better."""
+    p = float(np.clip(labels.mean(), 1e-7, 1 - 1e-7))
+    return logloss(labels, scores) / -(p * np.log(p) + (1 - p) * np.log(1 - p))
+
+
+def accuracy(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Share of clicks / non-clicks predicted right at the 0.5 threshold."""
+    return float(np.mean((scores >= 0.5) == (labels > 0.5)))
+
+
+CLICK_METRICS = {"ne": normalized_entropy, "accuracy": accuracy, "auc": auc, "logloss": logloss}
+
+
+def click_metrics(labels: np.ndarray, scores: np.ndarray, base: np.ndarray) -> dict:
+    """NE, accuracy, AUC and logloss of click probabilities, each with its delta and its ratio to the same metric of
+    the fp32 scores `base` (MLPerf DLRMv3's rule: NE, accuracy and AUC each within 99.9% of fp32)."""
+    out = {}
+    for name, metric in CLICK_METRICS.items():
+        got, want = metric(labels, scores), metric(labels, base)
+        out.update({name: got, f"{name}_delta": got - want, f"{name}_ratio": got / want})
+    return out
+
+
+def labelled_outputs(run: Callable[[dict], np.ndarray], reference_path: str, limit: int | None
+                     ) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+    """The reference, its labels and fp32 scores [n, columns] and the runtime's scores in the same shape."""
+    ref, x, n = load_reference(reference_path, limit)
+    base = ref["scores"][:n]
+    return ref, ref["labels"][:n], base, score_reference(run, x, n).reshape(base.shape)
+
+
+def evaluate_clicks(run: Callable[[dict], np.ndarray], reference_path: str, limit: int | None) -> dict:
+    """Clicks on a user's candidates (one row = one user's history and candidates): NE, accuracy, AUC and logloss
+    over every (user, candidate) pair vs fp32, plus fidelity (rankings of each user's candidates)."""
+    _, labels, base, scores = labelled_outputs(run, reference_path, limit)
+    return {**click_metrics(labels.ravel(), scores.ravel(), base.ravel()), **fidelity(scores, base),
+            "eval_pairs": int(labels.size), "fidelity": False}
+
+
+def evaluate_tasks(run: Callable[[dict], np.ndarray], reference_path: str, limit: int | None) -> dict:
+    """Multi-task ranking (one score per task): each task's NE, accuracy, AUC and logloss (`<task>_auc`, ...) with
+    deltas and ratios vs fp32; each unprefixed key is the worst task's; fidelity over all scores as one ranking."""
+    ref, labels, base, scores = labelled_outputs(run, reference_path, limit)
+    per = [click_metrics(labels[:, j], scores[:, j], base[:, j]) for j in range(labels.shape[1])]
+    worst = {}
+    for key in per[0]:
+        lower_is_better = key.split("_")[0] in ("ne", "logloss")  # its value, delta and ratio alike
+        worst[key] = (max if lower_is_better else min)(m[key] for m in per)
+    return {**{f"{task}_{k}": v for task, m in zip(ref["tasks"], per, strict=True) for k, v in m.items()}, **worst,
+            **fidelity(scores.ravel(), base.ravel()), "eval_samples": len(labels), "fidelity": False}
+
+
 FIDELITY_K = (10, 100)
 ROW_CORR_LIMIT = 512  # rows whose rankings are compared (multi-score outputs: one ranking per row)
 TIE_SHARE = 1e-5  # score differences below this share of the baseline's largest |score| count as ties

@@ -163,7 +163,8 @@ def traffic_for(backend: Backend, job) -> Traffic:
     rows_path = getattr(job, "rows_path", "")
     if not opts.row_pool(job.batch_size) or not rows_path:
         return Traffic(opts, batching=opts.batching)
-    return Traffic(opts, SizedHandles(backend.prepare, load_rows(rows_path), job.batch_size), opts.batching)
+    sized = SizedHandles(backend.prepare, load_rows(rows_path), job.batch_size, getattr(job, "item_input", ""))
+    return Traffic(opts, sized, opts.batching)
 
 
 def run_at(backend: Backend, handles: list[Any], qps: float, requests: int, opts: ScenarioOptions, job,

@@ -29,12 +29,24 @@ def load_rows(path: str) -> dict[str, np.ndarray]:
 
 
 class SizedHandles:
-    """One prepared handle per (worker, row count), each a different slice of the row pool (no copy of a batch)."""
+    """One prepared handle per (worker, row count), each a different slice of the row pool (no copy of a batch).
 
-    def __init__(self, prepare: Callable[[dict], Any], rows: dict[str, np.ndarray], batch_size: int):
-        self.prepare, self.rows, self.batch_size = prepare, rows, batch_size
-        self.total = len(next(iter(rows.values())))
+    With `item_input` (a model whose request is one user's history + N candidates: hstu, din) a row is a candidate:
+    a call of N rows is one pool row's other inputs with N items cut from the pool's items laid end to end."""
+
+    def __init__(self, prepare: Callable[[dict], Any], rows: dict[str, np.ndarray], batch_size: int,
+                 item_input: str = ""):
+        self.prepare, self.batch_size, self.item_input = prepare, batch_size, item_input
+        self.rows = {**rows, item_input: rows[item_input].reshape(1, -1)} if item_input else rows
+        self.total = self.rows[item_input].shape[1] if item_input else len(next(iter(rows.values())))
         self.cache: dict[tuple[int, int], Any] = {}
+
+    def cut(self, start: int, rows: int) -> dict[str, np.ndarray]:
+        """The inputs of one call of `rows` rows starting at pool position `start`."""
+        if not self.item_input:
+            return {k: v[start:start + rows] for k, v in self.rows.items()}
+        user = start % len(next(v for k, v in self.rows.items() if k != self.item_input))
+        return {k: v[:, start:start + rows] if k == self.item_input else v[user:user + 1] for k, v in self.rows.items()}
 
     def bind(self, workers: int, sizes: Iterable[int]) -> None:
         """Prepare every (worker, size) a run can ask for, outside the timed region."""
@@ -48,5 +60,5 @@ class SizedHandles:
             if rows > self.total:
                 raise ValueError(f"a call of {rows} rows needs a row pool that large; the pool has {self.total}")
             start = (rows * 7919 + worker * 104_729) % (self.total - rows + 1)  # spread the slices over the pool
-            self.cache[key] = self.prepare({k: v[start:start + rows] for k, v in self.rows.items()})
+            self.cache[key] = self.prepare(self.cut(start, rows))
         return self.cache[key]
