@@ -12,6 +12,7 @@ from bench.profiles import load_profile
 from bench.scenario_options import ScenarioOptions
 from bench.scenarios import server
 from bench.serving.request_handles import SizedHandles
+from models.data_sequence import history_prefix
 from tests.conftest import recbench
 
 USERS, LENGTH = 5, 10
@@ -49,6 +50,13 @@ def test_each_users_requests_are_issued_in_time_order(options, batch_size):
         assert real[0] % 100 == 1
     want = [(1, n) for n in ScenarioOptions(**options).candidates.draw(40)] if options else [(2, 4)] * 40
     assert [c["candidates"].shape for c in calls] == want  # the drawn candidates, or each user's own
+
+
+def test_a_history_as_it_stood_earlier_is_its_first_items_left_padded():
+    history = np.array([[0, 0, 5, 6, 7], [1, 2, 3, 4, 5], [0, 0, 0, 0, 9]])
+    assert history_prefix(history, np.array([0.5, 0.2, 0.1])).tolist() == [[0, 0, 0, 5, 6], [0, 0, 0, 0, 1],
+                                                                           [0, 0, 0, 0, 9]]  # at least one item
+    assert (history_prefix(history, np.ones(3)) == history).all()
 
 
 def test_without_time_order_users_are_drawn_in_no_order():
