@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bench.serving.arrivals import Arrivals
 from bench.serving.batching import Batching
 from bench.serving.candidates import Candidates
+
+TIME_ORDER_USERS = 1024  # user_order time: the row pool holds this many users at least
 
 
 class ScenarioOptions(BaseModel):
@@ -20,15 +24,28 @@ class ScenarioOptions(BaseModel):
     arrivals: Arrivals = Arrivals()  # server / max-qps: poisson|constant|bursty or {file: gaps-in-us.txt}
     candidates: Candidates | None = None  # server / max-qps: rows per request drawn per request (else batch_size)
     batching: Batching | None = None  # server / max-qps: dynamic batching (else one call per request)
+    # server / max-qps with a history model (hstu, din): "time" issues each user's requests in time-series order, a
+    # later one with a longer history (MLPerf DLRMv3); "any": requests draw users from the pool in no order
+    user_order: Literal["any", "time"] = "any"
+
+    @model_validator(mode="after")
+    def _one_user_per_call(self) -> ScenarioOptions:
+        if self.user_order == "time" and self.batching is not None:
+            raise ValueError("user_order time issues each user's request as its own call; batching packs several "
+                             "requests' candidates under one history: drop one of them")
+        return self
 
     def merged(self, overrides: ScenarioOptions) -> ScenarioOptions:
         """These options with the fields `overrides` sets explicitly replaced."""
         return self.model_copy(update={k: getattr(overrides, k) for k in overrides.model_fields_set})
 
+    def varies(self) -> bool:
+        """Whether calls vary in rows (drawn candidates or dynamic batching)."""
+        return self.candidates is not None or self.batching is not None
+
     def row_pool(self, batch_size: int) -> int:
-        """Distinct input rows variable-size calls are cut from (0: every call is one fixed batch)."""
-        if self.candidates is None and self.batching is None:
-            return 0
+        """Distinct input rows variable-size or time-ordered calls are cut from (0: each call is one fixed batch)."""
         if self.batching:
             return 2 * self.batching.max_batch
-        return 2 * (self.candidates.largest() if self.candidates else batch_size)
+        rows = 2 * self.candidates.largest() if self.candidates else 0
+        return max(rows, TIME_ORDER_USERS) if self.user_order == "time" else rows

@@ -142,6 +142,9 @@ class Sweep:
         self.affinity = self.profile.pinned() if here else None
         self.threads = cfg.threads or (self.profile.thread_count() if here else self.profile.threads)
         self.scenario_options = self.profile.scenario_options.merged(cfg.scenario_options)
+        if self.scenario_options.user_order == "time" and not getattr(self.ws, "item_input", None):
+            raise UserError(f"scenario_options user_order: time issues each user's requests in time order; "
+                            f"{self.family.name}'s requests carry no user history (hstu and din's do)")
         self.repeat = cfg.repeat
         self.log = log
 

@@ -51,3 +51,14 @@ class SequenceSynth:
         """Histories and their held-out next items (item IDs, not clicks)."""
         seq = self.sequences(n, seed)
         return {"history": seq[:, :-1]}, seq[:, -1]
+
+
+def history_prefix(history: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """Left-padded histories [n, L] as they stood earlier: each row's first ceil(share x its items) items (at least
+    one), left-padded with PAD again; share (n,) in (0, 1], 1 = the whole history."""
+    length = history.shape[1]
+    real = (history != PAD).sum(1)
+    keep = np.minimum(np.maximum(np.ceil(real * share).astype(np.int64), 1), real)
+    pos = np.arange(length)[None, :]
+    shifted = np.take_along_axis(history, np.maximum(pos - (real - keep)[:, None], 0), axis=1)
+    return np.where(pos >= (length - keep)[:, None], shifted, PAD)

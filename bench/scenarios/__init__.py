@@ -43,7 +43,7 @@ class Scenario:
 
     def batch_varies(self, opts: ScenarioOptions) -> bool:
         """Whether its calls' batch varies (dynamic batching, variable candidates): deployed with dynamic shapes."""
-        return self.varied_rows and opts.row_pool(1) > 0
+        return self.varied_rows and opts.varies()
 
     def handles_needed(self, options: dict[str, Any], backend: Backend) -> int:
         return self.handles(ScenarioOptions(**options), backend)

@@ -23,6 +23,7 @@ from bench.scenario_options import ScenarioOptions
 from bench.serving import arrivals, queueing
 from bench.serving.batching import Backlog, Batching
 from bench.serving.request_handles import HandleFor, SizedHandles, load_rows, rotating
+from bench.serving.user_order import TimeOrdered
 
 SPIN_NS = 200_000  # the last 0.2 ms before an arrival is waited out by polling, not by an imprecise sleep
 LATE_FRACTION_WARN = 0.10  # achieved QPS more than 10% under target: the system did not keep up
@@ -78,7 +79,7 @@ def serve(call: Callable[[Any], None], handles: list[Any], arrivals_ns: np.ndarr
             while (left := begin + planned.due - clock()) > 0:
                 wait(left)
             t0 = clock() - begin
-            call(handle_for(w, planned.rows))
+            call(handle_for(w, planned.rows, planned.segments[0][0]))
             t1 = clock() - begin
             with lock:
                 calls.append((t0, t1, planned.rows, planned.opened, planned.due))
@@ -144,17 +145,24 @@ class Traffic:
     opts: ScenarioOptions
     sized: SizedHandles | None = None  # None: fixed batches rotating through the job's prepared handles
     batching: Batching | None = None
+    timeline: TimeOrdered | None = None  # user_order time: the handle of each request of the run being bound
 
     def rows(self, n: int) -> np.ndarray | None:
         """Rows of n requests (None: each is one fixed batch); their calls' handles are bound here, before timing."""
         rows = self.opts.candidates.draw(n, self.opts.seed) if self.opts.candidates else None
-        if self.sized is not None:
+        if self.opts.user_order == "time" and self.sized is not None:
+            self.timeline = TimeOrdered(self.sized, n, rows, self.opts.seed)
+        elif self.sized is not None:
             sizes = rows if rows is not None else [self.sized.batch_size]
             self.sized.bind(self.opts.workers, range(1, self.batching.max_batch + 1) if self.batching else sizes)
         return rows
 
     def with_batching(self, batching: Batching | None) -> Traffic:
         return Traffic(self.opts, self.sized, batching)
+
+    def handle_for(self) -> HandleFor | None:
+        """What serves each call: the request's own handle in time order, else one per (worker, rows)."""
+        return self.timeline or self.sized
 
 
 def traffic_for(backend: Backend, job) -> Traffic:
@@ -175,8 +183,11 @@ def run_at(backend: Backend, handles: list[Any], qps: float, requests: int, opts
     offsets = opts.arrivals.offsets(requests, qps, opts.seed)
     run = serve(backend.infer_sync, handles, offsets, opts.workers, qps, clock, wait,
                 max_ns=int(job.timing.max_duration_s * 1e9), rows=traffic.rows(requests), batching=traffic.batching,
-                handle_for=traffic.sized)
-    return summarize_run(run, job.batch_size, opts.p99_budget_ms, opts.arrivals.kind)
+                handle_for=traffic.handle_for())
+    summary, latencies = summarize_run(run, job.batch_size, opts.p99_budget_ms, opts.arrivals.kind)
+    if traffic.timeline:
+        summary["user_order"] = traffic.timeline.fields()
+    return summary, latencies
 
 
 def capacity_qps(backend: Backend, handles: list[Any], job, clock: timing.Clock,

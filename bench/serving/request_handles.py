@@ -7,14 +7,14 @@ from typing import Any
 
 import numpy as np
 
-HandleFor = Callable[[int, int], Any]  # (worker, rows) -> a prepared handle only that worker uses
+HandleFor = Callable[[int, int, int], Any]  # (worker, rows, first request of the call) -> a handle only it uses
 
 
 def rotating(handles: list[Any], workers: int) -> HandleFor:
     """Fixed-size requests: each worker rotates through its own share of the job's prepared batches."""
     used = [0] * workers
 
-    def handle_for(worker: int, rows: int) -> Any:
+    def handle_for(worker: int, rows: int, request: int = 0) -> Any:
         own = handles[worker::workers]
         used[worker] += 1
         return own[(used[worker] - 1) % len(own)]
@@ -36,7 +36,7 @@ class SizedHandles:
 
     def __init__(self, prepare: Callable[[dict], Any], rows: dict[str, np.ndarray], batch_size: int,
                  item_input: str = ""):
-        self.prepare, self.batch_size, self.item_input = prepare, batch_size, item_input
+        self.prepare, self.batch_size, self.item_input, self.pool = prepare, batch_size, item_input, rows
         self.rows = {**rows, item_input: rows[item_input].reshape(1, -1)} if item_input else rows
         self.total = self.rows[item_input].shape[1] if item_input else len(next(iter(rows.values())))
         self.cache: dict[tuple[int, int], Any] = {}
@@ -54,11 +54,14 @@ class SizedHandles:
             for k in sorted(set(int(s) for s in sizes)):
                 self(w, k)
 
-    def __call__(self, worker: int, rows: int) -> Any:
+    def start(self, rows: int, k: int) -> int:
+        """Where the k-th slice of `rows` rows begins: slices spread over the pool."""
+        if rows > self.total:
+            raise ValueError(f"a call of {rows} rows needs a row pool that large; the pool has {self.total}")
+        return (rows * 7919 + k * 104_729) % (self.total - rows + 1)
+
+    def __call__(self, worker: int, rows: int, request: int = 0) -> Any:
         key = (worker, rows)
         if key not in self.cache:
-            if rows > self.total:
-                raise ValueError(f"a call of {rows} rows needs a row pool that large; the pool has {self.total}")
-            start = (rows * 7919 + worker * 104_729) % (self.total - rows + 1)  # spread the slices over the pool
-            self.cache[key] = self.prepare(self.cut(start, rows))
+            self.cache[key] = self.prepare(self.cut(self.start(rows, worker), rows))
         return self.cache[key]
