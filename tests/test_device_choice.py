@@ -34,7 +34,7 @@ def test_backends_that_cannot_use_the_device_are_skipped_with_the_reason(tmp_pat
     res = CliRunner().invoke(app, ["run", "--preset", "tiny", "--quick", "--backends", "onnxruntime,elsewhere",
                                    "--device", "cuda:0", "--batch-sizes", "1", "--no-report", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output[-3000:]
-    run = next(tmp_path.iterdir())
+    run = next(p for p in tmp_path.iterdir() if p.is_dir())  # beside it: the out folder's history.sqlite
     recs = {r["backend"]: r for r in map(json.loads, (run / "records.jsonl").read_text().splitlines())}
     assert recs["onnxruntime"]["status"] == "skipped" and recs["onnxruntime"]["device"] == "cuda:0"
     assert recs["onnxruntime"]["reason"] == "onnxruntime runs on cpu, not cuda:0 (--device)"
