@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from backends.base import artifact_sha256
+from backends.base import artifact_sha256, file_sha256
 from bench import env
 from bench.config import TimingConfig
 from bench.errors import UserError
@@ -65,6 +65,10 @@ def verify_artifact(job: Job, sha256: str | None, measured_by: str) -> None:
         raise UserError(f"{path}: {measured_by} recorded no artifact_sha256 for {job.job_id}, so there is no telling "
                         "whether this is the file it measured")
     now = artifact_sha256(path)
+    if now != sha256 and sha256 == file_sha256(path):
+        raise UserError(f"{path}: {measured_by} hashed only this IR's .xml (recorded before recbench hashed its .bin "
+                        f"too), so the weights {job.job_id} ran cannot be checked: measure both sides anew "
+                        "(`recbench ab`, or `recbench run` and `recbench gate --baseline`)")
     if now != sha256:
         raise UserError(f"{path} changed since {measured_by} measured it (sha256 {sha256[:12]}... then, {now[:12]}... "
                         f"now): re-running {job.job_id} would measure another file; measure both sides anew "

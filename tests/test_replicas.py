@@ -199,3 +199,15 @@ def test_an_ir_rebuilt_with_new_weights_has_another_hash(tmp_path):
     onnx = tmp_path / "m.onnx"
     onnx.write_bytes(b"graph")
     assert artifact_sha256(onnx) == file_sha256(onnx)  # one file: its own sha256, as records before hashed it
+
+
+def test_rerun_of_a_run_that_hashed_only_an_irs_xml_says_so(tmp_path, launches):
+    """Records from before the .bin was hashed hold the .xml's own sha256: not "changed", but unverifiable weights."""
+    calls, _ = launches
+    xml = tmp_path / "model.xml"
+    xml.write_text("<net/>")
+    (tmp_path / "model.bin").write_bytes(b"\x00" * 8)
+    base, cand = (recorded_run(tmp_path / "runs", name, xml) for name in ("base", "cand"))  # file_sha256: the old way
+    with pytest.raises(UserError, match=f"^{xml}: run .*base hashed only this IR's .xml"):
+        ab.rerun(base, cand, 3, JobKey.of)
+    assert calls == []
