@@ -11,9 +11,7 @@ from torch import nn
 
 from models.data_sequence import PAD
 from models.dlrm import mlp
-from models.family import CLICK_QUALITY, ModelFamily, Preset
-from models.hstu import HISTORY_PRESETS, HISTORY_TRAINING, history_data
-from models.ranking import click_reference
+from models.hstu import history_family
 
 
 @dataclass(frozen=True)
@@ -49,17 +47,7 @@ class DIN(nn.Module):
 
 DIN_SHAPES = {"tiny": (16, (32,), (64, 32)), "edge": (32, (64,), (128, 64)), "datacenter": (64, (128,), (512, 256))}
 
-DIN_FAMILY = ModelFamily(
-    name="din",
-    summary="DIN target attention: a local activation unit weights each history item by its relevance to the "
-            "candidate, then an MLP; hstu's requests (history + candidates); quality = NE, accuracy, AUC vs fp32",
-    presets={p: Preset(DINConfig(**HISTORY_PRESETS[p], **dict(zip(
-        ("embedding_dim", "attention_mlp", "deep_mlp"), DIN_SHAPES[p], strict=True))), **HISTORY_TRAINING[p])
-        for p in HISTORY_PRESETS},
-    build=lambda cfg: DIN(cfg),
-    dataset=history_data,
-    input_names=("history", "candidates"),
-    item_input="candidates",
-    quality_entry=CLICK_QUALITY,
-    reference=click_reference,
-)
+DIN_FAMILY = history_family(
+    "din", "DIN target attention: a local activation unit weights each history item by its relevance to the "
+    "candidate, then an MLP; hstu's requests (history + candidates); quality = NE, accuracy, AUC vs fp32",
+    DINConfig, ("embedding_dim", "attention_mlp", "deep_mlp"), DIN_SHAPES, DIN)

@@ -5,7 +5,9 @@ history with each candidate and gives the same scores."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -141,17 +143,25 @@ def history_data(cfg) -> HistoryClickSynth:
     return HistoryClickSynth(cfg.num_items, cfg.history, cfg.candidates)
 
 
-HSTU_FAMILY = ModelFamily(
-    name="hstu",
-    summary="HSTU generative recommender (MLPerf DLRMv3): pointwise-attention layers over the user's history, "
-            "candidates scored with one shared history encoding (M-FALCON); quality = NE, accuracy, AUC vs fp32",
-    presets={p: Preset(HSTUConfig(**HISTORY_PRESETS[p], **dict(zip(
-        ("embedding_dim", "layers", "heads", "top_mlp"), HSTU_SHAPES[p], strict=True))), **HISTORY_TRAINING[p])
-        for p in HISTORY_PRESETS},
-    build=lambda cfg: HSTU(cfg),
-    dataset=history_data,
-    input_names=("history", "candidates"),
-    item_input="candidates",
-    quality_entry=CLICK_QUALITY,
-    reference=click_reference,
-)
+def history_family(name: str, summary: str, config: type, fields: tuple[str, ...], shapes: dict,
+                   build: Callable[[Any], nn.Module]) -> ModelFamily:
+    """A family whose request is one user's history + candidates (hstu, din): the shared presets, data and quality;
+    `shapes[preset]` fills the config's `fields`."""
+    return ModelFamily(
+        name=name,
+        summary=summary,
+        presets={p: Preset(config(**HISTORY_PRESETS[p], **dict(zip(fields, shapes[p], strict=True))),
+                           **HISTORY_TRAINING[p]) for p in HISTORY_PRESETS},
+        build=build,
+        dataset=history_data,
+        input_names=("history", "candidates"),
+        item_input="candidates",
+        quality_entry=CLICK_QUALITY,
+        reference=click_reference,
+    )
+
+
+HSTU_FAMILY = history_family(
+    "hstu", "HSTU generative recommender (MLPerf DLRMv3): pointwise-attention layers over the user's history, "
+    "candidates scored with one shared history encoding (M-FALCON); quality = NE, accuracy, AUC vs fp32",
+    HSTUConfig, ("embedding_dim", "layers", "heads", "top_mlp"), HSTU_SHAPES, HSTU)
