@@ -10,16 +10,16 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
-from bench import ops
-from bench.jobkey import FIELDS, JobKey
-from bench.records import RunDir
+from bench.records import ops
+from bench.records.jobkey import FIELDS, JobKey
+from bench.records.rundir import RunDir
 from bench.report import explain, html, markdown
 from bench.report.charts import STYLE
 from bench.report.charts import Chart as ChartFile
 from bench.report.data import Run, env_summary, get, load_run
 from bench.report.document import Bullets, Document, Facts, Figure, Section
 from bench.report.tables import Table, identity_columns, num
-from bench.significance import Comparison, compare_latencies
+from bench.stats.significance import Comparison, compare_latencies
 
 ALPHA = 0.05  # rank-test level; a change is called only when the ratio's CI excludes 1 as well
 RATIOS = {"p50": "latency_ms.p50", "p99": "latency_ms.p99", "throughput": "throughput_sps",

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import psutil
 
-from bench import noise
-from bench.profiles import usable_cores
+from bench.config.profiles import usable_cores
+from bench.measure import noise
 
 OK, WARN = "ok", "warn"
 

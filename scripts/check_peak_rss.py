@@ -1,6 +1,6 @@
 """Check recbench's peak RSS against `/usr/bin/time -v` on the same jobs.
 
-Runs a small sweep, then re-runs each of its jobs alone under `/usr/bin/time -v python -m bench.worker JOB.json`
+Runs a small sweep, then re-runs each of its jobs alone under `/usr/bin/time -v python -m bench.measure.worker JOB.json`
 and prints three numbers per job: the peak RSS recorded by the sweep (its own spawned process), the one recorded
 by the re-run, and GNU time's "Maximum resident set size" of that re-run (the same kernel high-water mark, read
 from outside). For ONNX Runtime jobs it also runs a native script doing the same load + loop (same artifact, input
@@ -74,7 +74,7 @@ def main(args: list[str]) -> None:
         if rec["status"] != "ok":
             continue
         spec = run_dir / "logs" / f"{rec['job_id']}.job.json"
-        res = subprocess.run([TIME, "-v", sys.executable, "-m", "bench.worker", str(spec)], capture_output=True,
+        res = subprocess.run([TIME, "-v", sys.executable, "-m", "bench.measure.worker", str(spec)], capture_output=True,
                              text=True, check=True)
         rerun = json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_bytes"]
         gnu = gnu_time_max_rss(res.stderr)

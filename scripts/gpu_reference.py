@@ -10,8 +10,8 @@ import numpy as np
 
 from backends.base import BackendOptions
 from backends.torch_cuda import TorchCUDA
-from bench.records import RunDir
-from bench.significance import compare_latencies
+from bench.records.rundir import RunDir
+from bench.stats.significance import compare_latencies
 from models.artifacts import Workspace
 from models.registry import get_family
 from models.variants import get_variant

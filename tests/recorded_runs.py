@@ -11,8 +11,8 @@ from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
 
-from bench.config import SweepConfig, TimingConfig
-from bench.sweep import Sweep
+from bench.config.sweep import SweepConfig, TimingConfig
+from bench.run.sweep import Sweep
 
 # 700 iterations: enough for a p99 (662)
 QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=700, min_duration_s=0.05, quality_samples=4096)

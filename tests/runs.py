@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.records import RunDir
-from bench.stats import summarize
+from bench.records.rundir import RunDir
+from bench.stats.latency import summarize
 
 
 def make_run(parent: Path, run_id: str, latencies_ms: dict[str, np.ndarray], preset: str = "tiny",

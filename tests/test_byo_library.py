@@ -87,9 +87,9 @@ VARARGS_SWAPPED = """inputs:
 ])
 def test_bad_model_input_is_one_line_exit_2(tmp_path, monkeypatch, capsys, model, spec_text, extra, expect):
     """Checked in the parent before any job (in process here: no job may start)."""
-    from bench import cli
+    from bench.cli.main import main as cli
 
-    monkeypatch.setattr("bench.sweep.Interleaver", lambda *a, **k: pytest.fail("a job started"))
+    monkeypatch.setattr("bench.run.sweep.Interleaver", lambda *a, **k: pytest.fail("a job started"))
     monkeypatch.setattr(sys, "argv", ["recbench", "run", "--model", f"tests.byo_library:build_{model}",
                                       "--input-spec", str(spec(tmp_path, spec_text)), "--backends", "onnxruntime",
                                       "--out", str(tmp_path / "out"), *extra])
@@ -117,7 +117,7 @@ def test_factory_from_the_working_directory_exit_1_full_reason_loop_warning(tmp_
 
 
 def test_all_failed_run_still_gets_a_report(tmp_path):
-    from bench.records import RunDir
+    from bench.records.rundir import RunDir
     from bench.report.build import build_report
 
     run = RunDir.create(tmp_path, "allfailed")

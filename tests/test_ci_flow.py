@@ -2,8 +2,8 @@
 
 import shutil
 
-from bench.history import History, default_db
-from bench.records import RunDir
+from bench.records.history import History, default_db
+from bench.records.rundir import RunDir
 from tests.conftest import ROOT, recbench
 
 BUDGETS = ROOT / "scripts" / "budgets" / "dlrm.yaml"

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from bench.config import TimingConfig
-from bench.scenarios import SCENARIOS
+from bench.config.sweep import TimingConfig
+from bench.measure.scenarios import SCENARIOS
 from tests.conftest import ROOT, recbench
 
 
@@ -74,8 +74,8 @@ def test_help_prints_its_text_as_written():
 
 def test_user_strings_print_as_written():
     """The CLI's consoles read no emoji codes, and a job's reason is not markup ("[extras]" stays)."""
-    from bench.cli import console, err_console
-    from bench.summary import print_summary
+    from bench.cli.main import console, err_console
+    from bench.report.summary import print_summary
 
     for c in (console, err_console):
         with c.capture() as cap:

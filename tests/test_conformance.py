@@ -9,7 +9,7 @@ import pytest
 
 from backends import registry
 from backends.base import BackendOptions
-from bench.harness_options import check_options, split_options
+from bench.config.harness_options import check_options, split_options
 from models.train import predict
 from models.variants import get_variant
 

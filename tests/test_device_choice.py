@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from backends import registry
-from bench.cli import app
+from bench.cli.main import app
 from tests.conftest import recbench
 
 

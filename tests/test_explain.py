@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bench import energy, machine, ops, roofline
+from bench.measure import energy, machine, ops, roofline
+from bench.records import ops as op_tables
 from tests.conftest import recbench
 
 PEAKS = {"threads": 2, "fp32_gemm_gflops": 100.0, "int8_gemm_gops": 400.0, "triad_gbps": 10.0, "gather_gbps": 2.0}
@@ -39,7 +40,7 @@ def test_machine_measures_every_peak_and_caches_it(small_machine, tmp_path, monk
 def test_machine_cached_without_a_measurement_is_bad_input(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from bench.cli import app
+    from bench.cli.main import app
     from bench.errors import UserError
 
     monkeypatch.setenv("RECBENCH_CACHE", str(tmp_path))
@@ -128,14 +129,14 @@ def test_normalize_shares_are_of_the_measured_iteration(tmp_path):
     rel = ops.save(tmp_path, "job", table)
     s = ops.summary(table, rel)
     assert s["top"][0]["op_type"] == "Gemm" and s["top_node"] == "fc1" and s["file"] == "ops/job.json"
-    assert ops.load(tmp_path, {"op_profile": s}) == json.loads((tmp_path / rel).read_text())
+    assert op_tables.load(tmp_path, {"op_profile": s}) == json.loads((tmp_path / rel).read_text())
 
 
 def test_op_changes_rank_by_absolute_time():
     a = ops.normalize(RAW, 2.0)
     faster = {**RAW, "rows": [{**RAW["rows"][0], "total_ms": 2.0}, RAW["rows"][1], RAW["rows"][2],
                               {"op_type": "DequantizeLinear", "node": "dq", "calls": 10, "total_ms": 1.0}]}
-    rows = ops.changes(a, ops.normalize(faster, 1.0))
+    rows = op_tables.changes(a, ops.normalize(faster, 1.0))
     assert rows[0]["op_type"] == "Gemm" and rows[0]["ratio"] == pytest.approx(0.7 / 1.5)
     assert next(r for r in rows if r["op_type"] == "DequantizeLinear")["ratio"] is None
 
@@ -216,7 +217,7 @@ def test_run_with_op_profile_records_ops_energy_and_roofline(tmp_path):
 
 
 def test_fidelity_pairs_interleave_and_ratio_ci():
-    from bench.fidelity import interleaved, ratio_ci
+    from bench.run.fidelity import interleaved, ratio_ci
 
     order = []
     a, b = interleaved(lambda: order.append("a") or 2.0, lambda: order.append("b") or 1.0, 4)

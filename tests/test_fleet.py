@@ -13,18 +13,18 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from bench.config import SweepConfig, TimingConfig
+from bench.cli.fleet import show_nodes
+from bench.config.sweep import SweepConfig, TimingConfig
 from bench.errors import UserError
-from bench.fleet.command import show_nodes
-from bench.fleet.node import build_here
-from bench.fleet.runner import FleetRun, plan
-from bench.fleet.shipping import where_to_build
-from bench.fleet.spec import load_fleet
 from bench.gate.budgets import load_budgets
 from bench.gate.evaluate import evaluate_budgets
-from bench.jobs import Job
-from bench.records import RunDir
+from bench.measure.jobspec import Job
+from bench.records.rundir import RunDir
 from bench.report.targets import targets_table
+from bench.run.fleet.node import build_here
+from bench.run.fleet.runner import FleetRun, plan
+from bench.run.fleet.shipping import where_to_build
+from bench.run.fleet.spec import load_fleet
 from tests.conftest import ROOT
 
 QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=10, min_duration_s=0.05, quality_samples=4096)
@@ -69,7 +69,8 @@ def test_a_node_builds_the_artifact_itself_where_its_library_differs():
 
 
 def test_fleet_flags_are_checked_and_ray_stays_unimported_without_them():
-    code = ("import sys\nfrom bench import cli, compare, sweep\nfrom bench.gate import command\n"
+    code = ("import sys\nfrom bench import compare\nfrom bench.cli import gate, main as cli\n"
+            "from bench.run import sweep\n"
             "sys.argv = ['recbench', 'run', '--cluster', 'auto']\n"
             "try:\n    cli.main()\nexcept SystemExit as e:\n    code = e.code\n"
             "assert 'ray' not in sys.modules, 'ray imported'\nsys.exit(code)")

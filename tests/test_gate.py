@@ -16,7 +16,7 @@ from bench.gate.metrics import METRICS
 from bench.gate.output import summary, write_junit, write_markdown
 from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
 from bench.gate.result import FAIL, INCONCLUSIVE, PASS, SKIP, Check, GateResult
-from bench.history import History, default_db
+from bench.records.history import History, default_db
 from models.quality import ranking_quality
 from tests.conftest import ROOT, recbench
 from tests.runs import latencies, make_replicated_run, make_run

@@ -9,10 +9,10 @@ import torch
 
 from backends.base import BackendOptions
 from backends.registry import get, load_entry
+from bench.config.profiles import load_profile
 from bench.gate.budgets import load_budgets
 from bench.gate.evaluate import evaluate_rule
-from bench.profiles import load_profile
-from bench.serving.request_handles import SizedHandles
+from bench.measure.serving.request_handles import SizedHandles
 from models.artifacts import Workspace
 from models.export import PARITY_TOL, parity_gap
 from models.quality import accuracy, click_metrics, normalized_entropy

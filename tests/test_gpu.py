@@ -13,12 +13,12 @@ from backends.cuda_runner import phase_names, phase_times
 from backends.gpu import CudaFacts, device_index, device_reason, torch_cuda_reason
 from backends.ort_gpu import ort_gpu_reason
 from backends.torch_cuda import TorchCudaOptions
-from bench import stats
-from bench.config import SweepConfig, TimingConfig
+from bench.config.harness_options import check_options
+from bench.config.sweep import SweepConfig, TimingConfig
 from bench.errors import UserError
-from bench.harness_options import check_options
-from bench.sweep import Sweep
-from bench.timing import measure
+from bench.measure.timing import measure
+from bench.run.sweep import Sweep
+from bench.stats import latency as stats
 from tests.conftest import ROOT, recbench
 from tests.fakes import ScriptedBackend
 

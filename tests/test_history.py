@@ -7,9 +7,9 @@ import sqlite3
 import pytest
 
 from bench.errors import UserError
-from bench.history import History, default_db, record_run_quietly
-from bench.records import RunDir
-from bench.trend import trend
+from bench.records.history import History, default_db, record_run_quietly
+from bench.records.rundir import RunDir
+from bench.report.trend import trend
 from tests.conftest import recbench
 from tests.runs import latencies, make_run
 

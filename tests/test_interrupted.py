@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 
-from bench.history import History, default_db
-from bench.records import RunDir
+from bench.records.history import History, default_db
+from bench.records.rundir import RunDir
 from tests.conftest import ROOT, recbench
 from tests.runs import latencies, make_run
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from backends import registry
-from bench.config import SweepConfig, TimingConfig
-from bench.sweep import Sweep
+from bench.config.sweep import SweepConfig, TimingConfig
+from bench.run.sweep import Sweep
 from tests.conftest import ROOT, recbench
 
 QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=10, min_duration_s=0.05, quality_samples=4096,
@@ -72,7 +72,8 @@ def test_a_job_process_holds_only_its_backends_runtime(tmp_path, fakes_registere
 
 
 def test_the_forkserver_preload_imports_no_runtime():
-    """Every job process forks from a server that imported bench.worker: that must not bring any runtime."""
-    code = "import sys, bench.launcher; print([m for m in ('torch', 'onnxruntime', 'openvino') if m in sys.modules])"
+    """Every job process forks from a server that imported bench.measure.worker: that must not bring any runtime."""
+    code = ("import sys, bench.run.launcher; "
+            "print([m for m in ('torch', 'onnxruntime', 'openvino') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.strip() == "[]"

@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 from bench.compare import compare_runs
-from bench.history import IDENTITY
-from bench.jobkey import FIELDS, SERIES_FIELDS, JobKey
-from bench.jobs import Job
+from bench.measure.jobspec import Job
+from bench.records.history import IDENTITY
+from bench.records.jobkey import FIELDS, SERIES_FIELDS, JobKey
 from bench.report.charts import SERIES_FIELDS as CHART_SERIES
 from bench.report.tables import IDENTITY as TABLE_IDENTITY
 
@@ -41,7 +41,7 @@ def test_compare_never_pairs_jobs_of_different_presets(tmp_path):
 
 
 def test_a_job_knows_its_key():
-    from bench.config import TimingConfig
+    from bench.config.sweep import TimingConfig
 
     job = Job(job_id="0", run_id="r", run_dir="d", model="dlrm", preset="tiny", variant="fp32", backend="openvino",
               backend_entry="", device="cpu", profile="edge", scenario="offline", batch_size=4, threads=1,

@@ -4,7 +4,7 @@ import multiprocessing as mp
 
 import numpy as np
 
-from bench.memory import nvml_process_bytes, peak_rss_bytes
+from bench.measure.memory import nvml_process_bytes, peak_rss_bytes
 
 MIB = 2**20
 

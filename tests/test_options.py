@@ -3,11 +3,11 @@
 import pytest
 
 from backends import registry
-from bench.config import SweepConfig
+from bench.config.harness_options import check_options, split_options
+from bench.config.sweep import SweepConfig
+from bench.config.validation import describe, unknown
 from bench.errors import UserError
-from bench.harness_options import check_options, split_options
-from bench.sweep import Sweep
-from bench.validation import describe, unknown
+from bench.run.sweep import Sweep
 from tests.conftest import recbench
 
 

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
+from bench.config.profiles import BUILTIN, load_profile, usable_cores
 from bench.errors import UserError
-from bench.profiles import BUILTIN, load_profile, usable_cores
 from tests.conftest import recbench
 
 

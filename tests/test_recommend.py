@@ -7,11 +7,12 @@ import json
 import pytest
 import yaml
 
-from bench.config import SweepConfig
+from bench.config.sweep import SweepConfig
 from bench.gate.budgets import Budgets
-from bench.recommend import output, search
+from bench.recommend import output
 from bench.recommend.judge import misses, pareto_front, rank_key
-from bench.recommend.search import Candidate, Search, Trial
+from bench.run import search
+from bench.run.search import Candidate, Search, Trial
 from tests.conftest import recbench
 from tests.fakes import FakeClock
 

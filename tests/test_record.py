@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from bench.config import TimingConfig
+from bench.config.sweep import TimingConfig
 from bench.errors import UserError
-from bench.jobs import Job
-from bench.record import SCHEMA_VERSION, Record
-from bench.records import RunDir
+from bench.measure.jobspec import Job
+from bench.records.rundir import RunDir
+from bench.records.schema import SCHEMA_VERSION, Record
 
 # a line as recbench wrote it before the typed record (schema 1): harness options mixed into backend_options
 V1 = {"schema_version": 1, "run_id": "r", "job_id": "000-dlrm-fp32-onnxruntime-single-stream-b1", "status": "ok",

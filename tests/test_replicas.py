@@ -9,15 +9,17 @@ import numpy as np
 import pytest
 
 from backends.base import file_sha256
-from bench import ab, hboot, interleave, noise, sweep
-from bench.config import SweepConfig, TimingConfig
+from bench.config.sweep import SweepConfig, TimingConfig
 from bench.errors import UserError
 from bench.gate.output import write_junit
 from bench.gate.regression import evaluate_regression
 from bench.gate.result import FAIL, INCONCLUSIVE, PASS, Check, GateResult
-from bench.jobkey import JobKey
-from bench.jobs import Job
-from bench.sweep import Sweep
+from bench.measure import noise
+from bench.measure.jobspec import Job
+from bench.records.jobkey import JobKey
+from bench.run import ab, interleave, sweep
+from bench.run.sweep import Sweep
+from bench.stats import hboot
 from tests.conftest import recbench
 from tests.runs import latencies, make_run
 

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bench.config import SweepConfig, TimingConfig
-from bench.drivers import run_closed_loop, run_parallel
-from bench.scenario_options import ScenarioOptions
-from bench.scenarios import max_qps, server, single_stream
-from bench.sweep import Sweep
+from bench.config.scenario_options import ScenarioOptions
+from bench.config.sweep import SweepConfig, TimingConfig
+from bench.measure.drivers import run_closed_loop, run_parallel
+from bench.measure.scenarios import max_qps, server, single_stream
+from bench.run.sweep import Sweep
 from tests.conftest import recbench
 from tests.fakes import ScriptedBackend
 
@@ -173,7 +173,7 @@ def test_bad_scenario_flags_exit_2_with_one_line(args, expect):
 
 def test_loadgen_driver_serves_every_query_and_reads_loadgens_results():
     pytest.importorskip("mlperf_loadgen")
-    from bench.scenarios import server_loadgen
+    from bench.measure.scenarios import server_loadgen
 
     backend = SleepingBackend()
     handles = [backend.prepare({"i": i}) for i in range(8)]
@@ -188,7 +188,7 @@ def test_loadgen_driver_serves_every_query_and_reads_loadgens_results():
 
 
 def test_offline_stops_planning_at_max_duration():
-    from bench.scenarios import offline
+    from bench.measure.scenarios import offline
 
     backend, handles, _ = fake_setup([10.0])  # 100 requests/s
     job = SimpleNamespace(timing=TimingConfig(warmup_iters=2, warmup_s=0, min_iters=700, min_duration_s=0,

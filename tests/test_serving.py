@@ -5,15 +5,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bench.config import SweepConfig, TimingConfig, build_config
+from bench.config.scenario_options import ScenarioOptions
+from bench.config.sweep import SweepConfig, TimingConfig, build_config
 from bench.errors import UserError
+from bench.measure.scenarios import max_qps, server
+from bench.measure.serving.arrivals import Arrivals
+from bench.measure.serving.batching import Batching
+from bench.measure.serving.candidates import Candidates
 from bench.report.build import build_report
-from bench.scenario_options import ScenarioOptions
-from bench.scenarios import max_qps, server
-from bench.serving.arrivals import Arrivals
-from bench.serving.batching import Batching
-from bench.serving.candidates import Candidates
-from bench.sweep import Sweep
+from bench.run.sweep import Sweep
 from tests.conftest import recbench
 from tests.fakes import ScriptedBackend
 

@@ -13,11 +13,11 @@ from onnx import TensorProto, helper, numpy_helper
 from backends.base import BackendOptions
 from backends.ort import OnnxRuntime
 from backends.ov import OpenVINO
-from bench.history import History
-from bench.jobkey import JobKey
-from bench.records import RunDir
-from bench.scenario_options import ScenarioOptions
-from bench.sweep import Sweep
+from bench.config.scenario_options import ScenarioOptions
+from bench.records.history import History
+from bench.records.jobkey import JobKey
+from bench.records.rundir import RunDir
+from bench.run.sweep import Sweep
 from tests.conftest import recbench
 
 
@@ -72,8 +72,8 @@ def test_shapes_follow_the_deployment_unless_asked():
 
 
 def test_static_shapes_on_a_varying_batch_are_skipped_with_why():
-    from bench.config import TimingConfig
-    from bench.jobs import Job
+    from bench.config.sweep import TimingConfig
+    from bench.measure.jobspec import Job
 
     job = Job(job_id="0", run_id="r", run_dir="d", model="dlrm", preset="tiny", variant="fp32", backend="openvino",
               backend_entry="", device="cpu", profile="default", scenario="server", batch_size=4, threads=1,

@@ -1,6 +1,6 @@
 import numpy as np
 
-from bench.significance import compare_latencies
+from bench.stats.significance import compare_latencies
 
 
 def test_same_distribution_is_not_significant():

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from bench import stats
-from bench.config import PERCENTILE_NAMES
+from bench.config.sweep import PERCENTILE_NAMES
+from bench.stats import latency as stats
 
 MS = 1_000_000
 

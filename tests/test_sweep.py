@@ -5,9 +5,9 @@ import json
 import pytest
 
 from backends import registry
-from bench.config import SweepConfig, TimingConfig
-from bench.records import RunDir
-from bench.sweep import Sweep
+from bench.config.sweep import SweepConfig, TimingConfig
+from bench.records.rundir import RunDir
+from bench.run.sweep import Sweep
 
 QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=10, min_duration_s=0.05, quality_samples=4096,
                      resolve=None)  # harness logic, not percentiles: no extension to 662 iterations

@@ -13,11 +13,11 @@ import typer
 import yaml
 from rich.console import Console
 
-import bench.cli as cli
-from bench.records import RunDir
+import bench.cli.main as cli
+from bench.records.rundir import RunDir
+from bench.report.summary import print_summary
 from bench.report.tables import jobs_table
-from bench.stats import summarize
-from bench.summary import print_summary
+from bench.stats.latency import summarize
 from tests.runs import latencies
 
 WIDTH = 80
@@ -108,9 +108,9 @@ def test_gate(tmp_path, narrow):
 
 
 def test_recommend(narrow):
+    from bench.cli.recommend import _print
     from bench.recommend import output
-    from bench.recommend.command import _print
-    from bench.recommend.search import Candidate, Trial
+    from bench.run.search import Candidate, Trial
 
     trials = [Trial(Candidate(v, b, 256, 2), "final", {"status": "ok", "variant": v, "backend": b, "batch_size": 256,
                                                          "latency_ms": {"p50": 12.3456, "p99": 123.456},
@@ -124,7 +124,7 @@ def test_recommend(narrow):
 
 
 def test_history(tmp_path, narrow):
-    from bench.history import History, default_db
+    from bench.records.history import History, default_db
 
     with History(default_db(tmp_path)) as h:
         h.record_run(RunDir(wide_run(tmp_path, "20261205-141516-abcdef")))

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from bench import stats
-from bench.config import TimingConfig
-from bench.timing import measure
+from bench.config.sweep import TimingConfig
+from bench.measure.timing import measure
+from bench.stats import latency as stats
 from tests.fakes import ScriptedBackend
 
 

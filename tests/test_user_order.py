@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from bench.config import build_config
+from bench.config.profiles import load_profile
+from bench.config.scenario_options import ScenarioOptions
+from bench.config.sweep import build_config
 from bench.errors import UserError
-from bench.profiles import load_profile
-from bench.scenario_options import ScenarioOptions
-from bench.scenarios import server
-from bench.serving.request_handles import SizedHandles
+from bench.measure.scenarios import server
+from bench.measure.serving.request_handles import SizedHandles
 from models.data_sequence import history_prefix
 from tests.conftest import recbench
 

@@ -93,7 +93,7 @@ def test_int8_static_is_qdq_with_calibrated_scales(built):
 
 def test_int8_static_is_the_same_model_on_onnxruntime_and_openvino(built):
     """MLPs int8, tables fp32 on both (NNCF used to store the tables int8 too: 13.9 MB vs 47.6 MB at edge)."""
-    from bench.worker import artifact_bytes
+    from bench.measure.worker import artifact_bytes
 
     p, tables = built["int8-static"], built["fp32"].notes["embedding_bytes"]
     ort, ov = artifact_bytes(p.files["onnx"]), artifact_bytes(p.files["openvino"])
@@ -200,8 +200,8 @@ def test_missing_quantizer_says_what_to_install(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "nncf" else real(n, *a))
     assert "pip install nncf" in get_variant("int8-static").missing("openvino")
     assert get_variant("int8-static").missing("onnx") is None
-    from bench.config import SweepConfig
-    from bench.sweep import Sweep
+    from bench.config.sweep import SweepConfig
+    from bench.run.sweep import Sweep
 
     with pytest.raises(UserError, match="pip install nncf"):
         Sweep(SweepConfig(preset="tiny", variants=["int8-static"], backends=["openvino"]))

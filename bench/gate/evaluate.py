@@ -8,7 +8,7 @@ from bench.errors import UserError
 from bench.gate.budgets import Budgets, Limit, Rule, rule_label
 from bench.gate.metrics import confidence_interval, in_unit, lookup
 from bench.gate.result import FAIL, PASS, SKIP, Check, GateResult
-from bench.stats import DEFAULT_RESOLVE, PERCENTILES, unresolved
+from bench.stats.latency import DEFAULT_RESOLVE, PERCENTILES, unresolved
 
 
 def fmt_number(x: float) -> str:

@@ -9,8 +9,8 @@ from typing import get_args
 
 from pydantic import BaseModel
 
-from bench.record import Number, Record
-from bench.records import lookup
+from bench.records.rundir import lookup
+from bench.records.schema import Number, Record
 
 # Unit name -> factor to the kind's base unit (seconds, bytes, samples per second, 1).
 UNITS: dict[str, dict[str, float]] = {
@@ -55,7 +55,7 @@ def _numbers(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
 
 
 def _catalog() -> dict[str, Metric]:
-    """Every measurement the record schema types as a number (bench/record.py) is gateable."""
+    """Every measurement the record schema types as a number (bench/records/schema.py) is gateable."""
     return {path: _metric(path) for path in _numbers(Record)}
 
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench import hboot
 from bench.gate.result import FAIL, INCONCLUSIVE, PASS
-from bench.noise import OTHERS_BUSY
+from bench.measure.noise import OTHERS_BUSY
+from bench.stats import hboot
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from bench.errors import UserError
 from bench.gate import power
 from bench.gate.evaluate import fmt_number, unresolved_in
 from bench.gate.result import FAIL, SKIP, Check, GateResult
-from bench.jobkey import JobKey
-from bench.records import RunDir, lookup
-from bench.replicas import replica_raws
-from bench.stats import PERCENTILES, min_samples
+from bench.records.jobkey import JobKey
+from bench.records.rundir import RunDir, lookup
+from bench.run.replicas import replica_raws
+from bench.stats.latency import PERCENTILES, min_samples
 
 # metric -> the statistic of the raw latencies whose bootstrap CI decides significance.
 STATISTICS = {"latency_ms.p50": "p50", "latency_ms.p90": "p90", "latency_ms.p95": "p95", "latency_ms.p99": "p99",
@@ -20,7 +20,7 @@ DEFAULT_METRICS = ("latency_ms.p50", "latency_ms.p99", "throughput_sps")
 
 
 def iterations_needed(statistic: str) -> int:
-    """Iterations a run needs before `statistic` is judged: the records' own rule (bench.stats.min_samples)."""
+    """Iterations a run needs before `statistic` is judged: the records' own rule (bench.stats.latency.min_samples)."""
     return 2 if statistic == "mean" else min_samples(PERCENTILES[statistic])
 
 

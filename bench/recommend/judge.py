@@ -10,7 +10,7 @@ import numpy as np
 from bench.gate.budgets import Budgets, Limit, rule_label
 from bench.gate.evaluate import fmt_number, matches
 from bench.gate.metrics import in_unit
-from bench.records import lookup
+from bench.records.rundir import lookup
 
 OBJECTIVES = {  # name -> (record metric, larger is better)
     "throughput": ("throughput_sps", True),

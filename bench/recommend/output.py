@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.config import SweepConfig
+from bench.config.sweep import SweepConfig
 from bench.gate.budgets import Budgets, rule_label
 from bench.gate.evaluate import fmt_number, matches
 from bench.recommend.judge import (
@@ -21,8 +21,8 @@ from bench.recommend.judge import (
     quality_axis,
     rank_key,
 )
-from bench.recommend.search import Candidate, SearchResult, Trial
-from bench.records import lookup
+from bench.recommend.trials import Candidate, SearchResult, Trial
+from bench.records.rundir import lookup
 
 
 @dataclass

@@ -14,9 +14,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from bench.errors import UserError
-from bench.jobkey import SERIES_FIELDS as KEY_FIELDS
+from bench.records.jobkey import SERIES_FIELDS as KEY_FIELDS
 from bench.report.data import BASELINE_VARIANT, Run, get, is_load, load_points, varying
-from bench.variant_ratio import Speedup, speedup
+from bench.report.variant_ratio import Speedup, speedup
 
 STYLE = {"font.size": 9, "axes.titlesize": 10, "figure.titlesize": 12, "axes.grid": True, "grid.alpha": 0.3,
          "svg.hashsalt": "recbench", "axes.spines.top": False, "axes.spines.right": False}

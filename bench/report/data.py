@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import UserError
-from bench.jobkey import FIELDS, JobKey
-from bench.records import RECORDS, RunDir
-from bench.records import lookup as get
+from bench.records.jobkey import FIELDS, JobKey
+from bench.records.rundir import RECORDS, RunDir
+from bench.records.rundir import lookup as get
 
-JOB_KEY = FIELDS  # the fields that name a job (bench.jobkey; DESIGN.md)
+JOB_KEY = FIELDS  # the fields that name a job (bench.records.jobkey; DESIGN.md)
 # scenarios that drive load into the backend (their records carry achieved throughput under load)
 LOAD_SCENARIOS = ("server", "concurrency", "max-qps")
 BASELINE_VARIANT = "fp32"

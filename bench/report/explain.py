@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from bench import ops
+from bench.records import ops
 from bench.report.charts import NoData, Palette, _figure, _legend, _unique
 from bench.report.data import BASELINE_VARIANT, Run
 from bench.report.tables import Table, num

@@ -13,7 +13,7 @@ from rich.measure import Measurement
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from bench.jobkey import SERIES_FIELDS
+from bench.records.jobkey import SERIES_FIELDS
 from bench.report.data import get, load_points, varying
 
 # a cell is its text, or (text, style) where style is a colour name: rich uses it, HTML maps it to a class
@@ -164,7 +164,7 @@ def with_ci(value: float | None, ci, fmt: str = ".4g") -> str:
     return format(value, fmt)
 
 
-IDENTITY = (*SERIES_FIELDS, "target")  # the job key without the batch size (bench.jobkey), + a fleet target
+IDENTITY = (*SERIES_FIELDS, "target")  # the job key without the batch size (bench.records.jobkey), + a fleet target
 
 
 def identity_columns(records: list[dict]) -> list[str]:

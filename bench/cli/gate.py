@@ -1,0 +1,114 @@
+"""`recbench gate`: validate every input, judge the run, print and write the verdicts, store them in the history."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from rich.console import Console
+
+from bench.errors import USER_ERRORS, UserError
+from bench.gate import output
+from bench.gate.budgets import load_budgets
+from bench.gate.evaluate import evaluate_budgets
+from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
+from bench.gate.result import SKIP, Check, GateResult
+from bench.records.history import REFS, History, default_db
+from bench.records.jobkey import JobKey
+from bench.records.rundir import RunDir
+from bench.report.tables import print_table
+from bench.run.ab import DEFAULT_PAIRS
+
+
+def open_run(path: Path, what: str = "run") -> RunDir:
+    run = RunDir(Path(path))
+    if not run.path.is_dir():
+        raise UserError(f"{what} folder {path} does not exist")
+    if not run.records():
+        raise UserError(f"{path} has no records: nothing to gate")
+    return run
+
+
+def resolve_baseline(ref: str, candidate: RunDir, db: Path) -> RunDir | None:
+    """A run folder, or a ref (last-pass, last, a run id) looked up in the history; None: no such run yet."""
+    if Path(ref).is_dir():
+        return open_run(Path(ref), "baseline")
+    if not db.exists() and ref not in REFS:
+        raise UserError(f"baseline '{ref}' is not a run folder, and there is no history database at {db} to look it "
+                        "up in (use --db, or `recbench history --rebuild FOLDER`)")
+    if not db.exists():
+        return None
+    with History(db) as h:
+        base = h.resolve(ref, candidate)
+    return open_run(base.path, "baseline") if base else None
+
+
+def no_baseline(ref: str) -> GateResult:
+    """The first run of a new history has nothing to regress from: say so, do not fail."""
+    note = f"no {ref} baseline in the history yet: regression not checked"
+    return GateResult("regression", ref, [Check("regression", "-", "-", "-", "-", "-", SKIP, note)])
+
+
+def rerun_regression(console: Console, base: RunDir, run: RunDir, threshold: float, names: tuple[str, ...],
+                     strict: bool, repeat: int) -> GateResult:
+    """Re-measure both runs' shared jobs now, interleaved, and judge the candidate on those measurements."""
+    from bench.run.ab import rerun
+
+    console.print(f"re-running the jobs of {base.path.name} and {run.path.name} interleaved, {repeat} replicas each",
+                  highlight=False)
+    new_a, new_b = rerun(base, run, repeat, JobKey.of,
+                         lambda plan, k: console.print(f"  {plan.run.run_id} {plan.job.job_id} r{k}", highlight=False))
+    console.print(f"re-run measurements: {new_a.path} {new_b.path}", soft_wrap=True, highlight=False)
+    result = evaluate_regression(new_a, new_b, threshold, names, paired=True, strict=strict)
+    result.source = f"{base.path} (re-run interleaved with the candidate)"
+    return result
+
+
+def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: str | None, max_regression: str,
+             metrics: str | None, strict: bool, junit: Path | None, markdown: Path | None, db: Path | None,
+             rerun: bool = False, repeat: int = DEFAULT_PAIRS, record: bool = False,
+             allow_interrupted: bool = False) -> bool:
+    """Judge RUN_DIR against a budgets file and/or a baseline run; True when every check passed.
+
+    The verdict goes into the history (and so into what `last-pass` means) only with `record`: trying a budgets
+    file out must not change the baseline of the next CI build."""
+    if budgets is None and baseline is None:
+        raise UserError("gate needs --budgets FILE, --baseline RUN_OR_REF, or both")
+    if rerun and baseline is None:
+        raise UserError("--rerun re-measures the baseline and the candidate: it needs --baseline")
+    run = open_run(run_dir)
+    db = db or default_db(run.path.parent)
+    records = run.records()
+    spec = load_budgets(budgets) if budgets else None
+    threshold, names = parse_threshold(max_regression), parse_metrics(metrics)
+    base = resolve_baseline(baseline, run, db) if baseline else None
+    if base:
+        base.refuse_interrupted("the baseline", allow_interrupted)
+    if run.interrupted:
+        console.print(f"[yellow]warning[/]: {run.interruption()}: judging the jobs it recorded", highlight=False)
+
+    results: list[GateResult] = []
+    if spec:
+        results.append(evaluate_budgets(spec, records, str(budgets), strict))
+    if base and rerun:
+        results.append(rerun_regression(console, base, run, threshold, names, strict, repeat))
+    elif base:
+        results.append(evaluate_regression(base, run, threshold, names, strict=strict))
+    elif baseline:
+        results.append(no_baseline(baseline))
+    print_table(console, output.table(results, title=f"gate {run.run_id}"), 2)
+    ok = all(r.passed for r in results)
+    console.print(("[green]" if ok else "[bold red]") + output.summary(results), highlight=False)
+    if junit:
+        output.write_junit(results, junit, run.run_id)
+    if markdown:
+        output.write_markdown(results, markdown, run.run_id)
+    if not record:
+        return ok
+    try:
+        with History(db) as h:
+            for r in results:
+                h.record_gate(run, r.kind, r.source, r.passed, len(r.failures), r.as_dict())
+    except (*USER_ERRORS, sqlite3.Error, OSError) as e:
+        console.print(f"[yellow]warning[/]: gate verdict not stored in the history database: {e}", highlight=False)
+    return ok

@@ -1,0 +1,110 @@
+"""`recbench recommend`: validate the inputs, search, say what to ship and write the config that reproduces it."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from bench.config.sweep import SweepConfig
+from bench.config.validation import lookup
+from bench.errors import UserError
+from bench.gate.budgets import load_budgets
+from bench.recommend import output
+from bench.recommend.judge import OBJECTIVES, quality_axis
+from bench.report.tables import print_table
+from bench.run.search import Search
+from bench.run.sweep import Sweep
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*$")
+_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
+
+
+def parse_duration(text: str) -> float:
+    """'10m', '90s', '1h' or plain seconds."""
+    m = _DURATION.match(text)
+    if not m or float(m.group(1)) <= 0:
+        raise UserError(f"--time-budget takes a positive duration such as 90s, 10m or 1h, got '{text}'")
+    return float(m.group(1)) * _SECONDS[m.group(2)]
+
+
+def search_space(sweep: Sweep) -> tuple[list[tuple[str, str]], dict[tuple[str, str], str]]:
+    """(variant, backend) pairs worth timing, and the pairs that cannot run with the reason."""
+    pairs, unrunnable = [], {}
+    for v in sweep.variants:
+        for b in sweep.backends:
+            ok, why = (b.cls.supports(v.formats, b.device) if b.available else (False, b.reason))
+            if ok:  # a technique that does not fit the model (e.g. no student) is never timed
+                why = v.skip_reason(sweep.ws, b.cls.pick_format(v.formats))
+                ok = why is None
+            if ok:
+                pairs.append((v.name, b.name))
+            else:
+                unrunnable[(v.name, b.name)] = f"cannot run: {why}"  # grouped on output
+    return pairs, unrunnable
+
+
+def recommend(console: Console, base: SweepConfig, budgets_path: Path, objective: str, time_budget: str,
+              threads: list[int] | None, write: Path) -> bool:
+    """Search and report; True when a configuration meets every budget."""
+    started = time.monotonic()
+    lookup("objective", objective, OBJECTIVES)
+    seconds = parse_duration(time_budget)
+    budgets = load_budgets(budgets_path)
+    sweep = Sweep(base, log=console.print)  # validates model, variants, backends, batch sizes, profile
+    base = base.model_copy(update={"preset": sweep.preset, "batch_sizes": sweep.batch_sizes})
+    thread_options = threads or sorted({1, sweep.threads})
+    pairs, unrunnable = search_space(sweep)
+    if not pairs:
+        raise UserError("no variant x backend pair can run here: " + "; ".join(unrunnable.values()))
+    out = Path(base.out) / f"recommend-{datetime.now():%Y%m%d-%H%M%S}-{sweep.family.name}-{sweep.preset}"
+    out.mkdir(parents=True, exist_ok=True)
+    console.print(f"recommend: {len(pairs)} variant x backend pairs x batch {sweep.batch_sizes} x threads "
+                  f"{thread_options}, objective {objective}, time budget {seconds:.0f} s; work in {out}",
+                  soft_wrap=True, highlight=False)
+    search = Search(base, budgets, objective, seconds, thread_options, out, console.print, started)
+    result = search.run(pairs, sweep.batch_sizes)
+    result.rejected.update(unrunnable)
+    outcome = output.decide(result, budgets, objective)
+    lines = output.reasons(outcome, result, budgets, objective)
+    misses = output.closest_misses(result, budgets)
+    axis = quality_axis(budgets, [t.record for t in outcome.latest])
+    quality = axis[0] if axis else None
+    title = f"recommend {sweep.family.name}/{sweep.preset}: objective {objective}, budgets {budgets_path}"
+    md = output.write_markdown(out / "recommendation.md", outcome, result, lines, misses, quality, title)
+    chart = output.draw_front(out / "pareto.png", outcome)
+    _print(console, outcome, quality, lines, misses, result.elapsed_s)
+    (out / "recommendation.json").write_text(json.dumps({
+        "chosen": outcome.chosen and output.config_for(base, outcome.chosen.candidate),
+        "reasons": lines, "closest_misses": misses, "rounds": result.rounds, "elapsed_s": result.elapsed_s,
+        "pareto_front": [output.config_for(base, t.candidate) for t in outcome.front]}, indent=1))
+    console.print(f"details: {md}" + (f"; Pareto chart: {chart}" if chart else ""), soft_wrap=True, highlight=False)
+    if outcome.chosen is None:
+        return False
+    written = output.write_config(write, base, outcome.chosen, objective)
+    console.print(f"[bold green]recommended[/]: {outcome.chosen.candidate.label()}; config: {written}",
+                  soft_wrap=True, highlight=False)
+    return True
+
+
+def _print(console: Console, outcome, quality: str | None, lines: list[str], misses: list[str],
+           elapsed: float) -> None:
+    table = Table(title=f"configurations measured ({elapsed:.0f} s), best first", header_style="bold")
+    for i, name in enumerate(output.HEADER):  # batch ... quality are numbers: never wrapped nor cut
+        numeric = 2 <= i < output.HEADER.index("stage")
+        table.add_column(name, no_wrap=numeric, justify="right" if numeric else "left")
+    for row in output.table_rows(outcome, quality)[:15]:
+        table.add_row(*map(Text, row))
+    print_table(console, table, keys=4)
+    for line in lines:
+        console.print(f"  not chosen: {line}", soft_wrap=True, highlight=False)
+    if outcome.chosen is None:
+        console.print("[bold red]no configuration meets every budget[/]; closest misses:", highlight=False)
+        for m in misses:
+            console.print(f"  {m}", soft_wrap=True, highlight=False)

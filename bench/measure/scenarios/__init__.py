@@ -1,0 +1,81 @@
+"""Load scenarios: how requests are driven into a backend during the measured phase.
+
+A `Scenario` names a module's run(backend, handles, job) -> (record fields, Measurement) and says what it needs:
+how the backend is configured at load (`mode`), how many prepared handles (one per request that may be in flight),
+whether the load is open-loop, and any optional package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from backends.base import Backend, missing_modules
+from bench.config.scenario_options import ScenarioOptions
+from bench.config.validation import lookup
+from bench.errors import UserError
+from bench.measure.scenarios import concurrency, max_qps, offline, server, server_loadgen, single_stream
+from bench.measure.timing import Measurement
+
+Run = Callable[..., tuple[dict[str, Any], Measurement]]
+
+
+def _one(opts: ScenarioOptions, backend: Backend) -> int:
+    return 1
+
+
+def _workers(opts: ScenarioOptions, backend: Backend) -> int:
+    return opts.workers
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One load scenario and what it needs from the worker."""
+
+    name: str
+    run: Run  # (backend, handles, job) -> (record fields, Measurement)
+    open_loop: bool = False  # requests arrive on a schedule, not when the previous one ends
+    mode: str = "latency"  # BackendOptions.mode at load: "throughput" asks for the runtime's own parallelism
+    handles: Callable[[ScenarioOptions, Backend], int] = _one  # prepared handles: one per request in flight
+    requires: tuple[str, str] | None = None  # (import name, install hint) of an optional package
+    varied_rows: bool = False  # candidates / batching options make its calls vary in rows
+
+    def batch_varies(self, opts: ScenarioOptions) -> bool:
+        """Whether its calls' batch varies (dynamic batching, variable candidates): deployed with dynamic shapes."""
+        return self.varied_rows and opts.varies()
+
+    def handles_needed(self, options: dict[str, Any], backend: Backend) -> int:
+        return self.handles(ScenarioOptions(**options), backend)
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("single-stream", single_stream.run),
+    Scenario("offline", offline.run, mode="throughput", handles=lambda o, b: b.streams()),
+    Scenario("server", server.run, open_loop=True, handles=_workers, varied_rows=True),
+    Scenario("concurrency", concurrency.run, handles=lambda o, b: max(o.concurrency)),
+    Scenario("max-qps", max_qps.run, open_loop=True, handles=_workers, varied_rows=True),
+    Scenario("server-loadgen", server_loadgen.run, open_loop=True, handles=_workers,
+             requires=("mlperf_loadgen", "pip install mlcommons-loadgen (or recbench[loadgen])")),
+)}
+
+
+def scenario(name: str) -> Scenario:
+    """The scenario by name; an unknown one or a missing optional package is bad input."""
+    found = lookup("scenario", name, SCENARIOS)
+    if found.requires and missing_modules(found.requires[0]):
+        raise UserError(f"scenario {name} needs {found.requires[0]}: {found.requires[1]}")
+    return found
+
+
+def get(name: str) -> Run:
+    """The scenario's run function (what callers before Scenario objects used)."""
+    return scenario(name).run
+
+
+def backend_mode(name: str) -> str:
+    return SCENARIOS[name].mode
+
+
+def handles_needed(name: str, options: dict, backend: Backend) -> int:
+    return SCENARIOS[name].handles_needed(options, backend)

@@ -1,0 +1,246 @@
+"""server: open-loop arrivals at a target QPS, latency counted from each request's scheduled arrival.
+
+Counting from the scheduled time (not from when a worker got to the request) keeps queueing in the numbers, so
+a stalled runtime cannot hide the requests that piled up behind it (no coordinated omission). Requests carry a
+fixed batch or a drawn number of candidate rows; a dynamic batcher may group them (bench/measure/serving/).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from backends.base import Backend
+from bench.config.scenario_options import ScenarioOptions
+from bench.measure import timing
+from bench.measure.drivers import run_threads
+from bench.measure.serving import arrivals, queueing
+from bench.measure.serving.batching import Backlog, Batching
+from bench.measure.serving.request_handles import HandleFor, SizedHandles, load_rows, rotating
+from bench.measure.serving.user_order import TimeOrdered
+from bench.stats import latency as stats
+
+SPIN_NS = 200_000  # the last 0.2 ms before an arrival is waited out by polling, not by an imprecise sleep
+LATE_FRACTION_WARN = 0.10  # achieved QPS more than 10% under target: the system did not keep up
+
+Wait = Callable[[int], None]  # wait(ns): let about ns nanoseconds pass (the real one sleeps, then polls)
+
+
+def real_wait(ns: int) -> None:
+    time.sleep(max(ns - SPIN_NS, 0) / 1e9)  # sleep(0) still releases the GIL while polling
+
+
+poisson_arrivals = arrivals.poisson
+
+
+@dataclass
+class ServerRun:
+    """One open-loop run: per request its scheduled arrival, service start and end (ns from the run's start)."""
+
+    scheduled: np.ndarray
+    starts: np.ndarray  # -1: dropped (never served: the run hit its time limit first)
+    ends: np.ndarray
+    window_ns: int  # length of the arrival window (n / qps)
+    qps: float
+    workers: int
+    calls: np.ndarray  # per inference call: start, end, rows, opened, due (ns from the run's start)
+    rows: np.ndarray | None = None  # rows of each request (None: batch_size each)
+    batching: Batching | None = None
+
+
+def serve(call: Callable[[Any], None], handles: list[Any], arrivals_ns: np.ndarray, workers: int, qps: float,
+          clock: timing.Clock = time.perf_counter_ns, wait: Wait = real_wait, max_ns: int | None = None,
+          rows: np.ndarray | None = None, batching: Batching | None = None,
+          handle_for: HandleFor | None = None) -> ServerRun:
+    """Serve requests arriving at `arrivals_ns` with `workers` threads taking them in arrival order (FIFO)."""
+    n = len(arrivals_ns)
+    sizes = np.ones(n, np.int64) if rows is None else np.asarray(rows, np.int64)
+    backlog = Backlog(arrivals_ns, sizes)
+    handle_for = handle_for or rotating(handles, workers)
+    starts, ends = [-1] * n, [-1] * n  # lists: a numpy scalar write per request would dominate a virtual-time run
+    calls: list[tuple[int, int, int, int, int]] = []
+    lock = threading.Lock()
+    begin = clock()
+
+    def worker(w: int) -> None:
+        while True:
+            with lock:
+                now = clock() - begin
+                planned = backlog.next_call(now, batching)
+                while planned and max_ns is not None and max(planned.opened, now) > max_ns:
+                    planned = backlog.next_call(now, batching)  # out of time: these requests are dropped
+            if planned is None:
+                return
+            while (left := begin + planned.due - clock()) > 0:
+                wait(left)
+            t0 = clock() - begin
+            call(handle_for(w, planned.rows, planned.segments[0][0]))
+            t1 = clock() - begin
+            with lock:
+                calls.append((t0, t1, planned.rows, planned.opened, planned.due))
+                for i, _ in planned.segments:
+                    starts[i] = t0 if starts[i] < 0 else min(starts[i], t0)
+                    ends[i] = max(ends[i], t1)
+
+    run_threads(worker, workers)
+    return ServerRun(np.asarray(arrivals_ns, np.int64), np.array(starts, np.int64), np.array(ends, np.int64),
+                     int(n / qps * 1e9), qps, workers, np.array(calls, np.int64).reshape(-1, 5),
+                     None if rows is None else sizes, batching)
+
+
+def batch_fields(run: ServerRun) -> dict:
+    """What the dynamic batcher did: the histogram of rows per call it formed and how long it held batches open."""
+    if run.batching is None or not len(run.calls):
+        return {}
+    sizes, counts = np.unique(run.calls[:, 2], return_counts=True)
+    held = run.calls[:, 4] - run.calls[:, 3]  # planned: from when the call could have started to when it was due
+    return {"batching": run.batching.model_dump(), "batches": len(run.calls),
+            "batch_sizes_formed": {str(int(s)): int(c) for s, c in zip(sizes, counts, strict=True)},
+            "batch_rows_mean": float(run.calls[:, 2].mean()),
+            "batch_delay_ms": stats.latency_summary(np.maximum(held, 0))[0]}
+
+
+def summarize_run(run: ServerRun, batch_size: int, budget_ms: float,
+                  arrivals: str = "poisson") -> tuple[dict, np.ndarray]:
+    """Record fields of a server run and its per-request latencies (ns, from the scheduled arrival)."""
+    served = run.starts >= 0
+    latencies = run.ends[served] - run.scheduled[served]
+    queue = run.starts[served] - run.scheduled[served]
+    service = run.ends[served] - run.starts[served]
+    dropped = int((~served).sum())
+    wall_s = max(run.window_ns, int(run.ends.max(initial=0))) / 1e9
+    rows = run.rows[served] if run.rows is not None else np.full(int(served.sum()), batch_size)
+    summary = stats.summarize(latencies, 1, wall_s, ends_ns=run.ends[served], open_loop=True)
+    per_request = float(rows.mean()) if len(rows) else float(batch_size)
+    summary.update(throughput_sps=summary["throughput_sps"] * per_request, samples=int(rows.sum()),
+                   throughput_ci_sps=[v * per_request for v in summary["throughput_ci_sps"] or []] or None)
+    achieved = int(served.sum()) / wall_s
+    busy = int((run.calls[:, 1] - run.calls[:, 0]).sum())
+    summary.update(
+        target_qps=run.qps, achieved_qps=achieved, requests=len(run.scheduled), dropped_requests=dropped,
+        late_requests=int((latencies > budget_ms * 1e6).sum()), late_threshold_ms=budget_ms, workers=run.workers,
+        rows_per_request={"mean": per_request, "max": int(rows.max(initial=0))} if run.rows is not None else None,
+        **queueing.breakdown(run.scheduled[served], queue, service, busy, run.window_ns, run.workers,
+                             single_server=run.workers == 1 and run.batching is None, arrivals=arrivals),
+        **batch_fields(run),
+    )
+    if len(run.calls):  # how late calls began after they were due (thread wake-up, GIL)
+        summary["wakeup_ms"] = stats.latency_summary(np.maximum(run.calls[:, 0] - run.calls[:, 4], 0))[0]
+    if achieved < run.qps * (1 - LATE_FRACTION_WARN):
+        summary["warnings"].append(f"overloaded: achieved {achieved:.1f} QPS of the {run.qps:.1f} targeted")
+    if dropped:
+        summary["warnings"].append(f"{dropped} of {len(run.scheduled)} requests dropped: the run hit its time limit")
+    return summary, latencies
+
+
+@dataclass
+class Traffic:
+    """How one job's requests look: rows per request, batcher, and the handles that serve variable-size calls."""
+
+    opts: ScenarioOptions
+    sized: SizedHandles | None = None  # None: fixed batches rotating through the job's prepared handles
+    batching: Batching | None = None
+    timeline: TimeOrdered | None = None  # user_order time: the handle of each request of the run being bound
+
+    def rows(self, n: int) -> np.ndarray | None:
+        """Rows of n requests (None: each is one fixed batch); their calls' handles are bound here, before timing."""
+        rows = self.opts.candidates.draw(n, self.opts.seed) if self.opts.candidates else None
+        if self.opts.user_order == "time" and self.sized is not None:
+            self.timeline = TimeOrdered(self.sized, n, rows, self.opts.seed)
+        elif self.sized is not None:
+            sizes = rows if rows is not None else [self.sized.batch_size]
+            self.sized.bind(self.opts.workers, range(1, self.batching.max_batch + 1) if self.batching else sizes)
+        return rows
+
+    def with_batching(self, batching: Batching | None) -> Traffic:
+        return Traffic(self.opts, self.sized, batching)
+
+    def handle_for(self) -> HandleFor | None:
+        """What serves each call: the request's own handle in time order, else one per (worker, rows)."""
+        return self.timeline or self.sized
+
+
+def traffic_for(backend: Backend, job) -> Traffic:
+    """The job's traffic: calls of varying rows are cut from the job's row pool (saved by the sweep)."""
+    opts = ScenarioOptions(**job.scenario_options)
+    rows_path = getattr(job, "rows_path", "")
+    if not opts.row_pool(job.batch_size) or not rows_path:
+        return Traffic(opts, batching=opts.batching)
+    sized = SizedHandles(backend.prepare, load_rows(rows_path), job.batch_size, getattr(job, "item_input", ""))
+    return Traffic(opts, sized, opts.batching)
+
+
+def run_at(backend: Backend, handles: list[Any], qps: float, requests: int, opts: ScenarioOptions, job,
+           clock: timing.Clock = time.perf_counter_ns, wait: Wait = real_wait,
+           traffic: Traffic | None = None) -> tuple[dict, np.ndarray]:
+    """One open-loop run of `requests` arrivals at `qps`; returns the summary and the latencies."""
+    traffic = traffic or Traffic(opts, batching=opts.batching)
+    offsets = opts.arrivals.offsets(requests, qps, opts.seed)
+    run = serve(backend.infer_sync, handles, offsets, opts.workers, qps, clock, wait,
+                max_ns=int(job.timing.max_duration_s * 1e9), rows=traffic.rows(requests), batching=traffic.batching,
+                handle_for=traffic.handle_for())
+    summary, latencies = summarize_run(run, job.batch_size, opts.p99_budget_ms, opts.arrivals.kind)
+    if traffic.timeline:
+        summary["user_order"] = traffic.timeline.fields()
+    return summary, latencies
+
+
+def capacity_qps(backend: Backend, handles: list[Any], job, clock: timing.Clock,
+                 traffic: Traffic | None = None) -> float:
+    """Closed-loop requests per second measured while warming up (sizes auto QPS and the max-qps search).
+
+    With drawn request sizes the warm-up rotates through requests of drawn sizes, one call each (no batching).
+    """
+    if traffic and traffic.sized and traffic.opts.candidates:
+        handles = [traffic.sized(0, int(r)) for r in traffic.opts.candidates.draw(16, traffic.opts.seed)]
+    count, elapsed = timing.warm_up(backend, handles, job.timing, clock)
+    return count / max(elapsed, 1e-9)
+
+
+def target_qps(opts: ScenarioOptions, capacity: float) -> tuple[float, str]:
+    """The QPS to offer and where it came from: --qps, else a trace's own rate, else `load` x the capacity."""
+    if opts.qps:
+        return opts.qps, "given"
+    if (trace := opts.arrivals.trace_qps()) is not None:
+        return trace, f"arrival trace {opts.arrivals.file}"
+    return opts.load * capacity, f"{opts.load:.0%} of capacity_qps"
+
+
+def requests_for(qps: float, timing_cfg, minimum: int = 0) -> int:
+    """Requests of one run: the timing's count and duration minimums, the arrivals kept within 80% of its maximum."""
+    n = max(minimum, timing_cfg.target_iters(), math.ceil(qps * timing_cfg.min_duration_s))
+    return max(1, min(n, math.floor(qps * timing_cfg.max_duration_s * 0.8)))
+
+
+def best_setting(results: list[tuple[dict, Any]], key: Callable[[dict], float]) -> tuple[dict, Any]:
+    """The result whose summary scores highest by `key`; with several batcher settings, every one in the record."""
+    best = max(results, key=lambda r: key(r[0]))
+    if len(results) > 1:
+        best[0]["batching_sweep"] = [{k: s.get(k) for k in SWEEP_FIELDS} for s, _ in results]
+    return best
+
+
+SWEEP_FIELDS = ("batching", "target_qps", "achieved_qps", "throughput_sps", "latency_ms", "queue_ms", "service_ms",
+                "utilization", "batch_sizes_formed", "batch_rows_mean", "batch_delay_ms", "max_qps", "curve")
+
+
+def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.perf_counter_ns,
+        wait: Wait = real_wait) -> tuple[dict, timing.Measurement]:
+    traffic = traffic_for(backend, job)
+    opts = traffic.opts
+    capacity = capacity_qps(backend, handles, job, clock, traffic)
+    qps, source = target_qps(opts, capacity)
+    trace = opts.arrivals.kind == "file" and not opts.qps
+    n = len(arrivals.read_trace(opts.arrivals.file)) if trace else requests_for(qps, job.timing)
+    results = []
+    for setting in opts.batching.settings() if opts.batching else [None]:
+        results.append(run_at(backend, handles, qps, n, opts, job, clock, wait, traffic.with_batching(setting)))
+    summary, latencies = best_setting(results, lambda s: -(s["latency_ms"]["p99"] or s["latency_ms"]["max"]))
+    summary.update(capacity_qps=capacity, qps_source=source)
+    return summary, timing.Measurement(latencies, summary["duration_s"], job.batch_size, 0)

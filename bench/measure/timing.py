@@ -1,0 +1,80 @@
+"""The common timing loop: warm-up, then a measured phase over a pool of distinct batches."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from backends.base import Backend, Clock  # noqa: F401 - scenarios annotate with timing.Clock
+from bench.config.sweep import TimingConfig
+
+
+@dataclass
+class Measurement:
+    """Per-iteration latencies of one measured phase and the wall time it took."""
+
+    latencies_ns: np.ndarray
+    wall_s: float
+    samples_per_iter: int
+    warmup_iters: int
+    device_ms: dict[str, np.ndarray] | None = None  # per-iteration device time of each phase (GPU backends)
+
+    @property
+    def samples(self) -> int:
+        return len(self.latencies_ns) * self.samples_per_iter
+
+
+
+
+def _run_until(backend: Backend, handles: list[Any], min_iters: int, min_s: float, max_s: float,
+               record: bool, clock: Clock, device: list[dict] | None = None) -> tuple[list[int], int, float]:
+    """Call infer+synchronize round-robin over handles until both minimums (or max_s) are reached; with
+    `device`, also collect the backend's device times of each iteration (read outside the timed region)."""
+    lat: list[int] = []
+    n, count = len(handles), 0
+    start = clock()
+    min_ns, max_ns = int(min_s * 1e9), int(max_s * 1e9)
+    while True:
+        handle = handles[count % n]
+        t0 = clock()
+        backend.infer(handle)
+        backend.synchronize()
+        t1 = clock()
+        if record:
+            lat.append(t1 - t0)
+            if device is not None:
+                device.append(backend.device_times_ms())
+        count += 1
+        elapsed = t1 - start
+        if (count >= min_iters and elapsed >= min_ns) or elapsed >= max_ns:
+            return lat, count, elapsed / 1e9
+
+
+def warm_up(backend: Backend, handles: list[Any], timing: TimingConfig, clock: Clock = time.perf_counter_ns
+            ) -> tuple[int, float]:
+    """Closed-loop warm-up by count and time (at least one call); returns (calls, seconds) for a capacity estimate."""
+    _, count, elapsed = _run_until(backend, handles, max(1, timing.warmup_iters), timing.warmup_s,
+                                   timing.max_duration_s, False, clock)
+    return count, elapsed
+
+
+def measure(backend: Backend, handles: list[Any], timing: TimingConfig, batch_size: int,
+            clock: Clock = time.perf_counter_ns) -> Measurement:
+    """Warm up by count and time, then time every infer+synchronize individually (closed loop)."""
+    warm = 0
+    if timing.warmup_iters or timing.warmup_s:
+        warm, _ = warm_up(backend, handles, timing, clock)
+    device: list[dict] = []
+    lat, _, wall = _run_until(backend, handles, timing.target_iters(), timing.min_duration_s, timing.max_duration_s,
+                              True, clock, device)
+    return Measurement(np.asarray(lat, dtype=np.int64), wall, batch_size, warm, device_arrays(device))
+
+
+def device_arrays(per_iter: list[dict | None]) -> dict[str, np.ndarray] | None:
+    """Per-phase arrays from per-iteration device-time dicts; None unless every iteration has them."""
+    if not per_iter or any(not d for d in per_iter):
+        return None
+    return {k: np.array([d[k] for d in per_iter], dtype=np.float64) for k in per_iter[0]}

@@ -1,0 +1,169 @@
+"""Runs one job inside its own process: load, warm up, measure, check quality, build the record."""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from backends.base import BackendOptions, NotInEffect, artifact_files, artifact_sha256
+from backends.registry import load_class, load_entry
+from bench.config.harness_options import split_options
+from bench.config.profiles import usable_cores
+from bench.config.sweep import TimingConfig
+from bench.measure import noise, ops, roofline, scenarios
+from bench.measure.energy import EnergyMeter, counters_for
+from bench.measure.jobspec import Job
+from bench.measure.memory import nvml_process_bytes, peak_rss_bytes
+from bench.records.rundir import RunDir, now_iso
+from models.fileio import cache_root
+
+
+def artifact_bytes(path: str) -> int:
+    """Size on disk, counting an OpenVINO IR's .bin beside the file."""
+    return sum(f.stat().st_size for f in artifact_files(path))
+
+
+def measure_quality(backend, job: Job) -> dict | None:
+    """Score the held-out set through the backend itself, with the model family's own evaluator."""
+    if not job.reference:
+        return None
+    return load_entry(job.quality_entry)(backend.run, job.reference, job.timing.quality_samples)
+
+
+@contextmanager
+def injected_delay(backend, delay_ms: float):
+    """Busy-wait `delay_ms` after every infer(): a known slowdown to prove a regression gate catches one."""
+    if not delay_ms:
+        yield
+        return
+    infer, delay_ns = backend.infer, int(delay_ms * 1e6)
+
+    def slowed(handle):
+        infer(handle)
+        end = time.perf_counter_ns() + delay_ns
+        while time.perf_counter_ns() < end:
+            pass
+
+    backend.infer = slowed
+    try:
+        yield
+    finally:
+        del backend.infer
+
+
+def run_job(job: Job) -> dict:
+    started = now_iso()
+    if job.affinity:
+        os.sched_setaffinity(0, job.affinity)
+    if job.memory_cap_bytes:
+        resource.setrlimit(resource.RLIMIT_AS, (job.memory_cap_bytes, job.memory_cap_bytes))
+    proc = psutil.Process()
+    rss_start = proc.memory_info().rss
+    backend = load_class(job.backend_entry)()
+    load = scenarios.scenario(job.scenario)
+    harness, own = split_options(job.backend_options)
+    options = BackendOptions(device=job.device, threads=job.threads, inputs=job.inputs, extra=own,
+                             batch_size=job.batch_size, shapes=job.shapes, mode=load.mode,
+                             cache_dir=str(cache_root()))
+    t0 = time.perf_counter()
+    try:
+        backend.load(job.artifact, options)
+    except NotInEffect as e:  # the runtime would not run what the variant asks for: nothing honest to measure
+        return job.outcome("skipped", str(e), started)
+    load_s = time.perf_counter() - t0
+    rss_loaded, peak_loaded = proc.memory_info().rss, peak_rss_bytes()
+    pool = np.load(job.inputs_path)
+    batches = [{k.split("/", 1)[1]: pool[k] for k in pool.files if k.startswith(f"{i}/")} for i in
+               range(job.timing.pool_size)]
+    n_handles = max(len(batches), load.handles_needed(job.scenario_options, backend))
+    handles = [backend.prepare(batches[i % len(batches)]) for i in range(n_handles)]
+    t0 = time.perf_counter()
+    backend.infer(handles[0])
+    backend.synchronize()
+    first_infer_ms = (time.perf_counter() - t0) * 1e3
+    cores = job.affinity or usable_cores()
+    before = noise.Snapshot.take(cores)
+    with injected_delay(backend, harness.inject_delay_ms), EnergyMeter(*counters_for(job.device)) as meter:
+        summary, measurement = load.run(backend, handles, job)
+    host = noise.between(before, noise.Snapshot.take(cores), cores, job.threads)
+    if host["busy"]:
+        summary["warnings"] = [f"host busy while measuring: {'; '.join(host['busy_reasons'])}",
+                               *summary.get("warnings", [])]
+    peak_run, gpu_nvml = peak_rss_bytes(), nvml_process_bytes()
+    run_dir = RunDir(Path(job.run_dir))
+    run_dir.save_raw(job.job_id, measurement.latencies_ns)
+    for phase, values in (measurement.device_ms or {}).items():
+        run_dir.save_raw(f"{job.job_id}.device-{phase}-ms", values)
+    quality = measure_quality(backend, job)
+    peak = peak_rss_bytes()
+    flops = job.flops_per_sample
+    explained = {**meter.fields(summary["samples"], summary["duration_s"]),
+                 **roofline.fields(flops, job.variant_notes, job.batch_size, summary["throughput_sps"], job.variant,
+                                   job.threads, job.machine_peaks)}
+    if job.op_profile:  # a pass of its own after the timed phase and the memory readings
+        explained["op_profile"] = ops.profile_job(backend, batches, summary["latency_ms"]["mean"], run_dir.path,
+                                                  job.job_id)
+    harness_fields = dict(
+        load_s=load_s, first_infer_ms=first_infer_ms, peak_rss_bytes=peak,
+        load_rss_bytes=rss_loaded - rss_start, rss_start_bytes=rss_start,
+        # high-water mark growth while loading, while measuring, and while scoring quality (they sum to peak - start)
+        peak_rss_load_bytes=peak_loaded - rss_start, peak_rss_run_bytes=peak_run - peak_loaded,
+        peak_rss_quality_bytes=peak - peak_run, gpu_mem_nvml_bytes=gpu_nvml,
+        # what a deployed process adds by serving this model: runtime, model, inputs, inference (footprint budgets)
+        footprint_bytes=peak_run - rss_start,
+        scenario_options=job.scenario_options, noise=host,
+        model_bytes=artifact_bytes(job.artifact), artifact_sha256=artifact_sha256(job.artifact),
+        quality=quality, achieved_gflops=flops * summary["throughput_sps"] / 1e9 if flops else None,
+        backend_settings=backend.describe(), **explained,
+    )
+    # one merge, later sources win: a field two of them name can never fail the job (as ** keywords would)
+    return job.outcome("ok", None, started, **{**summary, **backend.memory(), **harness_fields})
+
+
+def child_main(job: Job, conn, log_path: str) -> None:
+    """Entry point of the spawned process: stdout/stderr go to the job's log, the record to the pipe.
+
+    The output is redirected first, so whatever fails later (a Python error anywhere, a fatal signal through
+    faulthandler) leaves its traceback in the log, where the launcher finds it when no record arrives.
+    """
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    faulthandler.enable()
+    print(f"job {job.job_id}: {job.backend} on {job.device}, {job.scenario}, batch {job.batch_size}, "
+          f"artifact {job.artifact}", flush=True)
+    try:
+        # the job spec beside its log: `python -m bench.measure.worker logs/<job>.job.json` re-runs it alone
+        Path(log_path).with_suffix(".job.json").write_text(json.dumps(job.to_dict()))
+        record = run_job(job)
+    except BaseException as e:  # noqa: BLE001 - any failure becomes this job's record
+        traceback.print_exc()
+        record = job.outcome("failed", f"{type(e).__name__}: {e}".strip())  # whole: screens cut it, records don't
+    print(f"{record['status']}{': ' + record['reason'] if record.get('reason') else ''}", flush=True)
+    conn.send(record)
+    conn.close()
+
+
+def main(argv: list[str]) -> None:
+    """`python -m bench.measure.worker JOB.json`: run one job in this very process and print its record.
+
+    For checking the harness from outside, e.g. peak RSS against `/usr/bin/time -v` on the same job.
+    """
+    data = json.loads(Path(argv[0]).read_text())
+    data["timing"] = TimingConfig(**data["timing"])
+    data["inputs"] = tuple(data["inputs"])
+    print(json.dumps(run_job(Job(**data)), default=float))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

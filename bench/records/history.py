@@ -1,0 +1,163 @@
+"""Run history: every run's metadata, environment, records and gate verdicts in one SQLite file beside the runs."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench.errors import USER_ERRORS, UserError
+from bench.records.jobkey import FIELDS, JobKey
+from bench.records.rundir import RECORDS, RunDir, now_iso
+
+DB_NAME = "history.sqlite"
+# What identifies "the same job" across runs (job ids carry a grid index, which may differ).
+IDENTITY = FIELDS  # a job's identity columns (bench.records.jobkey)
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, path TEXT NOT NULL, model TEXT, preset TEXT, started_at TEXT,
+    git_revision TEXT, env_id TEXT, n_jobs INTEGER, n_ok INTEGER, config TEXT, env TEXT, recorded_at TEXT);
+CREATE TABLE IF NOT EXISTS records (
+    run_id TEXT NOT NULL, job_id TEXT NOT NULL, status TEXT, {", ".join(IDENTITY)}, record TEXT NOT NULL,
+    PRIMARY KEY (run_id, job_id));
+CREATE TABLE IF NOT EXISTS gates (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, kind TEXT NOT NULL, source TEXT,
+    passed INTEGER NOT NULL, n_failed INTEGER, checked_at TEXT NOT NULL, result TEXT);
+"""
+REFS = ("last-pass", "last")
+
+
+def default_db(results_dir: Path) -> Path:
+    """The history database of a results folder (where `recbench run --out` puts its run folders)."""
+    return Path(results_dir) / DB_NAME
+
+
+def _started_at(run: RunDir, records: list[dict]) -> str:
+    times = sorted(r["started_at"] for r in records if r.get("started_at"))
+    if times:
+        return times[0]
+    return datetime.fromtimestamp(run.path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+
+
+def find_runs(folder: Path) -> Iterator[RunDir]:
+    """Every run folder (one holding records.jsonl) under `folder`."""
+    for records in sorted(Path(folder).rglob(RECORDS)):
+        yield RunDir(records.parent)
+
+
+class History:
+    """The SQLite history database; open with `with History(path) as h:`."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30)
+            self.db.row_factory = sqlite3.Row
+            self.db.executescript(SCHEMA)
+            known = {row[1] for row in self.db.execute("PRAGMA table_info(records)")}
+            for column in (c for c in IDENTITY if c not in known):  # a database from before a key field existed
+                self.db.execute(f"ALTER TABLE records ADD COLUMN {column}")
+        except (OSError, sqlite3.Error) as e:
+            raise UserError(f"cannot open the history database {self.path}: {e}") from None
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.db.close()
+
+    def record_run(self, run: RunDir) -> None:
+        """Insert or replace one run with its records (idempotent)."""
+        records = run.records()
+        config_path = run.path / "config.json"
+        config = json.loads(config_path.read_text()) if config_path.exists() else {}
+        env = run.env()
+        first = records[0] if records else {}
+        with self.db:
+            self.db.execute("DELETE FROM records WHERE run_id = ?", (run.run_id,))
+            self.db.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run.run_id, str(run.path.resolve()), config.get("model", first.get("model")),
+                 first.get("preset", config.get("preset")), _started_at(run, records), env.get("git_revision"),
+                 env.get("env_id"), len(records), sum(r.get("status") == "ok" for r in records),
+                 json.dumps(config), json.dumps(env), now_iso()))
+            self.db.executemany(
+                f"INSERT OR REPLACE INTO records (run_id, job_id, status, {', '.join(IDENTITY)}, record) "
+                f"VALUES (?,?,?,{','.join('?' * len(IDENTITY))},?)",
+                [(run.run_id, r["job_id"], r.get("status"), *JobKey.of(r), json.dumps(r))
+                 for r in records])
+
+    def record_gate(self, run: RunDir, kind: str, source: str, passed: bool, n_failed: int, result: dict) -> None:
+        if not self.db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run.run_id,)).fetchone():
+            self.record_run(run)
+        with self.db:
+            self.db.execute("INSERT INTO gates (run_id, kind, source, passed, n_failed, checked_at, result) "
+                            "VALUES (?,?,?,?,?,?,?)", (run.run_id, kind, source, int(passed), n_failed, now_iso(),
+                                                       json.dumps(result)))
+
+    def rebuild(self, folder: Path) -> int:
+        """Re-read every run folder under `folder`; gate verdicts (not stored in run folders) are kept."""
+        runs = list(find_runs(folder))
+        with self.db:
+            self.db.execute("DELETE FROM records")
+            self.db.execute("DELETE FROM runs")
+        for run in runs:
+            self.record_run(run)
+        with self.db:
+            self.db.execute("DELETE FROM gates WHERE run_id NOT IN (SELECT run_id FROM runs)")
+        return len(runs)
+
+    def runs(self) -> list[sqlite3.Row]:
+        """Every run, newest first."""
+        return self.db.execute("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC").fetchall()
+
+    def gate_status(self) -> dict[str, bool]:
+        """run_id -> whether its latest verdict of every gate kind passed (runs never gated are absent)."""
+        latest: dict[tuple[str, str], bool] = {}
+        for row in self.db.execute("SELECT run_id, kind, passed FROM gates ORDER BY checked_at, id"):
+            latest[(row["run_id"], row["kind"])] = bool(row["passed"])
+        status: dict[str, bool] = {}
+        for (run_id, _), passed in latest.items():
+            status[run_id] = status.get(run_id, True) and passed
+        return status
+
+    def records(self) -> Iterator[tuple[sqlite3.Row, dict]]:
+        """(run row, record) for every record, oldest run first."""
+        runs = {r["run_id"]: r for r in self.runs()}
+        for row in self.db.execute("SELECT r.run_id, r.record FROM records r JOIN runs USING (run_id) "
+                                   "ORDER BY runs.started_at, r.run_id, r.job_id"):
+            yield runs[row["run_id"]], json.loads(row["record"])
+
+    def resolve(self, ref: str, candidate: RunDir) -> RunDir | None:
+        """A baseline: `last-pass` (newest run of the same model/preset whose gates all passed), `last`, or a run id.
+
+        None when a ref finds no run yet (a new history); an unknown run id is an error.
+        """
+        if ref not in REFS:
+            row = self.db.execute("SELECT path FROM runs WHERE run_id = ?", (ref,)).fetchone()
+            if row is None:
+                raise UserError(f"baseline '{ref}' is neither a run folder nor a run id in {self.path}; "
+                                f"refs: {', '.join(REFS)}")
+            return RunDir(Path(row["path"]))
+        recs = candidate.records()
+        model, preset = (recs[0].get("model"), recs[0].get("preset")) if recs else (None, None)
+        passed = self.gate_status()
+        for row in self.runs():
+            if row["run_id"] == candidate.run_id or (row["model"], row["preset"]) != (model, preset) \
+                    or RunDir(Path(row["path"])).interrupted:  # an incomplete run is never a ref's baseline
+                continue
+            if ref == "last" or passed.get(row["run_id"]):
+                return RunDir(Path(row["path"]))
+        return None
+
+
+def record_run_quietly(run_path: Path, warn) -> None:
+    """Add a finished run to the history beside it; a history problem never fails the run itself."""
+    try:
+        with History(default_db(run_path.parent)) as h:
+            h.record_run(RunDir(run_path))
+    except (*USER_ERRORS, sqlite3.Error, OSError) as e:
+        warn(f"warning: run not added to the history database: {e}")

@@ -1,0 +1,129 @@
+"""The run folder: append-only records.jsonl, env.json and raw latencies, written so a crash loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import UserError
+from bench.records import schema as record
+from bench.records.schema import SCHEMA_VERSION  # noqa: F401 - kept for readers that import it from here
+from models.fileio import save_atomic
+
+RECORDS = "records.jsonl"
+STATE = "state.json"  # {"state": running | complete | interrupted, "jobs": planned, "done": recorded}
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def lookup(record: dict, path: str):
+    """The value at a dotted path of a record (`latency_ms.p99`), or None where any part is missing."""
+    value = record
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def write_json_atomic(path: Path, data) -> None:
+    save_atomic(path, lambda t: t.write_text(json.dumps(data, indent=1, default=str)))
+
+
+class RunDir:
+    """One run's folder: `records.jsonl`, `env.json`, `config.json`, `raw/`, `logs/`, `inputs/`."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, parent: Path, run_id: str) -> RunDir:
+        run = cls(Path(parent) / run_id)
+        try:
+            for sub in ("raw", "logs", "inputs"):
+                (run.path / sub).mkdir(parents=True, exist_ok=True)
+        except (NotADirectoryError, FileExistsError):
+            raise UserError(f"--out {parent}: a file is in the way; --out takes a folder (run folders go "
+                            "inside it)") from None
+        except OSError as e:
+            raise UserError(f"--out {parent}: cannot create a run folder there: {e.strerror}") from None
+        run.records_path.touch()  # an interrupted run with no finished job is still a run folder
+        return run
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def records_path(self) -> Path:
+        return self.path / RECORDS
+
+    def append(self, record: dict) -> None:
+        """Append one record and force it to disk before returning."""
+        line = json.dumps(record, default=float, allow_nan=True) + "\n"
+        with open(self.records_path, "a") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def mark(self, state: str, **info) -> None:
+        """Say where the run stands: `running` from its start, `complete` or `interrupted` at its end."""
+        write_json_atomic(self.path / STATE, {"state": state, **info})
+
+    @property
+    def state(self) -> dict:
+        """The run's state; a folder without state.json (older recbench) counts as complete."""
+        path = self.path / STATE
+        return json.loads(path.read_text()) if path.exists() else {"state": "complete"}
+
+    @property
+    def interrupted(self) -> bool:
+        """True unless the run finished its whole job grid (Ctrl-C, a kill, or still running)."""
+        return self.state.get("state") != "complete"
+
+    def interruption(self) -> str:
+        """One line for readers: what stopped this run and how far it got ('' for a complete run)."""
+        if not self.interrupted:
+            return ""
+        st = self.state
+        how = "was interrupted" if st.get("state") == "interrupted" else "did not finish (killed, or still running)"
+        return f"run {self.run_id} {how}: {st.get('done', '?')} of {st.get('jobs', '?')} jobs recorded"
+
+    def refuse_interrupted(self, what: str, allow: bool) -> None:
+        """An incomplete run is no baseline unless the user asks for it."""
+        if self.interrupted and not allow:
+            raise UserError(f"{self.interruption()}; not used as {what} (pass --allow-interrupted to use it anyway)")
+
+    def save_raw(self, job_id: str, latencies_ns: np.ndarray) -> Path:
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as f:
+                np.save(f, latencies_ns)
+
+        return save_atomic(self.path / "raw" / f"{job_id}.npy", write)
+
+    def raw(self, job_id: str) -> np.ndarray | None:
+        path = self.path / "raw" / f"{job_id}.npy"
+        return np.load(path) if path.exists() else None
+
+    def records(self) -> list[dict]:
+        """Every complete record; a torn last line (interrupted write) is ignored."""
+        if not self.records_path.exists():
+            raise UserError(f"{self.path} is not a recbench run folder (no {RECORDS})")
+        out = []
+        for line in self.records_path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            out.append(record.read(rec, str(self.path)))
+        return out
+
+    def env(self) -> dict:
+        path = self.path / "env.json"
+        return json.loads(path.read_text()) if path.exists() else {}

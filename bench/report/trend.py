@@ -1,0 +1,91 @@
+"""A metric's trend across the runs in the history database: a table and a matplotlib chart."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from bench.errors import UserError
+from bench.gate.evaluate import fmt_number, matches
+from bench.gate.metrics import get_metric, lookup
+from bench.records.history import History
+from bench.report.tables import print_table
+
+SERIES = ["variant", "backend", "scenario", "batch_size"]
+
+
+def trend(history: History, select: dict, metric: str) -> pd.DataFrame:
+    """One row per (run, job) of the ok records matching `select`: the run, its job identity, the metric, the gate."""
+    try:
+        get_metric(metric)
+    except ValueError as e:
+        raise UserError(f"--metric: {e}") from None
+    gates = history.gate_status()
+    rows = []
+    for run, rec in history.records():
+        if rec.get("status") != "ok" or not matches(rec, select):
+            continue
+        gate = gates.get(run["run_id"])
+        rows.append({"run_id": run["run_id"], "started_at": run["started_at"], "git": run["git_revision"],
+                     **{k: rec.get(k) for k in SERIES}, metric: lookup(rec, metric),
+                     "gate": "-" if gate is None else ("pass" if gate else "fail")})
+    return pd.DataFrame(rows, columns=["run_id", "started_at", "git", *SERIES, metric, "gate"])
+
+
+def chart_name(metric: str, select: dict) -> str:
+    """history-<metric>[-<field>-<value>...].png: a filtered chart never overwrites the unfiltered one."""
+    parts = [metric, *(f"{k}-{v}" for k, v in sorted(select.items()))]
+    return "history-" + re.sub(r"[^A-Za-z0-9._+-]+", "_", "-".join(str(p) for p in parts)) + ".png"
+
+
+def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
+    """One line per (variant, backend, scenario, batch) over run start time; failed gates marked with a red x."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    times = pd.to_datetime(df["started_at"], utc=True, format="ISO8601")
+    failed_label = "gate failed"
+    for key, group in df.assign(t=times).groupby(SERIES, sort=True):
+        variant, backend, scenario, batch = key
+        ax.plot(group["t"], group[metric], marker="o", label=f"{variant} {backend} {scenario} b{batch}")
+        failed = group[group["gate"] == "fail"]
+        if len(failed):
+            ax.scatter(failed["t"], failed[metric], marker="x", s=80, color="red", zorder=3, label=failed_label)
+            failed_label = None
+    unit = get_metric(metric).unit
+    ax.set(xlabel="run start (UTC)", ylabel=f"{metric} [{unit}]" if unit else metric, title=f"{metric} across runs")
+    if times.nunique() == 1:  # one run: a day around it, not matplotlib's default five years
+        ax.set_xlim(times.iloc[0] - pd.Timedelta(hours=12), times.iloc[0] + pd.Timedelta(hours=12))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), ncol=1 + len(ax.get_lines()) // 20)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def show_trend(console: Console, history: History, select: dict, metric: str, last: int, chart_path: Path) -> None:
+    """Print the newest `last` runs' values of `metric` as a table and draw the chart."""
+    df = trend(history, select, metric)
+    runs = list(dict.fromkeys(df["run_id"]))[-last:]
+    df = df[df["run_id"].isin(runs)]
+    if df.empty:
+        console.print(f"no ok records match {select or 'anything'} in {history.path}", highlight=False)
+        return
+    table = Table(title=f"{metric} across {len(runs)} runs", header_style="bold")
+    for name in df.columns:  # numbers and timestamps are never wrapped nor cut
+        table.add_column(name, no_wrap=name in ("started_at", "batch_size", metric),
+                         justify="right" if name in ("batch_size", metric) else "left")
+    for row in df.itertuples(index=False):
+        table.add_row(*(Text("-" if v is None else fmt_number(v) if isinstance(v, float) else str(v)) for v in row))
+    print_table(console, table)
+    console.print(f"chart: {chart(df, metric, chart_path)}", highlight=False)

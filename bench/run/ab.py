@@ -1,0 +1,154 @@
+"""Interleaved A/B: measure A and B now, replica by replica (A B, B A, A B, ...), so both see the same machine.
+
+`recbench gate --baseline A B --rerun` re-runs the recorded jobs of two runs (their artifacts and settings, injected
+delays included); `recbench ab X Y` runs two models / artifacts / variants given directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from backends.base import artifact_sha256, file_sha256
+from bench.config.sweep import TimingConfig
+from bench.errors import UserError
+from bench.measure import env
+from bench.measure.jobspec import Job
+from bench.records.rundir import RunDir, write_json_atomic
+from bench.run.interleave import Interleaver, Planned
+
+DEFAULT_PAIRS = 5  # replicas of each side: the MDE of an A/B shrinks with the square root of the pairs
+
+
+def abba(round_: int, plans: list[Planned]) -> list[Planned]:
+    """Plans come as [a0, b0, a1, b1, ...]; odd rounds run each pair B first, so neither side always goes first."""
+    if round_ % 2 == 0:
+        return plans
+    return [p for i in range(0, len(plans), 2) for p in (plans[i + 1], plans[i])]
+
+
+def recorded_job(run: RunDir, record: dict) -> Job:
+    """The job spec a run wrote beside its log (logs/<job>.job.json, or replica 0's)."""
+    for name in (record["job_id"], f"{record['job_id']}.r0"):
+        path = run.path / "logs" / f"{name}.job.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+            return Job(**{**data, "timing": TimingConfig(**data["timing"]), "inputs": tuple(data["inputs"])})
+    raise UserError(f"{run.path}: no job spec for {record['job_id']} under logs/ (runs recorded before the job spec "
+                    "was saved cannot be re-run)")
+
+
+def new_runs(parent: Path, label_a: str, label_b: str) -> tuple[RunDir, RunDir]:
+    """Two fresh run folders under PARENT/ab/."""
+    stamp = f"{datetime.now():%Y%m%d-%H%M%S}"
+    return RunDir.create(parent / "ab", f"{stamp}-{label_a}"), RunDir.create(parent / "ab", f"{stamp}-{label_b}")
+
+
+def _rehome(job: Job, run: RunDir) -> Job:
+    """The recorded job measured into another run folder (quality is not re-scored: only speed is compared)."""
+    return dataclasses.replace(job, run_id=run.run_id, run_dir=str(run.path), reference=None)
+
+
+Pins = dict[int, tuple[str | None, str]]  # id(plan) -> (sha256 of the artifact it must load, who measured that file)
+
+
+def verify_artifact(job: Job, sha256: str | None, measured_by: str) -> None:
+    """Exit 2 unless the file the job would load is the one `measured_by` measured (same sha256, as the worker
+    hashes it): a file changed or rebuilt since is another model, never silently measured in its place."""
+    path = Path(job.artifact)
+    if not path.is_file():
+        raise UserError(f"{path}: the artifact {measured_by} measured for {job.job_id} no longer exists")
+    if not sha256:
+        raise UserError(f"{path}: {measured_by} recorded no artifact_sha256 for {job.job_id}, so there is no telling "
+                        "whether this is the file it measured")
+    now = artifact_sha256(path)
+    if now != sha256 and sha256 == file_sha256(path):
+        raise UserError(f"{path}: {measured_by} hashed only this IR's .xml (recorded before recbench hashed its .bin "
+                        f"too), so the weights {job.job_id} ran cannot be checked: measure both sides anew "
+                        "(`recbench ab`, or `recbench run` and `recbench gate --baseline`)")
+    if now != sha256:
+        raise UserError(f"{path} changed since {measured_by} measured it (sha256 {sha256[:12]}... then, {now[:12]}... "
+                        f"now): re-running {job.job_id} would measure another file; measure both sides anew "
+                        "(`recbench ab`, or `recbench run` and `recbench gate --baseline`)")
+
+
+def interleave(pairs: list[tuple[Planned, Planned]], repeat: int, pins: Pins,
+               on_launch: Callable[[Planned, int], None] | None = None) -> None:
+    """Run every pair `repeat` times, A and B of a pair back to back in ABBA order; pooled records are appended.
+    Before every launch the plan's artifact must still be the pinned file."""
+    def done(plan: Planned, record: dict) -> None:
+        plan.run.append({**record, "interleaved": True})
+
+    def launching(plan: Planned, k: int) -> None:
+        verify_artifact(plan.job, *pins[id(plan)])
+        if on_launch:
+            on_launch(plan, k)
+
+    Interleaver(repeat, order=abba, on_launch=launching).run([p for pair in pairs for p in pair], done)
+
+
+def rerun(run_a: RunDir, run_b: RunDir, repeat: int, key, on_launch=None) -> tuple[RunDir, RunDir]:
+    """Re-measure the jobs the two runs share (matched by `key`), interleaved; returns the two new run folders.
+    Exit 2, before anything runs, when an artifact is not the file its run measured."""
+    by_a = {key(r): r for r in run_a.records() if r.get("status") == "ok"}
+    matched = [(by_a[key(r)], r) for r in run_b.records() if r.get("status") == "ok" and key(r) in by_a]
+    if not matched:
+        raise UserError(f"no ok job of {run_b.path} matches an ok job of {run_a.path}: nothing to re-run")
+    recorded = [(recorded_job(run_a, a), a, recorded_job(run_b, b), b) for a, b in matched]
+    source_a, source_b = f"run {run_a.path}", f"run {run_b.path}"
+    for job_a, a, job_b, b in recorded:
+        verify_artifact(job_a, a.get("artifact_sha256"), source_a)
+        verify_artifact(job_b, b.get("artifact_sha256"), source_b)
+    new_a, new_b = new_runs(run_b.path.parent, "rerun-baseline", "rerun-candidate")
+    environment = env.capture()
+    for new, old in ((new_a, run_a), (new_b, run_b)):
+        write_json_atomic(new.path / "env.json", environment)
+        write_json_atomic(new.path / "config.json", {"rerun_of": str(old.path), "repeat": repeat})
+    pairs, pins = [], {}
+    for job_a, a, job_b, b in recorded:
+        plan_a, plan_b = Planned(_rehome(job_a, new_a), new_a), Planned(_rehome(job_b, new_b), new_b)
+        pins[id(plan_a)], pins[id(plan_b)] = (a.get("artifact_sha256"), source_a), (b.get("artifact_sha256"), source_b)
+        pairs.append((plan_a, plan_b))
+    interleave(pairs, repeat, pins, on_launch)
+    return new_a, new_b
+
+
+def side(text: str, default_model: str) -> tuple[str, str]:
+    """'MODEL@VARIANT', a variant name (of the default model) or a model (built-in, file, pkg.mod:factory) as fp32."""
+    from models.variants import VARIANTS
+
+    if "@" in text:
+        model, variant = text.rsplit("@", 1)
+        return model, variant
+    if text in VARIANTS or all(step in VARIANTS for step in text.split("+")):
+        return default_model, text
+    return text, "fp32"
+
+
+def ab_key(record: dict) -> tuple:
+    """A and B differ in model or variant by design: jobs pair up on where and how they ran."""
+    return tuple(record.get(k) for k in ("backend", "device", "profile", "scenario", "batch_size", "shapes"))
+
+
+def run_ab(cfg_a, cfg_b, repeat: int, log: Callable[[str], None]) -> tuple[RunDir, RunDir]:
+    """Plan both sides' jobs (building their variants), then run them interleaved into two new run folders."""
+    from bench.run.sweep import Sweep
+
+    sweeps = Sweep(cfg_a, log=log), Sweep(cfg_b, log=log)
+    runs = new_runs(cfg_a.out, "ab-A", "ab-B")
+    plans = []
+    for sw, run in zip(sweeps, runs, strict=True):
+        sw.repeat = repeat
+        _, environment = sw.start(run)
+        plans.append(sw.plan(run, environment))
+    if len(plans[0]) != len(plans[1]):
+        raise UserError(f"A has {len(plans[0])} jobs and B {len(plans[1])}: give one variant per side")
+    # each side's artifact as built now: every replica must measure that file (not one rebuilt meanwhile)
+    pins = {id(p): (artifact_sha256(p.job.artifact), "this A/B's build") for side in plans for p in side
+            if p.outcome is None}
+    interleave(list(zip(*plans, strict=True)), repeat, pins,
+               lambda plan, k: log(f"  {plan.run.run_id} {plan.job.job_id} r{k}"))
+    return runs

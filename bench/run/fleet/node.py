@@ -1,0 +1,97 @@
+"""What runs on a fleet node: one Ray task per job, which runs the job in its own process like a local sweep."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from backends.registry import load_class
+from bench.config.profiles import Profile
+from bench.measure import env
+from bench.measure.jobspec import Job
+from bench.records.rundir import RunDir
+from bench.run.fleet.shipping import Shipped, receive, where_to_build
+from bench.run.launcher import launch
+
+
+@functools.cache
+def node_env() -> dict:
+    """This node's CPU, GPUs and runtime versions (captured once per Ray worker process)."""
+    return env.capture()
+
+
+@contextmanager
+def main_not_reimported() -> Iterator[None]:
+    """A spawned process re-runs its parent's __main__ script first; in a Ray worker that is Ray's worker script,
+    i.e. all of Ray (4.5 s on the busy 2-core VM). The job process needs none of it, as under `python -m bench`."""
+    main = sys.modules["__main__"]
+    path = main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        if path is not None:
+            main.__file__ = path
+
+
+def build_here(job: Job) -> None:
+    """Build the job's variant with this node's own libraries (its versions differ from the head's)."""
+    from models.artifacts import Workspace
+    from models.registry import get_family
+    from models.variants import resolve_variants
+
+    workspace = Workspace(get_family(job.model), job.preset)
+    prepared = workspace.prepare(resolve_variants([job.variant])[0], {job.artifact_format})
+    job.artifact, job.reference = prepared.files[job.artifact_format], prepared.reference
+
+
+def place_files(ray, job: Job, files: dict[str, list[Shipped]], head_versions: dict) -> dict:
+    """Point the job at local copies of its artifact, inputs, reference data and arrival trace; say where the artifact
+    came from."""
+    from models.registry import FAMILIES
+
+    source, why = where_to_build(job.artifact_format, job.model in FAMILIES, head_versions, node_env()["versions"])
+    job.inputs_path = receive(ray, files["inputs"])
+    if files.get("trace"):
+        job.scenario_options["arrivals"]["file"] = receive(ray, files["trace"])
+    if source == "node":
+        build_here(job)
+    else:
+        job.artifact = receive(ray, files["artifact"])
+        job.reference = receive(ray, files["reference"]) if files.get("reference") else None
+    return {"artifact_source": source, "artifact_source_reason": why}
+
+
+def run_on_node(job: Job, files: dict[str, list[Shipped]], head_versions: dict) -> dict:
+    """Ray task body: resolve the profile on this node, run the job in a fresh process, return what it wrote."""
+    import ray
+
+    environment = node_env()
+    job.node = ray.get_runtime_context().get_node_id()
+    job.env_id = environment["env_id"]
+    profile = Profile(**job.profile_detail)
+    job.affinity = profile.pinned()  # this node's cores, not the head's
+    job.threads = job.threads or profile.thread_count()  # None from the head: the profile sets no count
+    ok, why = load_class(job.backend_entry).available_on(job.device)
+    if not ok:
+        return {"record": job.outcome("skipped", f"{job.backend} is not available on node {job.node}: {why}"),
+                "raw": {}, "log": "", "env": environment}
+    with tempfile.TemporaryDirectory(prefix="recbench-fleet-") as tmp:
+        run = RunDir.create(Path(tmp), job.run_id)
+        job.run_dir = str(run.path)
+        try:
+            source = place_files(ray, job, files, head_versions)
+        except Exception as e:  # noqa: BLE001 - a node that cannot get the files fails this job only
+            return {"record": job.outcome("failed", f"preparing the job on node {job.node}: {type(e).__name__}: {e}"),
+                    "raw": {}, "log": "", "env": environment}
+        with main_not_reimported():
+            record = {**launch(job), **source}
+        raw = {p.name[: -len(".npy")]: np.load(p) for p in (run.path / "raw").glob("*.npy")}
+        log = run.path / "logs" / f"{job.job_id}.log"
+        return {"record": record, "raw": raw, "log": log.read_text(errors="replace") if log.exists() else "",
+                "env": environment}

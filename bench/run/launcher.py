@@ -1,0 +1,80 @@
+"""Starts each job in a fresh process with a timeout; crashes and hangs fail that job only.
+
+Processes fork from a forkserver that has imported the worker (numpy, scipy, the harness) once: a job still gets
+its own process and imports its runtime itself, but no longer pays seconds of harness imports on a busy machine.
+The preload holds no runtime (tests/test_job_process.py): a job's memory is the harness plus its own backend's.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+from pathlib import Path
+
+from bench.measure.jobspec import Job
+from bench.measure.worker import child_main
+
+TRACEBACK_STARTS = ("Traceback (most recent call last):", "Fatal Python error:")
+CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+MAX_TRACEBACK_LINES = 60
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"worker killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"worker killed by signal {-code}"
+    return f"worker exited with code {code} before sending a record"
+
+
+def _log_tail(path: Path, job_id: str) -> str:
+    """What the job's process logged last: its last traceback (Python's, or faulthandler's on a fatal signal), else
+    its last line. Output logged before the process started (a variant's build) is not the job's."""
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines()
+                 if ln.strip() and not ln.startswith("Extension modules:")]  # faulthandler's list of every module
+    except OSError:
+        return ""
+    header = [i for i, ln in enumerate(lines) if ln.startswith(f"job {job_id}:")]
+    lines = lines[header[-1]:] if header else lines
+    starts = [i for i, ln in enumerate(lines) if ln.startswith(TRACEBACK_STARTS)]
+    while len(starts) > 1 and lines[starts[-1] - 1].startswith(CHAINED):  # keep a chain of exceptions whole
+        starts.pop()
+    if starts:
+        return "\n" + "\n".join(lines[starts[-1]:][-MAX_TRACEBACK_LINES:])
+    return f" (log: {lines[-1]})" if lines else ""
+
+
+_CTX = mp.get_context("forkserver")
+_CTX.set_forkserver_preload(["bench.measure.worker"])
+
+
+def launch(job: Job) -> dict:
+    """Run `job` in its own process and return its record, whatever happens to the process."""
+    ctx = _CTX
+    log_path = Path(job.run_dir) / "logs" / f"{job.job_id}.log"
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=child_main, args=(job, send, str(log_path)), daemon=True)
+    proc.start()
+    send.close()
+    record = None
+    try:
+        if recv.poll(job.timeout_s):
+            try:
+                record = recv.recv()
+            except EOFError:
+                record = None
+        else:
+            proc.kill()
+            proc.join(5)
+            return job.outcome("failed", f"timed out after {job.timeout_s:g}s" + _log_tail(log_path, job.job_id))
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+    finally:
+        recv.close()
+    if record is None:
+        return job.outcome("failed", _exit_reason(proc.exitcode) + _log_tail(log_path, job.job_id))
+    return record

@@ -1,0 +1,198 @@
+"""Successive halving over variants x backends x batch sizes x threads, inside a wall-clock budget.
+
+Quality first: one short job per (variant, backend) scores the held-out set; a pair that breaks a quality budget
+is never timed again. The survivors, at every batch size and thread count, then race in rounds of growing
+measurement windows; each round keeps the best third (budgets met first, then the objective), and the last round
+measures the finalists with the full statistics.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.config.sweep import SweepConfig, TimingConfig
+from bench.gate.budgets import Budgets
+from bench.recommend.judge import misses, rank_key
+from bench.recommend.trials import Candidate, SearchResult, Trial
+from bench.run.sweep import Sweep
+
+KEEP = 1 / 3  # share of configurations that survive a round
+FINALISTS = 2
+SCREEN_SHARE = 0.5  # at most this share of the time budget goes to the quality screen
+FINAL_RESERVE = 0.2  # kept back for the finalists' full measurement
+SLACK = 0.05  # never planned: estimates of a job's cost on a busy machine run short
+
+
+def screen_timing(quality_samples: int | None) -> TimingConfig:
+    return TimingConfig(warmup_iters=3, warmup_s=0.05, min_iters=50, min_duration_s=0.1, max_duration_s=1.0,
+                        quality_samples=quality_samples)
+
+
+ROUND_TIMINGS = (  # growing windows; quality comes from the screen, so later rounds score only a token sample
+    TimingConfig(warmup_iters=5, warmup_s=0.1, min_iters=100, min_duration_s=0.3, max_duration_s=2,
+                 quality_samples=256),
+    TimingConfig(warmup_iters=10, warmup_s=0.2, min_iters=300, min_duration_s=1, max_duration_s=5,
+                 quality_samples=256),
+)
+FINAL_TIMING = TimingConfig(warmup_iters=20, warmup_s=0.5, min_iters=1000, min_duration_s=2, max_duration_s=20,
+                            quality_samples=256)
+
+
+class _Subset(Sweep):
+    """A sweep over exactly these (variant, backend, batch) triples of its config's grid."""
+
+    def __init__(self, cfg: SweepConfig, wanted: set[tuple[str, str, int]], log: Callable[[str], None]):
+        super().__init__(cfg, log)
+        self.wanted = wanted
+
+    def grid(self):
+        return (g for g in super().grid() if (g[0].name, g[1].name, g[3]) in self.wanted)
+
+
+class Search:
+    """The search state: the base sweep config, the budgets, the objective and the clock."""
+
+    def __init__(self, base: SweepConfig, budgets: Budgets, objective: str, time_budget_s: float,
+                 threads: list[int], out: Path, log: Callable[[str], None], started: float | None = None):
+        self.base, self.budgets, self.objective = base, budgets, objective
+        self.threads, self.out, self.log = threads, out, log
+        self.start, self.budget = started or time.monotonic(), time_budget_s
+        self.job_s = 5.0  # fixed cost of one job (spawn, load, warm-up), refined from every round
+        self.sweeps = 0
+        self.p50_ms: dict[tuple[str, str, int], float] = {}  # last measured p50 per (variant, backend, batch)
+
+    def remaining(self) -> float:
+        return self.budget - (time.monotonic() - self.start)
+
+    def measure(self, cands: list[Candidate], timing: TimingConfig, stage: str) -> list[Trial]:
+        """Run the candidates (one sweep per thread count) and return their trials."""
+        trials = []
+        for threads in sorted({c.threads for c in cands}):
+            group = [c for c in cands if c.threads == threads]
+            self.sweeps += 1
+            cfg = self.base.model_copy(update={
+                "variants": list(dict.fromkeys(c.variant for c in group)),
+                "backends": list(dict.fromkeys(c.backend for c in group)),
+                "batch_sizes": sorted({c.batch_size for c in group}), "threads": threads, "timing": timing,
+                "out": self.out / f"{self.sweeps:02d}-{stage.replace(' ', '')}-t{threads}"})
+            t0 = time.monotonic()
+            run = _Subset(cfg, {(c.variant, c.backend, c.batch_size) for c in group}, self.log).run()
+            records = run.records()
+            spent = time.monotonic() - t0
+            launched = [r for r in records if r["status"] != "skipped"]
+            if launched:
+                window = sum(r.get("duration_s") or 0 for r in launched)
+                self.job_s = max(0.5, (spent - window) / len(launched))
+            for r in records:
+                r["run_dir"] = str(run.path)
+                if (r.get("latency_ms") or {}).get("p50"):
+                    self.p50_ms[(r["variant"], r["backend"], r["batch_size"])] = r["latency_ms"]["p50"]
+                trials.append(Trial(Candidate(r["variant"], r["backend"], r["batch_size"], threads), stage, r))
+        return trials
+
+    def screen(self, pairs: list[tuple[str, str]], result: SearchResult) -> list[tuple[str, str]]:
+        """Quality first: one short job per (variant, backend); return the pairs that meet the quality budgets,
+        best first by the objective at the screen's batch."""
+        batch, threads = min(self.base.batch_sizes), max(self.threads)
+        passed: list[Trial] = []
+        for variant in dict.fromkeys(v for v, _ in pairs):
+            cands = [Candidate(v, b, batch, threads) for v, b in pairs if v == variant]
+            if time.monotonic() - self.start > SCREEN_SHARE * self.budget:
+                for c in cands:
+                    result.rejected[(c.variant, c.backend)] = "not tried: time budget"
+                continue
+            self.log(f"screen {variant}: quality on {', '.join(c.backend for c in cands)} "
+                     f"({self.remaining():.0f} s left)")
+            for t in self.measure(cands, screen_timing(self.base.timing.quality_samples), "screen"):
+                result.trials.append(t)
+                key = (t.candidate.variant, t.candidate.backend)
+                if t.record["status"] != "ok":
+                    result.rejected[key] = f"{t.record['status']}: {t.record.get('reason') or ''}".strip()
+                    continue
+                result.quality[key] = t.record.get("quality") or {}
+                broken = misses(t.record, self.budgets, quality_only=True)
+                if broken:
+                    result.rejected[key] = "; ".join(m.describe() for m in broken)
+                else:
+                    passed.append(t)
+        return [(t.candidate.variant, t.candidate.backend) for t in self.ranked(passed, result)]
+
+    def ranked(self, trials: list[Trial], result: SearchResult) -> list[Trial]:
+        for t in trials:  # quality is the screen's (the full held-out sample), speed is this round's
+            t.record["quality"] = result.quality.get((t.candidate.variant, t.candidate.backend))
+        ok = [t for t in trials if t.record["status"] == "ok"]
+        return sorted(ok, key=lambda t: rank_key(t.record, self.budgets, self.objective))
+
+    def affordable(self, cands: list[Candidate], timing: TimingConfig, reserve: float) -> int:
+        """How many of these candidates (in order) fit in the time left, keeping `reserve` seconds back."""
+        left, n = self.remaining() - reserve, 0
+        for c in cands:
+            p50_s = self.p50_ms.get((c.variant, c.backend, c.batch_size), 0.0) / 1e3
+            window = min(timing.max_duration_s, max(timing.min_duration_s, timing.target_iters() * p50_s))
+            left -= self.job_s + timing.warmup_s + window
+            if left < 0:
+                break
+            n += 1
+        return n
+
+    def run(self, pairs: list[tuple[str, str]], batch_sizes: list[int]) -> SearchResult:
+        result = SearchResult()
+        survivors = self.screen(pairs, result)
+        # When round 1 cannot afford every configuration, the first ones run: every pair at the batch most likely
+        # to win the objective (the largest for throughput), then the next batch, ...; the screen's order within.
+        batches = sorted(batch_sizes, reverse=self.objective == "throughput")
+        cands = [Candidate(v, b, bs, t) for bs in batches for t in self.threads for v, b in survivors]
+        self.log(f"quality screen: {len(survivors)} of {len(pairs)} variant x backend pairs meet the quality "
+                 f"budgets -> {len(cands)} configurations")
+        for i, timing in enumerate(ROUND_TIMINGS, start=1):
+            if len(cands) <= FINALISTS:
+                break
+            fit = self.affordable(cands, timing, FINAL_RESERVE * self.budget)
+            if fit < FINALISTS:
+                break
+            cands = cands[:fit]  # the best-ranked so far (before round 1: the screen's order)
+            stage = f"round {i}"
+            result.rounds.append(f"{stage}: {len(cands)} configurations, {timing.min_duration_s:g} s windows")
+            self.log(f"{stage}: {len(cands)} configurations x {timing.min_duration_s:g} s ({self.remaining():.0f} s "
+                     f"left)")
+            trials = self.measure(cands, timing, stage)
+            result.trials += trials
+            best = self.ranked(trials, result)
+            if best:
+                self.log(f"{stage}: best so far {best[0].candidate.label()}")
+            cands = [t.candidate for t in best[:max(FINALISTS, math.ceil(len(best) * KEEP))]]
+        result.finalists = self.final(cands[:FINALISTS], result)
+        result.elapsed_s = time.monotonic() - self.start
+        return result
+
+    def next_best(self, result: SearchResult) -> list[Candidate]:
+        """Every configuration whose latest short measurement met every budget, best first."""
+        latest = [t for t in result.latest().values() if t.stage != "final"]
+        return [t.candidate for t in self.ranked(latest, result) if not misses(t.record, self.budgets)]
+
+    def final(self, finalists: list[Candidate], result: SearchResult) -> list[Candidate]:
+        """The finalists with the full statistics; while none of those meets every budget, the next-best
+        configurations (that met them in shorter windows), two at a time, with the same statistics, as time allows.
+        Returns every configuration measured in the final."""
+        queue = finalists + [c for c in self.next_best(result) if c not in finalists]
+        measured: list[Candidate] = []
+        while queue:
+            group = queue[:FINALISTS][:self.affordable(queue[:FINALISTS], FINAL_TIMING, SLACK * self.budget)]
+            if not group:
+                break
+            queue = queue[len(group):]
+            if measured:
+                self.log(f"final: none of {len(measured)} configurations meets every budget with the full statistics; "
+                         "measuring the next best")
+            self.log(f"final: {', '.join(c.label() for c in group)} ({self.remaining():.0f} s left)")
+            trials = self.measure(group, FINAL_TIMING, "final")
+            result.trials += trials
+            measured += group
+            if any(not misses(t.record, self.budgets) for t in self.ranked(trials, result)):
+                break
+        if measured:
+            result.rounds.append(f"final: {len(measured)} configurations, full statistics")
+        return measured
