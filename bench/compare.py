@@ -13,10 +13,11 @@ from matplotlib.figure import Figure as MplFigure
 from bench.records import ops
 from bench.records.jobkey import FIELDS, JobKey
 from bench.records.rundir import RunDir
+from bench.records.schema import value_at
 from bench.report import explain, html, markdown
 from bench.report.charts import STYLE
 from bench.report.charts import Chart as ChartFile
-from bench.report.data import Run, env_summary, get, load_run
+from bench.report.data import Run, env_summary, load_run
 from bench.report.document import Bullets, Document, Facts, Figure, Section
 from bench.report.tables import Table, identity_columns, num
 from bench.stats.significance import Comparison, compare_latencies
@@ -51,8 +52,8 @@ class Pair:
     def as_dict(self) -> dict:
         return {"job": JobKey.of(self.a).as_dict(), "job_id_a": self.a.get("job_id"),
                 "job_id_b": self.b.get("job_id"), "ratios_b_over_a": self.ratios,
-                "a": {k: get(self.a, f) for k, f in RATIOS.items()},
-                "b": {k: get(self.b, f) for k, f in RATIOS.items()},
+                "a": {k: value_at(self.a, f) for k, f in RATIOS.items()},
+                "b": {k: value_at(self.b, f) for k, f in RATIOS.items()},
                 "tests": {k: t.as_dict() for k, t in self.tests.items()}, "verdict": self.verdict}
 
 
@@ -92,7 +93,7 @@ def compare_runs(path_a: Path, path_b: Path, allow_interrupted: bool = False) ->
     RunDir(a.path).refuse_interrupted("baseline A", allow_interrupted)
     by_a = {JobKey.of(r): r for r in a.ok}
     by_b = {JobKey.of(r): r for r in b.ok}
-    pairs = [Pair(ra, by_b[k], {name: _ratio(get(ra, f), get(by_b[k], f)) for name, f in RATIOS.items()},
+    pairs = [Pair(ra, by_b[k], {name: _ratio(value_at(ra, f), value_at(by_b[k], f)) for name, f in RATIOS.items()},
                   _tests(a, b, ra, by_b[k])) for k, ra in by_a.items() if k in by_b]
     return RunComparison(a, b, pairs, [r for k, r in by_a.items() if k not in by_b],
                          [r for k, r in by_b.items() if k not in by_a])
@@ -120,7 +121,7 @@ def ratios_table(cmp: RunComparison) -> Table:
                        f"change only when the CI excludes 1 and p < {ALPHA}.")
     for p in cmp.pairs:
         table.rows.append([str(p.a.get(f)) for f in ident] + [str(p.a.get("batch_size")),
-                          f"{num(get(p.a, 'latency_ms.p50'))} → {num(get(p.b, 'latency_ms.p50'))}",
+                          f"{num(value_at(p.a, 'latency_ms.p50'))} → {num(value_at(p.b, 'latency_ms.p50'))}",
                           _ratio_cell(p.ratios["p50"], p.tests.get("p50")),
                           _ratio_cell(p.ratios["p99"], p.tests.get("p99")), _ratio_cell(p.ratios["throughput"]),
                           _ratio_cell(p.ratios["peak_rss"]), _ratio_cell(p.ratios["model_bytes"]),

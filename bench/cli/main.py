@@ -140,12 +140,13 @@ def run(
     """Run a sweep: every variant x backend x scenario x batch size, one process per job.
 
     Exit 0 when every job is ok or skipped, 1 when one failed (the report lists each failure), 2 for bad input."""
-    from bench.config.sweep import build_config, load_yaml
+    from bench.config.sweep import build_config
     from bench.records.history import record_run_quietly
     from bench.records.rundir import RunDir
     from bench.report.summary import print_summary
     from bench.run.replicas import default_repeat
     from bench.run.sweep import RunInterrupted, run_sweep
+    from models.fileio import load_yaml
 
     base = load_yaml(config) if config else {}
     overrides = {"model": model, "preset": preset, "variants": _csv(variants), "backends": _csv(backends),

@@ -8,9 +8,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bench.config.scenario_options import ScenarioOptions
-from bench.config.sweep import load_yaml
 from bench.config.validation import describe, unknown
 from bench.errors import UserError
+from models.fileio import load_yaml
 
 
 def usable_cores() -> list[int]:

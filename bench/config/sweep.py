@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bench.config.scenario_options import ScenarioOptions
 from bench.config.validation import describe
 from bench.errors import UserError
-from models.fileio import load_yaml  # noqa: F401 - bench's YAML reader (re-exported for profiles, budgets)
 
 PERCENTILE_NAMES = ("p50", "p90", "p95", "p99", "p999")  # bench.stats.latency.PERCENTILES (no scipy here)
 

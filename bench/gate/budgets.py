@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from bench.config.sweep import load_yaml
 from bench.config.validation import unknown
 from bench.errors import UserError
 from bench.gate.metrics import Metric, get_metric, parse_quantity
+from models.fileio import load_yaml
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}

@@ -9,8 +9,7 @@ from typing import get_args
 
 from pydantic import BaseModel
 
-from bench.records.rundir import lookup
-from bench.records.schema import Number, Record
+from bench.records.schema import Number, Record, value_at
 
 # Unit name -> factor to the kind's base unit (seconds, bytes, samples per second, 1).
 UNITS: dict[str, dict[str, float]] = {
@@ -95,7 +94,7 @@ def in_unit(value: float, metric: Metric, unit: str) -> float:
 def confidence_interval(record: dict, path: str) -> tuple[float, float] | None:
     """The record's 95% CI for a metric where one was computed (latency_ci_ms, throughput_ci_sps)."""
     if path.startswith("latency_ms."):
-        ci = lookup(record, "latency_ci_ms." + path.split(".", 1)[1])
+        ci = value_at(record, "latency_ci_ms." + path.split(".", 1)[1])
     else:
         stem, _, _ = path.rpartition("_")
         ci = record.get(f"{stem}_ci_{path.rsplit('_', 1)[-1]}") if "." not in path else None

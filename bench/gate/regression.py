@@ -9,8 +9,8 @@ from bench.gate import power
 from bench.gate.evaluate import fmt_number, unresolved_in
 from bench.gate.result import FAIL, SKIP, Check, GateResult
 from bench.records.jobkey import JobKey
-from bench.records.rundir import RunDir, lookup
-from bench.run.replicas import replica_raws
+from bench.records.rundir import RunDir, replica_raws
+from bench.records.schema import value_at
 from bench.stats.latency import PERCENTILES, min_samples
 
 # metric -> the statistic of the raw latencies whose bootstrap CI decides significance.
@@ -75,8 +75,8 @@ def compare_metric(metric: str, base: dict, cand: dict, groups_a: list, groups_b
     if metric == "throughput_sps":
         shown = f"{fmt_number(base['throughput_sps'])} -> {fmt_number(cand['throughput_sps'])} sps"
     else:
-        shown = f"{lookup(base, metric):.4g} -> {lookup(cand, metric):.4g} ms" if lookup(cand, metric) is not None \
-            and lookup(base, metric) is not None else "-"
+        old, new = value_at(base, metric), value_at(cand, metric)
+        shown = f"{old:.4g} -> {new:.4g} ms" if new is not None and old is not None else "-"
     measured = f"{shown}, x{j.ratio:.3f} [{j.ci[0]:.3f}, {j.ci[1]:.3f}], MDE {j.mde:.1%}"
     short = [f"{side}: {why}" for side, rec, groups in (("baseline", base, groups_a), ("candidate", cand, groups_b))
              if (why := _short(rec, statistic, sum(len(g) for g in groups)))]

@@ -10,7 +10,7 @@ import numpy as np
 from bench.gate.budgets import Budgets, Limit, rule_label
 from bench.gate.evaluate import fmt_number, matches
 from bench.gate.metrics import in_unit
-from bench.records.rundir import lookup
+from bench.records.schema import value_at
 
 OBJECTIVES = {  # name -> (record metric, larger is better)
     "throughput": ("throughput_sps", True),
@@ -22,7 +22,7 @@ SPEED_AXES = (("throughput_sps", True), ("latency_ms.p99", False), ("model_bytes
 
 def metric_value(record: dict, path: str) -> float | None:
     """A record's metric; an unresolved latency percentile is estimated from the job's raw latencies."""
-    value = lookup(record, path)
+    value = value_at(record, path)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if path.startswith("latency_ms.p") and record.get("status") == "ok" and record.get("run_dir"):

@@ -22,7 +22,7 @@ from bench.recommend.judge import (
     rank_key,
 )
 from bench.recommend.trials import Candidate, SearchResult, Trial
-from bench.records.rundir import lookup
+from bench.records.schema import value_at
 
 
 @dataclass
@@ -165,7 +165,7 @@ def table_rows(outcome: Outcome, axes_quality: str | None) -> list[list[str]]:
     front = {id(t) for t in outcome.front}
     for t in outcome.latest:
         r = t.record
-        q = lookup(r, axes_quality) if axes_quality else None
+        q = value_at(r, axes_quality) if axes_quality else None
         rows.append([t.candidate.variant, t.candidate.backend, str(t.candidate.batch_size), str(t.candidate.threads),
                      f"{r.get('throughput_sps') or 0:,.0f}", fmt_number(metric_value(r, "latency_ms.p50") or 0),
                      fmt_number(metric_value(r, "latency_ms.p99") or 0), f"{(r.get('model_bytes') or 0) / 1e6:.2f}",

@@ -11,25 +11,18 @@ import numpy as np
 
 from bench.errors import UserError
 from bench.records import schema as record
-from bench.records.schema import SCHEMA_VERSION  # noqa: F401 - kept for readers that import it from here
 from models.fileio import save_atomic
 
 RECORDS = "records.jsonl"
-STATE = "state.json"  # {"state": running | complete | interrupted, "jobs": planned, "done": recorded}
+STATE = "state.json"  # {"state": running | complete | interrupted | failed, "jobs": planned, "done": recorded}
 
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def lookup(record: dict, path: str):
-    """The value at a dotted path of a record (`latency_ms.p99`), or None where any part is missing."""
-    value = record
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
+def replica_id(job_id: str, k: int) -> str:
+    return f"{job_id}.r{k}"
 
 
 def write_json_atomic(path: Path, data) -> None:
@@ -78,9 +71,15 @@ class RunDir:
 
     @property
     def state(self) -> dict:
-        """The run's state; a folder without state.json (older recbench) counts as complete."""
+        """The run's state; a folder without state.json was never finished by recbench: not complete."""
         path = self.path / STATE
-        return json.loads(path.read_text()) if path.exists() else {"state": "complete"}
+        return json.loads(path.read_text()) if path.exists() else {"state": "unknown"}
+
+    def recorded(self) -> int:
+        """How many results records.jsonl holds (its complete lines)."""
+        if not self.records_path.exists():
+            return 0
+        return sum(1 for line in self.records_path.read_text().splitlines() if line.endswith("}"))
 
     @property
     def interrupted(self) -> bool:
@@ -92,7 +91,9 @@ class RunDir:
         if not self.interrupted:
             return ""
         st = self.state
-        how = "was interrupted" if st.get("state") == "interrupted" else "did not finish (killed, or still running)"
+        how = {"interrupted": "was interrupted", "failed": f"failed ({st.get('error')})",
+               "unknown": "has no state.json (not finished by recbench)"}.get(
+            st.get("state"), "did not finish (killed, or still running)")
         return f"run {self.run_id} {how}: {st.get('done', '?')} of {st.get('jobs', '?')} jobs recorded"
 
     def refuse_interrupted(self, what: str, allow: bool) -> None:
@@ -127,3 +128,13 @@ class RunDir:
     def env(self) -> dict:
         path = self.path / "env.json"
         return json.loads(path.read_text()) if path.exists() else {}
+
+
+def replica_raws(run: RunDir, record: dict) -> list[np.ndarray] | None:
+    """Each ok replica's raw latencies (ms); one group (the whole raw file) for a record without replicas."""
+    reps = [s["replica"] for s in record.get("replicas") or [] if s["status"] == "ok"]
+    names = [replica_id(record["job_id"], k) for k in reps] or [record["job_id"]]
+    raws = [run.raw(n) for n in names]
+    if any(r is None or len(r) < 2 for r in raws):
+        return None
+    return [r.astype(np.float64) / 1e6 for r in raws]

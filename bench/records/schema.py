@@ -154,6 +154,16 @@ class Record(Open):
         return self.model_dump(exclude_unset=True)
 
 
+def value_at(record: dict, path: str):
+    """The value at a dotted path of a record (`latency_ms.p99`), or None where any part is missing."""
+    value = record
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
 def build(fields: dict[str, Any]) -> dict[str, Any]:
     """Validate a record the worker is about to write; a bad field fails the job naming it."""
     try:

@@ -15,7 +15,8 @@ from matplotlib.lines import Line2D
 
 from bench.errors import UserError
 from bench.records.jobkey import SERIES_FIELDS as KEY_FIELDS
-from bench.report.data import BASELINE_VARIANT, Run, get, is_load, load_points, varying
+from bench.records.schema import value_at
+from bench.report.data import BASELINE_VARIANT, Run, is_load, load_points, varying
 from bench.report.variant_ratio import Speedup, speedup
 
 STYLE = {"font.size": 9, "axes.titlesize": 10, "figure.titlesize": 12, "axes.grid": True, "grid.alpha": 0.3,
@@ -130,7 +131,7 @@ def _batch_axis(ax, batches: list[int]) -> None:
 
 def closed_loop(run: Run) -> list[dict]:
     """Ok records measured back to back (not under load) with latency percentiles."""
-    return [r for r in run.ok if not is_load(r) and get(r, "latency_ms.p50") is not None]
+    return [r for r in run.ok if not is_load(r) and value_at(r, "latency_ms.p50") is not None]
 
 
 def _ci_bars(ax, xs, ys, cis, colour) -> None:
@@ -189,7 +190,7 @@ def latency_cdf(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, 
 def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str, str, str]], log_y: bool = True
                      ) -> Figure:
     """One panel per metric (field, ci field, y label), one line per series over batch size."""
-    recs = [r for r in closed_loop(run) if get(r, metrics[0][0]) is not None]
+    recs = [r for r in closed_loop(run) if value_at(r, metrics[0][0]) is not None]
     batches = sorted({r["batch_size"] for r in recs if r.get("batch_size")})
     if not recs:
         raise NoData("no records measured back to back (single-stream / offline)")
@@ -200,13 +201,13 @@ def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str
     series = groups(sorted(recs, key=lambda r: r["batch_size"]), pal.label)
     for ax, (field, ci_field, ylabel) in zip(axes, metrics, strict=True):
         for label, rs in series.items():
-            rs = [r for r in rs if get(r, field) is not None]  # a percentile too few samples back is null
+            rs = [r for r in rs if value_at(r, field) is not None]  # a percentile too few samples back is null
             if not rs:
                 continue
-            xs, ys = [r["batch_size"] for r in rs], [get(r, field) for r in rs]
+            xs, ys = [r["batch_size"] for r in rs], [value_at(r, field) for r in rs]
             st = pal.style(rs[0])
             ax.plot(xs, ys, label=label, **st)
-            _ci_bars(ax, xs, ys, [get(r, ci_field) for r in rs], st["color"])
+            _ci_bars(ax, xs, ys, [value_at(r, ci_field) for r in rs], st["color"])
         _batch_axis(ax, batches)
         if log_y:
             ax.set_yscale("log")
@@ -274,14 +275,15 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 
 def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
-    recs = [r for r in closed_loop(run) if get(r, "quality.auc_delta") is not None and get(r, "latency_ms.p99")]
+    recs = [r for r in closed_loop(run)
+            if value_at(r, "quality.auc_delta") is not None and value_at(r, "latency_ms.p99")]
     by_batch = groups(recs, lambda r: r.get("batch_size"))
     batches = sorted(b for b, rs in by_batch.items() if len({r.get("variant") for r in rs}) >= 2)
     if not batches:
         raise NoData("needs at least 2 variants with measured quality at one batch size")
     recs = by_batch[batches[0]]
     pal = pal.within(recs)
-    pts = [(get(r, "latency_ms.p99"), get(r, "quality.auc_delta")) for r in recs]
+    pts = [(value_at(r, "latency_ms.p99"), value_at(r, "quality.auc_delta")) for r in recs]
     front = pareto_front(pts)
     fig, (ax,) = _figure(f"Quality vs latency of the variants (batch {batches[0]})", 1, height=4.6)
     for i, r in enumerate(recs):
@@ -289,7 +291,7 @@ def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
         ax.scatter(*pts[i], color=st["color"], marker=st["marker"], s=70 if i in front else 35,
                    edgecolors="black" if i in front else "none", alpha=1 if i in front else 0.55, label=pal.label(r),
                    zorder=3)
-        ci = get(r, "latency_ci_ms.p99")
+        ci = value_at(r, "latency_ci_ms.p99")
         if ci:
             x = pts[i][0]
             ax.errorbar(x, pts[i][1], xerr=[[max(x - ci[0], 0)], [max(ci[1] - x, 0)]], color=st["color"],

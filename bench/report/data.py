@@ -12,7 +12,7 @@ import numpy as np
 from bench.errors import UserError
 from bench.records.jobkey import FIELDS, JobKey
 from bench.records.rundir import RECORDS, RunDir
-from bench.records.rundir import lookup as get
+from bench.records.schema import value_at
 
 JOB_KEY = FIELDS  # the fields that name a job (bench.records.jobkey; DESIGN.md)
 # scenarios that drive load into the backend (their records carry achieved throughput under load)
@@ -147,7 +147,8 @@ def _load_point(record: dict, point: dict) -> dict:
     offered = point.get("target_qps") or point.get("concurrency") or samples or 0
     return {"setting": setting, "offered": offered, "clients": point.get("concurrency"),
             "target_qps": point.get("target_qps"), "achieved_qps": achieved,
-            "samples_per_s": samples, "p50": get(point, "latency_ms.p50"), "p99": get(point, "latency_ms.p99"),
+            "samples_per_s": samples, "p50": value_at(point, "latency_ms.p50"),
+            "p99": value_at(point, "latency_ms.p99"),
             "p50_ci": ci.get("p50"), "p99_ci": ci.get("p99"), "passed": point.get("passed")}
 
 

@@ -7,8 +7,9 @@ from collections.abc import Callable
 import numpy as np
 from matplotlib.figure import Figure
 
+from bench.records.schema import value_at
 from bench.report.charts import MARKERS, NoData, Palette, _figure, _legend
-from bench.report.data import Run, get
+from bench.report.data import Run
 
 QUEUE, SERVICE = "#ff7f0e", "#1f77b4"
 
@@ -25,7 +26,8 @@ def _label(pal: Palette, r: dict, setting: dict) -> str:
 
 
 def latency_breakdown(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
-    recs = [r for r in run.ok if get(r, "queue_ms.mean") is not None and get(r, "service_ms.mean") is not None]
+    recs = [r for r in run.ok
+            if value_at(r, "queue_ms.mean") is not None and value_at(r, "service_ms.mean") is not None]
     if not recs:
         raise NoData("no server / max-qps records with queue and service times")
     pal = pal.within(recs)
@@ -33,15 +35,15 @@ def latency_breakdown(run: Run, pal: Palette, reference: str | None) -> tuple[Fi
     fig, axes = _figure("Where the latency goes: queue wait vs service", 2, cols=2, height=0.35 * len(rows) + 1.5)
     y = np.arange(len(rows))
     for ax, stat in zip(axes, ("mean", "p99"), strict=True):
-        queue = [get(s, f"queue_ms.{stat}") or 0.0 for _, s in rows]
-        service = [get(s, f"service_ms.{stat}") or 0.0 for _, s in rows]
+        queue = [value_at(s, f"queue_ms.{stat}") or 0.0 for _, s in rows]
+        service = [value_at(s, f"service_ms.{stat}") or 0.0 for _, s in rows]
         if stat == "mean":  # means add up: queue + service = latency
             ax.barh(y, queue, color=QUEUE, label="queue wait")
             ax.barh(y, service, left=queue, color=SERVICE, label="service")
         else:  # percentiles do not add up: side by side, with the latency p99 marked
             ax.barh(y - 0.2, queue, height=0.4, color=QUEUE, label="queue wait")
             ax.barh(y + 0.2, service, height=0.4, color=SERVICE, label="service")
-            ax.plot([get(s, "latency_ms.p99") or np.nan for _, s in rows], y, "k|", markersize=14, label="latency")
+            ax.plot([value_at(s, "latency_ms.p99") or np.nan for _, s in rows], y, "k|", markersize=14, label="latency")
         ax.set_yticks(y, [label for label, _ in rows] if stat == "mean" else [""] * len(rows))
         ax.invert_yaxis()
         ax.set_xlabel(f"{stat} (ms)")
@@ -57,8 +59,8 @@ def _curve(r: dict, setting: dict) -> list[tuple[float, float]]:
     out = []
     for p in sorted(points, key=lambda p: p.get("target_qps") or 0):
         x = p.get("throughput_sps") or (p.get("achieved_qps") or 0) * (r.get("batch_size") or 1)
-        if x and get(p, "latency_ms.p99") is not None:
-            out.append((x, get(p, "latency_ms.p99")))
+        if x and value_at(p, "latency_ms.p99") is not None:
+            out.append((x, value_at(p, "latency_ms.p99")))
     return out
 
 

@@ -14,7 +14,8 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from bench.records.jobkey import SERIES_FIELDS
-from bench.report.data import get, load_points, varying
+from bench.records.schema import value_at
+from bench.report.data import load_points, varying
 
 # a cell is its text, or (text, style) where style is a colour name: rich uses it, HTML maps it to a class
 Cell = str | tuple[str, str]
@@ -186,16 +187,17 @@ def jobs_table(records: list[dict], title: str = "", detailed: bool = False, rea
     for r in records:
         ci = r.get("latency_ci_ms") or {}
         if detailed:
-            cells = [with_ci(get(r, "latency_ms.p50"), ci.get("p50")), with_ci(get(r, "latency_ms.p99"), ci.get("p99")),
-                     num(get(r, "latency_ms.p999")),
+            cells = [with_ci(value_at(r, "latency_ms.p50"), ci.get("p50")),
+                     with_ci(value_at(r, "latency_ms.p99"), ci.get("p99")),
+                     num(value_at(r, "latency_ms.p999")),
                      with_ci(r.get("throughput_sps"), r.get("throughput_ci_sps"), ",.0f"),
-                     mib(r.get("peak_rss_bytes")), mib(r.get("model_bytes")), num(get(r, "quality.auc"), ".4f"),
-                     num(get(r, "quality.auc_delta"), "+.4f"), num(get(r, "quality.rank_corr"), ".4f"),
+                     mib(r.get("peak_rss_bytes")), mib(r.get("model_bytes")), num(value_at(r, "quality.auc"), ".4f"),
+                     num(value_at(r, "quality.auc_delta"), "+.4f"), num(value_at(r, "quality.rank_corr"), ".4f"),
                      num(r.get("cv"), ".0%")]
         else:
-            cells = [num(get(r, "latency_ms.p50"), ".3f"), num(get(r, "latency_ms.p99"), ".3f"),
+            cells = [num(value_at(r, "latency_ms.p50"), ".3f"), num(value_at(r, "latency_ms.p99"), ".3f"),
                      num(r.get("throughput_sps"), ",.0f"), mib(r.get("peak_rss_bytes")),
-                     num(get(r, "quality.auc"), ".4f"), num(get(r, "quality.auc_delta"), "+.4f")]
+                     num(value_at(r, "quality.auc"), ".4f"), num(value_at(r, "quality.auc_delta"), "+.4f")]
         status = _status(r) if reasons or r.get("status") == "ok" else (r.get("status", "?"), _status(r)[1])
         table.rows.append([str(r.get(f)) for f in ident] + [str(r.get("batch_size"))] + cells + [status])
     if detailed and any(r.get("latency_ci_ms") for r in records):

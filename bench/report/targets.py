@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.report.data import get
+from bench.records.schema import value_at
 from bench.report.tables import Table, num
 
 ROW = ("variant", "backend", "scenario", "batch_size")
@@ -20,7 +20,8 @@ def targets_table(records: list[dict]) -> Table | None:
         row = [str(v) for v in key]
         for t in targets:
             r = cells.get((key, t))
-            row += [num(r.get("throughput_sps"), ",.0f"), num(get(r, "latency_ms.p99"), ".4g")] if r else ["-", "-"]
+            row += [num(r.get("throughput_sps"), ",.0f"), num(value_at(r, "latency_ms.p99"), ".4g")] if r \
+                else ["-", "-"]
         rows.append(row)
     cols = ["variant", "backend", "scenario", "batch"] + [f"{t} {m}" for t in targets for m in ("samples/s", "p99 ms")]
     return Table("Per target: throughput and p99", cols, rows, numeric=set(range(3, len(cols))),

@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.records.rundir import RunDir
-from bench.run.replicas import replica_raws
+from bench.records.rundir import RunDir, replica_raws
 from bench.stats.hboot import ratio, with_unseen_noise
 
 NO_DIFFERENCE = "no difference"

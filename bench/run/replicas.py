@@ -8,7 +8,7 @@ import numpy as np
 
 from bench.measure.jobspec import Job
 from bench.measure.noise import busy_reasons
-from bench.records.rundir import RunDir
+from bench.records.rundir import RunDir, replica_id
 from bench.stats import hboot
 from bench.stats.latency import CV_WARN, latency_summary
 
@@ -19,10 +19,6 @@ NOISE_KEPT = ("others_cpu_share", "steal_share", "loadavg_before", "busy")
 
 def default_repeat(quick: bool) -> int:
     return QUICK_REPEAT if quick else DEFAULT_REPEAT
-
-
-def replica_id(job_id: str, k: int) -> str:
-    return f"{job_id}.r{k}"
 
 
 def replica_job(job: Job, k: int, repeat: int, score_quality: bool) -> Job:
@@ -94,13 +90,3 @@ def pool(job: Job, records: list[dict], run: RunDir) -> dict:
         "peak_rss_bytes": max(r.get("peak_rss_bytes") or 0 for r in oks), "repeat": len(records),
         "replicas": [summary(k, r) for k, r in enumerate(records)],
     }
-
-
-def replica_raws(run: RunDir, record: dict) -> list[np.ndarray] | None:
-    """Each ok replica's raw latencies (ms); one group (the whole raw file) for a record without replicas."""
-    reps = [s["replica"] for s in record.get("replicas") or [] if s["status"] == "ok"]
-    names = [replica_id(record["job_id"], k) for k in reps] or [record["job_id"]]
-    raws = [run.raw(n) for n in names]
-    if any(r is None or len(r) < 2 for r in raws):
-        return None
-    return [r.astype(np.float64) / 1e6 for r in raws]

@@ -66,16 +66,3 @@ def scenario(name: str) -> Scenario:
     if found.requires and missing_modules(found.requires[0]):
         raise UserError(f"scenario {name} needs {found.requires[0]}: {found.requires[1]}")
     return found
-
-
-def get(name: str) -> Run:
-    """The scenario's run function (what callers before Scenario objects used)."""
-    return scenario(name).run
-
-
-def backend_mode(name: str) -> str:
-    return SCENARIOS[name].mode
-
-
-def handles_needed(name: str, options: dict, backend: Backend) -> int:
-    return SCENARIOS[name].handles_needed(options, backend)

@@ -8,9 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from backends import registry
 from bench.config.profiles import BUILTIN
-from bench.config.sweep import load_yaml
 from bench.config.validation import describe, unknown
 from bench.errors import UserError
+from models.fileio import load_yaml
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"  # becomes part of job ids and file names
 
