@@ -11,16 +11,15 @@ from bench.gate.result import FAIL, SKIP, Check, GateResult
 from bench.records.jobkey import JobKey
 from bench.records.rundir import RunDir, replica_raws
 from bench.records.schema import value_at
-from bench.stats.latency import PERCENTILES, min_samples
+from bench.stats.percentiles import PERCENTILES, min_samples
 
-# metric -> the statistic of the raw latencies whose bootstrap CI decides significance.
-STATISTICS = {"latency_ms.p50": "p50", "latency_ms.p90": "p90", "latency_ms.p95": "p95", "latency_ms.p99": "p99",
-              "latency_ms.mean": "mean", "throughput_sps": "mean"}
+# metric -> the statistic of the raw latencies whose ratio's CI (bench.stats.hboot.ratio) decides significance
+STATISTICS = {**{f"latency_ms.{q}": q for q in (*PERCENTILES, "mean")}, "throughput_sps": "mean"}
 DEFAULT_METRICS = ("latency_ms.p50", "latency_ms.p99", "throughput_sps")
 
 
 def iterations_needed(statistic: str) -> int:
-    """Iterations a run needs before `statistic` is judged: the records' own rule (bench.stats.latency.min_samples)."""
+    """Iterations a run needs before `statistic` is judged: the records' own rule (percentiles.min_samples)."""
     return 2 if statistic == "mean" else min_samples(PERCENTILES[statistic])
 
 

@@ -17,7 +17,8 @@ from bench.errors import UserError
 from bench.records.jobkey import SERIES_FIELDS as KEY_FIELDS
 from bench.records.schema import value_at
 from bench.report.data import BASELINE_VARIANT, Run, is_load, load_points, varying
-from bench.report.variant_ratio import Speedup, speedup
+from bench.report.variant_ratio import speedup
+from bench.stats.hboot import Estimate
 
 STYLE = {"font.size": 9, "axes.titlesize": 10, "figure.titlesize": 12, "axes.grid": True, "grid.alpha": 0.3,
          "svg.hashsalt": "recbench", "axes.spines.top": False, "axes.spines.right": False}
@@ -400,12 +401,12 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
                  "'no diff.' where the CI spans 1.")
 
 
-def cell_speedup(run: Run, base: dict, rec: dict | None) -> Speedup | None:
+def cell_speedup(run: Run, base: dict, rec: dict | None) -> Estimate | None:
     """The cell's speedup over the baseline with its CI (from the replicas), or None where it was not measured."""
     if rec is None:
         return None
     if rec is base:
-        return Speedup(1.0, (1.0, 1.0), True)
+        return Estimate(1.0, (1.0, 1.0), 0.0)
     return speedup(run.path, base, rec)
 
 
