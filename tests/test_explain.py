@@ -12,7 +12,7 @@ import pytest
 
 from bench.measure import energy, machine, ops, roofline
 from bench.records import ops as op_tables
-from tests.conftest import recbench
+from tests.conftest import ROOT, recbench
 
 PEAKS = {"threads": 2, "fp32_gemm_gflops": 100.0, "int8_gemm_gops": 400.0, "triad_gbps": 10.0, "gather_gbps": 2.0}
 
@@ -217,7 +217,12 @@ def test_run_with_op_profile_records_ops_energy_and_roofline(tmp_path):
 
 
 def test_fidelity_pairs_interleave_and_their_ratio_is_the_one_engine():
-    from bench.run.fidelity import interleaved, paired_ratio
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fidelity", ROOT / "scripts" / "fidelity.py")
+    fidelity = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fidelity)
+    interleaved, paired_ratio = fidelity.interleaved, fidelity.paired_ratio
 
     order = []
     a, b = interleaved(lambda: order.append("a") or 2.0, lambda: order.append("b") or 1.0, 4)

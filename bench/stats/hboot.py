@@ -48,9 +48,9 @@ def _centre(groups: list[np.ndarray], name: str) -> float:
     return float(np.mean([np.log(max(float(statistic(np.asarray(g, np.float64), name)), 1e-300)) for g in groups]))
 
 
-def _widen(draws: np.ndarray, centre: float, replicas: int) -> np.ndarray:
-    """Resampling R replicas underestimates their variance by (R-1)/R: widen the spread back."""
-    return centre + (draws - centre) * np.sqrt(replicas / (replicas - 1)) if replicas > 1 else draws
+def _var(draws: np.ndarray, replicas: int) -> float:
+    """The resamples' variance; resampling R replicas underestimates theirs by (R-1)/R: widened back."""
+    return float(np.var(draws)) * (replicas / (replicas - 1) if replicas > 1 else 1.0)
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,10 @@ class Estimate:
         return float(np.expm1(z * self.se_log))
 
 
-def _estimate(centre: float, draws: np.ndarray, replicas: int, unseen_var: float = 0.0) -> Estimate:
-    """Student-t interval on the log scale with the bootstrap's standard error (plus `unseen_var`, the variance of
-    the log the resamples cannot show): with 3-5 replicas a percentile interval of the resamples is far too narrow
-    (it has only a handful of distinct values to spread over)."""
-    se = float(np.sqrt(np.var(draws) + unseen_var))
+def _estimate(centre: float, var: float, replicas: int) -> Estimate:
+    """Student-t interval on the log scale with the bootstrap's variance: with 3-5 replicas a percentile interval of
+    the resamples is far too narrow (it has only a handful of distinct values to spread over)."""
+    se = float(np.sqrt(var))
     half = t_quantile(0.5 + CONFIDENCE / 2, replicas) * se
     return Estimate(float(np.exp(centre)), (float(np.exp(centre - half)), float(np.exp(centre + half))), se,
                     replicas)
@@ -93,9 +92,8 @@ def pooled(groups: list[np.ndarray], name: str, seed: int = 0) -> Estimate:
     """The statistic over replicas (geometric mean of theirs) with a hierarchical bootstrap interval."""
     rng = np.random.default_rng(seed)
     r = len(groups)
-    centre = _centre(groups, name)
     draws = _log_draws(groups, name, rng.integers(0, r, (OUTER, r)), rng)
-    return _estimate(centre, _widen(draws, centre, r), r)
+    return _estimate(_centre(groups, name), _var(draws, r), r)
 
 
 def ratio(groups_a: list[np.ndarray], groups_b: list[np.ndarray], name: str, paired: bool = False,
@@ -114,6 +112,6 @@ def ratio(groups_a: list[np.ndarray], groups_b: list[np.ndarray], name: str, pai
     ca, cb = _centre(groups_a, name), _centre(groups_b, name)
     da, db = _log_draws(groups_a, name, picks_a, rng), _log_draws(groups_b, name, picks_b, rng)
     if paired:
-        return _estimate(cb - ca, _widen(db - da, cb - ca, ra), ra)
+        return _estimate(cb - ca, _var(db - da, ra), ra)
     unseen = ((ra == 1) + (rb == 1)) * np.log1p(SINGLE_REPLICA_CV) ** 2
-    return _estimate(cb - ca, _widen(db, cb, rb) - _widen(da, ca, ra), min(ra, rb), unseen)
+    return _estimate(cb - ca, _var(da, ra) + _var(db, rb) + unseen, min(ra, rb))

@@ -1,6 +1,5 @@
-"""Side-by-side checks of recbench against a runtime's own tool: the same batch on both sides, interleaved
-pairs, and the ratio with its CI from bench.stats.hboot.ratio (scripts/openvino-vs-benchmark-app,
-scripts/ort-vs-native-loop)."""
+"""Helpers of scripts/openvino-vs-benchmark-app and scripts/ort-vs-native-loop: recbench against a runtime's own
+tool, the same batch on both sides, interleaved pairs, and the ratio with its CI from bench.stats.hboot.ratio."""
 
 from __future__ import annotations
 
