@@ -394,11 +394,7 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
 
 def cell_speedup(run: Run, base: dict, rec: dict | None) -> Estimate | None:
     """The cell's speedup over the baseline with its CI (from the replicas), or None where it was not measured."""
-    if rec is None:
-        return None
-    if rec is base:
-        return Estimate(1.0, (1.0, 1.0), 0.0)
-    return speedup(run.path, base, rec)
+    return None if rec is None else speedup(run.path, base, rec)
 
 
 CHARTS: list[tuple[str, str, Callable]] = [
