@@ -108,10 +108,8 @@ def summarize(latencies_ns: np.ndarray, samples_per_iter: int, wall_s: float, en
     ci = {name: percentile_ci(ms, PERCENTILES[name] / 100) if lat[name] is not None else None
           for name in ("p50", "p99")}
     gaps = (np.diff(np.sort(ends)) if ends_ns is not None else latencies_ns).astype(np.float64)
-    tp_ci = None
-    if len(gaps) >= 2 and gaps.mean() > 0:
-        mean = hboot.pooled([gaps], "mean", seed)
-        tp_ci = [throughput * mean.value / mean.ci[1], throughput * mean.value / mean.ci[0]]
+    mean = hboot.pooled([gaps], "mean", seed) if len(gaps) >= 2 and gaps.mean() > 0 else None  # of the gaps
+    tp_ci = [throughput * mean.value / mean.ci[1], throughput * mean.value / mean.ci[0]] if mean else None
     return {
         "latency_ms": lat,
         "latency_ci_ms": ci,
