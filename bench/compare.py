@@ -1,4 +1,5 @@
-"""`recbench compare RUN_A RUN_B`: match jobs across two runs, ratios B/A, and whether a change is real."""
+"""`recbench compare RUN_A RUN_B`: match jobs across two runs, ratios B/A, and whether a change is real (the same
+ratio and CI as `recbench gate --baseline`: bench.stats.hboot.ratio over the replicas)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from bench.records import ops
 from bench.records.jobkey import FIELDS, JobKey
-from bench.records.rundir import RunDir
+from bench.records.rundir import RunDir, replica_raws
 from bench.records.schema import value_at
 from bench.report import explain, html, markdown
 from bench.report.charts import STYLE
@@ -20,20 +21,21 @@ from bench.report.charts import Chart as ChartFile
 from bench.report.data import Run, env_summary, load_run
 from bench.report.document import Bullets, Document, Facts, Figure, Section
 from bench.report.tables import Table, identity_columns, num
-from bench.stats.significance import Comparison, compare_latencies
+from bench.report.variant_ratio import NO_DIFFERENCE
+from bench.stats.hboot import Estimate, ratio
 
-ALPHA = 0.05  # rank-test level; a change is called only when the ratio's CI excludes 1 as well
 RATIOS = {"p50": "latency_ms.p50", "p99": "latency_ms.p99", "throughput": "throughput_sps",
           "peak_rss": "peak_rss_bytes", "model_bytes": "model_bytes"}
 
 
-def verdict(test: Comparison | None) -> str:
-    """faster / slower (B vs A), 'no sig. change', or 'not tested' where a side lacks raw latencies."""
+def verdict(test: Estimate | None) -> str:
+    """faster / slower (B vs A: the ratio's CI excludes 1), 'no difference', or 'not tested' where a side lacks
+    raw latencies."""
     if test is None:
         return "not tested"
-    if test.significant and test.p_value < ALPHA:
-        return "slower" if test.ratio > 1 else "faster"
-    return "no sig. change"
+    if test.differs:
+        return "slower" if test.value > 1 else "faster"
+    return NO_DIFFERENCE
 
 
 @dataclass
@@ -43,7 +45,7 @@ class Pair:
     a: dict
     b: dict
     ratios: dict[str, float | None]
-    tests: dict[str, Comparison]  # p50 / p99 from the raw latencies, where both raw files exist
+    tests: dict[str, Estimate]  # p50 / p99 ratios B/A from the replicas' raw latencies, where both sides have them
 
     @property
     def verdict(self) -> str:
@@ -54,7 +56,9 @@ class Pair:
                 "job_id_b": self.b.get("job_id"), "ratios_b_over_a": self.ratios,
                 "a": {k: value_at(self.a, f) for k, f in RATIOS.items()},
                 "b": {k: value_at(self.b, f) for k, f in RATIOS.items()},
-                "tests": {k: t.as_dict() for k, t in self.tests.items()}, "verdict": self.verdict}
+                "tests": {k: {"ratio": t.value, "ci": list(t.ci), "mde": t.mde, "replicas": t.replicas,
+                              "significant": t.differs} for k, t in self.tests.items()},
+                "verdict": self.verdict}
 
 
 @dataclass
@@ -78,11 +82,12 @@ def _ratio(a, b) -> float | None:
     return b / a if a and b is not None else None
 
 
-def _tests(a: Run, b: Run, ra: dict, rb: dict) -> dict[str, Comparison]:
-    xa, xb = a.raw_ms(ra), b.raw_ms(rb)
-    if xa is None or xb is None or len(xa) < 2 or len(xb) < 2:
+def _tests(a: Run, b: Run, ra: dict, rb: dict) -> dict[str, Estimate]:
+    """Runs made at different times: never paired (a one-replica side gets the between-process noise it cannot show)."""
+    ga, gb = replica_raws(RunDir(a.path), ra), replica_raws(RunDir(b.path), rb)
+    if ga is None or gb is None:
         return {}
-    return {stat: compare_latencies(xa, xb, stat) for stat in ("p50", "p99")}
+    return {stat: ratio(ga, gb, stat) for stat in ("p50", "p99")}
 
 
 def compare_runs(path_a: Path, path_b: Path, allow_interrupted: bool = False) -> RunComparison:
@@ -99,33 +104,34 @@ def compare_runs(path_a: Path, path_b: Path, allow_interrupted: bool = False) ->
                          [r for k, r in by_b.items() if k not in by_a])
 
 
-def _ratio_cell(ratio: float | None, test: Comparison | None = None) -> str:
-    if ratio is None:
-        return "-"
-    return f"{ratio:.3g} [{test.ci[0]:.3g}, {test.ci[1]:.3g}]" if test else f"{ratio:.3g}"
+def _ratio_cell(value: float | None, test: Estimate | None = None) -> str:
+    """The tested ratio with its CI (what the gate prints), else the records' ratio."""
+    if test:
+        return f"{test.value:.3g} [{test.ci[0]:.3g}, {test.ci[1]:.3g}]"
+    return "-" if value is None else f"{value:.3g}"
 
 
 VERDICT_STYLE = {"faster": "green", "slower": "red"}
 
 
 def ratios_table(cmp: RunComparison) -> Table:
-    """Each matched job: A and B p50, ratios B/A with the bootstrap CIs, rank-test p-value, verdict."""
+    """Each matched job: A and B p50, ratios B/A with their CIs, verdict."""
     records = [p.a for p in cmp.pairs]
     ident = identity_columns(records)
     cols = [*ident, "batch", "p50 ms A → B", "p50 B/A [95% CI]", "p99 B/A [95% CI]", "thr B/A", "RSS B/A",
-            "model B/A", "p (MWU)", "verdict"]
+            "model B/A", "verdict"]
     table = Table(f"B / A — A: {cmp.a.run_id}, B: {cmp.b.run_id}", cols,
                   numeric=set(range(len(ident) + 1, len(cols) - 1)), keys=len(ident) + 1,
-                  note="ratio < 1: lower in B (faster for latency, smaller for memory). CI: bootstrap 95% of the ratio "
-                       "from the raw latencies; p: two-sided Mann-Whitney U on them. The verdict (at p50) calls a "
-                       f"change only when the CI excludes 1 and p < {ALPHA}.")
+                  note="ratio < 1: lower in B (faster for latency, smaller for memory). p50/p99: the replicas' ratio "
+                       "with its 95% CI (hierarchical bootstrap, as `recbench gate --baseline`; a side measured in one "
+                       "process gets an assumed between-process noise). The verdict (at p50) calls a change only when "
+                       "the CI excludes 1.")
     for p in cmp.pairs:
         table.rows.append([str(p.a.get(f)) for f in ident] + [str(p.a.get("batch_size")),
                           f"{num(value_at(p.a, 'latency_ms.p50'))} → {num(value_at(p.b, 'latency_ms.p50'))}",
                           _ratio_cell(p.ratios["p50"], p.tests.get("p50")),
                           _ratio_cell(p.ratios["p99"], p.tests.get("p99")), _ratio_cell(p.ratios["throughput"]),
                           _ratio_cell(p.ratios["peak_rss"]), _ratio_cell(p.ratios["model_bytes"]),
-                          num(p.tests["p50"].p_value, ".2g") if "p50" in p.tests else "-",
                           (p.verdict, VERDICT_STYLE.get(p.verdict, "dim"))])
     return table
 
@@ -180,12 +186,13 @@ def ratio_chart(cmp: RunComparison) -> ChartFile | None:
         y = np.arange(len(cmp.pairs))
         for ax, stat in zip(axes, ("p50", "p99"), strict=True):
             for i, p in enumerate(cmp.pairs):
-                ratio, t = p.ratios[stat], p.tests.get(stat)
-                if ratio is None:
+                t = p.tests.get(stat)
+                value = t.value if t else p.ratios[stat]
+                if value is None:
                     continue
                 colour = colours.get(verdict(t), "#57606a")
-                err = [[ratio - t.ci[0]], [t.ci[1] - ratio]] if t else None
-                ax.errorbar([ratio], [i], xerr=err, fmt="o", color=colour, capsize=3, label=labels[i])
+                err = [[value - t.ci[0]], [t.ci[1] - value]] if t else None
+                ax.errorbar([value], [i], xerr=err, fmt="o", color=colour, capsize=3, label=labels[i])
             ax.axvline(1.0, color="black", linewidth=0.8)
             ax.set_xscale("log")
             ax.set_xlabel(f"{stat} latency ratio B/A (log scale; < 1 = B faster)")
@@ -193,7 +200,8 @@ def ratio_chart(cmp: RunComparison) -> ChartFile | None:
         axes[0].set_yticks(y, labels)
         axes[0].invert_yaxis()
     return ChartFile("compare-latency-ratios", "Latency ratios B/A", fig,
-                     "Bars: bootstrap 95% CI of the ratio; green/red: significant improvement/regression.")
+                     "Bars: 95% CI of the ratio (hierarchical bootstrap over replicas); green/red: significant "
+                     "improvement/regression.")
 
 
 def document(cmp: RunComparison, figure: Figure | None) -> Document:

@@ -10,8 +10,8 @@ import numpy as np
 
 from backends.base import BackendOptions
 from backends.torch_cuda import TorchCUDA
-from bench.records.rundir import RunDir
-from bench.stats.significance import compare_latencies
+from bench.records.rundir import RunDir, replica_raws
+from bench.stats import hboot
 from models.artifacts import Workspace
 from models.registry import get_family
 from models.variants import get_variant
@@ -86,11 +86,10 @@ def report(ref: Path) -> str:
     eager, graphs = _find(recs, backend="torch-cuda", batch_size=1), _find(recs, backend="torch-cuda-graphs",
                                                                           batch_size=1)
     if eager and graphs:
-        c = compare_latencies(eager[0].raw(eager[1]["job_id"]), graphs[0].raw(graphs[1]["job_id"]), "p50")
-        lo, hi = 1 / c.ci[1], 1 / c.ci[0]
+        c = hboot.ratio(replica_raws(*graphs), replica_raws(*eager), "p50")  # eager over graphs: the speedup
         lines.append(f"- CUDA graphs vs eager, batch 1, p50 latency: {eager[1]['latency_ms']['p50']:.4f} -> "
-                     f"{graphs[1]['latency_ms']['p50']:.4f} ms = {1 / c.ratio:.2f}x faster (95% CI {lo:.2f}-{hi:.2f}); "
-                     f"target >= 2x: {_verdict(1 / c.ratio >= 2)}")
+                     f"{graphs[1]['latency_ms']['p50']:.4f} ms = {c.value:.2f}x faster (95% CI {c.ci[0]:.2f}-"
+                     f"{c.ci[1]:.2f}); target >= 2x: {_verdict(c.value >= 2)}")
     fp32 = _find(recs, backend="torch-cuda", batch_size=4096, dtype="float32")
     fp16 = _find(recs, batch_size=4096, dtype="float16")
     if fp32 and fp16:

@@ -24,6 +24,7 @@ def make_run(parent: Path, run_id: str, latencies_ms: dict[str, np.ndarray], pre
                     "started_at": started_at, "peak_rss_bytes": 300 * 2**20, "model_bytes": 2_000_000,
                     "gpu_mem_bytes": None, "quality": {"auc": 0.7, "auc_delta": -0.0002},
                     **summarize(ns, 1, float(ns.sum()) / 1e9), **fields})
+    run.mark("complete", jobs=len(latencies_ms), done=len(latencies_ms))  # finished, as `recbench run` marks it
     return run
 
 
@@ -41,3 +42,11 @@ def latencies(median_ms: float, n: int = 2000, seed: int = 0, spread: float = 0.
     """Right-skewed per-iteration latencies around a median, like a real timing loop's."""
     rng = np.random.default_rng(seed)
     return median_ms * rng.lognormal(0.0, spread, n)
+
+
+def replicated_run(parent: Path, run_id: str, median_ms: float, seed: int, replicas: int = 4, between: float = 0.01,
+                   **kw) -> RunDir:
+    """A run of `replicas` processes whose medians wander by `between` (CV) around `median_ms`."""
+    rng = np.random.default_rng(seed)
+    return make_replicated_run(parent, run_id, [latencies(median_ms * rng.lognormal(0, between), seed=seed * 10 + k,
+                                                          **kw) for k in range(replicas)])

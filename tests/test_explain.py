@@ -12,7 +12,7 @@ import pytest
 
 from bench.measure import energy, machine, ops, roofline
 from bench.records import ops as op_tables
-from tests.conftest import recbench
+from tests.conftest import ROOT, recbench
 
 PEAKS = {"threads": 2, "fp32_gemm_gflops": 100.0, "int8_gemm_gops": 400.0, "triad_gbps": 10.0, "gather_gbps": 2.0}
 
@@ -216,15 +216,24 @@ def test_run_with_op_profile_records_ops_energy_and_roofline(tmp_path):
     assert op_changes(compare_runs(run, run)).rows
 
 
-def test_fidelity_pairs_interleave_and_ratio_ci():
-    from bench.run.fidelity import interleaved, ratio_ci
+def test_fidelity_pairs_interleave_and_their_ratio_is_the_one_engine():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fidelity", ROOT / "scripts" / "fidelity.py")
+    fidelity = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fidelity)
+    interleaved, paired_ratio = fidelity.interleaved, fidelity.paired_ratio
 
     order = []
     a, b = interleaved(lambda: order.append("a") or 2.0, lambda: order.append("b") or 1.0, 4)
     assert "".join(order) == "abbaabba" and a == [2.0] * 4 and b == [1.0] * 4
-    assert ratio_ci(a, b) == (2.0, 2.0, 2.0)
-    r, lo, hi = ratio_ci([1.1, 1.2, 1.05, 1.15], [1.0, 1.0, 1.0, 1.0])
-    assert lo <= r <= hi and 1.0 < lo and hi < 1.25
+    assert paired_ratio(a, b).value == pytest.approx(2.0) and paired_ratio(a, b).ci == pytest.approx((2.0, 2.0))
+    r = paired_ratio([1.1, 1.2, 1.05, 1.15], [1.0, 1.0, 1.0, 1.0])
+    assert r.ci[0] <= r.value <= r.ci[1] and 1.0 < r.ci[0] and r.ci[1] < 1.25
+    # four pairs: a t interval with 3 degrees of freedom, wider than the percentile bootstrap of four logs was
+    assert r.ci[1] / r.ci[0] > 1.15
+    one = paired_ratio([2.0], [1.0])  # a single pair shows no between-process noise: it is assumed
+    assert one.value == pytest.approx(2.0) and one.ci[0] < 1.3 and one.ci[1] > 3
 
 
 def test_a_backend_without_a_profiler_or_with_a_failing_one_keeps_the_job(tmp_path):

@@ -10,8 +10,8 @@ import pytest
 from matplotlib.collections import PathCollection
 from PIL import Image
 
+from bench.recommend.judge import pareto_front
 from bench.report.build import build_report
-from bench.report.charts import pareto_front
 from tests.conftest import ROOT, recbench
 from tests.recorded_runs import copy_run, external_references, read_records, recorded_run, write_records
 
@@ -206,9 +206,11 @@ def test_a_variants_all_report_renders_legibly(run, tmp_path):
         assert c.figure is None or Image.open(rep.out_dir / "charts" / f"{c.name}.png").size[0] <= 1300
 
 
-def test_pareto_front():
+def test_the_chart_draws_the_pareto_front_recommend_picks_from():
     pts = [(1.0, -0.01), (2.0, 0.0), (3.0, -0.02), (1.5, -0.01), (0.5, -0.05)]
-    assert sorted(pareto_front(pts)) == [0, 1, 4]
+    recs = [{"latency_ms": {"p99": x}, "quality": {"auc_delta": y}} for x, y in pts]
+    front = pareto_front(recs, (("latency_ms.p99", False), ("quality.auc_delta", True)))
+    assert [recs.index(r) for r in front] == [0, 1, 4]
 
 
 def test_partial_run_reports_what_it_has(run, tmp_path):

@@ -4,20 +4,35 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from bench.config.sweep import PERCENTILE_NAMES
+from bench.config.sweep import TimingConfig
 from bench.stats import latency as stats
+from bench.stats.percentiles import PERCENTILES
 
 MS = 1_000_000
 
 
-def test_percentile_names_agree():
-    assert tuple(stats.PERCENTILES) == PERCENTILE_NAMES
+def test_one_percentile_table_backs_the_config_the_records_and_the_bootstrap():
+    """p999 is in the table: the config resolves it, the records report it, the bootstrap and recommend read it."""
+    from bench.recommend.judge import metric_value
+    from bench.stats import hboot
+
+    assert TimingConfig(resolve="p999").target_iters() == stats.min_samples(99.9) == 6636
+    with pytest.raises(ValueError, match="p50, p90, p95, p99, p999"):
+        TimingConfig(resolve="p42")
+    lat = np.random.default_rng(0).lognormal(0, 0.1, 7000)
+    s = stats.summarize((lat * MS).astype(np.int64), 1, lat.sum() / 1e3)
+    assert set(PERCENTILES) <= set(s["latency_ms"]) and s["latency_ms"]["p999"] == pytest.approx(
+        np.percentile(lat, 99.9), rel=1e-6)
+    assert hboot.pooled([lat], "p999").value == pytest.approx(np.quantile(lat, 0.999))
+    assert metric_value({"latency_ms": {"p999": 2.5}}, "latency_ms.p999") == 2.5
 
 
 def test_min_samples_match_mlperf_early_stopping():
     assert stats.min_samples(99) == 662  # MLPerf: p99 at 99% confidence
     assert stats.min_samples(90) == 64  # MLPerf: p90 at 99% confidence (SingleStream)
     assert stats.min_samples(50) < stats.min_samples(95) < stats.min_samples(99) < stats.min_samples(99.9)
+    # the exact binomial bound at other settings (no overshoot: 0.99^n <= 0.05 from n = 299)
+    assert stats.min_samples(99, 0.95, 0) == 299 and stats.min_samples(90, 0.99, 3) == 97
 
 
 def test_percentile_is_missing_below_its_bound_with_the_reason():

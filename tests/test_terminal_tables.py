@@ -47,6 +47,7 @@ def wide_run(parent: Path, run_id: str, slower: float = 1.0) -> Path:
                 "model": "dlrm", "preset": "edge", "variant": "fp32", "backend": "torch-cpu", "device": "cpu",
                 "profile": "edge", "scenario": "server", "batch_size": 256, "threads": 2,
                 "started_at": "2026-01-01T00:00:00+00:00"})
+    run.mark("complete", jobs=i + 1, done=i + 1)
     return run.path
 
 
@@ -86,7 +87,7 @@ def test_run_summary(tmp_path, width):
 def test_compare(tmp_path, narrow):
     from bench.compare import compare_runs, ratios_table
 
-    a, b = wide_run(tmp_path, "a"), wide_run(tmp_path, "b", slower=1.3)
+    a, b = wide_run(tmp_path, "a"), wide_run(tmp_path, "b", slower=2.0)  # one replica a side: beyond its noise
     cli.compare(a, b, markdown=None, html=None, out=None, as_json=False, allow_interrupted=False)
     table = ratios_table(compare_runs(a, b))
     assert_whole(printed(narrow), [*numbers(table), "slower"])

@@ -10,8 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bench.config.scenario_options import ScenarioOptions
 from bench.config.validation import describe
 from bench.errors import UserError
-
-PERCENTILE_NAMES = ("p50", "p90", "p95", "p99", "p999")  # bench.stats.latency.PERCENTILES (no scipy here)
+from bench.stats.percentiles import DEFAULT_RESOLVE, PERCENTILES, min_samples
 
 
 class TimingConfig(BaseModel):
@@ -23,21 +22,19 @@ class TimingConfig(BaseModel):
     min_iters: int = Field(200, ge=1)
     min_duration_s: float = Field(3.0, ge=0)
     max_duration_s: float = Field(60.0, gt=0)  # the cap: the measured phase never runs longer
-    resolve: str | None = "p99"  # measure until this percentile is resolvable (stats.latency.min_samples); None: off
+    resolve: str | None = DEFAULT_RESOLVE  # measure until this percentile is resolvable (min_samples); None: off
     pool_size: int = Field(8, ge=1)
     quality_samples: int | None = Field(None, ge=1)  # None: the whole held-out set
 
     @field_validator("resolve")
     @classmethod
     def _percentile(cls, v: str | None) -> str | None:
-        if v is not None and v not in PERCENTILE_NAMES:
-            raise ValueError(f"resolve takes one of {', '.join(PERCENTILE_NAMES)}, got '{v}'")
+        if v is not None and v not in PERCENTILES:
+            raise ValueError(f"resolve takes one of {', '.join(PERCENTILES)}, got '{v}'")
         return v
 
     def target_iters(self) -> int:
         """Iterations the measured phase aims at: min_iters, raised to what `resolve` needs (capped by time)."""
-        from bench.stats.latency import PERCENTILES, min_samples
-
         return max(self.min_iters, min_samples(PERCENTILES[self.resolve]) if self.resolve else 0)
 
     @classmethod

@@ -9,7 +9,8 @@ from bench.gate.budgets import Budgets, Limit, Rule, rule_label
 from bench.gate.metrics import confidence_interval, in_unit
 from bench.gate.result import FAIL, PASS, SKIP, Check, GateResult
 from bench.records.schema import value_at
-from bench.stats.latency import DEFAULT_RESOLVE, PERCENTILES, unresolved
+from bench.stats.latency import unresolved
+from bench.stats.percentiles import DEFAULT_RESOLVE, PERCENTILES
 
 
 def fmt_number(x: float) -> str:

@@ -11,25 +11,12 @@ from bench.gate.result import FAIL, SKIP, Check, GateResult
 from bench.records.jobkey import JobKey
 from bench.records.rundir import RunDir, replica_raws
 from bench.records.schema import value_at
-from bench.stats.latency import PERCENTILES, min_samples
+from bench.stats import hboot
+from bench.stats.percentiles import PERCENTILES
 
-# metric -> the statistic of the raw latencies whose bootstrap CI decides significance.
-STATISTICS = {"latency_ms.p50": "p50", "latency_ms.p90": "p90", "latency_ms.p95": "p95", "latency_ms.p99": "p99",
-              "latency_ms.mean": "mean", "throughput_sps": "mean"}
+# metric -> the statistic of the raw latencies whose ratio's CI (bench.stats.hboot.ratio) decides significance
+STATISTICS = {**{f"latency_ms.{q}": q for q in (*PERCENTILES, "mean")}, "throughput_sps": "mean"}
 DEFAULT_METRICS = ("latency_ms.p50", "latency_ms.p99", "throughput_sps")
-
-
-def iterations_needed(statistic: str) -> int:
-    """Iterations a run needs before `statistic` is judged: the records' own rule (bench.stats.latency.min_samples)."""
-    return 2 if statistic == "mean" else min_samples(PERCENTILES[statistic])
-
-
-def _short(record: dict, statistic: str, n: int) -> str | None:
-    """Why `n` iterations of this side cannot judge `statistic` (None: they can), and how to measure enough."""
-    if n >= iterations_needed(statistic):
-        return None
-    return unresolved_in(record, statistic, n) if statistic in PERCENTILES else \
-        f"{n} iterations, the mean needs {iterations_needed(statistic)}"
 
 
 def parse_threshold(text: str) -> float:
@@ -70,18 +57,24 @@ def compare_metric(metric: str, base: dict, cand: dict, groups_a: list, groups_b
     """Fail only when the whole CI of the ratio (hierarchical bootstrap over replicas) lies beyond `threshold`;
     inconclusive when the noise makes the minimum detectable effect larger than the threshold."""
     statistic = STATISTICS[metric]
-    j = power.judge(statistic, groups_a, groups_b, threshold, metric == "throughput_sps", paired,
-                    power.busier_candidate(base, cand))
-    if metric == "throughput_sps":
+    est = hboot.ratio(groups_a, groups_b, statistic, paired=paired)
+    if metric == "throughput_sps":  # from the mean latency: its inverse in a closed loop
+        value, ci = 1 / est.value, (1 / est.ci[1], 1 / est.ci[0])
+        worse, surely_worse = 1 - value, 1 - ci[1]
         shown = f"{fmt_number(base['throughput_sps'])} -> {fmt_number(cand['throughput_sps'])} sps"
     else:
+        value, ci = est.value, est.ci
+        worse, surely_worse = value - 1, ci[0] - 1
         old, new = value_at(base, metric), value_at(cand, metric)
         shown = f"{old:.4g} -> {new:.4g} ms" if new is not None and old is not None else "-"
-    measured = f"{shown}, x{j.ratio:.3f} [{j.ci[0]:.3f}, {j.ci[1]:.3f}], MDE {j.mde:.1%}"
+    measured = f"{shown}, x{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}], MDE {est.mde:.1%}"
+    reps = f"{min(len(groups_a), len(groups_b))} {'interleaved pairs' if paired else 'replicas'}"
+    # a percentile needs the records' own count of iterations (the mean: every replica has >= 2)
     short = [f"{side}: {why}" for side, rec, groups in (("baseline", base, groups_a), ("candidate", cand, groups_b))
-             if (why := _short(rec, statistic, sum(len(g) for g in groups)))]
-    verdict, note = (SKIP, f"{statistic} not resolvable; {'; '.join(short)}") if short else (j.verdict, j.note)
-    return Check("regression", job, metric, f"worse by <= {threshold:.0%}", measured, f"{threshold - j.worse:+.1%}",
+             if statistic in PERCENTILES and (why := unresolved_in(rec, statistic, sum(len(g) for g in groups)))]
+    verdict, note = (SKIP, f"{statistic} not resolvable; {'; '.join(short)}") if short else \
+        power.decide(surely_worse, est.mde, threshold, paired, power.busier_candidate(base, cand), reps)
+    return Check("regression", job, metric, f"worse by <= {threshold:.0%}", measured, f"{threshold - worse:+.1%}",
                  verdict, note)
 
 

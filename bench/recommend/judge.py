@@ -11,6 +11,7 @@ from bench.gate.budgets import Budgets, Limit, rule_label
 from bench.gate.evaluate import fmt_number, matches
 from bench.gate.metrics import in_unit
 from bench.records.schema import value_at
+from bench.stats.percentiles import PERCENTILES
 
 OBJECTIVES = {  # name -> (record metric, larger is better)
     "throughput": ("throughput_sps", True),
@@ -25,11 +26,11 @@ def metric_value(record: dict, path: str) -> float | None:
     value = value_at(record, path)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    if path.startswith("latency_ms.p") and record.get("status") == "ok" and record.get("run_dir"):
+    percent = PERCENTILES.get(path.removeprefix("latency_ms.")) if path.startswith("latency_ms.") else None
+    if percent and record.get("status") == "ok" and record.get("run_dir"):
         raw = Path(record["run_dir"]) / "raw" / f"{record['job_id']}.npy"
         if raw.exists():
-            q = float(path.removeprefix("latency_ms.p").replace("999", "99.9"))
-            return float(np.percentile(np.load(raw), q)) / 1e6
+            return float(np.percentile(np.load(raw), percent)) / 1e6
     return None
 
 

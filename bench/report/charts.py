@@ -14,10 +14,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from bench.errors import UserError
+from bench.recommend.judge import pareto_front
 from bench.records.jobkey import SERIES_FIELDS as KEY_FIELDS
 from bench.records.schema import value_at
 from bench.report.data import BASELINE_VARIANT, Run, is_load, load_points, varying
-from bench.report.variant_ratio import Speedup, speedup
+from bench.report.variant_ratio import speedup
+from bench.stats.hboot import Estimate
 
 STYLE = {"font.size": 9, "axes.titlesize": 10, "figure.titlesize": 12, "axes.grid": True, "grid.alpha": 0.3,
          "svg.hashsalt": "recbench", "axes.spines.top": False, "axes.spines.right": False}
@@ -263,17 +265,6 @@ def latency_vs_load(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
                  "arrival) or a number of concurrent clients (the number beside the point).")
 
 
-def pareto_front(points: list[tuple[float, float]]) -> list[int]:
-    """Indexes of the points no other point beats on both lower latency (x) and higher quality (y)."""
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
-    front, best = [], -np.inf
-    for i in order:
-        if points[i][1] > best:
-            front.append(i)
-            best = points[i][1]
-    return front
-
-
 def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
     recs = [r for r in closed_loop(run)
             if value_at(r, "quality.auc_delta") is not None and value_at(r, "latency_ms.p99")]
@@ -284,7 +275,8 @@ def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
     recs = by_batch[batches[0]]
     pal = pal.within(recs)
     pts = [(value_at(r, "latency_ms.p99"), value_at(r, "quality.auc_delta")) for r in recs]
-    front = pareto_front(pts)
+    on_front = {id(r) for r in pareto_front(recs, (("latency_ms.p99", False), ("quality.auc_delta", True)))}
+    front = [i for i, r in enumerate(recs) if id(r) in on_front]
     fig, (ax,) = _figure(f"Quality vs latency of the variants (batch {batches[0]})", 1, height=4.6)
     for i, r in enumerate(recs):
         st = pal.style(r)
@@ -400,13 +392,9 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
                  "'no diff.' where the CI spans 1.")
 
 
-def cell_speedup(run: Run, base: dict, rec: dict | None) -> Speedup | None:
+def cell_speedup(run: Run, base: dict, rec: dict | None) -> Estimate | None:
     """The cell's speedup over the baseline with its CI (from the replicas), or None where it was not measured."""
-    if rec is None:
-        return None
-    if rec is base:
-        return Speedup(1.0, (1.0, 1.0), True)
-    return speedup(run.path, base, rec)
+    return None if rec is None else speedup(run.path, base, rec)
 
 
 CHARTS: list[tuple[str, str, Callable]] = [

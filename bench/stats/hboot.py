@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+from bench.stats.percentiles import PERCENTILES
+
 INNER = 400  # bootstrap values of each replica's statistic
 OUTER = 4000  # resamples of the replicas
 MAX_VALUES = 2000  # a replica's iterations are subsampled to this many; the spread is rescaled to the full n
@@ -22,8 +23,8 @@ POWER = 0.80  # the MDE is the change found this often (at a two-sided 5% level)
 
 
 def statistic(x: np.ndarray, name: str, axis: int | None = None) -> np.ndarray | float:
-    """mean, or a percentile named p50 / p90 / p95 / p99."""
-    return np.mean(x, axis=axis) if name == "mean" else np.quantile(x, QUANTILES[name], axis=axis)
+    """mean, or a percentile named as in PERCENTILES (p50, p99, ...)."""
+    return np.mean(x, axis=axis) if name == "mean" else np.quantile(x, PERCENTILES[name] / 100, axis=axis)
 
 
 def inner_draws(x: np.ndarray, name: str, rng: np.random.Generator, k: int = INNER) -> np.ndarray:
@@ -47,9 +48,9 @@ def _centre(groups: list[np.ndarray], name: str) -> float:
     return float(np.mean([np.log(max(float(statistic(np.asarray(g, np.float64), name)), 1e-300)) for g in groups]))
 
 
-def _widen(draws: np.ndarray, centre: float, replicas: int) -> np.ndarray:
-    """Resampling R replicas underestimates their variance by (R-1)/R: widen the spread back."""
-    return centre + (draws - centre) * np.sqrt(replicas / (replicas - 1)) if replicas > 1 else draws
+def _var(draws: np.ndarray, replicas: int) -> float:
+    """The resamples' variance; resampling R replicas underestimates theirs by (R-1)/R: widened back."""
+    return float(np.var(draws)) * (replicas / (replicas - 1) if replicas > 1 else 1.0)
 
 
 @dataclass(frozen=True)
@@ -62,16 +63,21 @@ class Estimate:
     replicas: int = 1  # the fewest replicas (pairs) on a side: the t distribution's degrees of freedom + 1
 
     @property
+    def differs(self) -> bool:
+        """The CI excludes 1: for a ratio, B differs from A."""
+        return self.ci[0] > 1 or self.ci[1] < 1
+
+    @property
     def mde(self) -> float:
         """Minimum detectable effect: the relative change found with 80% power at a two-sided 5% level."""
         z = t_quantile(0.5 + CONFIDENCE / 2, self.replicas) + t_quantile(POWER, self.replicas)
         return float(np.expm1(z * self.se_log))
 
 
-def _estimate(centre: float, draws: np.ndarray, replicas: int) -> Estimate:
-    """Student-t interval on the log scale with the bootstrap's standard error: with 3-5 replicas a percentile
-    interval of the resamples is far too narrow (it has only a handful of distinct values to spread over)."""
-    se = float(np.std(draws))
+def _estimate(centre: float, var: float, replicas: int) -> Estimate:
+    """Student-t interval on the log scale with the bootstrap's variance: with 3-5 replicas a percentile interval of
+    the resamples is far too narrow (it has only a handful of distinct values to spread over)."""
+    se = float(np.sqrt(var))
     half = t_quantile(0.5 + CONFIDENCE / 2, replicas) * se
     return Estimate(float(np.exp(centre)), (float(np.exp(centre - half)), float(np.exp(centre + half))), se,
                     replicas)
@@ -86,31 +92,26 @@ def pooled(groups: list[np.ndarray], name: str, seed: int = 0) -> Estimate:
     """The statistic over replicas (geometric mean of theirs) with a hierarchical bootstrap interval."""
     rng = np.random.default_rng(seed)
     r = len(groups)
-    centre = _centre(groups, name)
     draws = _log_draws(groups, name, rng.integers(0, r, (OUTER, r)), rng)
-    return _estimate(centre, _widen(draws, centre, r), r)
+    return _estimate(_centre(groups, name), _var(draws, r), r)
 
 
 def ratio(groups_a: list[np.ndarray], groups_b: list[np.ndarray], name: str, paired: bool = False,
           seed: int = 0) -> Estimate:
-    """B over A. Paired (replica i of A and of B ran back to back, interleaved): pairs are resampled together,
-    so whatever slowed both of a pair cancels; otherwise each side's replicas are resampled on their own."""
+    """B over A: the one ratio of compare, the gates, the reports' speedups and the fidelity scripts.
+
+    Paired (replica i of A and of B ran back to back, interleaved; as many replicas on both sides, more than one):
+    pairs are resampled together, so whatever slowed both of a pair cancels. Otherwise each side's replicas are
+    resampled on their own, and a side measured in one process gets the between-process variance it could not show
+    (SINGLE_REPLICA_CV)."""
     rng = np.random.default_rng(seed)
     ra, rb = len(groups_a), len(groups_b)
-    paired = paired and ra == rb
+    paired = paired and ra == rb > 1
     picks_a = rng.integers(0, ra, (OUTER, ra))
     picks_b = picks_a if paired else rng.integers(0, rb, (OUTER, rb))
     ca, cb = _centre(groups_a, name), _centre(groups_b, name)
     da, db = _log_draws(groups_a, name, picks_a, rng), _log_draws(groups_b, name, picks_b, rng)
     if paired:
-        return _estimate(cb - ca, _widen(db - da, cb - ca, ra), ra)
-    return _estimate(cb - ca, _widen(db, cb, rb) - _widen(da, ca, ra), min(ra, rb))
-
-
-def with_unseen_noise(est: Estimate, single_sides: int) -> Estimate:
-    """Add the between-process variance a one-replica side could not measure (SINGLE_REPLICA_CV per such side)."""
-    if not single_sides:
-        return est
-    se = float(np.hypot(est.se_log, np.sqrt(single_sides) * np.log1p(SINGLE_REPLICA_CV)))
-    centre, half = np.log(est.value), t_quantile(0.5 + CONFIDENCE / 2, est.replicas) * se
-    return Estimate(est.value, (float(np.exp(centre - half)), float(np.exp(centre + half))), se, est.replicas)
+        return _estimate(cb - ca, _var(db - da, ra), ra)
+    unseen = ((ra == 1) + (rb == 1)) * np.log1p(SINGLE_REPLICA_CV) ** 2
+    return _estimate(cb - ca, _var(da, ra) + _var(db, rb) + unseen, min(ra, rb))

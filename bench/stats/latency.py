@@ -3,37 +3,18 @@
 from __future__ import annotations
 
 import math
-from functools import cache
 
 import numpy as np
 from scipy import stats as sps
 
-from bench.config.sweep import TimingConfig
-from bench.stats.significance import _subsample
+from bench.stats import hboot
+from bench.stats.percentiles import DEFAULT_RESOLVE, PERCENTILE_CONFIDENCE, PERCENTILES, min_samples
 
-PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}
 CV_WARN = 0.10  # pyperf warns past 10% relative standard deviation
 TRIAL_SPREAD_WARN = 0.10  # (max - min) / median of the per-trial medians or throughputs
 TRIALS = 5  # the measured phase is split into this many consecutive trials
-PERCENTILE_CONFIDENCE = 0.99  # a percentile is reported only when this confident it is not below the true one
-OVERSHOOTS = 1  # ... while tolerating one sample above it (MLPerf early stopping: 662 samples for p99)
-CI_LEVEL = 0.95
-CI_RESAMPLES = 1000
-DEFAULT_RESOLVE = TimingConfig.model_fields["resolve"].default  # what a run measures until resolvable
 RESOLVE_MARGIN = 1.5  # the --max-duration advised over the time at the measured rate: noise, and open-loop
 # scenarios plan their arrivals within 80% of the cap
-
-
-@cache
-def min_samples(percentile: float, confidence: float = PERCENTILE_CONFIDENCE, overshoots: int = OVERSHOOTS) -> int:
-    """Fewest samples for which `overshoots` samples above the true percentile happen with prob. <= 1 - confidence.
-
-    This is MLPerf LoadGen's early-stopping bound: for p99 at 99% confidence it gives 662, for p90 64.
-    """
-    q = percentile / 100
-    n = np.arange(1, int(np.ceil(np.log(1 - confidence) / np.log(q))) * 20 + overshoots + 2)
-    ok = sps.binom.cdf(overshoots, n, 1 - q) <= 1 - confidence
-    return int(n[np.argmax(ok)])
 
 
 def unresolved(name: str, iterations: int, seconds_per_iteration: float | None,
@@ -77,26 +58,8 @@ def latency_summary(latencies_ns: np.ndarray, wall_s: float | None = None
 
 def percentile_ci(x: np.ndarray, q: float) -> list[float]:
     """Distribution-free 95% CI of the q-quantile: the binomial order-statistic interval (exact at any n)."""
-    ci = sps.quantile_test(x, q=float(np.quantile(x, q)), p=q).confidence_interval(CI_LEVEL)
+    ci = sps.quantile_test(x, q=float(np.quantile(x, q)), p=q).confidence_interval(hboot.CONFIDENCE)
     return [float(ci.low), float(ci.high)]
-
-
-def _bootstrap(x: np.ndarray, fn, rng: np.random.Generator) -> list[float]:
-    """Percentile-bootstrap CI of fn(x), resampling at most significance.MAX_POINTS values.
-
-    On a subsample of m of the n values the CI's distances from the subsample's estimate shrink by sqrt(m/n)
-    (percentiles and means are root-n consistent) and are laid around the estimate from all n values.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    sample = _subsample(x, rng)
-    estimate = float(fn(x, axis=None))
-    if len(sample) < 2 or np.all(sample == sample[0]):
-        return [estimate, estimate]
-    res = sps.bootstrap((sample,), fn, vectorized=True, n_resamples=CI_RESAMPLES, confidence_level=CI_LEVEL,
-                        method="percentile", random_state=rng)
-    centre, shrink = float(fn(sample, axis=None)), np.sqrt(len(sample) / len(x))
-    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    return [estimate - max(centre - lo, 0.0) * shrink, estimate + max(hi - centre, 0.0) * shrink]
 
 
 def _spread(values: list[float]) -> float:
@@ -141,16 +104,12 @@ def summarize(latencies_ns: np.ndarray, samples_per_iter: int, wall_s: float, en
         if not open_loop and tr["throughput_spread"] > TRIAL_SPREAD_WARN:
             unstable.append(f"unstable: throughput differs by {tr['throughput_spread']:.0%} between {tr['count']} "
                             f"trials (> {TRIAL_SPREAD_WARN:.0%})")
-    rng = np.random.default_rng(seed)
     ms = latencies_ns.astype(np.float64) / 1e6
     ci = {name: percentile_ci(ms, PERCENTILES[name] / 100) if lat[name] is not None else None
           for name in ("p50", "p99")}
-    gaps = np.diff(np.sort(ends)) if ends_ns is not None else latencies_ns
-    gaps = gaps.astype(np.float64)
-    tp_ci = None
-    if len(gaps) >= 2 and gaps.mean() > 0:
-        lo, hi = _bootstrap(gaps, lambda x, axis: np.mean(x, axis=axis), rng)
-        tp_ci = [float(throughput * gaps.mean() / hi), float(throughput * gaps.mean() / lo)] if lo > 0 else None
+    gaps = (np.diff(np.sort(ends)) if ends_ns is not None else latencies_ns).astype(np.float64)
+    mean = hboot.pooled([gaps], "mean", seed) if len(gaps) >= 2 and gaps.mean() > 0 else None  # of the gaps
+    tp_ci = [throughput * mean.value / mean.ci[1], throughput * mean.value / mean.ci[0]] if mean else None
     return {
         "latency_ms": lat,
         "latency_ci_ms": ci,

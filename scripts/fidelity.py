@@ -1,5 +1,5 @@
-"""Side-by-side checks of recbench against a runtime's own tool: the same batch on both sides, interleaved
-pairs, and the ratio with its bootstrap CI (scripts/openvino-vs-benchmark-app, scripts/ort-vs-native-loop)."""
+"""Helpers of scripts/openvino-vs-benchmark-app and scripts/ort-vs-native-loop: recbench against a runtime's own
+tool, the same batch on both sides, interleaved pairs, and the ratio with its CI from bench.stats.hboot.ratio."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from scipy import stats
+
+from bench.stats.hboot import Estimate, ratio
 
 
 def interleaved(first: Callable[[], float], second: Callable[[], float], pairs: int) -> tuple[list[float], list[float]]:
@@ -27,14 +28,9 @@ def interleaved(first: Callable[[], float], second: Callable[[], float], pairs: 
     return a, b
 
 
-def ratio_ci(a: list[float], b: list[float]) -> tuple[float, float, float]:
-    """Geometric mean of the paired ratios a_i / b_i and its bootstrap 95% CI (a single pair: no interval)."""
-    logs = np.log(np.asarray(a, dtype=np.float64) / np.asarray(b, dtype=np.float64))
-    centre = float(np.exp(logs.mean()))
-    if len(logs) < 2 or np.ptp(logs) == 0:
-        return centre, centre, centre
-    res = stats.bootstrap((logs,), np.mean, n_resamples=2000, method="percentile", random_state=0)
-    return centre, float(np.exp(res.confidence_interval.low)), float(np.exp(res.confidence_interval.high))
+def paired_ratio(ours: list[float], theirs: list[float]) -> Estimate:
+    """ours / theirs over interleaved pairs of processes, each side one statistic (p50) per process."""
+    return ratio([np.array([x]) for x in theirs], [np.array([x]) for x in ours], "p50", paired=True)
 
 
 def recbench_job(backend: str, batch: int, preset: str, out: Path, seconds: float = 3.0,
@@ -63,10 +59,10 @@ def batch_arrays(run: Path, batch: int) -> dict[str, np.ndarray]:
 
 
 def print_ratios(title: str, rows: list[tuple[int, list[float], list[float]]]) -> None:
-    """One line per batch: medians of both sides and the paired ratio with its CI."""
+    """One line per batch: medians of both sides and the paired ratio ours / theirs with its CI."""
     print(title)
     print(f"{'batch':>6}{'pairs':>6}{'recbench p50 ms':>17}{'other p50 ms':>14}{'ratio [95% CI]':>24}")
     for batch, ours, theirs in rows:
-        r, lo, hi = ratio_ci(ours, theirs)
+        r = paired_ratio(ours, theirs)
         print(f"{batch:>6}{len(ours):>6}{np.median(ours):>17.4f}{np.median(theirs):>14.4f}"
-              f"{f'{r:.3f} [{lo:.3f}, {hi:.3f}]':>24}")
+              f"{f'{r.value:.3f} [{r.ci[0]:.3f}, {r.ci[1]:.3f}]':>24}")

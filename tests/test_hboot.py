@@ -1,0 +1,45 @@
+"""bench.stats.hboot.ratio: the one ratio B/A with its CI (compare, gates, speedups, fidelity all call it)."""
+
+import numpy as np
+import pytest
+
+from bench.stats import hboot
+
+
+def _replicas(median: float, n: int, seed: int, between: float = 0.01, size: int = 2000) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [median * rng.lognormal(0, between) * rng.lognormal(0, 0.3, size) for _ in range(n)]
+
+
+def test_a_ten_percent_slowdown_over_replicas_is_found_and_an_aa_is_not():
+    a, b, same = _replicas(1.0, 5, 1), _replicas(1.10, 5, 2), _replicas(1.0, 5, 3)
+    for stat in ("p50", "p99", "mean"):
+        slower = hboot.ratio(a, b, stat)
+        assert slower.differs and slower.ci[0] > 1.0 and slower.value == pytest.approx(1.10, abs=0.03), stat
+    aa = hboot.ratio(a, same, "p50")
+    assert not aa.differs and aa.ci[0] < 1 < aa.ci[1]
+
+
+def test_a_side_measured_in_one_process_gets_the_noise_it_cannot_show():
+    """One process a side: the iterations alone would give a CI of a few percent around a 1.0x A/A; the assumed
+    between-process noise (SINGLE_REPLICA_CV per such side) is added, paired or not."""
+    (a,), (b,) = _replicas(1.0, 1, 1, size=20_000), _replicas(1.0, 1, 2, size=20_000)
+    unseen = np.sqrt(2) * np.log1p(hboot.SINGLE_REPLICA_CV)
+    for paired in (False, True):
+        est = hboot.ratio([a], [b], "p50", paired=paired)
+        assert est.se_log == pytest.approx(unseen, rel=0.05) and est.ci[0] < 0.7 and est.ci[1] > 1.4
+    one_side = hboot.ratio([a], _replicas(1.0, 4, 3), "p50")
+    assert one_side.se_log == pytest.approx(np.log1p(hboot.SINGLE_REPLICA_CV), rel=0.2)
+
+
+def test_pairing_needs_as_many_replicas_on_both_sides():
+    a, b = _replicas(1.0, 4, 1), _replicas(1.0, 3, 2)
+    assert hboot.ratio(a, b, "p50", paired=True) == hboot.ratio(a, b, "p50", paired=False)
+
+
+def test_the_estimate_is_the_geometric_mean_of_the_replicas_statistics():
+    groups = [np.array([1.0, 2.0, 3.0]), np.array([4.0, 8.0, 12.0])]
+    est = hboot.pooled(groups, "p50")
+    assert est.value == pytest.approx(np.sqrt(2.0 * 8.0)) and est.replicas == 2
+    assert hboot.Estimate(1.0, (0.9, 1.1), 0.05).differs is False
+    assert hboot.Estimate(1.3, (1.1, 1.5), 0.05).differs is True
