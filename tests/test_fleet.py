@@ -18,7 +18,7 @@ from bench.config.sweep import SweepConfig, TimingConfig
 from bench.errors import UserError
 from bench.gate.budgets import load_budgets
 from bench.gate.evaluate import evaluate_budgets
-from bench.measure.jobspec import Job
+from bench.measure.jobspec import Artifacts, Job
 from bench.records.rundir import RunDir
 from bench.report.targets import targets_table
 from bench.run.fleet.node import build_here
@@ -63,9 +63,9 @@ def test_artifact_built_on_the_node_only_when_its_library_differs():
 def test_a_node_builds_the_artifact_itself_where_its_library_differs():
     job = Job(job_id="j", run_id="r", run_dir="", model="dlrm", preset="tiny", variant="fp32", backend="onnxruntime",
               backend_entry="", device="cpu", profile="default", scenario="single-stream", batch_size=1, threads=1,
-              timing=QUICK, timeout_s=60, artifact_format="onnx")
-    build_here(job)
-    assert job.artifact.endswith(".onnx") and Path(job.artifact).is_file() and Path(job.reference).is_file()
+              timing=QUICK, timeout_s=60, artifacts=Artifacts(format="onnx"))
+    built = build_here(job).artifacts
+    assert built.path.endswith(".onnx") and Path(built.path).is_file() and Path(built.reference).is_file()
 
 
 def test_fleet_flags_are_checked_and_ray_stays_unimported_without_them():
