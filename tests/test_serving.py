@@ -92,6 +92,21 @@ def test_max_qps_searches_once_per_batcher_setting():
     assert all("queue_ms" in p and p["throughput_sps"] > 0 for p in summary["curve"])
 
 
+def test_calls_of_drawn_rows_are_cut_from_the_contexts_row_pool():
+    """The scenario reads its row pool and options from its typed context: each call gets the rows it drew."""
+    backend, wait = virtual([MS])
+    backend.prepare = lambda batch: len(batch["x"])  # a handle is the rows it holds
+    timing = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=50, min_duration_s=0, max_duration_s=100, resolve=None)
+    opts = ScenarioOptions(qps=100, candidates={"distribution": "uniform", "low": 1, "high": 6})
+    rows = {"x": np.arange(16).reshape(16, 1)}
+    summary, _ = server.run(ScenarioContext(backend, [4], opts, timing, 4, rows, clock=backend.clock, wait=wait))
+    drawn = opts.candidates.draw(50, opts.seed)
+    assert backend.calls[-50:] == drawn.tolist() and summary["rows_per_request"]["mean"] == drawn.mean()
+    summary, _ = server.run(ScenarioContext(backend, [4], opts.model_copy(update={"candidates": None}), timing, 4,
+                                            clock=backend.clock, wait=wait))
+    assert backend.calls[-50:] == [4] * 50 and summary["rows_per_request"] is None  # no row pool: the fixed batch
+
+
 def test_a_trace_is_replayed_exactly_and_qps_rescales_it(tmp_path):
     gaps_us = [250, 1000, 0, 3125, 40, 7000]
     trace = tmp_path / "intervals.txt"
