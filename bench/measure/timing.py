@@ -48,10 +48,6 @@ class Measurement:
     warmup_iters: int
     device_ms: dict[str, np.ndarray] | None = None  # per-iteration device time of each phase (GPU backends)
 
-    @property
-    def samples(self) -> int:
-        return len(self.latencies_ns) * self.samples_per_iter
-
 
 def _run_until(backend: Backend, handles: list[Any], min_iters: int, min_s: float, max_s: float,
                record: bool, clock: Clock, device: list[dict] | None = None) -> tuple[list[int], int, float]:
