@@ -52,7 +52,7 @@ def gnu_time_max_rss(stderr: str) -> int:
 
 def native_ort_peak(rec: dict, spec: Path, extra: list[str]) -> int:
     """GNU time's peak RSS of a plain ONNX Runtime script doing the job's load + loop."""
-    inputs = json.loads(spec.read_text())["inputs_path"]
+    inputs = json.loads(spec.read_text())["artifacts"]["input_pool"]
     res = subprocess.run([TIME, "-v", sys.executable, "-c", NATIVE_ORT, rec["artifact"], inputs,
                           str(rec["threads"]), str(rec["duration_s"]), *extra], capture_output=True, text=True,
                          check=True)

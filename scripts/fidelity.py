@@ -14,6 +14,8 @@ import yaml
 
 from bench.stats.hboot import Estimate, ratio
 
+from bench.measure.inputs import InputPool
+
 
 def interleaved(first: Callable[[], float], second: Callable[[], float], pairs: int) -> tuple[list[float], list[float]]:
     """`pairs` measurements of each in ABBA order (A B, B A, ...), so a drift in machine load hits both alike."""
@@ -54,8 +56,7 @@ def recbench_job(backend: str, batch: int, preset: str, out: Path, seconds: floa
 
 def batch_arrays(run: Path, batch: int) -> dict[str, np.ndarray]:
     """The first pooled batch the run fed its job, by input name."""
-    pool = np.load(run / "inputs" / f"b{batch}.npz")
-    return {k.split("/", 1)[1]: pool[k] for k in pool.files if k.startswith("0/")}
+    return InputPool.load(InputPool.path(run, batch)).batches[0]
 
 
 def print_ratios(title: str, rows: list[tuple[int, list[float], list[float]]]) -> None:

@@ -8,23 +8,27 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from rich.console import Console
 
 from bench.cli.fleet import show_nodes
+from bench.config.scenario_options import ScenarioOptions
 from bench.config.sweep import SweepConfig, TimingConfig
 from bench.errors import UserError
 from bench.gate.budgets import load_budgets
 from bench.gate.evaluate import evaluate_budgets
-from bench.measure.jobspec import Job
+from bench.measure.jobspec import Artifacts, Job
 from bench.records.rundir import RunDir
 from bench.report.targets import targets_table
-from bench.run.fleet.node import build_here
+from bench.run.fleet.node import build_here, node_env, place_files
 from bench.run.fleet.runner import FleetRun, plan
-from bench.run.fleet.shipping import where_to_build
+from bench.run.fleet.shipping import Shipped, where_to_build
 from bench.run.fleet.spec import load_fleet
+from models.fileio import cache_root
 from tests.conftest import ROOT
 
 QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=10, min_duration_s=0.05, quality_samples=4096)
@@ -63,9 +67,31 @@ def test_artifact_built_on_the_node_only_when_its_library_differs():
 def test_a_node_builds_the_artifact_itself_where_its_library_differs():
     job = Job(job_id="j", run_id="r", run_dir="", model="dlrm", preset="tiny", variant="fp32", backend="onnxruntime",
               backend_entry="", device="cpu", profile="default", scenario="single-stream", batch_size=1, threads=1,
-              timing=QUICK, timeout_s=60, artifact_format="onnx")
-    build_here(job)
-    assert job.artifact.endswith(".onnx") and Path(job.artifact).is_file() and Path(job.reference).is_file()
+              timing=QUICK, timeout_s=60, artifacts=Artifacts(format="onnx"))
+    built = build_here(job).artifacts
+    assert built.path.endswith(".onnx") and Path(built.path).is_file() and Path(built.reference).is_file()
+
+
+def test_a_node_points_the_job_at_its_own_copies_of_every_file(tmp_path):
+    """The input pool, the row pool and the arrival trace come from the node's cache; the head's job is unchanged."""
+    files = {}
+    for name in ("b4.npz", "rows16.npz", "gaps.txt", "model.onnx"):
+        (tmp_path / name).write_text("100\n")
+        files[name] = [Shipped(name, name, (tmp_path / name).read_bytes())]  # the fake object store holds the bytes
+    head = replace(Job(job_id="j", run_id="r", run_dir="", model="dlrm", preset="tiny", variant="fp32",
+                       backend="onnxruntime", backend_entry="", device="cpu", profile="default", scenario="server",
+                       batch_size=4, threads=1, timing=QUICK, timeout_s=60,
+                       scenario_options=ScenarioOptions(arrivals={"file": str(tmp_path / "gaps.txt")})),
+                   artifacts=Artifacts(str(tmp_path / "model.onnx"), "onnx", input_pool=str(tmp_path / "b4.npz"),
+                                       row_pool=str(tmp_path / "rows16.npz")))
+    ray = SimpleNamespace(get=lambda ref: ref)
+    shipped = {"artifact": files["model.onnx"], "inputs": files["b4.npz"], "rows": files["rows16.npz"],
+               "trace": files["gaps.txt"]}
+    job, source = place_files(ray, head, shipped, node_env()["versions"])
+    local = [job.artifacts.path, job.artifacts.input_pool, job.artifacts.row_pool, job.scenario_options.arrivals.file]
+    assert [Path(p).name for p in local] == ["model.onnx", "b4.npz", "rows16.npz", "gaps.txt"]
+    assert all(Path(p).parent.parent == cache_root() / "fleet" for p in local) and source["artifact_source"] == "head"
+    assert head.artifacts.row_pool == str(tmp_path / "rows16.npz")  # the head's job is untouched
 
 
 def test_fleet_flags_are_checked_and_ray_stays_unimported_without_them():

@@ -7,6 +7,7 @@ import pytest
 from bench.config.sweep import TimingConfig
 from bench.errors import UserError
 from bench.measure.jobspec import Job
+from bench.records.jobkey import JobKey
 from bench.records.rundir import RunDir
 from bench.records.schema import SCHEMA_VERSION, Record
 
@@ -50,6 +51,6 @@ def test_the_worker_s_record_is_typed_and_sources_never_collide():
     rec = job().outcome("ok", None, None, **{**{"gpu_mem_bytes": None, "latency_ms": {"p50": 1.0}},
                                              **{"gpu_mem_bytes": 1024}})
     assert rec["gpu_mem_bytes"] == 1024 and rec["harness_options"] == {"inject_delay_ms": 2}
-    assert Record(**rec).key == job().key
+    assert Record(**rec).key == JobKey.of(vars(job()))
     with pytest.raises(ValueError, match="invalid record: latency_ms.p50: expected a number, got 'fast'"):
         job().outcome("ok", latency_ms={"p50": "fast"})

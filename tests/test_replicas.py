@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -15,7 +14,7 @@ from bench.gate.output import write_junit
 from bench.gate.regression import evaluate_regression
 from bench.gate.result import FAIL, INCONCLUSIVE, PASS, Check, GateResult
 from bench.measure import noise
-from bench.measure.jobspec import Job
+from bench.measure.jobspec import Artifacts, Job
 from bench.records.jobkey import JobKey
 from bench.run import ab, interleave, sweep
 from bench.run.sweep import Sweep
@@ -111,9 +110,9 @@ def recorded_run(parent, run_id: str, artifact) -> ab.RunDir:
     job = Job(job_id=run.records()[0]["job_id"], run_id=run_id, run_dir=str(run.path), model="dlrm", preset="tiny",
               variant="fp32", backend="onnxruntime", backend_entry="backends.ort:OrtBackend", device="cpu",
               profile="default", scenario="single-stream", batch_size=1, threads=2, timing=QUICK, timeout_s=60,
-              artifact=str(artifact))
+              artifacts=Artifacts(str(artifact)))
     (run.path / "logs").mkdir(exist_ok=True)
-    (run.path / "logs" / f"{job.job_id}.job.json").write_text(json.dumps(job.to_dict()))
+    job.save(run.path / "logs" / f"{job.job_id}.job.json")
     return run
 
 

@@ -2,7 +2,6 @@
 
 import threading
 import time
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,6 +10,8 @@ from bench.config.scenario_options import ScenarioOptions
 from bench.config.sweep import SweepConfig, TimingConfig
 from bench.measure.drivers import run_closed_loop, run_parallel
 from bench.measure.scenarios import max_qps, server, single_stream
+from bench.measure.serving.arrivals import poisson
+from bench.measure.timing import ScenarioContext, real_wait
 from bench.run.sweep import Sweep
 from tests.conftest import recbench
 from tests.fakes import ScriptedBackend
@@ -28,9 +29,10 @@ def fake_setup(delays_ms):
     return backend, handles, wait
 
 
-def fake_job(**options):
+def context(backend, handles, wait=real_wait, **options) -> ScenarioContext:
+    """A scenario's context in virtual time (the backend's clock, `wait` moving it)."""
     timing = TimingConfig(warmup_iters=10, warmup_s=0, min_iters=2000, min_duration_s=0, max_duration_s=1e6)
-    return SimpleNamespace(timing=timing, batch_size=1, scenario_options=ScenarioOptions(**options).model_dump())
+    return ScenarioContext(backend, handles, ScenarioOptions(**options), timing, 1, clock=backend.clock, wait=wait)
 
 
 def test_a_stall_shows_in_server_percentiles_but_not_in_closed_loop():
@@ -39,7 +41,7 @@ def test_a_stall_shows_in_server_percentiles_but_not_in_closed_loop():
     script[1000] = 100.0
     backend, handles, wait = fake_setup(script)
     qps = 500.0
-    run = server.serve(backend.infer_sync, handles, server.poisson_arrivals(2000, qps, seed=0), 1, qps,
+    run = server.serve(backend.infer_sync, handles, poisson(2000, qps, seed=0), 1, qps,
                        clock=backend.clock, wait=wait)
     summary, _ = server.summarize_run(run, 1, budget_ms=10)
     lat = summary["latency_ms"]
@@ -47,13 +49,13 @@ def test_a_stall_shows_in_server_percentiles_but_not_in_closed_loop():
     assert summary["late_requests"] >= 20  # requests over the 10 ms budget: the ones stuck behind the stall
     # the same script driven closed-loop hides the stall in one sample: p99 stays at the 1 ms service time
     backend, handles, _ = fake_setup(script)
-    closed, _ = single_stream.run(backend, handles, fake_job(), clock=backend.clock)
+    closed, _ = single_stream.run(context(backend, handles))
     assert closed["latency_ms"]["p99"] == pytest.approx(1.0) and closed["latency_ms"]["max"] == 100
 
 
 def test_server_drops_what_the_time_limit_cuts_off():
     backend, handles, wait = fake_setup([1.0])
-    arrivals = server.poisson_arrivals(1000, 2000.0, seed=0)  # twice the capacity: the queue only grows
+    arrivals = poisson(1000, 2000.0, seed=0)  # twice the capacity: the queue only grows
     run = server.serve(backend.infer_sync, handles, arrivals, 1, 2000.0, clock=backend.clock, wait=wait,
                        max_ns=300 * MS)
     summary, _ = server.summarize_run(run, 1, budget_ms=10)
@@ -63,7 +65,7 @@ def test_server_drops_what_the_time_limit_cuts_off():
 
 
 def test_poisson_arrivals_hit_the_rate_exactly_and_are_exponential():
-    a = server.poisson_arrivals(20_000, 250.0, seed=3)
+    a = poisson(20_000, 250.0, seed=3)
     assert a[-1] / 1e9 <= 20_000 / 250.0 and np.all(np.diff(a) >= 0)
     gaps = np.diff(a) / 1e9
     assert gaps.mean() == pytest.approx(1 / 250.0, rel=0.02)
@@ -72,7 +74,7 @@ def test_poisson_arrivals_hit_the_rate_exactly_and_are_exponential():
 
 def test_max_qps_finds_the_budget_edge():
     backend, handles, wait = fake_setup([1.0])
-    summary, m = max_qps.run(backend, handles, fake_job(p99_budget_ms=10), clock=backend.clock, wait=wait)
+    summary, m = max_qps.run(context(backend, handles, wait, p99_budget_ms=10))
     found = summary["max_qps"]
     assert 500 < found < 1000  # below the 1000/s service capacity, far above half of it
     passed = [c for c in summary["curve"] if c["passed"]]
@@ -85,7 +87,7 @@ def test_max_qps_finds_the_budget_edge():
 
 def test_max_qps_reports_none_when_the_service_alone_breaks_the_budget():
     backend, handles, wait = fake_setup([20.0])
-    summary, _ = max_qps.run(backend, handles, fake_job(p99_budget_ms=10), clock=backend.clock, wait=wait)
+    summary, _ = max_qps.run(context(backend, handles, wait, p99_budget_ms=10))
     assert summary["max_qps"] is None and any("no QPS" in w for w in summary["warnings"])
 
 
@@ -110,7 +112,7 @@ class SleepingBackend(ScriptedBackend):
 def test_several_workers_serve_every_request_on_their_own_handles():
     backend = SleepingBackend()
     handles = [backend.prepare({"i": i}) for i in range(8)]
-    arrivals = server.poisson_arrivals(200, 400.0, seed=0)
+    arrivals = poisson(200, 400.0, seed=0)
     run = server.serve(backend.infer_sync, handles, arrivals, 3, 400.0)
     assert (run.starts >= run.scheduled).all() and (run.ends > run.starts).all()
     assert not backend.shared
@@ -177,10 +179,8 @@ def test_loadgen_driver_serves_every_query_and_reads_loadgens_results():
 
     backend = SleepingBackend()
     handles = [backend.prepare({"i": i}) for i in range(8)]
-    job = SimpleNamespace(timing=TimingConfig(warmup_iters=2, warmup_s=0, min_iters=100, min_duration_s=0,
-                                              resolve=None),
-                          batch_size=2, scenario_options=ScenarioOptions(qps=200, workers=2).model_dump())
-    summary, m = server_loadgen.run(backend, handles, job)
+    timing = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=100, min_duration_s=0, resolve=None)
+    summary, m = server_loadgen.run(ScenarioContext(backend, handles, ScenarioOptions(qps=200, workers=2), timing, 2))
     lg = summary["loadgen"]
     assert lg["queries"] == 100 and len(m.latencies_ns) == 100 and not backend.shared
     assert lg["p50_ms"] >= 2 and summary["latency_ms"]["p50"] >= 2  # never below the 2 ms service time
@@ -191,7 +191,6 @@ def test_offline_stops_planning_at_max_duration():
     from bench.measure.scenarios import offline
 
     backend, handles, _ = fake_setup([10.0])  # 100 requests/s
-    job = SimpleNamespace(timing=TimingConfig(warmup_iters=2, warmup_s=0, min_iters=700, min_duration_s=0,
-                                              max_duration_s=2), batch_size=4, scenario_options={})
-    summary, m = offline.run(backend, handles, job, clock=backend.clock)
+    timing = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=700, min_duration_s=0, max_duration_s=2)
+    summary, m = offline.run(ScenarioContext(backend, handles, ScenarioOptions(), timing, 4, clock=backend.clock))
     assert summary["iterations"] == 200 and summary["throughput_sps"] == pytest.approx(400)

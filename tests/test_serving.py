@@ -1,7 +1,5 @@
 """Serving realism: queueing theory in virtual time, the dynamic batcher, arrival traces, request sizes, bad input."""
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 
@@ -9,9 +7,10 @@ from bench.config.scenario_options import ScenarioOptions
 from bench.config.sweep import SweepConfig, TimingConfig, build_config
 from bench.errors import UserError
 from bench.measure.scenarios import max_qps, server
-from bench.measure.serving.arrivals import Arrivals
+from bench.measure.serving.arrivals import Arrivals, poisson
 from bench.measure.serving.batching import Batching
 from bench.measure.serving.candidates import Candidates
+from bench.measure.timing import ScenarioContext
 from bench.report.build import build_report
 from bench.run.sweep import Sweep
 from tests.conftest import recbench
@@ -38,7 +37,7 @@ def test_queue_wait_matches_md1_and_mm1(service, rho, tolerance):
     delays = [MS] if service == "deterministic" else rng.exponential(MS, n).astype(np.int64)
     backend, wait = virtual(delays)
     qps = rho * mu
-    run = server.serve(backend.infer_sync, [0], server.poisson_arrivals(n, qps, seed=1), 1, qps,
+    run = server.serve(backend.infer_sync, [0], poisson(n, qps, seed=1), 1, qps,
                        clock=backend.clock, wait=wait)
     summary, latencies = server.summarize_run(run, 1, budget_ms=10)
     theory_ms = rho / (mu * (1 - rho)) * 1e3 / (2 if service == "deterministic" else 1)
@@ -86,12 +85,26 @@ def test_max_qps_searches_once_per_batcher_setting():
     backend, wait = virtual([MS])
     timing = TimingConfig(warmup_iters=10, warmup_s=0, min_iters=700, min_duration_s=0, max_duration_s=1e6)
     opts = ScenarioOptions(p99_budget_ms=10, arrivals="constant", batching={"max_batch": 8, "max_delay_ms": [0, 2]})
-    job = SimpleNamespace(timing=timing, batch_size=1, scenario_options=opts.model_dump())
-    summary, m = max_qps.run(backend, list(range(8)), job, clock=backend.clock, wait=wait)
+    summary, m = max_qps.run(ScenarioContext(backend, list(range(8)), opts, timing, 1, clock=backend.clock, wait=wait))
     found = {s["batching"]["max_delay_ms"]: s["max_qps"] for s in summary["batching_sweep"]}
     assert set(found) == {0, 2} and all(q > 1000 for q in found.values())
     assert summary["max_qps"] == max(found.values()) and summary["latency_ms"]["p99"] <= 10
     assert all("queue_ms" in p and p["throughput_sps"] > 0 for p in summary["curve"])
+
+
+def test_calls_of_drawn_rows_are_cut_from_the_contexts_row_pool():
+    """The scenario reads its row pool and options from its typed context: each call gets the rows it drew."""
+    backend, wait = virtual([MS])
+    backend.prepare = lambda batch: len(batch["x"])  # a handle is the rows it holds
+    timing = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=50, min_duration_s=0, max_duration_s=100, resolve=None)
+    opts = ScenarioOptions(qps=100, candidates={"distribution": "uniform", "low": 1, "high": 6})
+    rows = {"x": np.arange(16).reshape(16, 1)}
+    summary, _ = server.run(ScenarioContext(backend, [4], opts, timing, 4, rows, clock=backend.clock, wait=wait))
+    drawn = opts.candidates.draw(50, opts.seed)
+    assert backend.calls[-50:] == drawn.tolist() and summary["rows_per_request"]["mean"] == drawn.mean()
+    summary, _ = server.run(ScenarioContext(backend, [4], opts.model_copy(update={"candidates": None}), timing, 4,
+                                            clock=backend.clock, wait=wait))
+    assert backend.calls[-50:] == [4] * 50 and summary["rows_per_request"] is None  # no row pool: the fixed batch
 
 
 def test_a_trace_is_replayed_exactly_and_qps_rescales_it(tmp_path):
@@ -106,9 +119,8 @@ def test_a_trace_is_replayed_exactly_and_qps_rescales_it(tmp_path):
     # through the scenario: without --qps the server replays the whole trace once, at its own rate
     backend, wait = virtual([10_000])
     timing = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=700, min_duration_s=0, max_duration_s=100)
-    job = SimpleNamespace(timing=timing, batch_size=1,
-                          scenario_options=ScenarioOptions(arrivals={"file": str(trace)}).model_dump())
-    summary, m = server.run(backend, [0, 1], job, clock=backend.clock, wait=wait)
+    opts = ScenarioOptions(arrivals={"file": str(trace)})
+    summary, m = server.run(ScenarioContext(backend, [0, 1], opts, timing, 1, clock=backend.clock, wait=wait))
     assert summary["requests"] == 6 and summary["target_qps"] == pytest.approx(rate)
     assert summary["qps_source"].startswith("arrival trace")
     assert summary["queue_ms"]["max"] == pytest.approx(0.01)  # only the request 0 us after another waits (10 us)

@@ -1,18 +1,45 @@
-"""One job = one (model, variant, backend, device, profile, scenario, batch) measurement."""
+"""One job = one (model, variant, backend, device, profile, scenario, batch) measurement: frozen once planned (a later
+change, e.g. a node's own cores, is a `dataclasses.replace`), written as JSON beside its log (logs/<job>.job.json)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from bench.config.harness_options import harness_part
+from bench.config.scenario_options import ScenarioOptions
 from bench.config.sweep import TimingConfig
-from bench.records.jobkey import JobKey
+from bench.errors import UserError
 from bench.records.rundir import now_iso
 from bench.records.schema import SCHEMA_VERSION, build
 
+RECORDED = ("run_id", "job_id", "model", "preset", "variant", "backend", "device", "profile", "scenario", "batch_size",
+            "shapes", "threads", "affinity", "env_id")  # the job's own fields every record carries first
 
-@dataclass
+
+@dataclass(frozen=True)
+class Artifacts:
+    """What planning built for a job: the model file and what is known of it, its quality set, its input pools."""
+
+    path: str = ""  # the model file the backend loads
+    format: str = ""
+    params: int | None = None
+    flops_per_sample: float | None = None
+    reference: str | None = None  # eval data for quality, None where quality is not measured
+    variant_notes: dict = field(default_factory=dict)  # what the variant did: table bytes, sparsity, steps
+    input_pool: str = ""  # InputPool file of the distinct benchmark batches
+    row_pool: str = ""  # InputPool file of one long batch that variable-size server calls are cut from (else "")
+    item_input: str = ""  # the input whose axis 1 holds a request's candidates (hstu, din): a row is a candidate
+
+
+@dataclass(frozen=True)
 class Job:
+    """What one job measures and how (planned by the sweep), and the artifacts it runs."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # a spec of another shape is refused, not half read
+
     job_id: str
     run_id: str
     run_dir: str
@@ -29,59 +56,51 @@ class Job:
     timing: TimingConfig
     timeout_s: float
     inputs: tuple[str, ...] = ()
-    inputs_path: str = ""  # npz holding the pool of distinct benchmark batches
-    rows_path: str = ""  # npz of one long batch that variable-size server calls are cut from (else "")
-    item_input: str = ""  # the input whose axis 1 holds a request's candidates (hstu, din): a row is a candidate
-    artifact: str = ""
-    artifact_format: str = ""
-    params: int | None = None
-    flops_per_sample: float | None = None
-    reference: str | None = None  # eval data for quality, None where quality is not measured
     quality_entry: str = "models.quality:evaluate_ranking"  # "module:function" scoring the reference set
     affinity: list[int] | None = None
     memory_cap_bytes: int | None = None
     env_id: str = ""
     backend_options: dict = field(default_factory=dict)
-    scenario_options: dict = field(default_factory=dict)
+    scenario_options: ScenarioOptions = field(default_factory=ScenarioOptions)
     profile_detail: dict = field(default_factory=dict)  # the whole profile, stored in every record
-    variant_notes: dict = field(default_factory=dict)  # what the variant did: table bytes, sparsity, steps
     target: str | None = None  # fleet runs: the target's name and the Ray node id the job ran on
     node: str | None = None
     op_profile: bool = False  # after the timed phase, a profiled pass writes ops/<job>.json
     machine_peaks: dict | None = None  # `recbench machine`'s cached peaks, for the roofline fields
     shapes: str = "dynamic"  # static: the backend compiles for batch_size (BackendOptions.shapes)
+    artifacts: Artifacts = Artifacts()
 
-    @property
-    def key(self) -> JobKey:
-        return JobKey.of(asdict(self))
-
-    def base_record(self) -> dict:
-        """The identity fields every record carries, whatever its status."""
-        return {
-            "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "job_id": self.job_id,
-            "model": self.model, "preset": self.preset, "variant": self.variant, "backend": self.backend,
-            "device": self.device, "profile": self.profile, "scenario": self.scenario,
-            "batch_size": self.batch_size, "shapes": self.shapes, "threads": self.threads, "affinity": self.affinity,
-            "env_id": self.env_id, "params": self.params, "flops_per_sample": self.flops_per_sample,
-            "artifact": self.artifact or None, "artifact_format": self.artifact_format or None,
-            "backend_options": self.backend_options, "harness_options": harness_part(self.backend_options),
-            "timing": self.timing.model_dump(),
-            "profile_detail": self.profile_detail,
-            "variant_notes": self.variant_notes,
-            **({"target": self.target, "node": self.node} if self.target else {}),
-        }
+    def with_artifacts(self, **changes) -> Job:
+        """This job with some of its artifacts replaced (a node's local copies; a replica that scores no quality)."""
+        return replace(self, artifacts=replace(self.artifacts, **changes))
 
     def outcome(self, status: str, reason: str | None = None, started_at: str | None = None, **fields) -> dict:
         """The job's record (bench.records.schema.Record, validated): identity, status, then the measured fields."""
-        rec = self.base_record()
-        rec.update(status=status, reason=reason, started_at=started_at or now_iso(), finished_at=now_iso())
-        rec.update(fields)
-        return build(rec)
+        a = self.artifacts
+        return build({
+            "schema_version": SCHEMA_VERSION, **{k: getattr(self, k) for k in RECORDED},
+            "params": a.params, "flops_per_sample": a.flops_per_sample,
+            "artifact": a.path or None, "artifact_format": a.format or None,
+            "backend_options": self.backend_options, "harness_options": harness_part(self.backend_options),
+            "timing": self.timing.model_dump(), "profile_detail": self.profile_detail, "variant_notes": a.variant_notes,
+            **({"target": self.target, "node": self.node} if self.target else {}),
+            "status": status, "reason": reason, "started_at": started_at or now_iso(), "finished_at": now_iso(),
+            **fields,
+        })
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["timing"] = self.timing.model_dump()
-        return d
+    def save(self, path: str | Path) -> None:
+        Path(path).write_bytes(_JSON.dump_json(self))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Job:
+        """The job `save` wrote to `path`; a file of another shape (an older recbench's) is bad input."""
+        try:
+            return _JSON.validate_json(Path(path).read_bytes())
+        except ValidationError as e:
+            raise UserError(f"{path}: not a job spec this recbench reads ({e.error_count()} fields differ)") from None
+
+
+_JSON = TypeAdapter(Job)
 
 
 def job_id(index: int, model: str, variant: str, backend: str, scenario: str, batch: int,

@@ -1,15 +1,41 @@
-"""The common timing loop: warm-up, then a measured phase over a pool of distinct batches."""
+"""What a load scenario measures with (`ScenarioContext`), and the common timing loop: warm-up, then a measured
+phase over a pool of distinct batches."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from backends.base import Backend, Clock  # noqa: F401 - scenarios annotate with timing.Clock
+from backends.base import Backend, Clock
+from bench.config.scenario_options import ScenarioOptions
 from bench.config.sweep import TimingConfig
+
+SPIN_NS = 200_000  # the last 0.2 ms before an arrival is waited out by polling, not by an imprecise sleep
+
+Wait = Callable[[int], None]  # wait(ns): let about ns nanoseconds pass (the real one sleeps, then polls)
+
+
+def real_wait(ns: int) -> None:
+    time.sleep(max(ns - SPIN_NS, 0) / 1e9)  # sleep(0) still releases the GIL while polling
+
+
+@dataclass(frozen=True)
+class ScenarioContext:
+    """A scenario's loaded backend, its prepared handles and the job's typed settings."""
+
+    backend: Backend
+    handles: list[Any]  # prepared batches: one per request that may be in flight (Scenario.handles)
+    options: ScenarioOptions
+    timing: TimingConfig
+    batch_size: int
+    rows: dict[str, np.ndarray] | None = None  # the row pool variable-size calls are cut from (None: fixed batches)
+    item_input: str = ""  # the input whose axis 1 holds a request's candidates (hstu, din): a row is a candidate
+    clock: Clock = time.perf_counter_ns
+    wait: Wait = real_wait  # open-loop scenarios wait for each arrival with it (tests: virtual time)
 
 
 @dataclass
@@ -21,12 +47,6 @@ class Measurement:
     samples_per_iter: int
     warmup_iters: int
     device_ms: dict[str, np.ndarray] | None = None  # per-iteration device time of each phase (GPU backends)
-
-    @property
-    def samples(self) -> int:
-        return len(self.latencies_ns) * self.samples_per_iter
-
-
 
 
 def _run_until(backend: Backend, handles: list[Any], min_iters: int, min_s: float, max_s: float,

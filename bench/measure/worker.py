@@ -12,18 +12,18 @@ import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import psutil
 
 from backends.base import BackendOptions, NotInEffect, artifact_files, artifact_sha256
 from backends.registry import load_class, load_entry
 from bench.config.harness_options import split_options
 from bench.config.profiles import usable_cores
-from bench.config.sweep import TimingConfig
 from bench.measure import noise, ops, roofline, scenarios
 from bench.measure.energy import EnergyMeter, counters_for
+from bench.measure.inputs import InputPool
 from bench.measure.jobspec import Job
 from bench.measure.memory import nvml_process_bytes, peak_rss_bytes
+from bench.measure.timing import ScenarioContext
 from bench.records.rundir import RunDir, now_iso
 from models.fileio import cache_root
 
@@ -35,9 +35,9 @@ def artifact_bytes(path: str) -> int:
 
 def measure_quality(backend, job: Job) -> dict | None:
     """Score the held-out set through the backend itself, with the model family's own evaluator."""
-    if not job.reference:
+    if not job.artifacts.reference:
         return None
-    return load_entry(job.quality_entry)(backend.run, job.reference, job.timing.quality_samples)
+    return load_entry(job.quality_entry)(backend.run, job.artifacts.reference, job.timing.quality_samples)
 
 
 @contextmanager
@@ -75,26 +75,27 @@ def run_job(job: Job) -> dict:
     options = BackendOptions(device=job.device, threads=job.threads, inputs=job.inputs, extra=own,
                              batch_size=job.batch_size, shapes=job.shapes, mode=load.mode,
                              cache_dir=str(cache_root()))
+    art = job.artifacts
     t0 = time.perf_counter()
     try:
-        backend.load(job.artifact, options)
+        backend.load(art.path, options)
     except NotInEffect as e:  # the runtime would not run what the variant asks for: nothing honest to measure
         return job.outcome("skipped", str(e), started)
     load_s = time.perf_counter() - t0
     rss_loaded, peak_loaded = proc.memory_info().rss, peak_rss_bytes()
-    pool = np.load(job.inputs_path)
-    batches = [{k.split("/", 1)[1]: pool[k] for k in pool.files if k.startswith(f"{i}/")} for i in
-               range(job.timing.pool_size)]
-    n_handles = max(len(batches), load.handles_needed(job.scenario_options, backend))
+    batches = InputPool.load(art.input_pool).batches
+    n_handles = max(len(batches), load.handles(job.scenario_options, backend))
     handles = [backend.prepare(batches[i % len(batches)]) for i in range(n_handles)]
     t0 = time.perf_counter()
     backend.infer(handles[0])
     backend.synchronize()
     first_infer_ms = (time.perf_counter() - t0) * 1e3
+    ctx = ScenarioContext(backend, handles, job.scenario_options, job.timing, job.batch_size,
+                          InputPool.load(art.row_pool).batches[0] if art.row_pool else None, art.item_input)
     cores = job.affinity or usable_cores()
     before = noise.Snapshot.take(cores)
     with injected_delay(backend, harness.inject_delay_ms), EnergyMeter(*counters_for(job.device)) as meter:
-        summary, measurement = load.run(backend, handles, job)
+        summary, measurement = load.run(ctx)
     host = noise.between(before, noise.Snapshot.take(cores), cores, job.threads)
     if host["busy"]:
         summary["warnings"] = [f"host busy while measuring: {'; '.join(host['busy_reasons'])}",
@@ -106,9 +107,9 @@ def run_job(job: Job) -> dict:
         run_dir.save_raw(f"{job.job_id}.device-{phase}-ms", values)
     quality = measure_quality(backend, job)
     peak = peak_rss_bytes()
-    flops = job.flops_per_sample
+    flops = art.flops_per_sample
     explained = {**meter.fields(summary["samples"], summary["duration_s"]),
-                 **roofline.fields(flops, job.variant_notes, job.batch_size, summary["throughput_sps"], job.variant,
+                 **roofline.fields(flops, art.variant_notes, job.batch_size, summary["throughput_sps"], job.variant,
                                    job.threads, job.machine_peaks)}
     if job.op_profile:  # a pass of its own after the timed phase and the memory readings
         explained["op_profile"] = ops.profile_job(backend, batches, summary["latency_ms"]["mean"], run_dir.path,
@@ -121,8 +122,8 @@ def run_job(job: Job) -> dict:
         peak_rss_quality_bytes=peak - peak_run, gpu_mem_nvml_bytes=gpu_nvml,
         # what a deployed process adds by serving this model: runtime, model, inputs, inference (footprint budgets)
         footprint_bytes=peak_run - rss_start,
-        scenario_options=job.scenario_options, noise=host,
-        model_bytes=artifact_bytes(job.artifact), artifact_sha256=artifact_sha256(job.artifact),
+        scenario_options=job.scenario_options.model_dump(mode="json"), noise=host,
+        model_bytes=artifact_bytes(art.path), artifact_sha256=artifact_sha256(art.path),
         quality=quality, achieved_gflops=flops * summary["throughput_sps"] / 1e9 if flops else None,
         backend_settings=backend.describe(), **explained,
     )
@@ -141,10 +142,10 @@ def child_main(job: Job, conn, log_path: str) -> None:
     os.dup2(fd, 2)
     faulthandler.enable()
     print(f"job {job.job_id}: {job.backend} on {job.device}, {job.scenario}, batch {job.batch_size}, "
-          f"artifact {job.artifact}", flush=True)
+          f"artifact {job.artifacts.path}", flush=True)
     try:
         # the job spec beside its log: `python -m bench.measure.worker logs/<job>.job.json` re-runs it alone
-        Path(log_path).with_suffix(".job.json").write_text(json.dumps(job.to_dict()))
+        job.save(Path(log_path).with_suffix(".job.json"))
         record = run_job(job)
     except BaseException as e:  # noqa: BLE001 - any failure becomes this job's record
         traceback.print_exc()
@@ -159,10 +160,7 @@ def main(argv: list[str]) -> None:
 
     For checking the harness from outside, e.g. peak RSS against `/usr/bin/time -v` on the same job.
     """
-    data = json.loads(Path(argv[0]).read_text())
-    data["timing"] = TimingConfig(**data["timing"])
-    data["inputs"] = tuple(data["inputs"])
-    print(json.dumps(run_job(Job(**data)), default=float))
+    print(json.dumps(run_job(Job.load(argv[0])), default=float))
 
 
 if __name__ == "__main__":

@@ -7,13 +7,11 @@ delays included); `recbench ab X Y` runs two models / artifacts / variants given
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from backends.base import artifact_sha256, file_sha256
-from bench.config.sweep import TimingConfig
 from bench.errors import UserError
 from bench.measure import env
 from bench.measure.jobspec import Job
@@ -35,8 +33,7 @@ def recorded_job(run: RunDir, record: dict) -> Job:
     for name in (record["job_id"], f"{record['job_id']}.r0"):
         path = run.path / "logs" / f"{name}.job.json"
         if path.exists():
-            data = json.loads(path.read_text())
-            return Job(**{**data, "timing": TimingConfig(**data["timing"]), "inputs": tuple(data["inputs"])})
+            return Job.load(path)
     raise UserError(f"{run.path}: no job spec for {record['job_id']} under logs/ (runs recorded before the job spec "
                     "was saved cannot be re-run)")
 
@@ -49,7 +46,7 @@ def new_runs(parent: Path, label_a: str, label_b: str) -> tuple[RunDir, RunDir]:
 
 def _rehome(job: Job, run: RunDir) -> Job:
     """The recorded job measured into another run folder (quality is not re-scored: only speed is compared)."""
-    return dataclasses.replace(job, run_id=run.run_id, run_dir=str(run.path), reference=None)
+    return dataclasses.replace(job, run_id=run.run_id, run_dir=str(run.path)).with_artifacts(reference=None)
 
 
 Pins = dict[int, tuple[str | None, str]]  # id(plan) -> (sha256 of the artifact it must load, who measured that file)
@@ -58,7 +55,7 @@ Pins = dict[int, tuple[str | None, str]]  # id(plan) -> (sha256 of the artifact 
 def verify_artifact(job: Job, sha256: str | None, measured_by: str) -> None:
     """Exit 2 unless the file the job would load is the one `measured_by` measured (same sha256, as the worker
     hashes it): a file changed or rebuilt since is another model, never silently measured in its place."""
-    path = Path(job.artifact)
+    path = Path(job.artifacts.path)
     if not path.is_file():
         raise UserError(f"{path}: the artifact {measured_by} measured for {job.job_id} no longer exists")
     if not sha256:
@@ -147,7 +144,7 @@ def run_ab(cfg_a, cfg_b, repeat: int, log: Callable[[str], None]) -> tuple[RunDi
     if len(plans[0]) != len(plans[1]):
         raise UserError(f"A has {len(plans[0])} jobs and B {len(plans[1])}: give one variant per side")
     # each side's artifact as built now: every replica must measure that file (not one rebuilt meanwhile)
-    pins = {id(p): (artifact_sha256(p.job.artifact), "this A/B's build") for side in plans for p in side
+    pins = {id(p): (artifact_sha256(p.job.artifacts.path), "this A/B's build") for side in plans for p in side
             if p.outcome is None}
     interleave(list(zip(*plans, strict=True)), repeat, pins,
                lambda plan, k: log(f"  {plan.run.run_id} {plan.job.job_id} r{k}"))

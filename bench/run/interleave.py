@@ -45,9 +45,9 @@ class Interleaver:
         job = replicas.replica_job(plan.job, k, self.repeat, score_quality=owner is None and k == 0)
         self.on_launch(plan, k)
         rec = launch(job)
-        if rec["status"] == "ok" and job.reference and rec.get("quality") is not None:
+        if rec["status"] == "ok" and job.artifacts.reference and rec.get("quality") is not None:
             self.quality[key] = (plan.job.job_id, rec["quality"])
-        elif rec["status"] == "ok" and plan.job.reference and owner and owner[0] != plan.job.job_id:
+        elif rec["status"] == "ok" and plan.job.artifacts.reference and owner and owner[0] != plan.job.job_id:
             rec.update(quality=owner[1], quality_from=owner[0])
         return rec
 

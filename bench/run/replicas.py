@@ -26,9 +26,9 @@ def replica_job(job: Job, k: int, repeat: int, score_quality: bool) -> Job:
     splits values across worker processes), never below one second or the window asked for if shorter."""
     t = job.timing
     window = max(t.min_duration_s / repeat, min(1.0, t.min_duration_s))
-    return dataclasses.replace(job, job_id=replica_id(job.job_id, k) if repeat > 1 else job.job_id,
-                               timing=t.model_copy(update={"min_duration_s": window}),
-                               reference=job.reference if score_quality else None)
+    replica = dataclasses.replace(job, job_id=replica_id(job.job_id, k) if repeat > 1 else job.job_id,
+                                  timing=t.model_copy(update={"min_duration_s": window}))
+    return replica if score_quality else replica.with_artifacts(reference=None)
 
 
 def summary(k: int, rec: dict) -> dict:

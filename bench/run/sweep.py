@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -19,7 +18,8 @@ from bench.config.sweep import SweepConfig
 from bench.config.validation import lookup
 from bench.errors import USER_ERRORS, UserError
 from bench.measure import env, machine, scenarios
-from bench.measure.jobspec import Job, job_id
+from bench.measure.inputs import InputPool
+from bench.measure.jobspec import Artifacts, Job, job_id
 from bench.records.rundir import RunDir, write_json_atomic
 from bench.run.capture import output_to
 from bench.run.interleave import Interleaver, Planned
@@ -81,11 +81,11 @@ def new_run_id(model: str, preset: str) -> str:
     return f"{datetime.now():%Y%m%d-%H%M%S}-{model}-{preset}"
 
 
-def save_input_pool(run: RunDir, ws: Workspace, batch_size: int, pool: int) -> str:
-    path = run.path / "inputs" / f"b{batch_size}.npz"
+def save_input_pool(run: RunDir, ws: Workspace, rows: int, pool: int, row_pool: bool = False) -> str:
+    """The run's pool of `pool` distinct batches of `rows` rows (or its row pool), saved once; its path."""
+    path = InputPool.path(run.path, rows, row_pool)
     if not path.exists():
-        batches = ws.bench_inputs(batch_size, pool)
-        np.savez(path, **{f"{i}/{k}": v for i, b in enumerate(batches) for k, v in b.items()})
+        InputPool(ws.bench_inputs(rows, pool)).save(path)
     return str(path)
 
 
@@ -214,7 +214,8 @@ class Sweep:
                                      + (f" r{k}" if self.repeat > 1 else ""))
 
         def done(plan: Planned, record: dict) -> None:
-            loops = plan.job.variant_notes.get("onnx_loop_ops") if plan.job.artifact_format == "onnx" else None
+            art = plan.job.artifacts
+            loops = art.variant_notes.get("onnx_loop_ops") if art.format == "onnx" else None
             if loops:
                 record["warnings"] = [*(record.get("warnings") or []), f"the ONNX graph has {loops} Loop/Scan ops: "
                                       "usually a per-row embedding path (e.g. EmbeddingBag), slow on ONNX runtimes"]
@@ -243,17 +244,18 @@ class Sweep:
                 affinity=self.affinity, memory_cap_bytes=self.profile.memory_cap_bytes,
                 env_id=environment["env_id"], quality_entry=self.family.quality_entry,
                 backend_options=self.backend_options(variant, b),
-                scenario_options=self.scenario_options.model_dump(mode="json"),
+                scenario_options=self.scenario_options,
                 profile_detail=self.profile.model_dump(mode="json"),
                 op_profile=self.cfg.op_profile, machine_peaks=environment["machine"], target=self.target,
             )
-            plans.append(Planned(job, run, job.outcome("skipped", skip) if skip else
-                                 self._prepare(job, variant, b, ws, run, prepared)))
+            ready = job.outcome("skipped", skip) if skip else self._prepare(job, variant, b, ws, run, prepared)
+            plans.append(Planned(job, run, ready) if isinstance(ready, dict) else
+                         Planned(replace(job, artifacts=ready), run))
         return plans
 
     def _prepare(self, job: Job, variant, b: BackendChoice, ws: Workspace, run: RunDir, prepared: dict
-                 ) -> dict | None:
-        """Fill in the job's artifact and inputs (None: ready to launch), or the record it gets without running."""
+                 ) -> Artifacts | dict:
+        """The job's artifacts (its variant built, its inputs saved), or the record it gets without running."""
         if not b.available:
             return job.outcome("skipped", b.reason)
         if job.shapes == "static" and scenarios.scenario(job.scenario).batch_varies(self.scenario_options):
@@ -281,14 +283,11 @@ class Sweep:
         p = prepared[key]
         if isinstance(p, tuple):
             return job.outcome(*p)
-        job.artifact, job.artifact_format = p.files[fmt], fmt
-        job.params, job.flops_per_sample, job.reference = p.params, p.flops_per_sample, p.reference
-        job.variant_notes = p.notes
-        job.inputs_path = save_input_pool(run, ws, job.batch_size, job.timing.pool_size)
-        if rows := self.scenario_options.row_pool(job.batch_size):
-            job.rows_path = save_input_pool(run, ws, rows, 1)
-            job.item_input = getattr(ws, "item_input", None) or ""
-        return None
+        rows = self.scenario_options.row_pool(job.batch_size)
+        return Artifacts(p.files[fmt], fmt, p.params, p.flops_per_sample, p.reference, p.notes,
+                         input_pool=save_input_pool(run, ws, job.batch_size, job.timing.pool_size),
+                         row_pool=save_input_pool(run, ws, rows, 1, row_pool=True) if rows else "",
+                         item_input=getattr(ws, "item_input", None) or "")
 
 
 def progress_bar(console: Console) -> Progress:

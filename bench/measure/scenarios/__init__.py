@@ -1,8 +1,8 @@
 """Load scenarios: how requests are driven into a backend during the measured phase.
 
-A `Scenario` names a module's run(backend, handles, job) -> (record fields, Measurement) and says what it needs:
+A `Scenario` names a module's run(ScenarioContext) -> (record fields, Measurement) and says what it needs:
 how the backend is configured at load (`mode`), how many prepared handles (one per request that may be in flight),
-whether the load is open-loop, and any optional package.
+whether its calls vary in rows, and any optional package.
 """
 
 from __future__ import annotations
@@ -16,17 +16,9 @@ from bench.config.scenario_options import ScenarioOptions
 from bench.config.validation import lookup
 from bench.errors import UserError
 from bench.measure.scenarios import concurrency, max_qps, offline, server, server_loadgen, single_stream
-from bench.measure.timing import Measurement
+from bench.measure.timing import Measurement, ScenarioContext
 
-Run = Callable[..., tuple[dict[str, Any], Measurement]]
-
-
-def _one(opts: ScenarioOptions, backend: Backend) -> int:
-    return 1
-
-
-def _workers(opts: ScenarioOptions, backend: Backend) -> int:
-    return opts.workers
+Run = Callable[[ScenarioContext], tuple[dict[str, Any], Measurement]]
 
 
 @dataclass(frozen=True)
@@ -34,10 +26,9 @@ class Scenario:
     """One load scenario and what it needs from the worker."""
 
     name: str
-    run: Run  # (backend, handles, job) -> (record fields, Measurement)
-    open_loop: bool = False  # requests arrive on a schedule, not when the previous one ends
+    run: Run
     mode: str = "latency"  # BackendOptions.mode at load: "throughput" asks for the runtime's own parallelism
-    handles: Callable[[ScenarioOptions, Backend], int] = _one  # prepared handles: one per request in flight
+    handles: Callable[[ScenarioOptions, Backend], int] = lambda o, b: 1  # prepared handles: one per request in flight
     requires: tuple[str, str] | None = None  # (import name, install hint) of an optional package
     varied_rows: bool = False  # candidates / batching options make its calls vary in rows
 
@@ -45,17 +36,14 @@ class Scenario:
         """Whether its calls' batch varies (dynamic batching, variable candidates): deployed with dynamic shapes."""
         return self.varied_rows and opts.varies()
 
-    def handles_needed(self, options: dict[str, Any], backend: Backend) -> int:
-        return self.handles(ScenarioOptions(**options), backend)
-
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("single-stream", single_stream.run),
     Scenario("offline", offline.run, mode="throughput", handles=lambda o, b: b.streams()),
-    Scenario("server", server.run, open_loop=True, handles=_workers, varied_rows=True),
+    Scenario("server", server.run, handles=lambda o, b: o.workers, varied_rows=True),
     Scenario("concurrency", concurrency.run, handles=lambda o, b: max(o.concurrency)),
-    Scenario("max-qps", max_qps.run, open_loop=True, handles=_workers, varied_rows=True),
-    Scenario("server-loadgen", server_loadgen.run, open_loop=True, handles=_workers,
+    Scenario("max-qps", max_qps.run, handles=lambda o, b: o.workers, varied_rows=True),
+    Scenario("server-loadgen", server_loadgen.run, handles=lambda o, b: o.workers,
              requires=("mlperf_loadgen", "pip install mlcommons-loadgen (or recbench[loadgen])")),
 )}
 

@@ -7,10 +7,9 @@ halve until one passes, then bisect (geometrically) between the best pass and th
 from __future__ import annotations
 
 import math
-import time
-from typing import Any
 
-from backends.base import Backend
+import numpy as np
+
 from bench.errors import UserError
 from bench.measure import timing
 from bench.measure.scenarios import server
@@ -18,6 +17,8 @@ from bench.stats import latency as stats
 
 MAX_PROBES = 10
 RESOLUTION = 1.05  # stop when the lowest failing QPS is within 5% of the best passing one
+CURVE_FIELDS = ("achieved_qps", "latency_ms", "latency_ci_ms", "late_requests", "dropped_requests", "throughput_sps",
+                "queue_ms", "service_ms", "utilization")  # of each probe
 
 
 def passes(summary: dict, budget_ms: float) -> bool:
@@ -25,25 +26,19 @@ def passes(summary: dict, budget_ms: float) -> bool:
     return p99 is not None and p99 <= budget_ms and not summary["dropped_requests"]
 
 
-def search(backend: Backend, handles: list[Any], job, capacity: float, traffic: server.Traffic,
-           clock: timing.Clock, wait: server.Wait) -> tuple[dict, Any]:
+def search(ctx: timing.ScenarioContext, capacity: float, traffic: server.Traffic) -> tuple[dict, np.ndarray]:
     """One max-qps search with one batcher setting: its summary (at the best passing QPS) and latencies."""
-    opts = traffic.opts
+    opts, t = ctx.options, ctx.timing
     budget = opts.p99_budget_ms
     enough = stats.min_samples(99)  # every probe must be able to report a p99
     curve, best, lowest_fail, summary, latencies = [], None, None, None, None
     qps = opts.qps or capacity / 2
     for _ in range(MAX_PROBES):
-        if server.requests_for(qps, job.timing, enough) < enough:
+        if (requests := server.requests_for(qps, t, enough)) < enough:
             break  # this slow, max_duration_s cannot hold enough requests to judge a p99
-        summary, latencies = server.run_at(backend, handles, qps, server.requests_for(qps, job.timing, enough), opts,
-                                           job, clock, wait, traffic)
+        summary, latencies = server.run_at(ctx, qps, requests, traffic)
         ok = passes(summary, budget)
-        curve.append({"target_qps": qps, "achieved_qps": summary["achieved_qps"], "latency_ms": summary["latency_ms"],
-                      "latency_ci_ms": summary["latency_ci_ms"], "late_requests": summary["late_requests"],
-                      "dropped_requests": summary["dropped_requests"], "throughput_sps": summary["throughput_sps"],
-                      "queue_ms": summary["queue_ms"], "service_ms": summary["service_ms"],
-                      "utilization": summary["utilization"], "passed": ok})
+        curve.append({"target_qps": qps, **{k: summary[k] for k in CURVE_FIELDS}, "passed": ok})
         if ok and (best is None or qps > best[0]):
             best = (qps, summary, latencies)
         if not ok and (lowest_fail is None or qps < lowest_fail):
@@ -58,11 +53,11 @@ def search(backend: Backend, handles: list[Any], job, capacity: float, traffic: 
             qps = math.sqrt(best[0] * lowest_fail)
     if summary is None:
         raise UserError(f"max-qps: at {qps:.3g} QPS (half the capacity) {enough} requests take longer than "
-                        f"max_duration_s={job.timing.max_duration_s:g}; raise it or pass a higher --qps")
+                        f"max_duration_s={t.max_duration_s:g}; raise it or pass a higher --qps")
     if best is None:
         lowest = min(c["target_qps"] for c in curve)
         summary["warnings"].append(f"no QPS tried kept p99 within {budget:g} ms (lowest tried: {lowest:.3g}; below "
-                                   f"{enough / (0.8 * job.timing.max_duration_s):.3g} QPS a p99 cannot be measured "
+                                   f"{enough / (0.8 * t.max_duration_s):.3g} QPS a p99 cannot be measured "
                                    f"within max_duration_s)")
         found = None
     else:
@@ -72,11 +67,9 @@ def search(backend: Backend, handles: list[Any], job, capacity: float, traffic: 
     return summary, latencies
 
 
-def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.perf_counter_ns,
-        wait: server.Wait = server.real_wait) -> tuple[dict, timing.Measurement]:
-    traffic = server.traffic_for(backend, job)
-    capacity = server.capacity_qps(backend, handles, job, clock, traffic) * traffic.opts.workers
-    settings = traffic.opts.batching.settings() if traffic.opts.batching else [None]
-    results = [search(backend, handles, job, capacity, traffic.with_batching(b), clock, wait) for b in settings]
+def run(ctx: timing.ScenarioContext) -> tuple[dict, timing.Measurement]:
+    traffics = server.traffic_for(ctx)
+    capacity = server.capacity_qps(ctx, traffics[0]) * ctx.options.workers
+    results = [search(ctx, capacity, traffic) for traffic in traffics]
     summary, latencies = server.best_setting(results, lambda s: s["max_qps"] or 0.0)
-    return summary, timing.Measurement(latencies, summary["duration_s"], job.batch_size, 0)
+    return summary, timing.Measurement(latencies, summary["duration_s"], ctx.batch_size, 0)

@@ -16,28 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import Backend
+from backends.base import Clock
 from bench.config.scenario_options import ScenarioOptions
 from bench.measure import timing
 from bench.measure.drivers import run_threads
 from bench.measure.serving import arrivals, queueing
 from bench.measure.serving.batching import Backlog, Batching
-from bench.measure.serving.request_handles import HandleFor, SizedHandles, load_rows, rotating
+from bench.measure.serving.request_handles import HandleFor, SizedHandles, rotating
 from bench.measure.serving.user_order import TimeOrdered
 from bench.stats import latency as stats
 
-SPIN_NS = 200_000  # the last 0.2 ms before an arrival is waited out by polling, not by an imprecise sleep
 LATE_FRACTION_WARN = 0.10  # achieved QPS more than 10% under target: the system did not keep up
-
-Wait = Callable[[int], None]  # wait(ns): let about ns nanoseconds pass (the real one sleeps, then polls)
-
-
-def real_wait(ns: int) -> None:
-    time.sleep(max(ns - SPIN_NS, 0) / 1e9)  # sleep(0) still releases the GIL while polling
-
-
-poisson_arrivals = arrivals.poisson
-
 
 @dataclass
 class ServerRun:
@@ -55,7 +44,7 @@ class ServerRun:
 
 
 def serve(call: Callable[[Any], None], handles: list[Any], arrivals_ns: np.ndarray, workers: int, qps: float,
-          clock: timing.Clock = time.perf_counter_ns, wait: Wait = real_wait, max_ns: int | None = None,
+          clock: Clock = time.perf_counter_ns, wait: timing.Wait = timing.real_wait, max_ns: int | None = None,
           rows: np.ndarray | None = None, batching: Batching | None = None,
           handle_for: HandleFor | None = None) -> ServerRun:
     """Serve requests arriving at `arrivals_ns` with `workers` threads taking them in arrival order (FIFO)."""
@@ -158,48 +147,40 @@ class Traffic:
             self.sized.bind(self.opts.workers, range(1, self.batching.max_batch + 1) if self.batching else sizes)
         return rows
 
-    def with_batching(self, batching: Batching | None) -> Traffic:
-        return Traffic(self.opts, self.sized, batching)
-
     def handle_for(self) -> HandleFor | None:
         """What serves each call: the request's own handle in time order, else one per (worker, rows)."""
         return self.timeline or self.sized
 
 
-def traffic_for(backend: Backend, job) -> Traffic:
-    """The job's traffic: calls of varying rows are cut from the job's row pool (saved by the sweep)."""
-    opts = ScenarioOptions(**job.scenario_options)
-    rows_path = getattr(job, "rows_path", "")
-    if not opts.row_pool(job.batch_size) or not rows_path:
-        return Traffic(opts, batching=opts.batching)
-    sized = SizedHandles(backend.prepare, load_rows(rows_path), job.batch_size, getattr(job, "item_input", ""))
-    return Traffic(opts, sized, opts.batching)
+def traffic_for(ctx: timing.ScenarioContext) -> list[Traffic]:
+    """The job's traffic, one per batcher setting swept; calls of varying rows are cut from its row pool, if any."""
+    opts = ctx.options
+    sized = SizedHandles(ctx.backend.prepare, ctx.rows, ctx.batch_size, ctx.item_input) if ctx.rows else None
+    return [Traffic(opts, sized, batching) for batching in (opts.batching.settings() if opts.batching else [None])]
 
 
-def run_at(backend: Backend, handles: list[Any], qps: float, requests: int, opts: ScenarioOptions, job,
-           clock: timing.Clock = time.perf_counter_ns, wait: Wait = real_wait,
-           traffic: Traffic | None = None) -> tuple[dict, np.ndarray]:
+def run_at(ctx: timing.ScenarioContext, qps: float, requests: int, traffic: Traffic) -> tuple[dict, np.ndarray]:
     """One open-loop run of `requests` arrivals at `qps`; returns the summary and the latencies."""
-    traffic = traffic or Traffic(opts, batching=opts.batching)
+    opts = ctx.options
     offsets = opts.arrivals.offsets(requests, qps, opts.seed)
-    run = serve(backend.infer_sync, handles, offsets, opts.workers, qps, clock, wait,
-                max_ns=int(job.timing.max_duration_s * 1e9), rows=traffic.rows(requests), batching=traffic.batching,
+    run = serve(ctx.backend.infer_sync, ctx.handles, offsets, opts.workers, qps, ctx.clock, ctx.wait,
+                max_ns=int(ctx.timing.max_duration_s * 1e9), rows=traffic.rows(requests), batching=traffic.batching,
                 handle_for=traffic.handle_for())
-    summary, latencies = summarize_run(run, job.batch_size, opts.p99_budget_ms, opts.arrivals.kind)
+    summary, latencies = summarize_run(run, ctx.batch_size, opts.p99_budget_ms, opts.arrivals.kind)
     if traffic.timeline:
         summary["user_order"] = traffic.timeline.fields()
     return summary, latencies
 
 
-def capacity_qps(backend: Backend, handles: list[Any], job, clock: timing.Clock,
-                 traffic: Traffic | None = None) -> float:
+def capacity_qps(ctx: timing.ScenarioContext, traffic: Traffic | None = None) -> float:
     """Closed-loop requests per second measured while warming up (sizes auto QPS and the max-qps search).
 
     With drawn request sizes the warm-up rotates through requests of drawn sizes, one call each (no batching).
     """
+    handles = ctx.handles
     if traffic and traffic.sized and traffic.opts.candidates:
         handles = [traffic.sized(0, int(r)) for r in traffic.opts.candidates.draw(16, traffic.opts.seed)]
-    count, elapsed = timing.warm_up(backend, handles, job.timing, clock)
+    count, elapsed = timing.warm_up(ctx.backend, handles, ctx.timing, ctx.clock)
     return count / max(elapsed, 1e-9)
 
 
@@ -230,17 +211,13 @@ SWEEP_FIELDS = ("batching", "target_qps", "achieved_qps", "throughput_sps", "lat
                 "utilization", "batch_sizes_formed", "batch_rows_mean", "batch_delay_ms", "max_qps", "curve")
 
 
-def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.perf_counter_ns,
-        wait: Wait = real_wait) -> tuple[dict, timing.Measurement]:
-    traffic = traffic_for(backend, job)
-    opts = traffic.opts
-    capacity = capacity_qps(backend, handles, job, clock, traffic)
+def run(ctx: timing.ScenarioContext) -> tuple[dict, timing.Measurement]:
+    traffics, opts = traffic_for(ctx), ctx.options
+    capacity = capacity_qps(ctx, traffics[0])
     qps, source = target_qps(opts, capacity)
     trace = opts.arrivals.kind == "file" and not opts.qps
-    n = len(arrivals.read_trace(opts.arrivals.file)) if trace else requests_for(qps, job.timing)
-    results = []
-    for setting in opts.batching.settings() if opts.batching else [None]:
-        results.append(run_at(backend, handles, qps, n, opts, job, clock, wait, traffic.with_batching(setting)))
+    n = len(arrivals.read_trace(opts.arrivals.file)) if trace else requests_for(qps, ctx.timing)
+    results = [run_at(ctx, qps, n, traffic) for traffic in traffics]
     summary, latencies = best_setting(results, lambda s: -(s["latency_ms"]["p99"] or s["latency_ms"]["max"]))
     summary.update(capacity_qps=capacity, qps_source=source)
-    return summary, timing.Measurement(latencies, summary["duration_s"], job.batch_size, 0)
+    return summary, timing.Measurement(latencies, summary["duration_s"], ctx.batch_size, 0)

@@ -11,17 +11,15 @@ import json
 import queue
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from backends.base import Backend
-from bench.config.scenario_options import ScenarioOptions
 from bench.measure import timing
 from bench.measure.drivers import run_threads
 from bench.measure.scenarios import server
+from bench.measure.serving.request_handles import rotating
 from bench.stats import latency as stats
 
 RESULTS = {"result_scheduled_samples_per_sec": "scheduled_qps", "result_completed_samples_per_sec": "completed_qps",
@@ -47,14 +45,13 @@ def read_results(log_dir: Path) -> dict:
     return out
 
 
-def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.perf_counter_ns
-        ) -> tuple[dict, timing.Measurement]:
+def run(ctx: timing.ScenarioContext) -> tuple[dict, timing.Measurement]:
     import mlperf_loadgen as lg
 
-    opts = ScenarioOptions(**job.scenario_options)
-    capacity = server.capacity_qps(backend, handles, job, clock)
+    opts, backend, handles, clock = ctx.options, ctx.backend, ctx.handles, ctx.clock
+    capacity = server.capacity_qps(ctx)
     qps, source = server.target_qps(opts, capacity)
-    n = server.requests_for(qps, job.timing)
+    n = server.requests_for(qps, ctx.timing)
     pending: queue.Queue = queue.Queue()
     issued: dict[int, int] = {}
     done: list[tuple[int, int]] = []  # (issue time, end time) per completed query
@@ -66,16 +63,16 @@ def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.pe
             issued[s.id] = now
             pending.put(s.id)
 
+    handle_for = rotating(handles, opts.workers)
+
     def worker(w: int) -> None:
-        own, used = handles[w::opts.workers], 0
         while (qid := pending.get()) is not None:
             try:
                 if not errors:
-                    backend.infer_sync(own[used % len(own)])
+                    backend.infer_sync(handle_for(w, 1))
             except BaseException as e:  # noqa: BLE001 - every query must still complete, or LoadGen waits forever
                 errors.append(e)
             end = clock()
-            used += 1
             done.append((issued[qid], end))
             lg.QuerySamplesComplete([lg.QuerySampleResponse(qid, 0, 0)])
 
@@ -105,9 +102,9 @@ def run(backend: Backend, handles: list[Any], job, clock: timing.Clock = time.pe
         raise errors[0]
     starts, ends = np.array(done, dtype=np.int64).T
     latencies = ends - starts
-    summary = stats.summarize(latencies, job.batch_size, wall_s, ends_ns=ends - begin, open_loop=True)
+    summary = stats.summarize(latencies, ctx.batch_size, wall_s, ends_ns=ends - begin, open_loop=True)
     summary.update(target_qps=qps, achieved_qps=results.get("completed_qps"), requests=n, workers=opts.workers,
                    late_requests=results.get("overlatency_queries"), late_threshold_ms=opts.p99_budget_ms,
                    capacity_qps=capacity, qps_source=source,
                    loadgen=results)
-    return summary, timing.Measurement(latencies, wall_s, job.batch_size, 0)
+    return summary, timing.Measurement(latencies, wall_s, ctx.batch_size, 0)

@@ -22,12 +22,6 @@ def rotating(handles: list[Any], workers: int) -> HandleFor:
     return handle_for
 
 
-def load_rows(path: str) -> dict[str, np.ndarray]:
-    """The one long batch the sweep saved for variable-size requests (npz keys "0/<input>")."""
-    pool = np.load(path)
-    return {k.split("/", 1)[1]: pool[k] for k in pool.files}
-
-
 class SizedHandles:
     """One prepared handle per (worker, row count), each a different slice of the row pool (no copy of a batch).
 

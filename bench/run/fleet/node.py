@@ -7,6 +7,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,32 +40,35 @@ def main_not_reimported() -> Iterator[None]:
             main.__file__ = path
 
 
-def build_here(job: Job) -> None:
-    """Build the job's variant with this node's own libraries (its versions differ from the head's)."""
+def build_here(job: Job) -> Job:
+    """The job with its variant built by this node's own libraries (their versions differ from the head's)."""
     from models.artifacts import Workspace
     from models.registry import get_family
     from models.variants import resolve_variants
 
-    workspace = Workspace(get_family(job.model), job.preset)
-    prepared = workspace.prepare(resolve_variants([job.variant])[0], {job.artifact_format})
-    job.artifact, job.reference = prepared.files[job.artifact_format], prepared.reference
+    fmt = job.artifacts.format
+    prepared = Workspace(get_family(job.model), job.preset).prepare(resolve_variants([job.variant])[0], {fmt})
+    return job.with_artifacts(path=prepared.files[fmt], reference=prepared.reference)
 
 
-def place_files(ray, job: Job, files: dict[str, list[Shipped]], head_versions: dict) -> dict:
-    """Point the job at local copies of its artifact, inputs, reference data and arrival trace; say where the artifact
-    came from."""
+def place_files(ray, job: Job, files: dict[str, list[Shipped]], head_versions: dict) -> tuple[Job, dict]:
+    """The job pointed at local copies of its artifact, input and row pools, reference data and arrival trace; and
+    where the artifact came from."""
     from models.registry import FAMILIES
 
-    source, why = where_to_build(job.artifact_format, job.model in FAMILIES, head_versions, node_env()["versions"])
-    job.inputs_path = receive(ray, files["inputs"])
+    source, why = where_to_build(job.artifacts.format, job.model in FAMILIES, head_versions, node_env()["versions"])
+    job = job.with_artifacts(input_pool=receive(ray, files["inputs"]),
+                             row_pool=receive(ray, files["rows"]) if files.get("rows") else "")
     if files.get("trace"):
-        job.scenario_options["arrivals"]["file"] = receive(ray, files["trace"])
+        opts = job.scenario_options
+        arrivals = opts.arrivals.model_copy(update={"file": Path(receive(ray, files["trace"]))})
+        job = replace(job, scenario_options=opts.model_copy(update={"arrivals": arrivals}))
     if source == "node":
-        build_here(job)
+        job = build_here(job)
     else:
-        job.artifact = receive(ray, files["artifact"])
-        job.reference = receive(ray, files["reference"]) if files.get("reference") else None
-    return {"artifact_source": source, "artifact_source_reason": why}
+        job = job.with_artifacts(path=receive(ray, files["artifact"]),
+                                 reference=receive(ray, files["reference"]) if files.get("reference") else None)
+    return job, {"artifact_source": source, "artifact_source_reason": why}
 
 
 def run_on_node(job: Job, files: dict[str, list[Shipped]], head_versions: dict) -> dict:
@@ -72,20 +76,18 @@ def run_on_node(job: Job, files: dict[str, list[Shipped]], head_versions: dict) 
     import ray
 
     environment = node_env()
-    job.node = ray.get_runtime_context().get_node_id()
-    job.env_id = environment["env_id"]
     profile = Profile(**job.profile_detail)
-    job.affinity = profile.pinned()  # this node's cores, not the head's
-    job.threads = job.threads or profile.thread_count()  # None from the head: the profile sets no count
+    job = replace(job, node=ray.get_runtime_context().get_node_id(), env_id=environment["env_id"],
+                  affinity=profile.pinned(),  # this node's cores, not the head's
+                  threads=job.threads or profile.thread_count())  # None from the head: the profile sets no count
     ok, why = load_class(job.backend_entry).available_on(job.device)
     if not ok:
         return {"record": job.outcome("skipped", f"{job.backend} is not available on node {job.node}: {why}"),
                 "raw": {}, "log": "", "env": environment}
     with tempfile.TemporaryDirectory(prefix="recbench-fleet-") as tmp:
         run = RunDir.create(Path(tmp), job.run_id)
-        job.run_dir = str(run.path)
         try:
-            source = place_files(ray, job, files, head_versions)
+            job, source = place_files(ray, replace(job, run_dir=str(run.path)), files, head_versions)
         except Exception as e:  # noqa: BLE001 - a node that cannot get the files fails this job only
             return {"record": job.outcome("failed", f"preparing the job on node {job.node}: {type(e).__name__}: {e}"),
                     "raw": {}, "log": "", "env": environment}

@@ -65,9 +65,10 @@ class FleetRun:
                     if planned.outcome:
                         self.finish(planned.outcome)
                         continue
-                    trace = job.scenario_options.get("arrivals", {}).get("file")
-                    files = {"artifact": shipper.artifact(job.artifact), "inputs": [shipper.put(job.inputs_path)],
-                             "reference": [shipper.put(job.reference)] if job.reference else [],
+                    art, trace = job.artifacts, job.scenario_options.arrivals.file
+                    files = {"artifact": shipper.artifact(art.path), "inputs": [shipper.put(art.input_pool)],
+                             "rows": [shipper.put(art.row_pool)] if art.row_pool else [],
+                             "reference": [shipper.put(art.reference)] if art.reference else [],
                              "trace": [shipper.put(trace)] if trace else []}
                     self.submit(Attempt(job, target, files))
                     self.collect(timeout=0)
