@@ -144,8 +144,9 @@ def run(
     from bench.records.history import record_run_quietly
     from bench.records.rundir import RunDir
     from bench.report.summary import print_summary
+    from bench.run.lifecycle import RunInterrupted
     from bench.run.replicas import default_repeat
-    from bench.run.sweep import RunInterrupted, run_sweep
+    from bench.run.sweep import run_sweep
     from models.fileio import load_yaml
 
     base = load_yaml(config) if config else {}

@@ -7,9 +7,8 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
 
 from backends.registry import load_class
 from bench.config.profiles import Profile
@@ -39,32 +38,41 @@ def main_not_reimported() -> Iterator[None]:
             main.__file__ = path
 
 
-def build_here(job: Job) -> None:
-    """Build the job's variant with this node's own libraries (its versions differ from the head's)."""
+def build_here(job: Job) -> Job:
+    """The job with its variant built by this node's own libraries (their versions differ from the head's)."""
     from models.artifacts import Workspace
     from models.registry import get_family
     from models.variants import resolve_variants
 
     workspace = Workspace(get_family(job.model), job.preset)
     prepared = workspace.prepare(resolve_variants([job.variant])[0], {job.artifact_format})
-    job.artifact, job.reference = prepared.files[job.artifact_format], prepared.reference
+    return replace(job, artifact=prepared.files[job.artifact_format],
+                   reference=prepared.reference if job.reference else None)
 
 
-def place_files(ray, job: Job, files: dict[str, list[Shipped]], head_versions: dict) -> dict:
-    """Point the job at local copies of its artifact, inputs, reference data and arrival trace; say where the artifact
-    came from."""
+def place_files(ray, job: Job, files: dict[str, list[Shipped]], head_versions: dict) -> tuple[Job, dict]:
+    """The job pointed at local copies of its artifact, inputs, reference data and arrival trace; and where its
+    artifact came from."""
     from models.registry import FAMILIES
 
     source, why = where_to_build(job.artifact_format, job.model in FAMILIES, head_versions, node_env()["versions"])
-    job.inputs_path = receive(ray, files["inputs"])
-    if files.get("trace"):
-        job.scenario_options["arrivals"]["file"] = receive(ray, files["trace"])
-    if source == "node":
-        build_here(job)
-    else:
-        job.artifact = receive(ray, files["artifact"])
-        job.reference = receive(ray, files["reference"]) if files.get("reference") else None
-    return {"artifact_source": source, "artifact_source_reason": why}
+    placed = {"inputs_path": receive(ray, files["inputs"]), "rows_path": receive(ray, files["rows"]) or ""}
+    if trace := receive(ray, files["trace"]):
+        placed["scenario_options"] = {**job.scenario_options,
+                                      "arrivals": {**job.scenario_options["arrivals"], "file": trace}}
+    if source == "head":  # a replica that scores no quality (reference None) needs no reference data
+        placed.update(artifact=receive(ray, files["artifact"]),
+                      reference=job.reference and receive(ray, files["reference"]))
+    job = replace(job, **placed)
+    return build_here(job) if source == "node" else job, {"artifact_source": source, "artifact_source_reason": why}
+
+
+def result(record: dict, environment: dict, run: RunDir | None = None) -> dict:
+    """What the head gets back: the record, this node's env, and the raw latencies and logs the job wrote."""
+    def written(folder: str, pattern: str) -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in (run.path / folder).glob(pattern)} if run else {}
+
+    return {"record": record, "env": environment, "raw": written("raw", "*.npy"), "logs": written("logs", "*.log")}
 
 
 def run_on_node(job: Job, files: dict[str, list[Shipped]], head_versions: dict) -> dict:
@@ -72,26 +80,20 @@ def run_on_node(job: Job, files: dict[str, list[Shipped]], head_versions: dict) 
     import ray
 
     environment = node_env()
-    job.node = ray.get_runtime_context().get_node_id()
-    job.env_id = environment["env_id"]
     profile = Profile(**job.profile_detail)
-    job.affinity = profile.pinned()  # this node's cores, not the head's
-    job.threads = job.threads or profile.thread_count()  # None from the head: the profile sets no count
+    job = replace(job, node=ray.get_runtime_context().get_node_id(), env_id=environment["env_id"],
+                  affinity=profile.pinned(),  # this node's cores, not the head's
+                  threads=job.threads or profile.thread_count())  # None from the head: the profile sets no count
     ok, why = load_class(job.backend_entry).available_on(job.device)
     if not ok:
-        return {"record": job.outcome("skipped", f"{job.backend} is not available on node {job.node}: {why}"),
-                "raw": {}, "log": "", "env": environment}
+        return result(job.outcome("skipped", f"{job.backend} is not available on node {job.node}: {why}"), environment)
     with tempfile.TemporaryDirectory(prefix="recbench-fleet-") as tmp:
         run = RunDir.create(Path(tmp), job.run_id)
-        job.run_dir = str(run.path)
         try:
-            source = place_files(ray, job, files, head_versions)
+            job, source = place_files(ray, replace(job, run_dir=str(run.path)), files, head_versions)
         except Exception as e:  # noqa: BLE001 - a node that cannot get the files fails this job only
-            return {"record": job.outcome("failed", f"preparing the job on node {job.node}: {type(e).__name__}: {e}"),
-                    "raw": {}, "log": "", "env": environment}
+            return result(job.outcome("failed", f"preparing the job on node {job.node}: {type(e).__name__}: {e}"),
+                          environment)
         with main_not_reimported():
             record = {**launch(job), **source}
-        raw = {p.name[: -len(".npy")]: np.load(p) for p in (run.path / "raw").glob("*.npy")}
-        log = run.path / "logs" / f"{job.job_id}.log"
-        return {"record": record, "raw": raw, "log": log.read_text(errors="replace") if log.exists() else "",
-                "env": environment}
+        return result(record, environment, run)
