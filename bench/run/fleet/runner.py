@@ -105,8 +105,6 @@ class FleetRun:
         ref = self.remote.options(resources={attempt.target.resource: 1}, num_cpus=0, max_retries=0,
                                   name=job.job_id).remote(job, attempt.files, self.env["versions"])
         self.pending[ref] = attempt
-        if self.progress:
-            self.progress.job_started(f"{attempt.target.name}: {job.job_id}")
 
     def collect(self, timeout: float) -> None:
         """Record every job that ended; retry or drop those whose node died."""
@@ -118,11 +116,10 @@ class FleetRun:
             except self.ray.exceptions.RayTaskError as e:  # our own code failed on the node: no point retrying
                 self.finish(self.replica(attempt).outcome(
                     "failed", f"on the node: {str(e.cause or e).splitlines()[0][:500]}"), attempt)
-                continue
             except self.ray.exceptions.RayError as e:  # the node or its worker process died
                 self.lost(attempt, e)
-                continue
-            self.store(attempt, result)
+            else:
+                self.store(attempt, result)
         if time.monotonic() - self.checked > NODE_CHECK_S:
             self.drop_orphans()
 
