@@ -12,13 +12,14 @@ from rich.console import Console
 
 from backends.base import artifact_files
 from bench.config.sweep import SweepConfig
+from bench.errors import UserError
 from bench.measure import env
 from bench.measure.jobspec import Job
 from bench.records.rundir import RunDir, write_json_atomic
 from bench.run.fleet.cluster import connect, live_nodes, offering
 from bench.run.fleet.node import run_on_node
 from bench.run.fleet.shipping import Shipped, Shipper
-from bench.run.fleet.spec import Fleet, Target
+from bench.run.fleet.spec import Fleet, Target, load_fleet
 from bench.run.lifecycle import lifecycle
 from bench.run.progress import SweepProgress
 from bench.run.replicas import replica_job
@@ -173,10 +174,15 @@ class FleetRun:
             self.progress.job_finished(record)
 
 
-def run_fleet(cfg: SweepConfig, fleet: Fleet, address: str, console: Console) -> Path:
+def run_fleet(cfg: SweepConfig, fleet: Path | None, cluster: str | None, console: Console) -> Path:
     """`recbench run --fleet FILE --cluster ADDRESS`: the run folder, like a local sweep's."""
-    sweeps = plan(cfg, fleet, console.print)
+    if fleet is None:
+        raise UserError("--cluster runs a fleet sweep: give the targets with --fleet FILE")
+    if cfg.backends is not None or cfg.profile != "default":
+        raise UserError("--fleet gives each target its own backends and profile: drop --backends / --profile")
+    spec, address = load_fleet(fleet), cluster or "auto"
+    sweeps = plan(cfg, spec, console.print)
     with connect(address) as ray, SweepProgress(console) as progress:
         for _, sweep in sweeps:
             sweep.log = progress.log
-        return FleetRun(ray, sweeps, address, progress).run(fleet).path
+        return FleetRun(ray, sweeps, address, progress).run(spec).path
