@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,7 @@ from bench.run.fleet.runner import FleetRun, plan
 from bench.run.fleet.shipping import Shipped, where_to_build
 from bench.run.fleet.spec import load_fleet
 from models.fileio import cache_root
-from tests.conftest import ROOT
+from tests.conftest import ROOT, recbench
 
 QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=10, min_duration_s=0.05, quality_samples=4096)
 
@@ -67,7 +68,7 @@ def test_artifact_built_on_the_node_only_when_its_library_differs():
 def test_a_node_builds_the_artifact_itself_where_its_library_differs():
     job = Job(job_id="j", run_id="r", run_dir="", model="dlrm", preset="tiny", variant="fp32", backend="onnxruntime",
               backend_entry="", device="cpu", profile="default", scenario="single-stream", batch_size=1, threads=1,
-              timing=QUICK, timeout_s=60, artifacts=Artifacts(format="onnx"))
+              timing=QUICK, timeout_s=60, artifacts=Artifacts(format="onnx", reference="eval.npz on the head"))
     built = build_here(job).artifacts
     assert built.path.endswith(".onnx") and Path(built.path).is_file() and Path(built.reference).is_file()
 
@@ -127,9 +128,10 @@ def cluster():
             os.environ["PYTHONPATH"] = old
 
 
-def fleet_run(ray, tmp_path, text: str, timing: TimingConfig = QUICK) -> RunDir:
+def fleet_run(ray, tmp_path, text: str, timing: TimingConfig = QUICK, **config) -> RunDir:
     fleet = load_fleet(fleet_file(tmp_path, text))
-    cfg = SweepConfig(preset="tiny", batch_sizes=[8], scenario="single-stream", timing=timing, out=tmp_path)
+    cfg = SweepConfig(**{"preset": "tiny", "batch_sizes": [8], "scenario": "single-stream", "timing": timing,
+                         "out": tmp_path, **config})
     return FleetRun(ray, plan(cfg, fleet, log=lambda s: None), "test").run(fleet)
 
 
@@ -146,6 +148,7 @@ def test_a_trace_file_replays_on_a_node_from_its_own_copy(tmp_path, cluster):
     shipped = Path(rec["scenario_options"]["arrivals"]["file"])  # the node's copy, in its cache by content hash
     assert shipped != gaps and shipped.name == "gaps.txt" and shipped.parent.parent.name == "fleet"
     assert rec["achieved_qps"] == pytest.approx(250, rel=0.25)
+
 
 def test_every_record_names_its_target_and_node(tmp_path, cluster):
     ray, _, node_of = cluster
@@ -222,3 +225,44 @@ def test_a_node_dying_mid_job_fails_that_attempt_and_the_job_is_retried_on_anoth
     assert "died mid-job" in failed["reason"] and "retried on another node" in failed["reason"]
     assert failed["job_id"] == ok["job_id"] + "-attempt1"
     assert ok["status"] == "ok" and ok["attempt"] == 2 and ok["node"] in set(nodes) - set(killed), ok["reason"]
+
+
+EDGE_B = "targets:\n  - {name: edge-b, resource: 'device:edge-b', profile: edge, backends: [onnxruntime]}\n"
+
+
+def test_repeat_runs_every_job_in_rounds_of_replicas_each_recorded_as_it_arrives(tmp_path, cluster):
+    ray, _, _ = cluster
+    run = fleet_run(ray, tmp_path, EDGE_B, batch_sizes=[1, 8], repeat=2)
+    recs = run.records()
+    assert len(recs) == 4 and all(r["status"] == "ok" for r in recs), [r["reason"] for r in recs]
+    first, second = recs[:2], recs[2:]  # replica 0 of both jobs before replica 1 of either; quality scored once
+    assert {r["job_id"].split(".r")[0] for r in first} == {r["job_id"].split(".r")[0] for r in second}
+    assert all(r["quality"] for r in first) and not any(r.get("quality") for r in second)
+    assert max(r["finished_at"] for r in first) <= min(r["started_at"] for r in second)
+    assert len(list((run.path / "raw").glob("*.npy"))) == 4  # each replica's raw latencies, under its own name
+    assert run.state == {"state": "complete", "jobs": 4, "done": 4}
+    assert run.env()["nodes"] and json.loads((run.path / "config.json").read_text())["repeat"] == 2
+
+
+def test_a_fleet_run_stopped_by_ctrl_c_is_marked_interrupted_and_never_a_baseline(tmp_path, cluster):
+    _, c, _ = cluster
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--fleet", str(fleet_file(tmp_path, EDGE_B)),
+                             "--cluster", c.address, "--quick", "--preset", "tiny", "--batch-sizes", "1,2,4,8,16,32",
+                             "--scenario", "single-stream", "--no-report", "--out", str(out)],
+                            cwd=ROOT, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not any(p.read_text()
+                                                                     for p in out.glob("*/records.jsonl")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C once the first result is in
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in stderr and "interrupted" in stderr, stderr[-2000:]
+    assert "[1/6] " in stdout  # piped: one line per result
+    run = RunDir(next(p for p in out.iterdir() if p.is_dir()))
+    assert run.state["state"] == "interrupted" and run.state["jobs"] == 6 and 1 <= run.state["done"] < 6
+    assert [r["status"] for r in run.records()][:1] == ["ok"] and run.raw(run.records()[0]["job_id"]) is not None
+    res = recbench("gate", "--baseline", str(run.path), str(run.path), "--max-regression", "50%")
+    assert res.returncode == 2 and "was interrupted" in res.stderr and "--allow-interrupted" in res.stderr
+    res = recbench("gate", "--baseline", str(run.path), str(run.path), "--max-regression", "50%", "--allow-interrupted")
+    assert res.returncode == 0, res.stdout + res.stderr

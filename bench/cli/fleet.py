@@ -1,4 +1,4 @@
-"""The CLI's fleet entry points: `recbench run --fleet/--cluster` and `recbench fleet`."""
+"""`recbench fleet`: the live nodes of a Ray cluster, their devices and what the fleet file runs on them."""
 
 from __future__ import annotations
 
@@ -8,22 +8,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bench.config.sweep import SweepConfig
-from bench.errors import UserError
 from bench.report.tables import print_table
 from bench.run.fleet.cluster import connect, live_nodes
 from bench.run.fleet.spec import load_fleet
-
-
-def run_on_fleet(cfg: SweepConfig, fleet: Path | None, cluster: str | None, console: Console) -> Path:
-    """Check the flags, then run the sweep on every target of the fleet file."""
-    from bench.run.fleet.runner import run_fleet
-
-    if fleet is None:
-        raise UserError("--cluster runs a fleet sweep: give the targets with --fleet FILE")
-    if cfg.backends is not None or cfg.profile != "default":
-        raise UserError("--fleet gives each target its own backends and profile: drop --backends / --profile")
-    return run_fleet(cfg, load_fleet(fleet), cluster or "auto", console)
 
 
 def show_nodes(console: Console, cluster: str, fleet: Path | None) -> None:

@@ -144,8 +144,10 @@ def run(
     from bench.records.history import record_run_quietly
     from bench.records.rundir import RunDir
     from bench.report.summary import print_summary
+    from bench.run.fleet.runner import run_fleet
+    from bench.run.lifecycle import RunInterrupted
     from bench.run.replicas import default_repeat
-    from bench.run.sweep import RunInterrupted, run_sweep
+    from bench.run.sweep import run_sweep
     from models.fileio import load_yaml
 
     base = load_yaml(config) if config else {}
@@ -159,12 +161,7 @@ def run(
                  "repeat": repeat or base.get("repeat") or default_repeat(quick)}
     cfg = build_config(base, overrides, source=str(config or "command line"))
     try:
-        if fleet or cluster:
-            from bench.cli.fleet import run_on_fleet
-
-            run_path = run_on_fleet(cfg, fleet, cluster, console)
-        else:
-            run_path = run_sweep(cfg, console)
+        run_path = run_fleet(cfg, fleet, cluster, console) if fleet or cluster else run_sweep(cfg, console)
     except RunInterrupted as e:
         err_console.print(f"interrupted: {e}; records so far: {e.run.records_path}", highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None

@@ -103,6 +103,8 @@ class Record(Open):
     shapes: Literal["static", "dynamic"] | None = None
     threads: int | None = None
     env_id: str | None = None  # points into env.json
+    attempt: int | None = None  # fleet runs: 1, or 2 for a retry on another node; the node's env.json-like capture
+    node_env: dict[str, Any] | None = None
     # latency and throughput
     latency_ms: Latency | None = None
     throughput_sps: Number | None = None

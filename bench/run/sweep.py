@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from backends import registry
 from bench.config.harness_options import check_options
@@ -23,20 +22,13 @@ from bench.measure.jobspec import Artifacts, Job, job_id
 from bench.records.rundir import RunDir, write_json_atomic
 from bench.run.capture import output_to
 from bench.run.interleave import Interleaver, Planned
+from bench.run.lifecycle import RunInterrupted
 from bench.run.progress import SweepProgress
 from models.artifacts import Workspace
 from models.byo import AS_GIVEN, ByoModel, is_byo, open_byo
 from models.errors import NotApplicable
 from models.registry import FAMILIES
 from models.variants import resolve_variants
-
-
-class RunInterrupted(Exception):
-    """Ctrl-C during a sweep: the run folder is marked interrupted and keeps every record written so far."""
-
-    def __init__(self, run: RunDir):
-        super().__init__(run.interruption())
-        self.run = run
 
 
 @dataclass
@@ -288,12 +280,6 @@ class Sweep:
                          input_pool=save_input_pool(run, ws, job.batch_size, job.timing.pool_size),
                          row_pool=save_input_pool(run, ws, rows, 1, row_pool=True) if rows else "",
                          item_input=getattr(ws, "item_input", None) or "")
-
-
-def progress_bar(console: Console) -> Progress:
-    """A plain rich bar with an ETA (the fleet runner drives its own tasks)."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False)
 
 
 def _interrupt(signum, frame) -> None:

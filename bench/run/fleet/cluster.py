@@ -12,19 +12,13 @@ from bench.errors import UserError
 RAY_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory", "accelerator_type:")
 
 
-def import_ray():
-    """Ray, or one clear line saying how to install it."""
+@contextmanager
+def connect(address: str) -> Iterator[object]:
+    """Join the cluster at `address` (`auto`: the one started on this machine or $RAY_ADDRESS) as a driver."""
     try:
         import ray
     except ImportError:
         raise UserError("--fleet/--cluster need Ray: pip install 'recbench[fleet]'") from None
-    return ray
-
-
-@contextmanager
-def connect(address: str) -> Iterator[object]:
-    """Join the cluster at `address` (`auto`: the one started on this machine or $RAY_ADDRESS) as a driver."""
-    ray = import_ray()
     if ray.is_initialized():  # the caller (a test, a notebook) is already connected: use that connection
         yield ray
         return
@@ -42,7 +36,6 @@ def connect(address: str) -> Iterator[object]:
 class Node:
     node_id: str
     address: str
-    hostname: str
     devices: dict[str, float]  # device resources declared when the node joined, e.g. {"device:edge-x86": 1}
     free: dict[str, float]  # how much of each is not held by a running job
 
@@ -61,7 +54,7 @@ def live_nodes(ray) -> list[Node]:
     from ray._private.state import available_resources_per_node
 
     free = available_resources_per_node()
-    return [Node(n["NodeID"], n["NodeManagerAddress"], n.get("NodeManagerHostname", ""),
+    return [Node(n["NodeID"], n["NodeManagerAddress"],
                  {r: v for r, v in n["Resources"].items() if _is_device(r)},
                  {r: v for r, v in free.get(n["NodeID"], {}).items() if _is_device(r)})
             for n in ray.nodes() if n["Alive"]]

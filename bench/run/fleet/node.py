@@ -10,8 +10,6 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from backends.registry import load_class
 from bench.config.profiles import Profile
 from bench.measure import env
@@ -48,7 +46,8 @@ def build_here(job: Job) -> Job:
 
     fmt = job.artifacts.format
     prepared = Workspace(get_family(job.model), job.preset).prepare(resolve_variants([job.variant])[0], {fmt})
-    return job.with_artifacts(path=prepared.files[fmt], reference=prepared.reference)
+    return job.with_artifacts(path=prepared.files[fmt],
+                              reference=prepared.reference if job.artifacts.reference else None)
 
 
 def place_files(ray, job: Job, files: dict[str, list[Shipped]], head_versions: dict) -> tuple[Job, dict]:
@@ -57,18 +56,23 @@ def place_files(ray, job: Job, files: dict[str, list[Shipped]], head_versions: d
     from models.registry import FAMILIES
 
     source, why = where_to_build(job.artifacts.format, job.model in FAMILIES, head_versions, node_env()["versions"])
-    job = job.with_artifacts(input_pool=receive(ray, files["inputs"]),
-                             row_pool=receive(ray, files["rows"]) if files.get("rows") else "")
-    if files.get("trace"):
+    job = job.with_artifacts(input_pool=receive(ray, files["inputs"]), row_pool=receive(ray, files["rows"]) or "")
+    if trace := receive(ray, files["trace"]):
         opts = job.scenario_options
-        arrivals = opts.arrivals.model_copy(update={"file": Path(receive(ray, files["trace"]))})
+        arrivals = opts.arrivals.model_copy(update={"file": Path(trace)})
         job = replace(job, scenario_options=opts.model_copy(update={"arrivals": arrivals}))
-    if source == "node":
-        job = build_here(job)
-    else:
+    if source == "head":  # a replica that scores no quality (reference None) needs no reference data
         job = job.with_artifacts(path=receive(ray, files["artifact"]),
-                                 reference=receive(ray, files["reference"]) if files.get("reference") else None)
-    return job, {"artifact_source": source, "artifact_source_reason": why}
+                                 reference=job.artifacts.reference and receive(ray, files["reference"]))
+    return build_here(job) if source == "node" else job, {"artifact_source": source, "artifact_source_reason": why}
+
+
+def result(record: dict, environment: dict, run: RunDir | None = None) -> dict:
+    """What the head gets back: the record, this node's env, and the raw latencies and logs the job wrote."""
+    def written(folder: str, pattern: str) -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in (run.path / folder).glob(pattern)} if run else {}
+
+    return {"record": record, "env": environment, "raw": written("raw", "*.npy"), "logs": written("logs", "*.log")}
 
 
 def run_on_node(job: Job, files: dict[str, list[Shipped]], head_versions: dict) -> dict:
@@ -82,18 +86,14 @@ def run_on_node(job: Job, files: dict[str, list[Shipped]], head_versions: dict) 
                   threads=job.threads or profile.thread_count())  # None from the head: the profile sets no count
     ok, why = load_class(job.backend_entry).available_on(job.device)
     if not ok:
-        return {"record": job.outcome("skipped", f"{job.backend} is not available on node {job.node}: {why}"),
-                "raw": {}, "log": "", "env": environment}
+        return result(job.outcome("skipped", f"{job.backend} is not available on node {job.node}: {why}"), environment)
     with tempfile.TemporaryDirectory(prefix="recbench-fleet-") as tmp:
         run = RunDir.create(Path(tmp), job.run_id)
         try:
             job, source = place_files(ray, replace(job, run_dir=str(run.path)), files, head_versions)
         except Exception as e:  # noqa: BLE001 - a node that cannot get the files fails this job only
-            return {"record": job.outcome("failed", f"preparing the job on node {job.node}: {type(e).__name__}: {e}"),
-                    "raw": {}, "log": "", "env": environment}
+            return result(job.outcome("failed", f"preparing the job on node {job.node}: {type(e).__name__}: {e}"),
+                          environment)
         with main_not_reimported():
             record = {**launch(job), **source}
-        raw = {p.name[: -len(".npy")]: np.load(p) for p in (run.path / "raw").glob("*.npy")}
-        log = run.path / "logs" / f"{job.job_id}.log"
-        return {"record": record, "raw": raw, "log": log.read_text(errors="replace") if log.exists() else "",
-                "env": environment}
+        return result(record, environment, run)

@@ -1,33 +1,40 @@
-"""Head side of a fleet sweep: one Ray task per job on a node of its target, records streamed into one run folder."""
+"""Head side of a fleet sweep: each job a Ray task on a node of its target, replicas in rounds, every result appended
+to one run folder as it arrives; the run is begun and finished by the one lifecycle, like a local sweep."""
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import Progress
 
+from backends.base import artifact_files
 from bench.config.sweep import SweepConfig
+from bench.errors import UserError
 from bench.measure import env
 from bench.measure.jobspec import Job
 from bench.records.rundir import RunDir, write_json_atomic
-from bench.run.fleet.cluster import Node, connect, live_nodes, offering
+from bench.run.fleet.cluster import connect, live_nodes, offering
 from bench.run.fleet.node import run_on_node
 from bench.run.fleet.shipping import Shipped, Shipper
-from bench.run.fleet.spec import Fleet, Target
-from bench.run.sweep import Sweep, new_run_id, progress_bar
+from bench.run.fleet.spec import Fleet, Target, load_fleet
+from bench.run.lifecycle import lifecycle
+from bench.run.progress import SweepProgress
+from bench.run.replicas import replica_job
+from bench.run.sweep import Sweep, new_run_id
+from models.fileio import save_atomic
 
 NODE_CHECK_S = 2.0  # how often pending jobs are checked for a target that lost its last node
 
 
-@dataclass
+@dataclass(frozen=True)
 class Attempt:
-    job: Job
+    job: Job  # as planned; replica k of it is what runs
     target: Target
     files: dict[str, list[Shipped]]
+    k: int = 0
     number: int = 1
 
 
@@ -38,54 +45,68 @@ def plan(cfg: SweepConfig, fleet: Fleet, log=print) -> list[tuple[Target, Sweep]
 
 
 class FleetRun:
-    """One fleet sweep: submits every job to its target's nodes and records each result as it arrives."""
+    """One fleet sweep: replica k of every job runs (in parallel across nodes) before replica k+1 of any."""
 
-    def __init__(self, ray, sweeps: list[tuple[Target, Sweep]], address: str, progress: Progress | None = None):
+    def __init__(self, ray, sweeps: list[tuple[Target, Sweep]], address: str, progress: SweepProgress | None = None):
         self.ray, self.sweeps, self.address, self.progress = ray, sweeps, address, progress
+        self.repeat = sweeps[0][1].repeat
         self.pending: dict = {}  # ObjectRef -> Attempt
+        self.failed: set[str] = set()  # jobs with a result that is not ok: their later replicas are not run
         self.remote = ray.remote(run_on_node)
         self.env = {**env.capture(), "nodes": {}}  # the head's environment; each node's is added as it reports
         self.checked = time.monotonic()
-        self.task = progress.add_task("fleet", total=sum(len(list(s.grid())) for _, s in sweeps)) if progress else None
 
     def run(self, fleet: Fleet) -> RunDir:
         first = self.sweeps[0][1]
         self.run_dir = RunDir.create(first.cfg.out, new_run_id(first.family.name, first.preset))
-        write_json_atomic(self.run_dir.path / "env.json", self.env)
-        write_json_atomic(self.run_dir.path / "config.json", {
-            **first.config_json(), "fleet": fleet.model_dump(), "cluster": self.address,
-            "targets": {t.name: s.config_json() for t, s in self.sweeps}})
-        shipper, nodes, index = Shipper(self.ray), live_nodes(self.ray), 0
-        try:
-            for target, sweep in self.sweeps:
-                skip = None if offering(nodes, target.resource) else f"no node offers {target.resource}"
-                here = {"env_id": self.env["env_id"], "machine": None}  # the head's peaks say nothing of a node
-                for planned in sweep.plan(self.run_dir, here, index, skip):
-                    job = planned.job
-                    if planned.outcome:
-                        self.finish(planned.outcome)
-                        continue
-                    art, trace = job.artifacts, job.scenario_options.arrivals.file
-                    files = {"artifact": shipper.artifact(art.path), "inputs": [shipper.put(art.input_pool)],
-                             "rows": [shipper.put(art.row_pool)] if art.row_pool else [],
-                             "reference": [shipper.put(art.reference)] if art.reference else [],
-                             "trace": [shipper.put(trace)] if trace else []}
-                    self.submit(Attempt(job, target, files))
-                    self.collect(timeout=0)
-                index += len(list(sweep.grid()))
-            while self.pending:
-                self.collect(timeout=1.0)
-        finally:  # Ctrl-C or an error on the head: what is recorded stays, nothing keeps running for this run
-            for ref in self.pending:
-                self.ray.cancel(ref, force=True)
+        config = {**first.config_json(), "fleet": fleet.model_dump(), "cluster": self.address,
+                  "targets": {t.name: s.config_json() for t, s in self.sweeps}}
+        planned = sum(len(list(s.grid())) for _, s in self.sweeps) * self.repeat
+        with lifecycle(self.run_dir, self.env, config, planned):
+            if self.progress:
+                self.progress.start(planned)
+            try:
+                jobs = self.prepare()  # replica 0 of each job goes out as soon as its target's jobs are planned
+                for k in range(self.repeat):
+                    for attempt in jobs if k else []:
+                        if attempt.job.job_id not in self.failed:
+                            self.submit(replace(attempt, k=k))
+                    while self.pending:  # round k ends before round k+1 starts
+                        self.collect(timeout=1.0)
+            finally:  # Ctrl-C or an error on the head: what arrived stays, nothing keeps running for this run
+                for ref in self.pending:
+                    self.ray.cancel(ref, force=True)
         return self.run_dir
 
+    def prepare(self) -> list[Attempt]:
+        """Plan each target's jobs and submit their first replicas; every file a job needs is shipped once."""
+        shipper, nodes, index, jobs = Shipper(self.ray), live_nodes(self.ray), 0, []
+        here = {"env_id": self.env["env_id"], "machine": None}  # the head's peaks say nothing of a node
+        for target, sweep in self.sweeps:
+            skip = None if offering(nodes, target.resource) else f"no node offers {target.resource}"
+            for planned in sweep.plan(self.run_dir, here, index, skip):
+                if planned.outcome:
+                    self.finish(planned.outcome)
+                    continue
+                job = planned.job
+                art = job.artifacts
+                files = {"artifact": shipper.put(*artifact_files(art.path)), "inputs": shipper.put(art.input_pool),
+                         "rows": shipper.put(art.row_pool), "reference": shipper.put(art.reference),
+                         "trace": shipper.put(job.scenario_options.arrivals.file)}
+                jobs.append(Attempt(job, target, files))
+                self.submit(jobs[-1])
+            index += len(list(sweep.grid()))
+            self.collect(timeout=0)
+        return jobs
+
+    def replica(self, attempt: Attempt) -> Job:
+        return replica_job(attempt.job, attempt.k, self.repeat, score_quality=attempt.k == 0)
+
     def submit(self, attempt: Attempt) -> None:
+        job = self.replica(attempt)
         ref = self.remote.options(resources={attempt.target.resource: 1}, num_cpus=0, max_retries=0,
-                                  name=attempt.job.job_id).remote(attempt.job, attempt.files, self.env["versions"])
+                                  name=job.job_id).remote(job, attempt.files, self.env["versions"])
         self.pending[ref] = attempt
-        if self.progress:
-            self.progress.update(self.task, description=f"{attempt.target.name}: {attempt.job.job_id}")
 
     def collect(self, timeout: float) -> None:
         """Record every job that ended; retry or drop those whose node died."""
@@ -95,63 +116,74 @@ class FleetRun:
             try:
                 result = self.ray.get(ref)
             except self.ray.exceptions.RayTaskError as e:  # our own code failed on the node: no point retrying
-                self.finish(attempt.job.outcome("failed", f"on the node: {str(e.cause or e).splitlines()[0][:500]}"))
-                continue
+                self.finish(self.replica(attempt).outcome(
+                    "failed", f"on the node: {str(e.cause or e).splitlines()[0][:500]}"), attempt)
             except self.ray.exceptions.RayError as e:  # the node or its worker process died
                 self.lost(attempt, e)
-                continue
-            self.store(attempt, result)
+            else:
+                self.store(attempt, result)
         if time.monotonic() - self.checked > NODE_CHECK_S:
             self.drop_orphans()
 
     def store(self, attempt: Attempt, result: dict) -> None:
+        """The node's record, raw latencies and logs, under the names the node gave them."""
         record = result["record"]
         if record.get("node") and record["node"] not in self.env["nodes"]:
             self.env["nodes"][record["node"]] = result["env"]
             write_json_atomic(self.run_dir.path / "env.json", self.env)
-        for name, values in result["raw"].items():
-            self.run_dir.save_raw(name, values)
-        (self.run_dir.path / "logs" / f"{attempt.job.job_id}.log").write_text(result["log"])
-        self.finish({**record, "attempt": attempt.number, "node_env": result["env"]})
+        for name, data in result["raw"].items():
+            save_atomic(self.run_dir.path / "raw" / name, lambda tmp, data=data: tmp.write_bytes(data))
+        for name, data in result["logs"].items():  # after the head's own log of the variant's build
+            with open(self.run_dir.path / "logs" / name, "ab") as f:
+                f.write(data)
+        self.finish({**record, "attempt": attempt.number, "node_env": result["env"]}, attempt)
 
     def lost(self, attempt: Attempt, error: Exception) -> None:
         """A failed record for this attempt; one retry where another live node offers the target's resource."""
         found = re.search(r"node ID: ([0-9a-f]+)", str(error))
         node = found.group(1) if found else None
         resource = attempt.target.resource
-        others = offering(live_nodes(self.ray), resource)
-        retry = attempt.number == 1 and bool(others)
+        retry = attempt.number == 1 and bool(offering(live_nodes(self.ray), resource))
         then = "retried on another node" if retry else \
             "already retried once" if attempt.number > 1 else f"not retried: no other live node offers {resource}"
-        self.run_dir.append(attempt.job.outcome(
-            "failed", f"node {node or '(unknown)'} died mid-job ({type(error).__name__}); {then}",
-            job_id=f"{attempt.job.job_id}-attempt{attempt.number}", attempt=attempt.number, node=node))
+        job = self.replica(attempt)
+        record = job.outcome("failed", f"node {node or '(unknown)'} died mid-job ({type(error).__name__}); {then}",
+                             job_id=f"{job.job_id}-attempt{attempt.number}", attempt=attempt.number, node=node)
         if retry:
-            self.submit(Attempt(attempt.job, attempt.target, attempt.files, attempt.number + 1))
-        elif self.progress:
-            self.progress.advance(self.task)
+            self.run_dir.append(record)
+            self.submit(replace(attempt, number=attempt.number + 1))
+        else:
+            self.finish(record, attempt)
 
     def drop_orphans(self) -> None:
         """Jobs waiting for a target whose last node left mid-sweep would wait forever: skip them."""
-        nodes: list[Node] = live_nodes(self.ray)
+        nodes = live_nodes(self.ray)
         self.checked = time.monotonic()
         for ref, attempt in list(self.pending.items()):
             if not offering(nodes, attempt.target.resource):
                 self.ray.cancel(ref, force=True)
                 del self.pending[ref]
-                self.finish(attempt.job.outcome("skipped", f"no node offers {attempt.target.resource} "
-                                                           "(its last node left mid-sweep)", attempt=attempt.number))
+                self.finish(self.replica(attempt).outcome(
+                    "skipped", f"no node offers {attempt.target.resource} (its last node left mid-sweep)",
+                    attempt=attempt.number), attempt)
 
-    def finish(self, record: dict) -> None:
+    def finish(self, record: dict, attempt: Attempt | None = None) -> None:
         self.run_dir.append(record)
+        if attempt and record["status"] != "ok":
+            self.failed.add(attempt.job.job_id)
         if self.progress:
-            self.progress.advance(self.task)
+            self.progress.job_finished(record)
 
 
-def run_fleet(cfg: SweepConfig, fleet: Fleet, address: str, console: Console) -> Path:
+def run_fleet(cfg: SweepConfig, fleet: Path | None, cluster: str | None, console: Console) -> Path:
     """`recbench run --fleet FILE --cluster ADDRESS`: the run folder, like a local sweep's."""
-    sweeps = plan(cfg, fleet, console.print)
-    with connect(address) as ray, progress_bar(console) as progress:
+    if fleet is None:
+        raise UserError("--cluster runs a fleet sweep: give the targets with --fleet FILE")
+    if cfg.backends is not None or cfg.profile != "default":
+        raise UserError("--fleet gives each target its own backends and profile: drop --backends / --profile")
+    spec, address = load_fleet(fleet), cluster or "auto"
+    sweeps = plan(cfg, spec, console.print)
+    with connect(address) as ray, SweepProgress(console) as progress:
         for _, sweep in sweeps:
-            sweep.log = progress.console.print
-        return FleetRun(ray, sweeps, address, progress).run(fleet).path
+            sweep.log = progress.log
+        return FleetRun(ray, sweeps, address, progress).run(spec).path

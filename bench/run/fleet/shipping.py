@@ -7,7 +7,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from backends.base import artifact_files
 from models.artifacts import cache_root
 
 # Artifact formats whose files only the library that wrote them reads reliably (a pickled torch module, an
@@ -28,21 +27,22 @@ class Shipper:
 
     def __init__(self, ray):
         self.ray = ray
-        self.sent: dict[str, Shipped] = {}
+        self.sent: dict[Path, Shipped] = {}
 
-    def put(self, path: str | Path) -> Shipped:
-        key = str(Path(path).resolve())
-        if key not in self.sent:
-            data = Path(path).read_bytes()
-            self.sent[key] = Shipped(Path(path).name, hashlib.sha256(data).hexdigest(), self.ray.put(data))
-        return self.sent[key]
+    def put(self, *paths: str | Path | None) -> list[Shipped]:
+        """The files named (None and "" name none)."""
+        keys = [Path(p).absolute() for p in paths if p]
+        for key in keys:
+            if key not in self.sent:
+                data = key.read_bytes()
+                self.sent[key] = Shipped(key.name, hashlib.sha256(data).hexdigest(), self.ray.put(data))
+        return [self.sent[key] for key in keys]
 
-    def artifact(self, path: str) -> list[Shipped]:
-        return [self.put(p) for p in artifact_files(path)]
 
-
-def receive(ray, files: list[Shipped]) -> str:
+def receive(ray, files: list[Shipped]) -> str | None:
     """Node side: write the files into this node's cache (once per content) and return the first one's path."""
+    if not files:
+        return None
     folder = cache_root() / "fleet" / files[0].sha256
     folder.mkdir(parents=True, exist_ok=True)
     for f in files:
