@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bench.stats.hboot import Estimate, ratio
-
 from bench.measure.inputs import InputPool
+from bench.stats.hboot import Estimate, ratio
 
 
 def interleaved(first: Callable[[], float], second: Callable[[], float], pairs: int) -> tuple[list[float], list[float]]:
