@@ -6,8 +6,9 @@ from fnmatch import fnmatchcase
 
 from bench.errors import UserError
 from bench.gate.budgets import Budgets, Limit, Rule, rule_label
-from bench.gate.metrics import confidence_interval, in_unit, lookup
+from bench.gate.metrics import confidence_interval, in_unit
 from bench.gate.result import FAIL, PASS, SKIP, Check, GateResult
+from bench.records.schema import value_at
 from bench.stats.latency import DEFAULT_RESOLVE, PERCENTILES, unresolved
 
 
@@ -26,7 +27,7 @@ def _matches_one(value, pattern) -> bool:
 def matches(record: dict, select: dict) -> bool:
     """Every selector key matches: globs for strings, equality for numbers, any-of for lists."""
     for key, pattern in select.items():
-        value = lookup(record, key)
+        value = value_at(record, key)
         options = pattern if isinstance(pattern, list) else [pattern]
         if not any(_matches_one(value, p) for p in options):
             return False
@@ -37,7 +38,7 @@ def check_select_keys(budgets: Budgets, records: list[dict], source: str) -> Non
     """A selector key no record has is a typo, not an empty selection."""
     for i, rule in enumerate(budgets.rules):
         for key in rule.select:
-            if records and all(lookup(r, key) is None for r in records):
+            if records and all(value_at(r, key) is None for r in records):
                 fields = sorted(k for k, v in records[0].items() if isinstance(v, (str, int, float)))
                 raise UserError(f"budgets {source}: rule '{rule_label(rule, i)}' (#{i + 1}): select key '{key}' is "
                                 f"not a field of any record; fields: {', '.join(fields)}")
@@ -59,7 +60,7 @@ def unresolved_in(record: dict, name: str, iterations: int | None = None) -> str
 def judge(label: str, record: dict, limit: Limit, strict: bool) -> Check:
     """One limit on one job: measured (or, with strict, the pessimistic CI end) against the limit."""
     path, job = limit.metric.path, record["job_id"]
-    value = lookup(record, path)
+    value = value_at(record, path)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         name = path.removeprefix("latency_ms.")
         why = unresolved_in(record, name) if name in PERCENTILES else None

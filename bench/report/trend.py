@@ -12,8 +12,9 @@ from rich.text import Text
 
 from bench.errors import UserError
 from bench.gate.evaluate import fmt_number, matches
-from bench.gate.metrics import get_metric, lookup
+from bench.gate.metrics import get_metric
 from bench.records.history import History
+from bench.records.schema import value_at
 from bench.report.tables import print_table
 
 SERIES = ["variant", "backend", "scenario", "batch_size"]
@@ -32,7 +33,7 @@ def trend(history: History, select: dict, metric: str) -> pd.DataFrame:
             continue
         gate = gates.get(run["run_id"])
         rows.append({"run_id": run["run_id"], "started_at": run["started_at"], "git": run["git_revision"],
-                     **{k: rec.get(k) for k in SERIES}, metric: lookup(rec, metric),
+                     **{k: rec.get(k) for k in SERIES}, metric: value_at(rec, metric),
                      "gate": "-" if gate is None else ("pass" if gate else "fail")})
     return pd.DataFrame(rows, columns=["run_id", "started_at", "git", *SERIES, metric, "gate"])
 
