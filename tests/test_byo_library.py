@@ -87,7 +87,7 @@ VARARGS_SWAPPED = """inputs:
 ])
 def test_bad_model_input_is_one_line_exit_2(tmp_path, monkeypatch, capsys, model, spec_text, extra, expect):
     """Checked in the parent before any job (in process here: no job may start)."""
-    from bench.cli.main import main as cli
+    from bench.cli import main as cli
 
     monkeypatch.setattr("bench.run.sweep.Interleaver", lambda *a, **k: pytest.fail("a job started"))
     monkeypatch.setattr(sys, "argv", ["recbench", "run", "--model", f"tests.byo_library:build_{model}",

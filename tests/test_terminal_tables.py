@@ -47,6 +47,7 @@ def wide_run(parent: Path, run_id: str, slower: float = 1.0) -> Path:
                 "model": "dlrm", "preset": "edge", "variant": "fp32", "backend": "torch-cpu", "device": "cpu",
                 "profile": "edge", "scenario": "server", "batch_size": 256, "threads": 2,
                 "started_at": "2026-01-01T00:00:00+00:00"})
+    run.mark("complete", jobs=i + 1, done=i + 1)
     return run.path
 
 

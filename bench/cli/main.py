@@ -145,7 +145,7 @@ def run(
     from bench.records.rundir import RunDir
     from bench.report.summary import print_summary
     from bench.run.replicas import default_repeat
-    from bench.run.sweep import RunInterrupted, run_sweep
+    from bench.run.sweep import run_sweep
     from models.fileio import load_yaml
 
     base = load_yaml(config) if config else {}
@@ -158,16 +158,12 @@ def run(
                  "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency),
                  "repeat": repeat or base.get("repeat") or default_repeat(quick)}
     cfg = build_config(base, overrides, source=str(config or "command line"))
-    try:
-        if fleet or cluster:
-            from bench.cli.fleet import run_on_fleet
+    if fleet or cluster:
+        from bench.cli.fleet import run_on_fleet
 
-            run_path = run_on_fleet(cfg, fleet, cluster, console)
-        else:
-            run_path = run_sweep(cfg, console)
-    except RunInterrupted as e:
-        err_console.print(f"interrupted: {e}; records so far: {e.run.records_path}", highlight=False, soft_wrap=True)
-        raise typer.Exit(130) from None
+        run_path = run_on_fleet(cfg, fleet, cluster, console)
+    else:
+        run_path = run_sweep(cfg, console)
     record_run_quietly(run_path, console.print)
     records = RunDir(run_path).records()
     print_summary(console, records, title=f"{cfg.model} run {run_path.name}")
@@ -526,8 +522,14 @@ def list_models() -> None:
 
 
 def main() -> None:
+    from bench.run.lifecycle import RunInterrupted
+
     try:
         app()  # click itself turns usage errors into exit code 2
     except USER_ERRORS as e:
         err_console.print(f"error: {escape(str(e))}", highlight=False, soft_wrap=True)  # [extras] are not markup
         sys.exit(2)
+    except RunInterrupted as e:  # Ctrl-C or SIGTERM during `run`, `ab` or `gate --rerun`: what ended is kept
+        err_console.print(f"interrupted: {escape(str(e))}; results so far: {e.run.records_path}", highlight=False,
+                          soft_wrap=True)
+        sys.exit(130)

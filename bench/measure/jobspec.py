@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from bench.config.harness_options import harness_part
 from bench.config.sweep import TimingConfig
 from bench.records.jobkey import JobKey
-from bench.records.rundir import now_iso
+from bench.records.rundir import now_iso, replica_id
 from bench.records.schema import SCHEMA_VERSION, build
 
 
@@ -50,6 +50,13 @@ class Job:
     op_profile: bool = False  # after the timed phase, a profiled pass writes ops/<job>.json
     machine_peaks: dict | None = None  # `recbench machine`'s cached peaks, for the roofline fields
     shapes: str = "dynamic"  # static: the backend compiles for batch_size (BackendOptions.shapes)
+    replica: int = 0  # replica k of `repeat` processes measuring this job (bench.run.replicas.replica_job)
+    repeat: int = 1
+
+    @property
+    def replica_id(self) -> str:
+        """The name of this replica's raw/ and logs/ files."""
+        return replica_id(self.job_id, self.replica, self.repeat)
 
     @property
     def key(self) -> JobKey:
@@ -59,6 +66,7 @@ class Job:
         """The identity fields every record carries, whatever its status."""
         return {
             "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "job_id": self.job_id,
+            "replica": self.replica, "repeat": self.repeat,
             "model": self.model, "preset": self.preset, "variant": self.variant, "backend": self.backend,
             "device": self.device, "profile": self.profile, "scenario": self.scenario,
             "batch_size": self.batch_size, "shapes": self.shapes, "threads": self.threads, "affinity": self.affinity,

@@ -18,7 +18,8 @@ from bench.run.fleet.cluster import Node, connect, live_nodes, offering
 from bench.run.fleet.node import run_on_node
 from bench.run.fleet.shipping import Shipped, Shipper
 from bench.run.fleet.spec import Fleet, Target
-from bench.run.sweep import Sweep, new_run_id, progress_bar
+from bench.run.progress import progress_bar
+from bench.run.sweep import Sweep, new_run_id
 
 NODE_CHECK_S = 2.0  # how often pending jobs are checked for a target that lost its last node
 
