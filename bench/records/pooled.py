@@ -64,9 +64,9 @@ def _energy(oks: list[dict], samples: int, wall: float) -> dict:
 def _rates(base: dict, throughput: float) -> dict:
     """The throughput-proportional fields of the base replica at the pooled throughput (the bound, the largest
     share of a peak, is the same roof at any throughput)."""
-    scale = throughput / base["throughput_sps"] if base.get("throughput_sps") else None
-    if scale is None:
+    if not base.get("throughput_sps"):
         return {}
+    scale = throughput / base["throughput_sps"]
     out = {f: base[f] * scale for f in RATES if base.get(f) is not None}
     if base.get("roofline"):
         out["roofline"] = {k: v * scale if v is not None else None for k, v in base["roofline"].items()}
@@ -84,16 +84,16 @@ def merge(lines: list[dict], load: Load) -> dict:
     if repeat == 1:
         return view
     summaries = [summary(r) for r in lines]
-    notes = [f"replica {r.get('replica')} {r['status']}: {r.get('reason')}" for r in lines if r["status"] != "ok"]
+    notes = [f"replica {r['replica']} {r['status']}: {r.get('reason')}" for r in lines if r["status"] != "ok"]
     groups, oks = [], []
-    for r in lines:
-        raw = load(r) if r["status"] == "ok" else None
-        if r["status"] == "ok" and (raw is None or not len(raw)):
-            notes.append(f"replica {r.get('replica')}: its raw latencies are missing, left out")
-        elif raw is not None:
+    for r in (r for r in lines if r["status"] == "ok"):
+        raw = load(r)
+        if raw is None or not len(raw):
+            notes.append(f"replica {r['replica']}: its raw latencies are missing, left out")
+        else:
             groups.append(raw)
             oks.append(r)
-    if not oks:  # its first replica failed: the job was not run again
+    if not oks:  # its first replica failed (the job was not run again), or nothing it measured is on disk
         return {**view, "replicas": summaries}
     if len(lines) < repeat:
         notes.append(f"{len(lines)} of {repeat} replicas recorded (the run stopped before the rest): pooled from "

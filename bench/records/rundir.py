@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,6 @@ class RunDir:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._records: list[dict] | None = None  # the pooled view, derived once per instance
 
     @classmethod
     def create(cls, parent: Path, run_id: str) -> RunDir:
@@ -69,7 +69,6 @@ class RunDir:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
-        self._records = None
 
     def mark(self, state: str, **info) -> None:
         """Say where the run stands: `running` from its start, `complete` or `interrupted` at its end."""
@@ -139,15 +138,21 @@ class RunDir:
         return out
 
     def records(self) -> list[dict]:
-        """One record per job, its replicas' lines merged (bench.records.pooled); derived once per instance."""
-        if self._records is None:
-            self._records = pooled.jobs(self.lines(), lambda line: self.raw(
-                replica_id(line["job_id"], line["replica"], line.get("repeat") or 1)))
-        return [dict(r) for r in self._records]
+        """One record per job, its replicas' lines merged (bench.records.pooled); derived once per state of
+        records.jsonl in this process (readers call this often)."""
+        stat = self.records_path.stat() if self.records_path.exists() else None
+        return [dict(r) for r in _records(self.path, stat and (stat.st_size, stat.st_mtime_ns))]
 
     def env(self) -> dict:
         path = self.path / "env.json"
         return json.loads(path.read_text()) if path.exists() else {}
+
+
+@lru_cache(maxsize=32)
+def _records(path: Path, _version: tuple[int, int] | None) -> list[dict]:
+    run = RunDir(path)
+    return pooled.jobs(run.lines(), lambda line: run.raw(replica_id(line["job_id"], line["replica"],
+                                                                     line.get("repeat") or 1)))
 
 
 def replica_files(record: dict) -> list[str]:
