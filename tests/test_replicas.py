@@ -17,6 +17,7 @@ from bench.gate.result import FAIL, INCONCLUSIVE, PASS, Check, GateResult
 from bench.measure import noise
 from bench.measure.jobspec import Job
 from bench.records.jobkey import JobKey
+from bench.records.rundir import RunDir
 from bench.run import ab, interleave, sweep
 from bench.run.sweep import Sweep
 from bench.stats import hboot
@@ -191,6 +192,20 @@ def test_interleaved_runs_refuse_an_artifact_rebuilt_between_replicas(tmp_path, 
     with pytest.raises(UserError, match=f"^{model} changed since this A/B's build measured it"):
         ab.run_ab(cfg, cfg, 3, lambda _: None)
     assert len(calls) == 1
+
+
+def test_ctrl_c_during_a_rerun_marks_both_new_runs_interrupted(tmp_path, launches):
+    """`gate --rerun` is begun and finished by the run lifecycle too: Ctrl-C keeps what ended and exits 130."""
+    from bench.run.lifecycle import RunInterrupted
+
+    _, launch = launches
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"built")
+    base, cand = (recorded_run(tmp_path / "runs", name, model) for name in ("base", "cand"))
+    launch.then = lambda: (_ for _ in ()).throw(KeyboardInterrupt)  # Ctrl-C during the first replica
+    with pytest.raises(RunInterrupted):
+        ab.rerun(base, cand, 3, JobKey.of)
+    assert [RunDir(p).state["state"] for p in sorted((tmp_path / "runs" / "ab").iterdir())] == ["interrupted"] * 2
 
 
 def test_doctor_answers(tmp_path):
