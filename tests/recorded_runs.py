@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from bench.config.sweep import SweepConfig, TimingConfig
+from bench.records.rundir import RunDir
 from bench.run.sweep import Sweep
 
 # 700 iterations: enough for a p99 (662)
@@ -34,7 +35,8 @@ def copy_run(src: Path, dst: Path) -> Path:
 
 
 def read_records(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+    """The run's records as readers see them (one per job)."""
+    return RunDir(run).records()
 
 
 def write_records(run: Path, records: list[dict]) -> None:

@@ -6,35 +6,30 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.records.rundir import RunDir
+from bench.records.rundir import RunDir, replica_id
+from bench.records.schema import SCHEMA_VERSION
 from bench.stats.latency import summarize
 
 
-def make_run(parent: Path, run_id: str, latencies_ms: dict[str, np.ndarray], preset: str = "tiny",
+def make_run(parent: Path, run_id: str, latencies_ms: dict[str, np.ndarray | list[np.ndarray]], preset: str = "tiny",
              started_at: str = "2026-01-01T00:00:00+00:00", **fields) -> RunDir:
-    """One ok record per (variant -> per-iteration latencies in ms), batch 1, with its raw file."""
+    """One ok job per variant, batch 1, from its per-iteration latencies in ms (a list: one array per replica),
+    written as a run writes it (each replica's line and raw file) and marked complete."""
     run = RunDir.create(parent, run_id)
-    for i, (variant, ms) in enumerate(latencies_ms.items()):
-        ns = (np.asarray(ms) * 1e6).astype(np.int64)
+    for i, (variant, groups) in enumerate(latencies_ms.items()):
+        groups = groups if isinstance(groups, list) else [groups]
         job_id = f"{i:03d}-dlrm-{variant}-onnxruntime-single-stream-b1"
-        run.save_raw(job_id, ns)
-        run.append({"schema_version": 1, "run_id": run_id, "job_id": job_id, "status": "ok", "reason": None,
-                    "model": "dlrm", "preset": preset, "variant": variant, "backend": "onnxruntime", "device": "cpu",
-                    "profile": "default", "scenario": "single-stream", "batch_size": 1, "threads": 2,
-                    "started_at": started_at, "peak_rss_bytes": 300 * 2**20, "model_bytes": 2_000_000,
-                    "gpu_mem_bytes": None, "quality": {"auc": 0.7, "auc_delta": -0.0002},
-                    **summarize(ns, 1, float(ns.sum()) / 1e9), **fields})
-    run.mark("complete", jobs=len(latencies_ms), done=len(latencies_ms))  # finished, as `recbench run` marks it
-    return run
-
-
-def make_replicated_run(parent: Path, run_id: str, groups: list[np.ndarray], **fields) -> RunDir:
-    """One ok fp32 record measured in len(groups) replicas (per-replica latencies in ms), as `--repeat` writes it."""
-    run = make_run(parent, run_id, {"fp32": np.concatenate(groups)},
-                   replicas=[{"replica": k, "status": "ok"} for k in range(len(groups))], repeat=len(groups), **fields)
-    job_id = run.records()[0]["job_id"]
-    for k, ms in enumerate(groups):
-        run.save_raw(f"{job_id}.r{k}", (np.asarray(ms) * 1e6).astype(np.int64))
+        for k, ms in enumerate(groups):
+            ns = (np.asarray(ms) * 1e6).astype(np.int64)
+            run.save_raw(replica_id(job_id, k, len(groups)), ns)
+            run.append({"schema_version": SCHEMA_VERSION, "run_id": run_id, "job_id": job_id, "replica": k,
+                        "repeat": len(groups), "status": "ok", "reason": None, "model": "dlrm", "preset": preset,
+                        "variant": variant, "backend": "onnxruntime", "device": "cpu", "profile": "default",
+                        "scenario": "single-stream", "batch_size": 1, "threads": 2, "started_at": started_at,
+                        "peak_rss_bytes": 300 * 2**20, "model_bytes": 2_000_000, "gpu_mem_bytes": None,
+                        "quality": {"auc": 0.7, "auc_delta": -0.0002}, **summarize(ns, 1, float(ns.sum()) / 1e9),
+                        **fields})
+    run.mark("complete", jobs=len(latencies_ms), done=run.recorded())
     return run
 
 
@@ -48,5 +43,5 @@ def replicated_run(parent: Path, run_id: str, median_ms: float, seed: int, repli
                    **kw) -> RunDir:
     """A run of `replicas` processes whose medians wander by `between` (CV) around `median_ms`."""
     rng = np.random.default_rng(seed)
-    return make_replicated_run(parent, run_id, [latencies(median_ms * rng.lognormal(0, between), seed=seed * 10 + k,
-                                                          **kw) for k in range(replicas)])
+    return make_run(parent, run_id, {"fp32": [latencies(median_ms * rng.lognormal(0, between), seed=seed * 10 + k, **kw)
+                                              for k in range(replicas)]})

@@ -19,7 +19,7 @@ from bench.gate.result import FAIL, INCONCLUSIVE, PASS, SKIP, Check, GateResult
 from bench.records.history import History, default_db
 from models.quality import ranking_quality
 from tests.conftest import ROOT, recbench
-from tests.runs import latencies, make_replicated_run, make_run, replicated_run
+from tests.runs import latencies, make_run, replicated_run
 
 
 @pytest.mark.parametrize("metric, text, stored", [
@@ -281,7 +281,7 @@ def test_regression_needs_size_significance_and_power(tmp_path):
     slightly = replicated_run(tmp_path, "slightly", 1.03, seed=4)  # under 5%
     noisy_base = replicated_run(tmp_path, "noisy_base", 1.0, seed=5, between=0.3)
     noisy = replicated_run(tmp_path, "noisy", 1.1, seed=6, between=0.3)  # 10% worse, replicas all over the place
-    few = make_replicated_run(tmp_path, "few", [latencies(2.0, n=100, seed=70 + k) for k in range(2)])  # p99: 200 its
+    few = make_run(tmp_path, "few", {"fp32": [latencies(2.0, n=100, seed=70 + k) for k in range(2)]})  # p99: 200 its
 
     assert set(verdicts(base, same).values()) == {PASS}
     assert verdicts(base, slower) == {"latency_ms.p50": FAIL, "latency_ms.p99": FAIL, "throughput_sps": FAIL}
@@ -315,9 +315,9 @@ def test_busier_candidate_host_never_fails_a_sequential_comparison(tmp_path):
     quiet = {"noise": {"busy": False, "others_cpu_share": 0.01}}
     busy = {"noise": {"busy": True, "others_cpu_share": 0.6}}
     base = replicated_run(tmp_path, "base", 1.0, seed=1)
-    hogged = make_replicated_run(tmp_path, "hogged", [latencies(1.5, seed=k) for k in range(4)], **busy)
+    hogged = make_run(tmp_path, "hogged", {"fp32": [latencies(1.5, seed=k) for k in range(4)]}, **busy)
     assert verdicts(base, hogged)["latency_ms.p50"] == INCONCLUSIVE
-    clean = make_replicated_run(tmp_path, "clean", [latencies(1.5, seed=k) for k in range(4)], **quiet)
+    clean = make_run(tmp_path, "clean", {"fp32": [latencies(1.5, seed=k) for k in range(4)]}, **quiet)
     assert verdicts(base, clean)["latency_ms.p50"] == FAIL
 
 

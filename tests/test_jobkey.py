@@ -18,7 +18,7 @@ RECORD = {"status": "ok", "model": "dlrm", "variant": "fp32", "backend": "onnxru
 def write_run(path: Path, preset: str) -> Path:
     path.mkdir()
     (path / "records.jsonl").write_text(json.dumps({**RECORD, "preset": preset, "job_id": "000"}) + "\n")
-    (path / "state.json").write_text('{"state": "complete", "jobs": 1, "done": 1}')
+    (path / "state.json").write_text(json.dumps({"state": "complete", "jobs": 1, "done": 1}))
     return path
 
 

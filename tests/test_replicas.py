@@ -16,6 +16,7 @@ from bench.gate.result import FAIL, INCONCLUSIVE, PASS, Check, GateResult
 from bench.measure import noise
 from bench.measure.jobspec import Artifacts, Job
 from bench.records.jobkey import JobKey
+from bench.records.rundir import RunDir
 from bench.run import ab, interleave, sweep
 from bench.run.sweep import Sweep
 from bench.stats import hboot
@@ -73,22 +74,27 @@ def replicated_run(tmp_path_factory):
     return Sweep(cfg, log=lambda s: None).run()
 
 
-def test_replicas_are_interleaved_pooled_and_quality_is_scored_once(replicated_run):
+def test_replicas_are_interleaved_appended_each_and_quality_is_scored_once(replicated_run):
     run = replicated_run
+    lines = run.lines()  # one line per replica as it ended, round by round, each with its own raw file
     b1, b8 = run.records()
+    assert [(ln["job_id"], ln["replica"], ln["repeat"]) for ln in lines] == [
+        (b1["job_id"], 0, 2), (b8["job_id"], 0, 2), (b1["job_id"], 1, 2), (b8["job_id"], 1, 2)]
     for rec in (b1, b8):
         assert rec["status"] == "ok" and rec["repeat"] == 2 and [s["replica"] for s in rec["replicas"]] == [0, 1]
         parts = [run.raw(f"{rec['job_id']}.r{k}") for k in (0, 1)]
-        assert len(run.raw(rec["job_id"])) == sum(len(p) for p in parts) == rec["iterations"]
+        assert run.raw(rec["job_id"]) is None  # no pooled raw file: the pooled view is derived when read
+        assert len(run.latencies(rec)) == sum(len(p) for p in parts) == rec["iterations"]
         assert set(rec["replica_cv"]) == {"p50", "throughput_sps"} and "others_cpu_share" in rec["noise"]
         lo, hi = rec["latency_ci_ms"]["p50"]
         assert lo <= hi
     # round-robin: replica 0 of every job starts before replica 1 of any
     spec = {p.stem.removesuffix(".job"): p.stat().st_mtime_ns for p in (run.path / "logs").glob("*.job.json")}
     assert spec[f"{b8['job_id']}.r0"] < spec[f"{b1['job_id']}.r1"]
-    # quality: scored by the first job of the variant x backend, copied into the other
+    # quality: scored by the first job of the variant x backend, shared with the other when read
     assert b1["quality"] and "quality_from" not in b1
     assert b8["quality"] == b1["quality"] and b8["quality_from"] == b1["job_id"]
+    assert [ln["quality"] is not None for ln in lines] == [True, False, False, False]
 
 
 def test_rerun_interleaves_both_runs_and_catches_an_injected_delay(replicated_run, tmp_path):
@@ -97,7 +103,7 @@ def test_rerun_interleaves_both_runs_and_catches_an_injected_delay(replicated_ru
     slow = Sweep(cfg, log=lambda s: None).run()
     new_a, new_b = ab.rerun(replicated_run, slow, 3, JobKey.of)
     (ra,), (rb,) = new_a.records(), new_b.records()
-    assert ra["interleaved"] and rb["interleaved"] and ra["repeat"] == rb["repeat"] == 3
+    assert ra["repeat"] == rb["repeat"] == 3 and new_a.state["state"] == new_b.state["state"] == "complete"
     assert rb["backend_options"]["inject_delay_ms"] == 3 and ra["quality"] is None  # re-runs measure speed only
     res = evaluate_regression(new_a, new_b, 0.10, ("latency_ms.p50",), paired=True)
     assert [c.verdict for c in res.checks] == [FAIL]  # 3 ms on top of ~0.05 ms
@@ -166,8 +172,14 @@ def test_interleaved_runs_refuse_an_artifact_rebuilt_between_replicas(tmp_path, 
         def __init__(self, cfg, log):
             self.repeat = 1
 
-        def start(self, run):
-            return run, {}
+        def environment(self):
+            return {}
+
+        def grid(self):
+            return [()]
+
+        def config_json(self):
+            return {}
 
         def plan(self, run, environment):
             return [interleave.Planned(ab.recorded_job(base, base.records()[0]), run)]
@@ -179,6 +191,20 @@ def test_interleaved_runs_refuse_an_artifact_rebuilt_between_replicas(tmp_path, 
     with pytest.raises(UserError, match=f"^{model} changed since this A/B's build measured it"):
         ab.run_ab(cfg, cfg, 3, lambda _: None)
     assert len(calls) == 1
+
+
+def test_ctrl_c_during_a_rerun_marks_both_new_runs_interrupted(tmp_path, launches):
+    """`gate --rerun` is begun and finished by the run lifecycle too: Ctrl-C keeps what ended and exits 130."""
+    from bench.run.lifecycle import RunInterrupted
+
+    _, launch = launches
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"built")
+    base, cand = (recorded_run(tmp_path / "runs", name, model) for name in ("base", "cand"))
+    launch.then = lambda: (_ for _ in ()).throw(KeyboardInterrupt)  # Ctrl-C during the first replica
+    with pytest.raises(RunInterrupted):
+        ab.rerun(base, cand, 3, JobKey.of)
+    assert [RunDir(p).state["state"] for p in sorted((tmp_path / "runs" / "ab").iterdir())] == ["interrupted"] * 2
 
 
 def test_doctor_answers(tmp_path):

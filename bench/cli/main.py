@@ -145,7 +145,6 @@ def run(
     from bench.records.rundir import RunDir
     from bench.report.summary import print_summary
     from bench.run.fleet.runner import run_fleet
-    from bench.run.lifecycle import RunInterrupted
     from bench.run.replicas import default_repeat
     from bench.run.sweep import run_sweep
     from models.fileio import load_yaml
@@ -160,11 +159,7 @@ def run(
                  "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency),
                  "repeat": repeat or base.get("repeat") or default_repeat(quick)}
     cfg = build_config(base, overrides, source=str(config or "command line"))
-    try:
-        run_path = run_fleet(cfg, fleet, cluster, console) if fleet or cluster else run_sweep(cfg, console)
-    except RunInterrupted as e:
-        err_console.print(f"interrupted: {e}; records so far: {e.run.records_path}", highlight=False, soft_wrap=True)
-        raise typer.Exit(130) from None
+    run_path = run_fleet(cfg, fleet, cluster, console) if fleet or cluster else run_sweep(cfg, console)
     record_run_quietly(run_path, console.print)
     records = RunDir(run_path).records()
     print_summary(console, records, title=f"{cfg.model} run {run_path.name}")
@@ -523,8 +518,14 @@ def list_models() -> None:
 
 
 def main() -> None:
+    from bench.run.lifecycle import RunInterrupted
+
     try:
         app()  # click itself turns usage errors into exit code 2
     except USER_ERRORS as e:
         err_console.print(f"error: {escape(str(e))}", highlight=False, soft_wrap=True)  # [extras] are not markup
         sys.exit(2)
+    except RunInterrupted as e:  # Ctrl-C or SIGTERM during `run`, `ab` or `gate --rerun`: what ended is kept
+        err_console.print(f"interrupted: {escape(str(e))}; results so far: {e.run.records_path}", highlight=False,
+                          soft_wrap=True)
+        sys.exit(130)

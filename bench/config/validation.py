@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -35,7 +35,8 @@ def _fields_at(model: type[BaseModel] | None, path: list[Any]) -> list[str]:
             continue
         field = model.model_fields.get(str(part))
         annotation = field.annotation if field else None
-        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        models = [a for a in (annotation, *get_args(annotation)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        model = models[0] if models else None  # a part that may be None (`Noise | None`) is still that model
     return list(model.model_fields) if model else []
 
 

@@ -12,11 +12,12 @@ from bench.config.harness_options import harness_part
 from bench.config.scenario_options import ScenarioOptions
 from bench.config.sweep import TimingConfig
 from bench.errors import UserError
-from bench.records.rundir import now_iso
+from bench.records.rundir import now_iso, replica_id
 from bench.records.schema import SCHEMA_VERSION, build
 
-RECORDED = ("run_id", "job_id", "model", "preset", "variant", "backend", "device", "profile", "scenario", "batch_size",
-            "shapes", "threads", "affinity", "env_id")  # the job's own fields every record carries first
+# the job's own fields every record carries first
+RECORDED = ("run_id", "job_id", "replica", "repeat", "model", "preset", "variant", "backend", "device", "profile",
+            "scenario", "batch_size", "shapes", "threads", "affinity", "env_id")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,13 @@ class Job:
     machine_peaks: dict | None = None  # `recbench machine`'s cached peaks, for the roofline fields
     shapes: str = "dynamic"  # static: the backend compiles for batch_size (BackendOptions.shapes)
     artifacts: Artifacts = Artifacts()
+    replica: int = 0  # replica k of `repeat` processes measuring this job (bench.run.replicas.replica_job)
+    repeat: int = 1
+
+    @property
+    def replica_id(self) -> str:
+        """The name of this replica's raw/ and logs/ files."""
+        return replica_id(self.job_id, self.replica, self.repeat)
 
     def with_artifacts(self, **changes) -> Job:
         """This job with some of its artifacts replaced (a node's local copies; a replica that scores no quality)."""

@@ -97,14 +97,11 @@ def run_job(job: Job) -> dict:
     with injected_delay(backend, harness.inject_delay_ms), EnergyMeter(*counters_for(job.device)) as meter:
         summary, measurement = load.run(ctx)
     host = noise.between(before, noise.Snapshot.take(cores), cores, job.threads)
-    if host["busy"]:
-        summary["warnings"] = [f"host busy while measuring: {'; '.join(host['busy_reasons'])}",
-                               *summary.get("warnings", [])]
     peak_run, gpu_nvml = peak_rss_bytes(), nvml_process_bytes()
     run_dir = RunDir(Path(job.run_dir))
-    run_dir.save_raw(job.job_id, measurement.latencies_ns)
+    run_dir.save_raw(job.replica_id, measurement.latencies_ns)
     for phase, values in (measurement.device_ms or {}).items():
-        run_dir.save_raw(f"{job.job_id}.device-{phase}-ms", values)
+        run_dir.save_raw(f"{job.replica_id}.device-{phase}-ms", values)
     quality = measure_quality(backend, job)
     peak = peak_rss_bytes()
     flops = art.flops_per_sample
@@ -113,7 +110,7 @@ def run_job(job: Job) -> dict:
                                    job.threads, job.machine_peaks)}
     if job.op_profile:  # a pass of its own after the timed phase and the memory readings
         explained["op_profile"] = ops.profile_job(backend, batches, summary["latency_ms"]["mean"], run_dir.path,
-                                                  job.job_id)
+                                                  job.replica_id)
     harness_fields = dict(
         load_s=load_s, first_infer_ms=first_infer_ms, peak_rss_bytes=peak,
         load_rss_bytes=rss_loaded - rss_start, rss_start_bytes=rss_start,
@@ -123,12 +120,23 @@ def run_job(job: Job) -> dict:
         # what a deployed process adds by serving this model: runtime, model, inputs, inference (footprint budgets)
         footprint_bytes=peak_run - rss_start,
         scenario_options=job.scenario_options.model_dump(mode="json"), noise=host,
+        warnings=[*harness_warnings(job, host), *summary.get("warnings", [])],
         model_bytes=artifact_bytes(art.path), artifact_sha256=artifact_sha256(art.path),
         quality=quality, achieved_gflops=flops * summary["throughput_sps"] / 1e9 if flops else None,
         backend_settings=backend.describe(), **explained,
     )
     # one merge, later sources win: a field two of them name can never fail the job (as ** keywords would)
     return job.outcome("ok", None, started, **{**summary, **backend.memory(), **harness_fields})
+
+
+def harness_warnings(job: Job, host: dict) -> list[str]:
+    """What the harness warns of beside the scenario's own warnings: a busy host, a graph slow on ONNX runtimes."""
+    out = [f"host busy while measuring: {'; '.join(host['busy_reasons'])}"] if host["busy"] else []
+    loops = job.artifacts.variant_notes.get("onnx_loop_ops") if job.artifacts.format == "onnx" else None
+    if loops:
+        out.append(f"the ONNX graph has {loops} Loop/Scan ops: usually a per-row embedding path (e.g. EmbeddingBag), "
+                   "slow on ONNX runtimes")
+    return out
 
 
 def child_main(job: Job, conn, log_path: str) -> None:
@@ -141,7 +149,7 @@ def child_main(job: Job, conn, log_path: str) -> None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     faulthandler.enable()
-    print(f"job {job.job_id}: {job.backend} on {job.device}, {job.scenario}, batch {job.batch_size}, "
+    print(f"job {job.replica_id}: {job.backend} on {job.device}, {job.scenario}, batch {job.batch_size}, "
           f"artifact {job.artifacts.path}", flush=True)
     try:
         # the job spec beside its log: `python -m bench.measure.worker logs/<job>.job.json` re-runs it alone

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from bench.errors import UserError
@@ -18,13 +17,10 @@ def load_frame(path: str | Path, raw: bool = False) -> pd.DataFrame:
     """One row per record of the run folder, nested fields as dotted columns (`latency_ms.p50`); `raw=True` adds
     `raw_latency_ms`, each job's per-iteration latencies (ms, a numpy array; None where not recorded)."""
     run = RunDir(Path(path))
-    frame = pd.json_normalize(run.records(), sep=".")
+    records = run.records()
+    frame = pd.json_normalize(records, sep=".")
     if raw:
-        def latencies(job_id: str) -> np.ndarray | None:
-            ns = run.raw(job_id)
-            return None if ns is None else ns / 1e6
-
-        frame["raw_latency_ms"] = [latencies(j) for j in frame["job_id"]]
+        frame["raw_latency_ms"] = [None if (ns := run.latencies(r)) is None else ns / 1e6 for r in records]
     return frame
 
 

@@ -1,15 +1,18 @@
-"""The run folder: append-only records.jsonl, env.json and raw latencies, written so a crash loses nothing."""
+"""The run folder: append-only records.jsonl (one validated line per replica as it ends), env.json and raw
+latencies, written so a crash loses nothing; read back as one record per job (bench.records.pooled)."""
 
 from __future__ import annotations
 
 import json
 import os
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from bench.errors import UserError
+from bench.records import pooled
 from bench.records import schema as record
 from models.fileio import save_atomic
 
@@ -21,8 +24,9 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def replica_id(job_id: str, k: int) -> str:
-    return f"{job_id}.r{k}"
+def replica_id(job_id: str, k: int, repeat: int) -> str:
+    """The name of replica k's raw and log files: `<job>.r<k>`, or `<job>` for a job measured once."""
+    return f"{job_id}.r{k}" if repeat > 1 else job_id
 
 
 def write_json_atomic(path: Path, data) -> None:
@@ -57,9 +61,10 @@ class RunDir:
     def records_path(self) -> Path:
         return self.path / RECORDS
 
-    def append(self, record: dict) -> None:
-        """Append one record and force it to disk before returning."""
-        line = json.dumps(record, default=float, allow_nan=True) + "\n"
+    def append(self, result: dict) -> None:
+        """Validate one result (`schema.build`: an unknown field is a ValueError) and append it, on disk before
+        this returns."""
+        line = json.dumps(record.build(result), default=float, allow_nan=True) + "\n"
         with open(self.records_path, "a") as f:
             f.write(line)
             f.flush()
@@ -94,26 +99,33 @@ class RunDir:
         how = {"interrupted": "was interrupted", "failed": f"failed ({st.get('error')})",
                "unknown": "has no state.json (not finished by recbench)"}.get(
             st.get("state"), "did not finish (killed, or still running)")
-        return f"run {self.run_id} {how}: {st.get('done', '?')} of {st.get('jobs', '?')} jobs recorded"
+        return f"run {self.run_id} {how}: {st.get('done', '?')} of {st.get('jobs', '?')} results recorded"
 
     def refuse_interrupted(self, what: str, allow: bool) -> None:
         """An incomplete run is no baseline unless the user asks for it."""
         if self.interrupted and not allow:
             raise UserError(f"{self.interruption()}; not used as {what} (pass --allow-interrupted to use it anyway)")
 
-    def save_raw(self, job_id: str, latencies_ns: np.ndarray) -> Path:
+    def save_raw(self, name: str, latencies_ns: np.ndarray) -> Path:
         def write(tmp: Path) -> None:
             with tmp.open("wb") as f:
                 np.save(f, latencies_ns)
 
-        return save_atomic(self.path / "raw" / f"{job_id}.npy", write)
+        return save_atomic(self.path / "raw" / f"{name}.npy", write)
 
-    def raw(self, job_id: str) -> np.ndarray | None:
-        path = self.path / "raw" / f"{job_id}.npy"
+    def raw(self, name: str) -> np.ndarray | None:
+        """raw/<name>.npy: one replica's per-iteration latencies (ns), or None."""
+        path = self.path / "raw" / f"{name}.npy"
         return np.load(path) if path.exists() else None
 
-    def records(self) -> list[dict]:
-        """Every complete record; a torn last line (interrupted write) is ignored."""
+    def latencies(self, record: dict) -> np.ndarray | None:
+        """A job's per-iteration latencies (ns): its measured replicas' samples in replica order, or None."""
+        parts = [self.raw(name) for name in replica_files(record)]
+        return None if any(p is None for p in parts) else np.concatenate(parts)
+
+    def lines(self) -> list[dict]:
+        """Every complete line of records.jsonl, migrated and validated; a torn last line (a write cut short) is
+        ignored."""
         if not self.records_path.exists():
             raise UserError(f"{self.path} is not a recbench run folder (no {RECORDS})")
         out = []
@@ -125,16 +137,33 @@ class RunDir:
             out.append(record.read(rec, str(self.path)))
         return out
 
+    def records(self) -> list[dict]:
+        """One record per job, its replicas' lines merged (bench.records.pooled); derived once per state of
+        records.jsonl in this process (readers call this often)."""
+        stat = self.records_path.stat() if self.records_path.exists() else None
+        return [dict(r) for r in _records(self.path, stat and (stat.st_size, stat.st_mtime_ns))]
+
     def env(self) -> dict:
         path = self.path / "env.json"
         return json.loads(path.read_text()) if path.exists() else {}
 
 
+@lru_cache(maxsize=32)
+def _records(path: Path, _version: tuple[int, int] | None) -> list[dict]:
+    run = RunDir(path)
+    return pooled.jobs(run.lines(), lambda line: run.raw(replica_id(line["job_id"], line["replica"],
+                                                                     line.get("repeat") or 1)))
+
+
+def replica_files(record: dict) -> list[str]:
+    """The raw files of a job's measured replicas (its own one for a job measured once)."""
+    reps = [s["replica"] for s in record.get("replicas") or [] if s["status"] == "ok"]
+    return [replica_id(record["job_id"], k, record["repeat"]) for k in reps] or [record["job_id"]]
+
+
 def replica_raws(run: RunDir, record: dict) -> list[np.ndarray] | None:
     """Each ok replica's raw latencies (ms); one group (the whole raw file) for a record without replicas."""
-    reps = [s["replica"] for s in record.get("replicas") or [] if s["status"] == "ok"]
-    names = [replica_id(record["job_id"], k) for k in reps] or [record["job_id"]]
-    raws = [run.raw(n) for n in names]
+    raws = [run.raw(n) for n in replica_files(record)]
     if any(r is None or len(r) < 2 for r in raws):
         return None
     return [r.astype(np.float64) / 1e6 for r in raws]

@@ -1,5 +1,5 @@
-"""The typed record: what every line of records.jsonl holds, validated when the worker writes it and when a
-reader loads it; older schema versions are migrated on read."""
+"""The typed record: what every line of records.jsonl holds, validated when it is appended and when a reader loads
+it; an unknown field is an error. Older schema versions are migrated on read."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bench.config.validation import describe
 from bench.errors import UserError
 from bench.records.jobkey import JobKey
 
-SCHEMA_VERSION = 2  # 2: validated against Record; `harness_options` split out of backend_options
+SCHEMA_VERSION = 3  # 2: validated, `harness_options` split out; 3: one line per replica, every field typed
 
 
 def _number(value: Any) -> Any:
@@ -23,16 +23,19 @@ def _number(value: Any) -> Any:
     return value
 
 
-Number = Annotated[Any, PlainValidator(_number)]
+Real = Annotated[Any, PlainValidator(_number)]
+Number = Annotated[Real, "metric"]  # a measurement a budget can judge (bench.gate.metrics lists every one)
+Stats = dict[str, Real | None]  # a latency summary of a part of the work (mean, p50, ...: milliseconds)
+Fields = dict[str, Any]  # settings echoed as given (options, profile, timing, what the runtime reports)
 
 
-class Open(BaseModel):
-    """A record part whose known fields are typed; fields added later are kept as they are."""
+class Part(BaseModel):
+    """A typed part of a record: a field it does not declare is an error."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
 
-class Latency(Open):
+class Latency(Part):
     """latency_ms: milliseconds; a percentile is None when too few samples back it."""
 
     mean: Number | None = None
@@ -46,9 +49,13 @@ class Latency(Open):
     p999: Number | None = None
 
 
-class Quality(Open):
+class Quality(BaseModel):
     """quality: measured through the backend on held-out data, deltas against the fp32 PyTorch model, and fidelity
-    to that model's scores on the same inputs (the fields a model family's evaluator in models/quality.py gives)."""
+    to that model's scores on the same inputs (the fields a model family's evaluator in models/quality.py gives).
+    Multi-task models add each task's metrics as `<task>_<metric>`: numbers, nothing else."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, Real | None]
 
     auc: Number | None = None
     logloss: Number | None = None
@@ -74,9 +81,13 @@ class Quality(Open):
     accuracy_ratio: Number | None = None
     auc_ratio: Number | None = None
     logloss_ratio: Number | None = None
+    fidelity: bool | None = None  # true: fidelity to the baseline is all there is (no labels)
+    k: int | None = None
+    eval_samples: int | None = None
+    eval_pairs: int | None = None
 
 
-class Roofline(Open):
+class Roofline(Part):
     """roofline: the job's share of each machine peak (compute, memory bandwidth, gather bandwidth)."""
 
     compute: Number | None = None
@@ -84,12 +95,74 @@ class Roofline(Open):
     gather: Number | None = None
 
 
-class Record(Open):
-    """One job's outcome. Identity (the JobKey fields), status, then measurements; names never change."""
+class Noise(Part):
+    """noise: what else the machine did while the job measured (bench/measure/noise.py)."""
+
+    loadavg_before: list[Real] | None = None
+    loadavg_after: list[Real] | None = None
+    others_cpu_share: Real | None = None
+    own_cpu_share: Real | None = None
+    steal_share: Real | None = None
+    cores_available: int | None = None
+    threads_configured: int | None = None
+    threads_running: int | None = None
+    seconds: Real | None = None
+    governor: str | None = None
+    cpu_mhz: Real | None = None
+    boost: str | None = None
+    busy: bool | None = None
+    busy_reasons: list[str] | None = None
+    busy_replicas: int | None = None  # a job's pooled view: how many of its replicas were busy
+
+
+class LatencyCI(Part):
+    p50: list[Real] | None = None
+    p99: list[Real] | None = None
+
+
+class Trials(Part):
+    """The measured phase split into consecutive trials: their p50s and throughputs and how far apart they are."""
+
+    count: int
+    p50_ms: list[Real]
+    throughput_sps: list[Real]
+    p50_spread: Real
+    throughput_spread: Real
+
+
+class UserOrder(Part):
+    order: str
+    users: int
+    users_per_request: Real
+    requests_per_user: dict[str, Real]
+    history_share_mean: Real
+
+
+class Replica(Part):
+    """What a job's pooled view shows of each of its replicas."""
+
+    replica: int
+    status: Literal["ok", "skipped", "failed"]
+    reason: str | None = None
+    started_at: str | None = None
+    latency_ms: Latency | None = None
+    throughput_sps: Real | None = None
+    iterations: int | None = None
+    duration_s: Real | None = None
+    cv: Real | None = None
+    stable: bool | None = None
+    noise: Noise | None = None
+
+
+class Record(Part):
+    """One replica's outcome as appended (or a job's pooled view as read). Identity (the JobKey fields), status,
+    then measurements; names never change."""
 
     schema_version: int = SCHEMA_VERSION
     run_id: str | None = None
-    job_id: str | None = None
+    job_id: str | None = None  # the job's id; its replicas share it
+    replica: int | None = None  # k of `repeat`: its raw file is raw/<rundir.replica_id(job_id, k, repeat)>.npy
+    repeat: int | None = None  # replicas planned
     status: Literal["ok", "skipped", "failed"]
     reason: str | None = None
     model: str | None = None
@@ -102,18 +175,39 @@ class Record(Open):
     batch_size: int | None = None
     shapes: Literal["static", "dynamic"] | None = None
     threads: int | None = None
+    affinity: list[int] | None = None
     env_id: str | None = None  # points into env.json
-    attempt: int | None = None  # fleet runs: 1, or 2 for a retry on another node; the node's env.json-like capture
-    node_env: dict[str, Any] | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    artifact: str | None = None
+    artifact_format: str | None = None
+    artifact_sha256: str | None = None
+    backend_options: Fields = {}
+    harness_options: Fields = {}
+    backend_settings: Fields | None = None
+    timing: Fields | None = None
+    profile_detail: Fields | None = None
+    scenario_options: Fields | None = None
+    variant_notes: Fields | None = None
     # latency and throughput
     latency_ms: Latency | None = None
+    latency_ci_ms: LatencyCI | None = None
     throughput_sps: Number | None = None
+    throughput_ci_sps: list[Real] | None = None
+    samples: int | None = None
     iterations: int | None = None
+    trials: Trials | None = None
+    stable: bool | None = None
+    warnings: list[str] | None = None
+    device_ms: dict[str, Stats] | None = None
+    device_share: dict[str, Real] | None = None
     # memory (bytes)
     peak_rss_bytes: Number | None = None
     gpu_mem_bytes: Number | None = None
     model_bytes: Number | None = None
+    rss_start_bytes: Real | None = None
     quality: Quality | None = None
+    quality_from: str | None = None  # the job whose quality this one shares (same variant, backend and options)
     # every Number (here, in Latency, Quality, Roofline) is a metric a budget can judge (bench.gate.metrics)
     duration_s: Number | None = None
     cv: Number | None = None
@@ -137,15 +231,57 @@ class Record(Open):
     peak_gflops: Number | None = None
     fraction_of_peak: Number | None = None
     roofline: Roofline | None = None
+    peak_used: str | None = None
+    bound: str | None = None
+    roofline_note: str | None = None
     avg_watts: Number | None = None
     energy_j: Number | None = None
     joules_per_1k_samples: Number | None = None
+    power_source: str | None = None
+    power_source_reason: str | None = None
+    op_profile: Fields | None = None
+    noise: Noise | None = None
+    # load scenarios (server, max-qps, concurrency, offline, server-loadgen)
     achieved_qps: Number | None = None
     max_qps: Number | None = None
     late_requests: Number | None = None
     dropped_requests: Number | None = None
-    backend_options: dict[str, Any] = {}
-    harness_options: dict[str, Any] = {}
+    target_qps: Real | None = None
+    capacity_qps: Real | None = None
+    qps_source: str | None = None
+    requests: int | None = None
+    late_threshold_ms: Real | None = None
+    p99_budget_ms: Real | None = None
+    workers: int | None = None
+    concurrency: int | None = None
+    streams: int | None = None
+    curve: list[Fields] | None = None
+    rows_per_request: dict[str, Real] | None = None
+    queue_ms: Stats | None = None
+    service_ms: Stats | None = None
+    wakeup_ms: Stats | None = None
+    utilization: Real | None = None
+    queue_model: str | None = None
+    mg1_queue_ms: Real | None = None
+    gg1_queue_ms: Real | None = None
+    batching: Fields | None = None
+    batches: int | None = None
+    batch_sizes_formed: dict[str, int] | None = None
+    batch_rows_mean: Real | None = None
+    batch_delay_ms: Stats | None = None
+    batching_sweep: list[Fields] | None = None
+    user_order: UserOrder | None = None
+    loadgen: Fields | None = None
+    # fleet runs
+    target: str | None = None
+    node: str | None = None
+    node_env: Fields | None = None
+    attempt: int | None = None
+    artifact_source: Literal["head", "node"] | None = None
+    artifact_source_reason: str | None = None
+    # a job's pooled view (bench.records.pooled), derived from its replicas' lines when read
+    replicas: list[Replica] | None = None
+    replica_cv: dict[str, Real | None] | None = None
 
     @property
     def key(self) -> JobKey:
@@ -167,7 +303,7 @@ def value_at(record: dict, path: str):
 
 
 def build(fields: dict[str, Any]) -> dict[str, Any]:
-    """Validate a record the worker is about to write; a bad field fails the job naming it."""
+    """The one way a record is made: validated (an unknown or mistyped field is a ValueError naming it)."""
     try:
         return Record(**fields).line()
     except ValidationError as e:
@@ -175,10 +311,16 @@ def build(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def migrate(raw: dict[str, Any]) -> dict[str, Any]:
-    """A record of any earlier schema in the current one (v0/v1: no harness_options; they sat in backend_options)."""
-    if raw.get("schema_version", 0) >= 2:
+    """A record of an earlier schema in the current one. v0/v1: no harness_options (they sat in backend_options);
+    before v3 fields were not all typed: those no reader knows are dropped (`interleaved`, since kept in
+    config.json)."""
+    version = raw.get("schema_version", 0)
+    if version >= SCHEMA_VERSION:
         return raw
-    return {**raw, "schema_version": SCHEMA_VERSION, "harness_options": harness_part(raw.get("backend_options") or {})}
+    out = {k: v for k, v in raw.items() if k in Record.model_fields}
+    if version < 2:
+        out["harness_options"] = harness_part(raw.get("backend_options") or {})
+    return {**out, "schema_version": SCHEMA_VERSION}
 
 
 def read(raw: dict[str, Any], where: str) -> dict[str, Any]:

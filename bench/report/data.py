@@ -67,7 +67,7 @@ class Run:
         job = record.get("job_id")
         if job not in self._raw:
             try:
-                raw = RunDir(self.path).raw(job)
+                raw = RunDir(self.path).latencies(record)
             except (OSError, ValueError):
                 raw = None
             self._raw[job] = None if raw is None or len(raw) == 0 else raw.astype(np.float64) / 1e6

@@ -7,7 +7,8 @@ delays included); `recbench ab X Y` runs two models / artifacts / variants given
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from backends.base import artifact_sha256, file_sha256
 from bench.errors import UserError
 from bench.measure import env
 from bench.measure.jobspec import Job
-from bench.records.rundir import RunDir, write_json_atomic
+from bench.records.rundir import RunDir
 from bench.run.interleave import Interleaver, Planned
+from bench.run.lifecycle import lifecycle
 
 DEFAULT_PAIRS = 5  # replicas of each side: the MDE of an A/B shrinks with the square root of the pairs
 
@@ -74,17 +76,25 @@ def verify_artifact(job: Job, sha256: str | None, measured_by: str) -> None:
 
 def interleave(pairs: list[tuple[Planned, Planned]], repeat: int, pins: Pins,
                on_launch: Callable[[Planned, int], None] | None = None) -> None:
-    """Run every pair `repeat` times, A and B of a pair back to back in ABBA order; pooled records are appended.
-    Before every launch the plan's artifact must still be the pinned file."""
-    def done(plan: Planned, record: dict) -> None:
-        plan.run.append({**record, "interleaved": True})
-
+    """Run every pair `repeat` times, A and B of a pair back to back in ABBA order; each replica's line is appended
+    to its side's run as it ends. Before every launch the plan's artifact must still be the pinned file."""
     def launching(plan: Planned, k: int) -> None:
         verify_artifact(plan.job, *pins[id(plan)])
         if on_launch:
             on_launch(plan, k)
 
-    Interleaver(repeat, order=abba, on_launch=launching).run([p for pair in pairs for p in pair], done)
+    Interleaver(repeat, order=abba, on_launch=launching).run([p for pair in pairs for p in pair],
+                                                             lambda plan, line: plan.run.append(line))
+
+
+@contextmanager
+def both(runs: tuple[RunDir, RunDir], environment: dict, configs: tuple[dict, dict], planned: int
+         ) -> Iterator[None]:
+    """Both sides' runs begun and finished together by the one run lifecycle (Ctrl-C marks both interrupted)."""
+    with ExitStack() as stack:
+        for run, config in zip(runs, configs, strict=True):
+            stack.enter_context(lifecycle(run, environment, config, planned))
+        yield
 
 
 def rerun(run_a: RunDir, run_b: RunDir, repeat: int, key, on_launch=None) -> tuple[RunDir, RunDir]:
@@ -99,18 +109,17 @@ def rerun(run_a: RunDir, run_b: RunDir, repeat: int, key, on_launch=None) -> tup
     for job_a, a, job_b, b in recorded:
         verify_artifact(job_a, a.get("artifact_sha256"), source_a)
         verify_artifact(job_b, b.get("artifact_sha256"), source_b)
-    new_a, new_b = new_runs(run_b.path.parent, "rerun-baseline", "rerun-candidate")
-    environment = env.capture()
-    for new, old in ((new_a, run_a), (new_b, run_b)):
-        write_json_atomic(new.path / "env.json", environment)
-        write_json_atomic(new.path / "config.json", {"rerun_of": str(old.path), "repeat": repeat})
-    pairs, pins = [], {}
-    for job_a, a, job_b, b in recorded:
-        plan_a, plan_b = Planned(_rehome(job_a, new_a), new_a), Planned(_rehome(job_b, new_b), new_b)
-        pins[id(plan_a)], pins[id(plan_b)] = (a.get("artifact_sha256"), source_a), (b.get("artifact_sha256"), source_b)
-        pairs.append((plan_a, plan_b))
-    interleave(pairs, repeat, pins, on_launch)
-    return new_a, new_b
+    runs = new_runs(run_b.path.parent, "rerun-baseline", "rerun-candidate")
+    configs = tuple({"rerun_of": str(old.path), "repeat": repeat} for old in (run_a, run_b))
+    with both(runs, env.capture(), configs, len(recorded) * repeat):
+        pairs, pins = [], {}
+        for job_a, a, job_b, b in recorded:
+            plan_a, plan_b = Planned(_rehome(job_a, runs[0]), runs[0]), Planned(_rehome(job_b, runs[1]), runs[1])
+            pins[id(plan_a)] = (a.get("artifact_sha256"), source_a)
+            pins[id(plan_b)] = (b.get("artifact_sha256"), source_b)
+            pairs.append((plan_a, plan_b))
+        interleave(pairs, repeat, pins, on_launch)
+    return runs
 
 
 def side(text: str, default_model: str) -> tuple[str, str]:
@@ -135,17 +144,18 @@ def run_ab(cfg_a, cfg_b, repeat: int, log: Callable[[str], None]) -> tuple[RunDi
     from bench.run.sweep import Sweep
 
     sweeps = Sweep(cfg_a, log=log), Sweep(cfg_b, log=log)
-    runs = new_runs(cfg_a.out, "ab-A", "ab-B")
-    plans = []
-    for sw, run in zip(sweeps, runs, strict=True):
+    for sw in sweeps:
         sw.repeat = repeat
-        _, environment = sw.start(run)
-        plans.append(sw.plan(run, environment))
-    if len(plans[0]) != len(plans[1]):
-        raise UserError(f"A has {len(plans[0])} jobs and B {len(plans[1])}: give one variant per side")
-    # each side's artifact as built now: every replica must measure that file (not one rebuilt meanwhile)
-    pins = {id(p): (artifact_sha256(p.job.artifacts.path), "this A/B's build") for side in plans for p in side
-            if p.outcome is None}
-    interleave(list(zip(*plans, strict=True)), repeat, pins,
-               lambda plan, k: log(f"  {plan.run.run_id} {plan.job.job_id} r{k}"))
+    runs = new_runs(cfg_a.out, "ab-A", "ab-B")
+    environment = sweeps[0].environment()
+    planned = max(len(list(sw.grid())) for sw in sweeps) * repeat
+    with both(runs, environment, tuple(sw.config_json() for sw in sweeps), planned):
+        plans = [sw.plan(run, environment) for sw, run in zip(sweeps, runs, strict=True)]
+        if len(plans[0]) != len(plans[1]):
+            raise UserError(f"A has {len(plans[0])} jobs and B {len(plans[1])}: give one variant per side")
+        # each side's artifact as built now: every replica must measure that file (not one rebuilt meanwhile)
+        pins = {id(p): (artifact_sha256(p.job.artifacts.path), "this A/B's build") for side in plans for p in side
+                if p.outcome is None}
+        interleave(list(zip(*plans, strict=True)), repeat, pins,
+                   lambda plan, k: log(f"  {plan.run.run_id} {plan.job.job_id} r{k}"))
     return runs

@@ -28,7 +28,7 @@ def _exit_reason(code: int | None) -> str:
     return f"worker exited with code {code} before sending a record"
 
 
-def _log_tail(path: Path, job_id: str) -> str:
+def _log_tail(path: Path, name: str) -> str:
     """What the job's process logged last: its last traceback (Python's, or faulthandler's on a fatal signal), else
     its last line. Output logged before the process started (a variant's build) is not the job's."""
     try:
@@ -36,7 +36,7 @@ def _log_tail(path: Path, job_id: str) -> str:
                  if ln.strip() and not ln.startswith("Extension modules:")]  # faulthandler's list of every module
     except OSError:
         return ""
-    header = [i for i, ln in enumerate(lines) if ln.startswith(f"job {job_id}:")]
+    header = [i for i, ln in enumerate(lines) if ln.startswith(f"job {name}:")]
     lines = lines[header[-1]:] if header else lines
     starts = [i for i, ln in enumerate(lines) if ln.startswith(TRACEBACK_STARTS)]
     while len(starts) > 1 and lines[starts[-1] - 1].startswith(CHAINED):  # keep a chain of exceptions whole
@@ -51,9 +51,9 @@ _CTX.set_forkserver_preload(["bench.measure.worker"])
 
 
 def launch(job: Job) -> dict:
-    """Run `job` in its own process and return its record, whatever happens to the process."""
+    """Run `job` (one replica) in its own process and return its line, whatever happens to the process."""
     ctx = _CTX
-    log_path = Path(job.run_dir) / "logs" / f"{job.job_id}.log"
+    log_path = Path(job.run_dir) / "logs" / f"{job.replica_id}.log"
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=child_main, args=(job, send, str(log_path)), daemon=True)
     proc.start()
@@ -68,7 +68,7 @@ def launch(job: Job) -> dict:
         else:
             proc.kill()
             proc.join(5)
-            return job.outcome("failed", f"timed out after {job.timeout_s:g}s" + _log_tail(log_path, job.job_id))
+            return job.outcome("failed", f"timed out after {job.timeout_s:g}s" + _log_tail(log_path, job.replica_id))
         proc.join(10)
         if proc.is_alive():
             proc.kill()
@@ -76,5 +76,5 @@ def launch(job: Job) -> dict:
     finally:
         recv.close()
     if record is None:
-        return job.outcome("failed", _exit_reason(proc.exitcode) + _log_tail(log_path, job.job_id))
+        return job.outcome("failed", _exit_reason(proc.exitcode) + _log_tail(log_path, job.replica_id))
     return record

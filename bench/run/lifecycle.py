@@ -26,8 +26,9 @@ def _interrupt(signum, frame) -> None:
 
 @contextmanager
 def lifecycle(run: RunDir, environment: dict, config: dict, planned: int) -> Iterator[RunDir]:
-    """Begin `run` (its env and config written, `planned` results expected), yield it, and finish it whatever
-    happens: complete, interrupted (raised as RunInterrupted; the CLI exits 130) or failed (the error re-raised)."""
+    """Begin `run` (its env and config written, `planned` results expected: jobs x replicas), yield it, and finish
+    it whatever happens: complete, interrupted (raised as RunInterrupted; the CLI exits 130) or failed (the error
+    re-raised)."""
     write_json_atomic(run.path / "env.json", environment)
     write_json_atomic(run.path / "config.json", config)
     run.mark("running", jobs=planned, done=0)
@@ -35,7 +36,7 @@ def lifecycle(run: RunDir, environment: dict, config: dict, planned: int) -> Ite
     previous = signal.signal(signal.SIGTERM, _interrupt) if main else None  # a cancelled CI job is marked like Ctrl-C
     try:
         yield run
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, RunInterrupted):  # RunInterrupted: a run begun inside this one (A/B's other side)
         run.mark("interrupted", jobs=planned, done=run.recorded())
         raise RunInterrupted(run) from None
     except BaseException as e:  # a run stopped by an error is no complete run either

@@ -1,4 +1,5 @@
-"""Sweep progress: a bar with an ETA on a terminal, one line per finished job when piped (CI logs, `| tee`)."""
+"""Run progress, counted in replicas: a bar with an ETA on a terminal, one line per replica as it ends when piped
+(CI logs, `| tee`)."""
 
 from __future__ import annotations
 
@@ -9,27 +10,31 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bench.run.capture import detached
 
 
-def job_line(record: dict) -> str:
-    """One finished job: id, status, and p50 + throughput when it measured, else why not."""
+def result_line(record: dict) -> str:
+    """One replica's line (or a job's): id, replica, status, and p50 + throughput when it measured, else why not."""
+    name = record["job_id"] + (f" r{record['replica']}" if (record.get("repeat") or 1) > 1 else "")
     status = record.get("status", "?")
     if status != "ok":
-        return f"{record['job_id']} {status}: {record.get('reason') or ''}"
+        return f"{name} {status}: {record.get('reason') or ''}"
     p50 = (record.get("latency_ms") or {}).get("p50")
     tput = record.get("throughput_sps")
     shown = [f"p50 {p50:.4g} ms" if p50 is not None else "p50 -", f"{tput:,.0f} samples/s" if tput else ""]
-    return f"{record['job_id']} ok {' '.join(s for s in shown if s)}" + ("" if record.get("stable", True)
-                                                                      else " (unstable)")
+    return f"{name} ok {' '.join(s for s in shown if s)}" + ("" if record.get("stable", True) else " (unstable)")
+
+
+def progress_bar(console: Console) -> Progress:
+    """A rich bar with elapsed time and an ETA."""
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False)
 
 
 class SweepProgress:
-    """Use as a context manager; `log` prints without tearing the bar."""
+    """Use as a context manager; `log` prints without tearing the bar. Counts replicas: jobs x repeat in all."""
 
     def __init__(self, console: Console):
         self.console = console = detached(console)  # library output during a variant build goes to the job's log
-        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                            transient=False) if console.is_terminal else None
-        self.total, self.done, self.task = 0, 0, None
+        self.bar = progress_bar(console) if console.is_terminal else None
+        self.total, self.done, self.repeat, self.task = 0, 0, 1, None
 
     def __enter__(self) -> SweepProgress:
         if self.bar:
@@ -43,19 +48,22 @@ class SweepProgress:
     def log(self, text: str) -> None:
         (self.bar.console if self.bar else self.console).print(text, highlight=False, soft_wrap=True)
 
-    def start(self, total: int) -> None:
-        self.total = total
+    def start(self, jobs: int, repeat: int) -> None:
+        self.total, self.repeat = jobs * repeat, repeat
         if self.bar:
-            self.task = self.bar.add_task("sweep", total=total)
+            self.task = self.bar.add_task("sweep", total=self.total)
 
-    def job_started(self, description: str) -> None:
+    def started(self, description: str) -> None:
         if self.bar:
             self.bar.update(self.task, description=description)
 
-    def job_finished(self, record: dict) -> None:
-        self.done += 1
+    def finished(self, line: dict) -> None:
+        """A replica ended; a job that will not run its other replicas (skipped, or its first replica failed)
+        settles them all at once."""
+        settled = self.repeat if line["status"] != "ok" and not line.get("replica") else 1
+        self.done += settled
         if self.bar:
-            self.bar.advance(self.task)
+            self.bar.advance(self.task, settled)
         else:
-            self.console.print(f"[{self.done}/{self.total}] {escape(job_line(record))}", highlight=False,
+            self.console.print(f"[{self.done}/{self.total}] {escape(result_line(line))}", highlight=False,
                                soft_wrap=True)

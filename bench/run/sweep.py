@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -19,10 +18,10 @@ from bench.errors import USER_ERRORS, UserError
 from bench.measure import env, machine, scenarios
 from bench.measure.inputs import InputPool
 from bench.measure.jobspec import Artifacts, Job, job_id
-from bench.records.rundir import RunDir, write_json_atomic
+from bench.records.rundir import RunDir
 from bench.run.capture import output_to
 from bench.run.interleave import Interleaver, Planned
-from bench.run.lifecycle import RunInterrupted
+from bench.run.lifecycle import lifecycle
 from bench.run.progress import SweepProgress
 from models.artifacts import Workspace
 from models.byo import AS_GIVEN, ByoModel, is_byo, open_byo
@@ -170,52 +169,34 @@ class Sweep:
         varies = scenarios.scenario(scenario).batch_varies(self.scenario_options)
         return list(dict.fromkeys(self.cfg.shapes or ["dynamic" if varies else "static"]))
 
-    def start(self, run: RunDir | None = None) -> tuple[RunDir, dict]:
-        """The run folder (a new one under cfg.out unless given) with env.json and config.json; and the env."""
-        run = run or RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
+    def environment(self) -> dict:
+        """env.json: this machine (env.capture) and its cached peaks."""
         environment = env.capture()
-        peaks = machine.cached(environment)
-        write_json_atomic(run.path / "env.json", {**environment, "machine": peaks})
-        write_json_atomic(run.path / "config.json", self.config_json())
-        return run, {**environment, "machine": peaks}
+        return {**environment, "machine": machine.cached(environment)}
 
     def run(self, progress: SweepProgress | None = None) -> RunDir:
-        run, environment = self.start()
-        jobs = len(list(self.grid())) * self.repeat
-        run.mark("running", jobs=jobs, done=0)
-        try:
-            self._run_plans(run, environment, progress)
-        except KeyboardInterrupt:
-            run.mark("interrupted", jobs=jobs, done=len(run.records()))
-            raise RunInterrupted(run) from None
-        except BaseException as e:  # a run stopped by an error is no complete run either
-            run.mark("interrupted", jobs=jobs, done=len(run.records()), error=f"{type(e).__name__}: {e}")
-            raise
-        run.mark("complete", jobs=jobs, done=len(run.records()))
-        return run
-
-    def _run_plans(self, run: RunDir, environment: dict, progress: SweepProgress | None) -> None:
-        plans = self.plan(run, environment)
-        if progress:
-            progress.start(len(plans) * self.repeat)
-
-        def started(plan: Planned, k: int) -> None:
+        """Run every job's replicas into a new run folder, begun and finished by the one run lifecycle (Ctrl-C:
+        RunInterrupted, every replica that ended kept)."""
+        run = RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
+        environment = self.environment()
+        with lifecycle(run, environment, self.config_json(), len(list(self.grid())) * self.repeat):
+            plans = self.plan(run, environment)
             if progress:
-                j = plan.job
-                progress.job_started(f"{j.variant} {j.backend} {j.scenario} b{j.batch_size}"
+                progress.start(len(plans), self.repeat)
+
+            def started(plan: Planned, k: int) -> None:
+                if progress:
+                    j = plan.job
+                    progress.started(f"{j.variant} {j.backend} {j.scenario} b{j.batch_size}"
                                      + (f" r{k}" if self.repeat > 1 else ""))
 
-        def done(plan: Planned, record: dict) -> None:
-            art = plan.job.artifacts
-            loops = art.variant_notes.get("onnx_loop_ops") if art.format == "onnx" else None
-            if loops:
-                record["warnings"] = [*(record.get("warnings") or []), f"the ONNX graph has {loops} Loop/Scan ops: "
-                                      "usually a per-row embedding path (e.g. EmbeddingBag), slow on ONNX runtimes"]
-            run.append(record)
-            if progress:
-                progress.job_finished(record)
+            def done(plan: Planned, line: dict) -> None:
+                run.append(line)
+                if progress:
+                    progress.finished(line)
 
-        Interleaver(self.repeat, on_launch=started).run(plans, done)
+            Interleaver(self.repeat, on_launch=started).run(plans, done)
+        return run
 
     def plan(self, run: RunDir, environment: dict, first_index: int = 0, skip: str | None = None) -> list[Planned]:
         """Every job of the grid, its variant built and its inputs saved, or its skipped / failed record (every
@@ -282,17 +263,9 @@ class Sweep:
                          item_input=getattr(ws, "item_input", None) or "")
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
 
 def run_sweep(cfg: SweepConfig, console: Console) -> Path:
     sweep = Sweep(cfg, log=console.print)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # a cancelled CI job (SIGTERM) is marked like Ctrl-C
-    try:
-        with SweepProgress(console) as progress:
-            sweep.log = progress.log
-            run = sweep.run(progress)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    return run.path
+    with SweepProgress(console) as progress:
+        sweep.log = progress.log
+        return sweep.run(progress).path
