@@ -9,7 +9,7 @@ import pytest
 
 from bench.config.sweep import TimingConfig
 from bench.errors import UserError
-from bench.measure.jobspec import Job
+from bench.measure.jobspec import Artifacts, Job
 from bench.records.jobkey import JobKey
 from bench.records.rundir import RunDir, replica_raws
 from bench.records.schema import SCHEMA_VERSION, Record
@@ -30,7 +30,7 @@ def job(**fields) -> Job:
                   "variant": "fp32", "backend": "onnxruntime", "backend_entry": "", "device": "cpu",
                   "profile": "default", "scenario": "single-stream", "batch_size": 1, "threads": 1,
                   "timing": TimingConfig(), "timeout_s": 1, "backend_options": {"inject_delay_ms": 2, "streams": 2},
-                  "flops_per_sample": 1e6, **fields})
+                  "artifacts": Artifacts(flops_per_sample=1e6), **fields})
 
 
 def measured(run: RunDir, j: Job, ms: np.ndarray, **fields) -> None:
