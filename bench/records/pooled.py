@@ -15,7 +15,7 @@ from bench.stats.latency import CV_WARN, latency_summary
 
 NOISE_KEPT = ("others_cpu_share", "steal_share", "loadavg_before", "busy")
 RATES = ("achieved_gflops", "achieved_gbps", "fraction_of_peak")  # proportional to the throughput
-REPLICA_ONLY = ("replica", "trials")  # facts of one process, not of the job
+REPLICA_ONLY = ("replica", "trials")  # facts of one process, not of a job measured in several
 # a replica's warnings the pooled view says again from all of them (busy hosts, percentiles too few samples back)
 RESTATED = re.compile(r"^(host busy while measuring: |p\d+ not reported: )")
 
@@ -80,7 +80,7 @@ def merge(lines: list[dict], load: Load) -> dict:
     if "replica" not in first:
         return first
     repeat = first.get("repeat") or 1
-    view = {k: v for k, v in first.items() if k not in REPLICA_ONLY}
+    view = {k: v for k, v in first.items() if k != "replica"}
     if repeat == 1:
         return view
     summaries = [summary(r) for r in lines]
