@@ -233,11 +233,13 @@ EDGE_B = "targets:\n  - {name: edge-b, resource: 'device:edge-b', profile: edge,
 def test_repeat_runs_every_job_in_rounds_of_replicas_each_recorded_as_it_arrives(tmp_path, cluster):
     ray, _, _ = cluster
     run = fleet_run(ray, tmp_path, EDGE_B, batch_sizes=[1, 8], repeat=2)
-    recs = run.records()
-    assert len(recs) == 4 and all(r["status"] == "ok" for r in recs), [r["reason"] for r in recs]
-    first, second = recs[:2], recs[2:]  # replica 0 of both jobs before replica 1 of either; quality scored once
-    assert {r["job_id"].split(".r")[0] for r in first} == {r["job_id"].split(".r")[0] for r in second}
+    lines = run.lines()  # one line per replica, in the order they arrived
+    assert len(lines) == 4 and all(r["status"] == "ok" for r in lines), [r["reason"] for r in lines]
+    first, second = lines[:2], lines[2:]  # replica 0 of both jobs before replica 1 of either; quality scored once
+    assert {r["job_id"] for r in first} == {r["job_id"] for r in second}
+    assert [r["replica"] for r in lines] == [0, 0, 1, 1]
     assert all(r["quality"] for r in first) and not any(r.get("quality") for r in second)
+    assert [r["repeat"] for r in run.records()] == [2, 2]  # each job pooled from its two replicas when read
     assert max(r["finished_at"] for r in first) <= min(r["started_at"] for r in second)
     assert len(list((run.path / "raw").glob("*.npy"))) == 4  # each replica's raw latencies, under its own name
     assert run.state == {"state": "complete", "jobs": 4, "done": 4}

@@ -61,10 +61,10 @@ class FleetRun:
         self.run_dir = RunDir.create(first.cfg.out, new_run_id(first.family.name, first.preset))
         config = {**first.config_json(), "fleet": fleet.model_dump(), "cluster": self.address,
                   "targets": {t.name: s.config_json() for t, s in self.sweeps}}
-        planned = sum(len(list(s.grid())) for _, s in self.sweeps) * self.repeat
-        with lifecycle(self.run_dir, self.env, config, planned):
+        count = sum(len(list(s.grid())) for _, s in self.sweeps)
+        with lifecycle(self.run_dir, self.env, config, count * self.repeat):
             if self.progress:
-                self.progress.start(planned)
+                self.progress.start(count, self.repeat)
             try:
                 jobs = self.prepare()  # replica 0 of each job goes out as soon as its target's jobs are planned
                 for k in range(self.repeat):
@@ -172,7 +172,7 @@ class FleetRun:
         if attempt and record["status"] != "ok":
             self.failed.add(attempt.job.job_id)
         if self.progress:
-            self.progress.job_finished(record)
+            self.progress.finished(record)
 
 
 def run_fleet(cfg: SweepConfig, fleet: Path | None, cluster: str | None, console: Console) -> Path:
