@@ -65,3 +65,10 @@ def test_inside_bench_each_part_imports_only_the_parts_below_it(part: str) -> No
     bad = [f"{p.relative_to(ROOT)} imports bench.{', bench.'.join(sorted(bench_imports(p) - allowed))}"
            for p in files if bench_imports(p) - allowed]
     assert not bad, "\n".join(bad)
+
+
+def test_bench_top_level_holds_only_the_entry_points_and_the_packages_that_name_their_role():
+    top = sorted(p.name for p in (ROOT / "bench").glob("*.py"))
+    assert len(top) <= 12, top  # 41 flat modules before the redesign
+    names = {p.stem for p in (ROOT / "bench").rglob("*.py")}
+    assert not {"record", "records"} <= names  # one name per concept: records/schema.py vs records/rundir.py
