@@ -10,17 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import UserError
-from bench.records.jobkey import FIELDS, JobKey
 from bench.records.rundir import RECORDS, RunDir
 from bench.records.schema import value_at
 
-JOB_KEY = FIELDS  # the fields that name a job (bench.records.jobkey; DESIGN.md)
 # scenarios that drive load into the backend (their records carry achieved throughput under load)
 LOAD_SCENARIOS = ("server", "concurrency", "max-qps")
 BASELINE_VARIANT = "fp32"
 
-
-job_key = JobKey.of
 
 
 def varying(records: list[dict], fields: tuple[str, ...]) -> list[str]:
@@ -57,10 +53,6 @@ class Run:
     @cached_property
     def ok(self) -> list[dict]:
         return [r for r in self.records if r.get("status") == "ok"]
-
-    @property
-    def not_ok(self) -> list[dict]:
-        return [r for r in self.records if r.get("status") != "ok"]
 
     def raw_ms(self, record: dict) -> np.ndarray | None:
         """The job's per-iteration latencies in milliseconds, or None where the raw file is missing or torn."""
