@@ -46,14 +46,17 @@ def _csv(value: str | None) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _ints(value: str | None, flag: str = "--batch-sizes") -> list[int] | None:
+def _ints(value: str | None, flag: str = "--batch-sizes", positive: bool = False) -> list[int] | None:
     items = _csv(value)
     if items is None:
         return None
     try:
-        return [int(v) for v in items]
+        numbers = [int(v) for v in items]
     except ValueError:
         raise UserError(f"{flag} takes comma-separated integers, got '{value}'") from None
+    if positive and (not numbers or min(numbers) < 1):
+        raise UserError(f"{flag} takes positive integers, got '{value}'")
+    return numbers
 
 
 def _positive_number(value: str | None, flag: str) -> float | None:
@@ -72,12 +75,10 @@ def _scenario_flags(base: dict, qps: str | None, budget: str | None, workers: in
                     concurrency: str | None) -> dict | None:
     """The config file's scenario_options with the scenario flags given on the command line laid over them."""
     flags = {"qps": _positive_number(qps, "--qps"), "p99_budget_ms": _positive_number(budget, "--p99-budget-ms"),
-             "workers": workers, "concurrency": _ints(concurrency, "--concurrency")}
+             "workers": workers, "concurrency": _ints(concurrency, "--concurrency", positive=True)}
     flags = {k: v for k, v in flags.items() if v is not None}
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
-    if any(k < 1 for k in flags.get("concurrency", [1])):
-        raise UserError(f"--concurrency takes positive integers, got '{concurrency}'")
     return {**base.get("scenario_options", {}), **flags} if flags else None
 
 
@@ -431,9 +432,7 @@ def recommend(
                  "variants": names, "backends": _csv(backends), "batch_sizes": _ints(batch_sizes), "out": out,
                  "scenario": "single-stream"}
     cfg = build_config({}, overrides, source="command line")
-    thread_counts = _ints(threads, "--threads")
-    if thread_counts is not None and (not thread_counts or min(thread_counts) < 1):
-        raise UserError(f"--threads takes positive integers, got '{threads}'")
+    thread_counts = _ints(threads, "--threads", positive=True)
     raise typer.Exit(0 if search(console, cfg, budgets, objective, time_budget, thread_counts, write) else 1)
 
 
@@ -479,14 +478,11 @@ def list_variants(
     if model is not None:
         from bench.config.profiles import load_profile
         from bench.config.sweep import build_config
-        from bench.run.sweep import open_model, open_workspace
+        from bench.run.sweep import open_model
         from models.variants import variant_matrix
 
         cfg = build_config({}, {"model": model, "preset": preset, "input_spec": input_spec, "student": student})
-        family = open_model(cfg, cfg.batch_sizes or load_profile(cfg.profile).batch_sizes)  # a factory's pre-flight
-        name = cfg.preset or family.default_preset
-        family.preset(name)
-        ws = open_workspace(family, name, cfg, console.print)
+        family, _, ws = open_model(cfg, cfg.batch_sizes or load_profile(cfg.profile).batch_sizes, console.print)
         table = Table("variant", "level", "builds", "why not", header_style="bold", title=f"{model} ({ws.kind})")
         for row in variant_matrix(ws, getattr(family, "variant", None)):
             table.add_row(row["variant"], row["level"], ("[green]" if row["formats"] else "[red]") +

@@ -21,6 +21,7 @@ class Planned:
     run: RunDir
     outcome: dict | None = None
     stopped: bool = False  # its first replica did not measure: not run again
+    pin: tuple[str | None, str] | None = None  # A/B: (sha256 of the artifact it must load, who measured that file)
 
 
 class Interleaver:

@@ -22,18 +22,14 @@ def result_line(record: dict) -> str:
     return f"{name} ok {' '.join(s for s in shown if s)}" + ("" if record.get("stable", True) else " (unstable)")
 
 
-def progress_bar(console: Console) -> Progress:
-    """A rich bar with elapsed time and an ETA."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False)
-
-
 class SweepProgress:
     """Use as a context manager; `log` prints without tearing the bar. Counts replicas: jobs x repeat in all."""
 
     def __init__(self, console: Console):
         self.console = console = detached(console)  # library output during a variant build goes to the job's log
-        self.bar = progress_bar(console) if console.is_terminal else None
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                            transient=False) if console.is_terminal else None
         self.total, self.done, self.repeat, self.task = 0, 0, 1, None
 
     def __enter__(self) -> SweepProgress:

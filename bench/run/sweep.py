@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import product
 from pathlib import Path
 
 from rich.console import Console
@@ -80,25 +81,26 @@ def save_input_pool(run: RunDir, ws: Workspace, rows: int, pool: int, row_pool: 
     return str(path)
 
 
-def open_model(cfg: SweepConfig, batch_sizes: list[int]):
-    """A built-in model family by name, or a bring-your-own model (a file or module:factory), checked before jobs."""
+def open_model(cfg: SweepConfig, batch_sizes: list[int], log: Callable[[str], None]) -> tuple:
+    """(family, preset, workspace): a built-in model family by name and its preset's workspace, or a bring-your-own
+    model (a file or module:factory, checked before jobs; a factory's pre-flight and parity need the batch sizes),
+    which is its own workspace."""
     if is_byo(cfg.model):
-        return open_byo(cfg.model, cfg.input_spec, cfg.student, cfg.calibration, cfg.exporter, batch_sizes)
-    for flag, given in (("--input-spec describes", cfg.input_spec), ("--student distils", cfg.student)):
-        if given is not None:
-            raise UserError(f"{flag} a bring-your-own model (a file or module:factory), "
-                            f"not the built-in model {cfg.model}")
-    return lookup("model", cfg.model, FAMILIES)
-
-
-def open_workspace(family, preset: str, cfg: SweepConfig, log: Callable[[str], None]):
-    """What variants are built from: the bring-your-own model itself, or the built-in preset's workspace."""
+        family = open_byo(cfg.model, cfg.input_spec, cfg.student, cfg.calibration, cfg.exporter, batch_sizes)
+    else:
+        for flag, given in (("--input-spec describes", cfg.input_spec), ("--student distils", cfg.student)):
+            if given is not None:
+                raise UserError(f"{flag} a bring-your-own model (a file or module:factory), "
+                                f"not the built-in model {cfg.model}")
+        family = lookup("model", cfg.model, FAMILIES)
+    preset = cfg.preset or family.default_preset
+    family.preset(preset)
     if isinstance(family, ByoModel):
-        return family
+        return family, preset, family
     ws = Workspace(family, preset, log=log)
     if cfg.calibration is not None:
         ws.use_calibration(cfg.calibration)
-    return ws
+    return family, preset, ws
 
 
 class Sweep:
@@ -110,10 +112,7 @@ class Sweep:
         here = target is None  # a fleet node checks its backends, pins and counts its own cores
         self.profile = load_profile(cfg.profile)
         self.batch_sizes = cfg.batch_sizes or self.profile.batch_sizes
-        self.family = open_model(cfg, self.batch_sizes)  # a factory's pre-flight and parity need the batch sizes
-        self.preset = cfg.preset or self.family.default_preset
-        self.family.preset(self.preset)
-        self.ws = open_workspace(self.family, self.preset, cfg, log)
+        self.family, self.preset, self.ws = open_model(cfg, self.batch_sizes, log)
         self.variants = resolve_variants(cfg.variants, self.ws, getattr(self.family, "variant", None))
         if isinstance(self.family, ByoModel) and "fp32" in cfg.variants:
             log(f"{self.family.name}: fp32 stands for the model as given ({AS_GIVEN}), the baseline of its variants")
@@ -153,13 +152,10 @@ class Sweep:
                 "scenario_options": self.scenario_options.model_dump(mode="json"),
                 "repeat": self.repeat, "given": self.cfg.model_dump(mode="json", exclude_unset=True)}
 
-    def grid(self):
-        for variant in self.variants:
-            for b in self.backends:
-                for scenario in self.scenarios:
-                    for batch in self.batch_sizes:
-                        for shapes in self.shapes(b, scenario):
-                            yield variant, b, scenario, batch, shapes
+    def grid(self) -> Iterator[tuple]:
+        for variant, b, scenario, batch in product(self.variants, self.backends, self.scenarios, self.batch_sizes):
+            for shapes in self.shapes(b, scenario):
+                yield variant, b, scenario, batch, shapes
 
     def shapes(self, b: BackendChoice, scenario: str) -> list[str]:
         """The input shapes a job is measured with, as it would be deployed: a backend that can compile for one batch
@@ -261,7 +257,6 @@ class Sweep:
                          input_pool=save_input_pool(run, ws, job.batch_size, job.timing.pool_size),
                          row_pool=save_input_pool(run, ws, rows, 1, row_pool=True) if rows else "",
                          item_input=getattr(ws, "item_input", None) or "")
-
 
 
 def run_sweep(cfg: SweepConfig, console: Console) -> Path:
