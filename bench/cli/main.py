@@ -16,9 +16,8 @@ from bench.errors import USER_ERRORS, UserError
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Benchmark compressed recommender models across inference runtimes.")
 # Logs and CI get a wide console; an interactive terminal keeps its own width. No emoji codes in user strings.
-console = Console(emoji=False) if sys.stdout.isatty() else Console(width=160, emoji=False)
-err_console = Console(stderr=True, emoji=False) if sys.stderr.isatty() else Console(stderr=True, width=160,
-                                                                                     emoji=False)
+console = Console(emoji=False, width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, emoji=False, width=None if sys.stderr.isatty() else 160)
 QUICK_HELP = ("short windows for smoke tests and CI: warm up 5 calls / 0.2 s, measure >= 0.5 s and until p99 is "
               "resolvable (662 iterations), at most 10 s per job; quality on 16,384 held-out samples")
 SCENARIO_HELP = ("load scenario: single-stream, offline, server, concurrency, max-qps, server-loadgen "
@@ -146,7 +145,6 @@ def run(
     from bench.records.rundir import RunDir
     from bench.report.summary import print_summary
     from bench.run.fleet.runner import run_fleet
-    from bench.run.replicas import default_repeat
     from bench.run.sweep import run_sweep
     from models.fileio import load_yaml
 
@@ -158,7 +156,7 @@ def run(
                  "timing": _timing(base, quick, resolve, max_duration), "op_profile": op_profile or None,
                  "shapes": _csv(shapes),
                  "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency),
-                 "repeat": repeat or base.get("repeat") or default_repeat(quick)}
+                 "repeat": repeat or base.get("repeat") or (1 if quick else 3)}  # DESIGN.md, "Replicas"
     cfg = build_config(base, overrides, source=str(config or "command line"))
     run_path = run_fleet(cfg, fleet, cluster, console) if fleet or cluster else run_sweep(cfg, console)
     record_run_quietly(run_path, console.print)
@@ -323,9 +321,24 @@ def list_fleet(
     fleet: Path | None = typer.Option(None, "--fleet", help="fleet YAML: name each node's targets and backends"),
 ) -> None:
     """The cluster's nodes: their device resources (targets), what they run and whether they are busy."""
-    from bench.cli.fleet import show_nodes
+    from bench.report.tables import print_table
+    from bench.run.fleet.spec import connect, live_nodes, load_fleet
 
-    show_nodes(console, cluster, fleet)
+    spec = load_fleet(fleet) if fleet else None
+    with connect(cluster) as ray:
+        nodes = live_nodes(ray)
+    table = Table("node", "address", "devices", "targets", "runs", "state", header_style="bold")
+    for n in nodes:
+        targets = spec.target_of(n.devices) if spec else []
+        table.add_row(n.node_id[:12], escape(n.address),
+                      escape(", ".join(f"{r}: {v:g}" for r, v in n.devices.items()) or "-"),
+                      escape(", ".join(t.name for t in targets) or "-"),
+                      escape(", ".join(dict.fromkeys(b for t in targets for b in t.backends)) or "-"),
+                      "[yellow]busy" if n.busy else "idle")
+    print_table(console, table)
+    for t in spec.targets if spec else []:
+        if not any(n.devices.get(t.resource) for n in nodes):
+            console.print(f"[red]target {escape(t.name)}: no node offers {escape(t.resource)}", highlight=False)
 
 
 @app.command("machine")

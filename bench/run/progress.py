@@ -8,6 +8,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from bench.run.capture import detached
+from bench.run.interleave import Planned
 
 
 def result_line(record: dict) -> str:
@@ -49,9 +50,12 @@ class SweepProgress:
         if self.bar:
             self.task = self.bar.add_task("sweep", total=self.total)
 
-    def started(self, description: str) -> None:
+    def launched(self, plan: Planned, k: int) -> None:
+        """Replica k of a job started: the bar names it."""
         if self.bar:
-            self.bar.update(self.task, description=description)
+            j = plan.job
+            self.bar.update(self.task, description=f"{j.variant} {j.backend} {j.scenario} b{j.batch_size}"
+                                                   + (f" r{k}" if self.repeat > 1 else ""))
 
     def finished(self, line: dict) -> None:
         """A replica ended; a job that will not run its other replicas (skipped, or its first replica failed)

@@ -69,10 +69,6 @@ def choose_backends(cfg: SweepConfig, here: bool = True) -> list[BackendChoice]:
     return out
 
 
-def new_run_id(model: str, preset: str) -> str:
-    return f"{datetime.now():%Y%m%d-%H%M%S}-{model}-{preset}"
-
-
 def save_input_pool(run: RunDir, ws: Workspace, rows: int, pool: int, row_pool: bool = False) -> str:
     """The run's pool of `pool` distinct batches of `rows` rows (or its row pool), saved once; its path."""
     path = InputPool.path(run.path, rows, row_pool)
@@ -120,11 +116,9 @@ class Sweep:
         for s in self.scenarios:
             scenarios.scenario(s)
         self.backends = choose_backends(cfg, here)
-        for v in self.variants:  # a missing quantizer package is bad input, said before anything runs
-            for b in self.backends:
-                need = b.available and v.missing(b.cls.pick_format(v.formats) or "")
-                if need:
-                    raise UserError(need)
+        for v, b in product(self.variants, self.backends):  # a missing quantizer package is bad input, said first
+            if need := b.available and v.missing(b.cls.pick_format(v.formats) or ""):
+                raise UserError(need)
         for name in cfg.backend_options:  # a misspelt backend name under backend_options is a typo too
             lookup("backend", name, registry.BACKENDS)
         self.harness = {(v.name, b.name): check_options(b.name, b.cls, self.backend_options(v, b))
@@ -165,6 +159,9 @@ class Sweep:
         varies = scenarios.scenario(scenario).batch_varies(self.scenario_options)
         return list(dict.fromkeys(self.cfg.shapes or ["dynamic" if varies else "static"]))
 
+    def new_run(self) -> RunDir:
+        return RunDir.create(self.cfg.out, f"{datetime.now():%Y%m%d-%H%M%S}-{self.family.name}-{self.preset}")
+
     def environment(self) -> dict:
         """env.json: this machine (env.capture) and its cached peaks."""
         environment = env.capture()
@@ -173,25 +170,19 @@ class Sweep:
     def run(self, progress: SweepProgress | None = None) -> RunDir:
         """Run every job's replicas into a new run folder, begun and finished by the one run lifecycle (Ctrl-C:
         RunInterrupted, every replica that ended kept)."""
-        run = RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
+        run = self.new_run()
         environment = self.environment()
         with lifecycle(run, environment, self.config_json(), len(list(self.grid())) * self.repeat):
             plans = self.plan(run, environment)
             if progress:
                 progress.start(len(plans), self.repeat)
 
-            def started(plan: Planned, k: int) -> None:
-                if progress:
-                    j = plan.job
-                    progress.started(f"{j.variant} {j.backend} {j.scenario} b{j.batch_size}"
-                                     + (f" r{k}" if self.repeat > 1 else ""))
-
             def done(plan: Planned, line: dict) -> None:
                 run.append(line)
                 if progress:
                     progress.finished(line)
 
-            Interleaver(self.repeat, on_launch=started).run(plans, done)
+            Interleaver(self.repeat, on_launch=progress and progress.launched).run(plans, done)
         return run
 
     def plan(self, run: RunDir, environment: dict, first_index: int = 0, skip: str | None = None) -> list[Planned]:
