@@ -25,9 +25,8 @@ from bench.gate.evaluate import evaluate_budgets
 from bench.measure.jobspec import Artifacts, Job
 from bench.records.rundir import RunDir
 from bench.report.targets import targets_table
-from bench.run.fleet.node import build_here, node_env, place_files
+from bench.run.fleet.node import Shipped, build_here, node_env, place_files, where_to_build
 from bench.run.fleet.runner import FleetRun, plan
-from bench.run.fleet.shipping import Shipped, where_to_build
 from bench.run.fleet.spec import load_fleet
 from models.fileio import cache_root
 from tests.conftest import ROOT, recbench

@@ -20,10 +20,9 @@ from bench.measure import env, machine, scenarios
 from bench.measure.inputs import InputPool
 from bench.measure.jobspec import Artifacts, Job, job_id
 from bench.records.rundir import RunDir
-from bench.run.capture import output_to
 from bench.run.interleave import Interleaver, Planned
 from bench.run.lifecycle import lifecycle
-from bench.run.progress import SweepProgress
+from bench.run.progress import SweepProgress, output_to
 from models.artifacts import Workspace
 from models.byo import AS_GIVEN, ByoModel, is_byo, open_byo
 from models.errors import NotApplicable

@@ -16,8 +16,7 @@ from bench.errors import UserError
 from bench.measure import env
 from bench.measure.jobspec import Job
 from bench.records.rundir import RunDir, write_json_atomic
-from bench.run.fleet.node import run_on_node
-from bench.run.fleet.shipping import Shipped, Shipper
+from bench.run.fleet.node import Shipped, Shipper, run_on_node
 from bench.run.fleet.spec import Fleet, Target, connect, live_nodes, load_fleet, offering
 from bench.run.lifecycle import lifecycle
 from bench.run.progress import SweepProgress
