@@ -502,16 +502,14 @@ def list_variants(
                           (",".join(row["formats"]) or "nothing"), escape("; ".join(row["reasons"])))
         print_table(console, table)
         return
-    names = [n for n in registry.BACKENDS if n not in registry.PRESET_OPTIONS]  # presets support what their class does
-    available = {n: registry.get(n).available()[0] for n in names}
-    table = Table("variant", *names, "what it is", header_style="bold",
+    # presets support what their class does
+    classes = {n: registry.get(n) for n in registry.BACKENDS if n not in registry.PRESET_OPTIONS}
+    available = {n: cls.available()[0] for n, cls in classes.items()}
+    table = Table("variant", *classes, "what it is", header_style="bold",
                   caption="yes*: the backend could run it but is not available here (`recbench backends` says why)")
     for v in VARIANTS.values():
-        cells = []
-        for name in names:
-            cls = registry.get(name)
-            ok, _ = cls.supports(v.formats, cls.devices[0])
-            cells.append(("[green]yes" if available[name] else "[yellow]yes*") if ok else "[dim]-")
+        cells = [("[green]yes" if available[n] else "[yellow]yes*") if cls.supports(v.formats, cls.devices[0])[0]
+                 else "[dim]-" for n, cls in classes.items()]
         table.add_row(v.name, *cells, v.summary)
     print_table(console, table)
 

@@ -139,10 +139,8 @@ def jobs(lines: list[dict], load: Load) -> list[dict]:
     for line in lines:
         by_job.setdefault(line.get("job_id"), []).append(line)
     records = [merge(group, load) for group in by_job.values()]
-    scored: dict[str, dict] = {}
-    for r in records:
-        if r["status"] == "ok" and r.get("quality") is not None:
-            scored.setdefault(quality_key(r), r)
+    # reversed: the first job to score a key owns it
+    scored = {quality_key(r): r for r in reversed(records) if r["status"] == "ok" and r.get("quality") is not None}
     for r in records:
         owner = scored.get(quality_key(r))
         if r["status"] == "ok" and r.get("quality") is None and owner and owner is not r:

@@ -221,9 +221,9 @@ class Sweep:
             return job.outcome("skipped", f"static shapes compile one batch, but {job.scenario}'s calls vary in rows "
                                           f"(scenario_options candidates / batching): measure it with --shapes dynamic")
         ok, why = b.cls.supports(variant.formats, b.device)
-        if not ok:
-            unbuilt = [variant.unbuilt[f] for f in b.cls.formats if f in variant.unbuilt]
-            return job.outcome("skipped", unbuilt[0] if unbuilt else why)
+        if not ok:  # a format the backend loads that the variant could not build says why first
+            unbuilt = (variant.unbuilt[f] for f in b.cls.formats if f in variant.unbuilt)
+            return job.outcome("skipped", next(unbuilt, why))
         fmt = b.cls.pick_format(variant.formats)
         why = variant.skip_reason(ws, fmt)
         if why:
