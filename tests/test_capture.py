@@ -8,7 +8,7 @@ from tests.conftest import ROOT
 SCRIPT = """
 import logging, os, sys, warnings
 from pathlib import Path
-from bench.run.capture import output_to
+from bench.run.progress import output_to
 
 lib = logging.getLogger("lib")
 lib.addHandler(logging.StreamHandler(sys.stdout))  # like NNCF's logger: a handler bound at import time

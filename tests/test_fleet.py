@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from bench.cli.fleet import show_nodes
+from bench.cli import main as cli_main
 from bench.config.scenario_options import ScenarioOptions
 from bench.config.sweep import SweepConfig, TimingConfig
 from bench.errors import UserError
@@ -25,9 +25,8 @@ from bench.gate.evaluate import evaluate_budgets
 from bench.measure.jobspec import Artifacts, Job
 from bench.records.rundir import RunDir
 from bench.report.targets import targets_table
-from bench.run.fleet.node import build_here, node_env, place_files
+from bench.run.fleet.node import Shipped, build_here, node_env, place_files, where_to_build
 from bench.run.fleet.runner import FleetRun, plan
-from bench.run.fleet.shipping import Shipped, where_to_build
 from bench.run.fleet.spec import load_fleet
 from models.fileio import cache_root
 from tests.conftest import ROOT, recbench
@@ -150,7 +149,7 @@ def test_a_trace_file_replays_on_a_node_from_its_own_copy(tmp_path, cluster):
     assert rec["achieved_qps"] == pytest.approx(250, rel=0.25)
 
 
-def test_every_record_names_its_target_and_node(tmp_path, cluster):
+def test_every_record_names_its_target_and_node(tmp_path, cluster, monkeypatch):
     ray, _, node_of = cluster
     run = fleet_run(ray, tmp_path, """targets:
   - {name: edge-a, resource: "device:edge-a", profile: edge, backends: [onnxruntime]}
@@ -178,7 +177,8 @@ def test_every_record_names_its_target_and_node(tmp_path, cluster):
     assert result.passed and len(result.checks) == 1
     # `recbench fleet`: every node with its target and backends, and the target nobody offers
     console = Console(record=True, width=200)
-    show_nodes(console, "auto", tmp_path / "fleet.yaml")
+    monkeypatch.setattr(cli_main, "console", console)
+    cli_main.list_fleet("auto", tmp_path / "fleet.yaml")
     listing = console.export_text()
     for text in ("device:edge-a: 1", "edge-b", "onnxruntime", "idle", "no node offers device:ghost"):
         assert text in listing, listing

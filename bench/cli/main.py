@@ -16,9 +16,8 @@ from bench.errors import USER_ERRORS, UserError
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Benchmark compressed recommender models across inference runtimes.")
 # Logs and CI get a wide console; an interactive terminal keeps its own width. No emoji codes in user strings.
-console = Console(emoji=False) if sys.stdout.isatty() else Console(width=160, emoji=False)
-err_console = Console(stderr=True, emoji=False) if sys.stderr.isatty() else Console(stderr=True, width=160,
-                                                                                     emoji=False)
+console = Console(emoji=False, width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, emoji=False, width=None if sys.stderr.isatty() else 160)
 QUICK_HELP = ("short windows for smoke tests and CI: warm up 5 calls / 0.2 s, measure >= 0.5 s and until p99 is "
               "resolvable (662 iterations), at most 10 s per job; quality on 16,384 held-out samples")
 SCENARIO_HELP = ("load scenario: single-stream, offline, server, concurrency, max-qps, server-loadgen "
@@ -46,14 +45,17 @@ def _csv(value: str | None) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _ints(value: str | None, flag: str = "--batch-sizes") -> list[int] | None:
+def _ints(value: str | None, flag: str = "--batch-sizes", positive: bool = False) -> list[int] | None:
     items = _csv(value)
     if items is None:
         return None
     try:
-        return [int(v) for v in items]
+        numbers = [int(v) for v in items]
     except ValueError:
         raise UserError(f"{flag} takes comma-separated integers, got '{value}'") from None
+    if positive and (not numbers or min(numbers) < 1):
+        raise UserError(f"{flag} takes positive integers, got '{value}'")
+    return numbers
 
 
 def _positive_number(value: str | None, flag: str) -> float | None:
@@ -72,12 +74,10 @@ def _scenario_flags(base: dict, qps: str | None, budget: str | None, workers: in
                     concurrency: str | None) -> dict | None:
     """The config file's scenario_options with the scenario flags given on the command line laid over them."""
     flags = {"qps": _positive_number(qps, "--qps"), "p99_budget_ms": _positive_number(budget, "--p99-budget-ms"),
-             "workers": workers, "concurrency": _ints(concurrency, "--concurrency")}
+             "workers": workers, "concurrency": _ints(concurrency, "--concurrency", positive=True)}
     flags = {k: v for k, v in flags.items() if v is not None}
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
-    if any(k < 1 for k in flags.get("concurrency", [1])):
-        raise UserError(f"--concurrency takes positive integers, got '{concurrency}'")
     return {**base.get("scenario_options", {}), **flags} if flags else None
 
 
@@ -145,7 +145,6 @@ def run(
     from bench.records.rundir import RunDir
     from bench.report.summary import print_summary
     from bench.run.fleet.runner import run_fleet
-    from bench.run.replicas import default_repeat
     from bench.run.sweep import run_sweep
     from models.fileio import load_yaml
 
@@ -157,7 +156,7 @@ def run(
                  "timing": _timing(base, quick, resolve, max_duration), "op_profile": op_profile or None,
                  "shapes": _csv(shapes),
                  "scenario_options": _scenario_flags(base, qps, p99_budget_ms, workers, concurrency),
-                 "repeat": repeat or base.get("repeat") or default_repeat(quick)}
+                 "repeat": repeat or base.get("repeat") or (1 if quick else 3)}  # DESIGN.md, "Replicas"
     cfg = build_config(base, overrides, source=str(config or "command line"))
     run_path = run_fleet(cfg, fleet, cluster, console) if fleet or cluster else run_sweep(cfg, console)
     record_run_quietly(run_path, console.print)
@@ -322,9 +321,24 @@ def list_fleet(
     fleet: Path | None = typer.Option(None, "--fleet", help="fleet YAML: name each node's targets and backends"),
 ) -> None:
     """The cluster's nodes: their device resources (targets), what they run and whether they are busy."""
-    from bench.cli.fleet import show_nodes
+    from bench.report.tables import print_table
+    from bench.run.fleet.spec import connect, live_nodes, load_fleet
 
-    show_nodes(console, cluster, fleet)
+    spec = load_fleet(fleet) if fleet else None
+    with connect(cluster) as ray:
+        nodes = live_nodes(ray)
+    table = Table("node", "address", "devices", "targets", "runs", "state", header_style="bold")
+    for n in nodes:
+        targets = spec.target_of(n.devices) if spec else []
+        table.add_row(n.node_id[:12], escape(n.address),
+                      escape(", ".join(f"{r}: {v:g}" for r, v in n.devices.items()) or "-"),
+                      escape(", ".join(t.name for t in targets) or "-"),
+                      escape(", ".join(dict.fromkeys(b for t in targets for b in t.backends)) or "-"),
+                      "[yellow]busy" if n.busy else "idle")
+    print_table(console, table)
+    for t in spec.targets if spec else []:
+        if not any(n.devices.get(t.resource) for n in nodes):
+            console.print(f"[red]target {escape(t.name)}: no node offers {escape(t.resource)}", highlight=False)
 
 
 @app.command("machine")
@@ -431,9 +445,7 @@ def recommend(
                  "variants": names, "backends": _csv(backends), "batch_sizes": _ints(batch_sizes), "out": out,
                  "scenario": "single-stream"}
     cfg = build_config({}, overrides, source="command line")
-    thread_counts = _ints(threads, "--threads")
-    if thread_counts is not None and (not thread_counts or min(thread_counts) < 1):
-        raise UserError(f"--threads takes positive integers, got '{threads}'")
+    thread_counts = _ints(threads, "--threads", positive=True)
     raise typer.Exit(0 if search(console, cfg, budgets, objective, time_budget, thread_counts, write) else 1)
 
 
@@ -479,30 +491,25 @@ def list_variants(
     if model is not None:
         from bench.config.profiles import load_profile
         from bench.config.sweep import build_config
-        from bench.run.sweep import open_model, open_workspace
+        from bench.run.sweep import open_model
         from models.variants import variant_matrix
 
         cfg = build_config({}, {"model": model, "preset": preset, "input_spec": input_spec, "student": student})
-        family = open_model(cfg, cfg.batch_sizes or load_profile(cfg.profile).batch_sizes)  # a factory's pre-flight
-        name = cfg.preset or family.default_preset
-        family.preset(name)
-        ws = open_workspace(family, name, cfg, console.print)
+        family, _, ws = open_model(cfg, cfg.batch_sizes or load_profile(cfg.profile).batch_sizes, console.print)
         table = Table("variant", "level", "builds", "why not", header_style="bold", title=f"{model} ({ws.kind})")
         for row in variant_matrix(ws, getattr(family, "variant", None)):
             table.add_row(row["variant"], row["level"], ("[green]" if row["formats"] else "[red]") +
                           (",".join(row["formats"]) or "nothing"), escape("; ".join(row["reasons"])))
         print_table(console, table)
         return
-    names = [n for n in registry.BACKENDS if n not in registry.PRESET_OPTIONS]  # presets support what their class does
-    available = {n: registry.get(n).available()[0] for n in names}
-    table = Table("variant", *names, "what it is", header_style="bold",
+    # presets support what their class does
+    classes = {n: registry.get(n) for n in registry.BACKENDS if n not in registry.PRESET_OPTIONS}
+    available = {n: cls.available()[0] for n, cls in classes.items()}
+    table = Table("variant", *classes, "what it is", header_style="bold",
                   caption="yes*: the backend could run it but is not available here (`recbench backends` says why)")
     for v in VARIANTS.values():
-        cells = []
-        for name in names:
-            cls = registry.get(name)
-            ok, _ = cls.supports(v.formats, cls.devices[0])
-            cells.append(("[green]yes" if available[name] else "[yellow]yes*") if ok else "[dim]-")
+        cells = [("[green]yes" if available[n] else "[yellow]yes*") if cls.supports(v.formats, cls.devices[0])[0]
+                 else "[dim]-" for n, cls in classes.items()]
         table.add_row(v.name, *cells, v.summary)
     print_table(console, table)
 

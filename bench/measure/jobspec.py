@@ -70,13 +70,22 @@ class Job:
     machine_peaks: dict | None = None  # `recbench machine`'s cached peaks, for the roofline fields
     shapes: str = "dynamic"  # static: the backend compiles for batch_size (BackendOptions.shapes)
     artifacts: Artifacts = Artifacts()
-    replica: int = 0  # replica k of `repeat` processes measuring this job (bench.run.replicas.replica_job)
+    replica: int = 0  # replica k of `repeat` processes measuring this job (Job.replica)
     repeat: int = 1
 
     @property
     def replica_id(self) -> str:
         """The name of this replica's raw/ and logs/ files."""
         return replica_id(self.job_id, self.replica, self.repeat)
+
+    def replica_of(self, k: int, repeat: int, score_quality: bool) -> Job:
+        """Replica k of `repeat` of this job: the job's id, its own raw/log names (replica_id); the measured window is
+        split across replicas (as pyperf splits values across worker processes), never below one second or the
+        window asked for if shorter."""
+        t = self.timing
+        window = max(t.min_duration_s / repeat, min(1.0, t.min_duration_s))
+        replica = replace(self, replica=k, repeat=repeat, timing=t.model_copy(update={"min_duration_s": window}))
+        return replica if score_quality else replica.with_artifacts(reference=None)
 
     def with_artifacts(self, **changes) -> Job:
         """This job with some of its artifacts replaced (a node's local copies; a replica that scores no quality)."""

@@ -33,13 +33,6 @@ def artifact_bytes(path: str) -> int:
     return sum(f.stat().st_size for f in artifact_files(path))
 
 
-def measure_quality(backend, job: Job) -> dict | None:
-    """Score the held-out set through the backend itself, with the model family's own evaluator."""
-    if not job.artifacts.reference:
-        return None
-    return load_entry(job.quality_entry)(backend.run, job.artifacts.reference, job.timing.quality_samples)
-
-
 @contextmanager
 def injected_delay(backend, delay_ms: float):
     """Busy-wait `delay_ms` after every infer(): a known slowdown to prove a regression gate catches one."""
@@ -102,7 +95,9 @@ def run_job(job: Job) -> dict:
     run_dir.save_raw(job.replica_id, measurement.latencies_ns)
     for phase, values in (measurement.device_ms or {}).items():
         run_dir.save_raw(f"{job.replica_id}.device-{phase}-ms", values)
-    quality = measure_quality(backend, job)
+    # the held-out set scored through the backend itself, with the model family's own evaluator
+    quality = (load_entry(job.quality_entry)(backend.run, art.reference, job.timing.quality_samples)
+               if art.reference else None)
     peak = peak_rss_bytes()
     flops = art.flops_per_sample
     explained = {**meter.fields(summary["samples"], summary["duration_s"]),

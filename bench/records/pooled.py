@@ -119,13 +119,12 @@ def pool(oks: list[dict], groups: list[np.ndarray], notes: list[str]) -> dict:
     busy = [f"host busy during {noise['busy_replicas']} of {len(oks)} replicas: {'; '.join(noise['busy_reasons'])}"
             ] if noise["busy"] else []
     own = dict.fromkeys(w for r in oks for w in r.get("warnings") or [] if not RESTATED.match(w))
-    all_ms = ns.astype(np.float64) / 1e6
     return {
         **{k: v for k, v in base.items() if k not in REPLICA_ONLY}, "started_at": oks[0].get("started_at"),
         "finished_at": oks[-1].get("finished_at"), "latency_ms": lat, "latency_ci_ms": ci,
         "throughput_sps": throughput, "samples": samples, "iterations": int(len(ns)), "duration_s": wall,
         "throughput_ci_sps": [throughput * mean.value / mean.ci[1], throughput * mean.value / mean.ci[0]],
-        "cv": float(all_ms.std(ddof=1) / all_ms.mean()) if len(ns) > 1 and all_ms.mean() > 0 else 0.0,
+        "cv": lat["std"] / lat["mean"] if lat["mean"] > 0 else 0.0,  # as one replica's (stats.latency.summarize)
         "replica_cv": cv, "stable": not unstable and all(r.get("stable") for r in oks),
         "warnings": busy + unstable + notes + list(own) + warnings, "noise": noise,
         "peak_rss_bytes": max(r.get("peak_rss_bytes") or 0 for r in oks),
@@ -140,10 +139,8 @@ def jobs(lines: list[dict], load: Load) -> list[dict]:
     for line in lines:
         by_job.setdefault(line.get("job_id"), []).append(line)
     records = [merge(group, load) for group in by_job.values()]
-    scored: dict[str, dict] = {}
-    for r in records:
-        if r["status"] == "ok" and r.get("quality") is not None:
-            scored.setdefault(quality_key(r), r)
+    # reversed: the first job to score a key owns it
+    scored = {quality_key(r): r for r in reversed(records) if r["status"] == "ok" and r.get("quality") is not None}
     for r in records:
         owner = scored.get(quality_key(r))
         if r["status"] == "ok" and r.get("quality") is None and owner and owner is not r:

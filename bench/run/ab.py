@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 
 from backends.base import artifact_sha256, file_sha256
@@ -51,9 +52,6 @@ def _rehome(job: Job, run: RunDir) -> Job:
     return dataclasses.replace(job, run_id=run.run_id, run_dir=str(run.path)).with_artifacts(reference=None)
 
 
-Pins = dict[int, tuple[str | None, str]]  # id(plan) -> (sha256 of the artifact it must load, who measured that file)
-
-
 def verify_artifact(job: Job, sha256: str | None, measured_by: str) -> None:
     """Exit 2 unless the file the job would load is the one `measured_by` measured (same sha256, as the worker
     hashes it): a file changed or rebuilt since is another model, never silently measured in its place."""
@@ -74,12 +72,12 @@ def verify_artifact(job: Job, sha256: str | None, measured_by: str) -> None:
                         "(`recbench ab`, or `recbench run` and `recbench gate --baseline`)")
 
 
-def interleave(pairs: list[tuple[Planned, Planned]], repeat: int, pins: Pins,
+def interleave(pairs: list[tuple[Planned, Planned]], repeat: int,
                on_launch: Callable[[Planned, int], None] | None = None) -> None:
     """Run every pair `repeat` times, A and B of a pair back to back in ABBA order; each replica's line is appended
     to its side's run as it ends. Before every launch the plan's artifact must still be the pinned file."""
     def launching(plan: Planned, k: int) -> None:
-        verify_artifact(plan.job, *pins[id(plan)])
+        verify_artifact(plan.job, *plan.pin)
         if on_launch:
             on_launch(plan, k)
 
@@ -104,21 +102,17 @@ def rerun(run_a: RunDir, run_b: RunDir, repeat: int, key, on_launch=None) -> tup
     matched = [(by_a[key(r)], r) for r in run_b.records() if r.get("status") == "ok" and key(r) in by_a]
     if not matched:
         raise UserError(f"no ok job of {run_b.path} matches an ok job of {run_a.path}: nothing to re-run")
-    recorded = [(recorded_job(run_a, a), a, recorded_job(run_b, b), b) for a, b in matched]
-    source_a, source_b = f"run {run_a.path}", f"run {run_b.path}"
-    for job_a, a, job_b, b in recorded:
-        verify_artifact(job_a, a.get("artifact_sha256"), source_a)
-        verify_artifact(job_b, b.get("artifact_sha256"), source_b)
+    olds = (run_a, run_b)
+    recorded = [[(recorded_job(old, rec), (rec.get("artifact_sha256"), f"run {old.path}"))
+                 for old, rec in zip(olds, pair, strict=True)] for pair in matched]
+    for job, pin in chain.from_iterable(recorded):
+        verify_artifact(job, *pin)
     runs = new_runs(run_b.path.parent, "rerun-baseline", "rerun-candidate")
-    configs = tuple({"rerun_of": str(old.path), "repeat": repeat} for old in (run_a, run_b))
+    configs = tuple({"rerun_of": str(old.path), "repeat": repeat} for old in olds)
     with both(runs, env.capture(), configs, len(recorded) * repeat):
-        pairs, pins = [], {}
-        for job_a, a, job_b, b in recorded:
-            plan_a, plan_b = Planned(_rehome(job_a, runs[0]), runs[0]), Planned(_rehome(job_b, runs[1]), runs[1])
-            pins[id(plan_a)] = (a.get("artifact_sha256"), source_a)
-            pins[id(plan_b)] = (b.get("artifact_sha256"), source_b)
-            pairs.append((plan_a, plan_b))
-        interleave(pairs, repeat, pins, on_launch)
+        pairs = [tuple(Planned(_rehome(job, run), run, pin=pin) for (job, pin), run in zip(pair, runs, strict=True))
+                 for pair in recorded]
+        interleave(pairs, repeat, on_launch)
     return runs
 
 
@@ -153,9 +147,8 @@ def run_ab(cfg_a, cfg_b, repeat: int, log: Callable[[str], None]) -> tuple[RunDi
         plans = [sw.plan(run, environment) for sw, run in zip(sweeps, runs, strict=True)]
         if len(plans[0]) != len(plans[1]):
             raise UserError(f"A has {len(plans[0])} jobs and B {len(plans[1])}: give one variant per side")
-        # each side's artifact as built now: every replica must measure that file (not one rebuilt meanwhile)
-        pins = {id(p): (artifact_sha256(p.job.artifacts.path), "this A/B's build") for side in plans for p in side
-                if p.outcome is None}
-        interleave(list(zip(*plans, strict=True)), repeat, pins,
+        for p in (p for side in plans for p in side if p.outcome is None):  # every replica must measure the file
+            p.pin = (artifact_sha256(p.job.artifacts.path), "this A/B's build")  # as built now, not one rebuilt since
+        interleave(list(zip(*plans, strict=True)), repeat,
                    lambda plan, k: log(f"  {plan.run.run_id} {plan.job.job_id} r{k}"))
     return runs

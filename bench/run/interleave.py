@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from bench.measure.jobspec import Job
 from bench.records.pooled import quality_key
 from bench.records.rundir import RunDir
-from bench.run import replicas
 from bench.run.launcher import launch
 
 
@@ -21,6 +20,7 @@ class Planned:
     run: RunDir
     outcome: dict | None = None
     stopped: bool = False  # its first replica did not measure: not run again
+    pin: tuple[str | None, str] | None = None  # A/B: (sha256 of the artifact it must load, who measured that file)
 
 
 class Interleaver:
@@ -33,26 +33,19 @@ class Interleaver:
         self.on_launch = on_launch or (lambda _plan, _k: None)
         self.scored: set[str] = set()  # quality keys a job has scored
 
-    def _launch(self, plan: Planned, k: int) -> dict:
-        key = quality_key(vars(plan.job))
-        job = replicas.replica_job(plan.job, k, self.repeat, score_quality=key not in self.scored)
-        self.on_launch(plan, k)
-        line = launch(job)
-        if line["status"] == "ok" and line.get("quality") is not None:
-            self.scored.add(key)
-        return line
-
     def run(self, plans: list[Planned], done: Callable[[Planned, dict], None]) -> None:
         """Every replica of every plan; `done(plan, line)` gets each replica's line the moment it ends (a plan's
         record before launch once; a job whose first replica did not measure is not run again)."""
         for k in range(self.repeat):
             for plan in self.order(k, plans):
-                if plan.outcome is not None:
-                    if k == 0:
-                        done(plan, plan.outcome)
+                if plan.outcome is not None and k == 0:
+                    done(plan, plan.outcome)
+                if plan.outcome is not None or plan.stopped:
                     continue
-                if plan.stopped:
-                    continue
-                line = self._launch(plan, k)
+                key = quality_key(vars(plan.job))
+                self.on_launch(plan, k)
+                line = launch(plan.job.replica_of(k, self.repeat, score_quality=key not in self.scored))
+                if line["status"] == "ok" and line.get("quality") is not None:
+                    self.scored.add(key)
                 plan.stopped = k == 0 and line["status"] != "ok"
                 done(plan, line)

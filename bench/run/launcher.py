@@ -52,23 +52,20 @@ _CTX.set_forkserver_preload(["bench.measure.worker"])
 
 def launch(job: Job) -> dict:
     """Run `job` (one replica) in its own process and return its line, whatever happens to the process."""
-    ctx = _CTX
     log_path = Path(job.run_dir) / "logs" / f"{job.replica_id}.log"
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=child_main, args=(job, send, str(log_path)), daemon=True)
+    recv, send = _CTX.Pipe(duplex=False)
+    proc = _CTX.Process(target=child_main, args=(job, send, str(log_path)), daemon=True)
     proc.start()
     send.close()
-    record = None
     try:
-        if recv.poll(job.timeout_s):
-            try:
-                record = recv.recv()
-            except EOFError:
-                record = None
-        else:
+        if not recv.poll(job.timeout_s):
             proc.kill()
             proc.join(5)
             return job.outcome("failed", f"timed out after {job.timeout_s:g}s" + _log_tail(log_path, job.replica_id))
+        try:
+            record = recv.recv()
+        except EOFError:  # the process died before sending its record
+            record = None
         proc.join(10)
         if proc.is_alive():
             proc.kill()

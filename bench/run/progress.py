@@ -1,13 +1,50 @@
 """Run progress, counted in replicas: a bar with an ETA on a terminal, one line per replica as it ends when piped
-(CI logs, `| tee`)."""
+(CI logs, `| tee`); everything else written to this process's stdout/stderr during a run goes to a job's log."""
 
 from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from bench.run.capture import detached
+from bench.run.interleave import Planned
+
+
+@contextmanager
+def output_to(log_path: Path) -> Iterator[None]:
+    """File descriptors 1 and 2 (Python, C++ libraries, warnings) point at `log_path` (appended) inside the block;
+    restored after, whatever happens."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for f in (*saved, fd):
+            os.close(f)
+
+
+def detached(console: Console) -> Console:
+    """A console writing to its own copy of the terminal's descriptor, so `output_to` never swallows it."""
+    try:
+        fileno = console.file.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (pytest's capture, a StringIO)
+        return console
+    return Console(file=os.fdopen(os.dup(fileno), "w", buffering=1), width=console.width,
+                   force_terminal=console.is_terminal, stderr=False, emoji=False)
 
 
 def result_line(record: dict) -> str:
@@ -22,18 +59,14 @@ def result_line(record: dict) -> str:
     return f"{name} ok {' '.join(s for s in shown if s)}" + ("" if record.get("stable", True) else " (unstable)")
 
 
-def progress_bar(console: Console) -> Progress:
-    """A rich bar with elapsed time and an ETA."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False)
-
-
 class SweepProgress:
     """Use as a context manager; `log` prints without tearing the bar. Counts replicas: jobs x repeat in all."""
 
     def __init__(self, console: Console):
         self.console = console = detached(console)  # library output during a variant build goes to the job's log
-        self.bar = progress_bar(console) if console.is_terminal else None
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                            transient=False) if console.is_terminal else None
         self.total, self.done, self.repeat, self.task = 0, 0, 1, None
 
     def __enter__(self) -> SweepProgress:
@@ -53,9 +86,12 @@ class SweepProgress:
         if self.bar:
             self.task = self.bar.add_task("sweep", total=self.total)
 
-    def started(self, description: str) -> None:
+    def launched(self, plan: Planned, k: int) -> None:
+        """Replica k of a job started: the bar names it."""
         if self.bar:
-            self.bar.update(self.task, description=description)
+            j = plan.job
+            self.bar.update(self.task, description=f"{j.variant} {j.backend} {j.scenario} b{j.batch_size}"
+                                                   + (f" r{k}" if self.repeat > 1 else ""))
 
     def finished(self, line: dict) -> None:
         """A replica ended; a job that will not run its other replicas (skipped, or its first replica failed)

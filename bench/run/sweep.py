@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import product
 from pathlib import Path
 
 from rich.console import Console
@@ -19,10 +20,9 @@ from bench.measure import env, machine, scenarios
 from bench.measure.inputs import InputPool
 from bench.measure.jobspec import Artifacts, Job, job_id
 from bench.records.rundir import RunDir
-from bench.run.capture import output_to
 from bench.run.interleave import Interleaver, Planned
 from bench.run.lifecycle import lifecycle
-from bench.run.progress import SweepProgress
+from bench.run.progress import SweepProgress, output_to
 from models.artifacts import Workspace
 from models.byo import AS_GIVEN, ByoModel, is_byo, open_byo
 from models.errors import NotApplicable
@@ -68,10 +68,6 @@ def choose_backends(cfg: SweepConfig, here: bool = True) -> list[BackendChoice]:
     return out
 
 
-def new_run_id(model: str, preset: str) -> str:
-    return f"{datetime.now():%Y%m%d-%H%M%S}-{model}-{preset}"
-
-
 def save_input_pool(run: RunDir, ws: Workspace, rows: int, pool: int, row_pool: bool = False) -> str:
     """The run's pool of `pool` distinct batches of `rows` rows (or its row pool), saved once; its path."""
     path = InputPool.path(run.path, rows, row_pool)
@@ -80,25 +76,26 @@ def save_input_pool(run: RunDir, ws: Workspace, rows: int, pool: int, row_pool: 
     return str(path)
 
 
-def open_model(cfg: SweepConfig, batch_sizes: list[int]):
-    """A built-in model family by name, or a bring-your-own model (a file or module:factory), checked before jobs."""
+def open_model(cfg: SweepConfig, batch_sizes: list[int], log: Callable[[str], None]) -> tuple:
+    """(family, preset, workspace): a built-in model family by name and its preset's workspace, or a bring-your-own
+    model (a file or module:factory, checked before jobs; a factory's pre-flight and parity need the batch sizes),
+    which is its own workspace."""
     if is_byo(cfg.model):
-        return open_byo(cfg.model, cfg.input_spec, cfg.student, cfg.calibration, cfg.exporter, batch_sizes)
-    for flag, given in (("--input-spec describes", cfg.input_spec), ("--student distils", cfg.student)):
-        if given is not None:
-            raise UserError(f"{flag} a bring-your-own model (a file or module:factory), "
-                            f"not the built-in model {cfg.model}")
-    return lookup("model", cfg.model, FAMILIES)
-
-
-def open_workspace(family, preset: str, cfg: SweepConfig, log: Callable[[str], None]):
-    """What variants are built from: the bring-your-own model itself, or the built-in preset's workspace."""
+        family = open_byo(cfg.model, cfg.input_spec, cfg.student, cfg.calibration, cfg.exporter, batch_sizes)
+    else:
+        for flag, given in (("--input-spec describes", cfg.input_spec), ("--student distils", cfg.student)):
+            if given is not None:
+                raise UserError(f"{flag} a bring-your-own model (a file or module:factory), "
+                                f"not the built-in model {cfg.model}")
+        family = lookup("model", cfg.model, FAMILIES)
+    preset = cfg.preset or family.default_preset
+    family.preset(preset)
     if isinstance(family, ByoModel):
-        return family
+        return family, preset, family
     ws = Workspace(family, preset, log=log)
     if cfg.calibration is not None:
         ws.use_calibration(cfg.calibration)
-    return ws
+    return family, preset, ws
 
 
 class Sweep:
@@ -110,10 +107,7 @@ class Sweep:
         here = target is None  # a fleet node checks its backends, pins and counts its own cores
         self.profile = load_profile(cfg.profile)
         self.batch_sizes = cfg.batch_sizes or self.profile.batch_sizes
-        self.family = open_model(cfg, self.batch_sizes)  # a factory's pre-flight and parity need the batch sizes
-        self.preset = cfg.preset or self.family.default_preset
-        self.family.preset(self.preset)
-        self.ws = open_workspace(self.family, self.preset, cfg, log)
+        self.family, self.preset, self.ws = open_model(cfg, self.batch_sizes, log)
         self.variants = resolve_variants(cfg.variants, self.ws, getattr(self.family, "variant", None))
         if isinstance(self.family, ByoModel) and "fp32" in cfg.variants:
             log(f"{self.family.name}: fp32 stands for the model as given ({AS_GIVEN}), the baseline of its variants")
@@ -121,11 +115,9 @@ class Sweep:
         for s in self.scenarios:
             scenarios.scenario(s)
         self.backends = choose_backends(cfg, here)
-        for v in self.variants:  # a missing quantizer package is bad input, said before anything runs
-            for b in self.backends:
-                need = b.available and v.missing(b.cls.pick_format(v.formats) or "")
-                if need:
-                    raise UserError(need)
+        for v, b in product(self.variants, self.backends):  # a missing quantizer package is bad input, said first
+            if need := b.available and v.missing(b.cls.pick_format(v.formats) or ""):
+                raise UserError(need)
         for name in cfg.backend_options:  # a misspelt backend name under backend_options is a typo too
             lookup("backend", name, registry.BACKENDS)
         self.harness = {(v.name, b.name): check_options(b.name, b.cls, self.backend_options(v, b))
@@ -153,13 +145,10 @@ class Sweep:
                 "scenario_options": self.scenario_options.model_dump(mode="json"),
                 "repeat": self.repeat, "given": self.cfg.model_dump(mode="json", exclude_unset=True)}
 
-    def grid(self):
-        for variant in self.variants:
-            for b in self.backends:
-                for scenario in self.scenarios:
-                    for batch in self.batch_sizes:
-                        for shapes in self.shapes(b, scenario):
-                            yield variant, b, scenario, batch, shapes
+    def grid(self) -> Iterator[tuple]:
+        for variant, b, scenario, batch in product(self.variants, self.backends, self.scenarios, self.batch_sizes):
+            for shapes in self.shapes(b, scenario):
+                yield variant, b, scenario, batch, shapes
 
     def shapes(self, b: BackendChoice, scenario: str) -> list[str]:
         """The input shapes a job is measured with, as it would be deployed: a backend that can compile for one batch
@@ -169,6 +158,9 @@ class Sweep:
         varies = scenarios.scenario(scenario).batch_varies(self.scenario_options)
         return list(dict.fromkeys(self.cfg.shapes or ["dynamic" if varies else "static"]))
 
+    def new_run(self) -> RunDir:
+        return RunDir.create(self.cfg.out, f"{datetime.now():%Y%m%d-%H%M%S}-{self.family.name}-{self.preset}")
+
     def environment(self) -> dict:
         """env.json: this machine (env.capture) and its cached peaks."""
         environment = env.capture()
@@ -177,25 +169,19 @@ class Sweep:
     def run(self, progress: SweepProgress | None = None) -> RunDir:
         """Run every job's replicas into a new run folder, begun and finished by the one run lifecycle (Ctrl-C:
         RunInterrupted, every replica that ended kept)."""
-        run = RunDir.create(self.cfg.out, new_run_id(self.family.name, self.preset))
+        run = self.new_run()
         environment = self.environment()
         with lifecycle(run, environment, self.config_json(), len(list(self.grid())) * self.repeat):
             plans = self.plan(run, environment)
             if progress:
                 progress.start(len(plans), self.repeat)
 
-            def started(plan: Planned, k: int) -> None:
-                if progress:
-                    j = plan.job
-                    progress.started(f"{j.variant} {j.backend} {j.scenario} b{j.batch_size}"
-                                     + (f" r{k}" if self.repeat > 1 else ""))
-
             def done(plan: Planned, line: dict) -> None:
                 run.append(line)
                 if progress:
                     progress.finished(line)
 
-            Interleaver(self.repeat, on_launch=started).run(plans, done)
+            Interleaver(self.repeat, on_launch=progress and progress.launched).run(plans, done)
         return run
 
     def plan(self, run: RunDir, environment: dict, first_index: int = 0, skip: str | None = None) -> list[Planned]:
@@ -235,9 +221,9 @@ class Sweep:
             return job.outcome("skipped", f"static shapes compile one batch, but {job.scenario}'s calls vary in rows "
                                           f"(scenario_options candidates / batching): measure it with --shapes dynamic")
         ok, why = b.cls.supports(variant.formats, b.device)
-        if not ok:
-            unbuilt = [variant.unbuilt[f] for f in b.cls.formats if f in variant.unbuilt]
-            return job.outcome("skipped", unbuilt[0] if unbuilt else why)
+        if not ok:  # a format the backend loads that the variant could not build says why first
+            unbuilt = (variant.unbuilt[f] for f in b.cls.formats if f in variant.unbuilt)
+            return job.outcome("skipped", next(unbuilt, why))
         fmt = b.cls.pick_format(variant.formats)
         why = variant.skip_reason(ws, fmt)
         if why:
@@ -261,7 +247,6 @@ class Sweep:
                          input_pool=save_input_pool(run, ws, job.batch_size, job.timing.pool_size),
                          row_pool=save_input_pool(run, ws, rows, 1, row_pool=True) if rows else "",
                          item_input=getattr(ws, "item_input", None) or "")
-
 
 
 def run_sweep(cfg: SweepConfig, console: Console) -> Path:

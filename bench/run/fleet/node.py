@@ -1,13 +1,15 @@
-"""What runs on a fleet node: one Ray task per job, which runs the job in its own process like a local sweep."""
+"""What runs on a fleet node: one Ray task per job, which runs the job in its own process like a local sweep; and the
+files a job needs there, put once into Ray's object store on the head and written once per node."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from backends.registry import load_class
@@ -15,8 +17,60 @@ from bench.config.profiles import Profile
 from bench.measure import env
 from bench.measure.jobspec import Job
 from bench.records.rundir import RunDir
-from bench.run.fleet.shipping import Shipped, receive, where_to_build
 from bench.run.launcher import launch
+from models.fileio import cache_root, save_atomic
+
+# Artifact formats whose files only the library that wrote them reads reliably (a pickled torch module, an
+# OpenVINO IR): a node with another version of that library builds the variant itself. ONNX is versioned by
+# its opset, which every runtime checks, and engines are built on the node by their backend anyway.
+FORMAT_LIBRARY = {"torch": "torch", "openvino": "openvino"}
+
+
+@dataclass(frozen=True)
+class Shipped:
+    name: str
+    sha256: str
+    ref: object  # a Ray ObjectRef holding the file's bytes
+
+
+class Shipper:
+    """Head side: each file goes into the object store once, however many jobs use it."""
+
+    def __init__(self, ray):
+        self.ray = ray
+        self.sent: dict[Path, Shipped] = {}
+
+    def put(self, *paths: str | Path | None) -> list[Shipped]:
+        """The files named (None and "" name none)."""
+        keys = [Path(p).absolute() for p in paths if p]
+        for key in keys:
+            if key not in self.sent:
+                data = key.read_bytes()
+                self.sent[key] = Shipped(key.name, hashlib.sha256(data).hexdigest(), self.ray.put(data))
+        return [self.sent[key] for key in keys]
+
+
+def receive(ray, files: list[Shipped]) -> str | None:
+    """Node side: write the files into this node's cache (once per content) and return the first one's path."""
+    if not files:
+        return None
+    folder = cache_root() / "fleet" / files[0].sha256
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        if not (folder / f.name).exists():
+            save_atomic(folder / f.name, lambda tmp, f=f: tmp.write_bytes(ray.get(f.ref)))
+    return str(folder / files[0].name)
+
+
+def where_to_build(fmt: str, builtin: bool, head: dict, node: dict) -> tuple[str, str | None]:
+    """("head", None) to use the head's file, or ("node", why) when the node must build the artifact itself."""
+    lib = FORMAT_LIBRARY.get(fmt)
+    if lib is None or head.get(lib) == node.get(lib):
+        return "head", None
+    why = f"{lib} {node.get(lib)} on the node, {head.get(lib)} on the head"
+    if not builtin:
+        return "head", f"{why}; a bring-your-own model is only built on the head"
+    return "node", why
 
 
 @functools.cache

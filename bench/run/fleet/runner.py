@@ -16,14 +16,11 @@ from bench.errors import UserError
 from bench.measure import env
 from bench.measure.jobspec import Job
 from bench.records.rundir import RunDir, write_json_atomic
-from bench.run.fleet.cluster import connect, live_nodes, offering
-from bench.run.fleet.node import run_on_node
-from bench.run.fleet.shipping import Shipped, Shipper
-from bench.run.fleet.spec import Fleet, Target, load_fleet
+from bench.run.fleet.node import Shipped, Shipper, run_on_node
+from bench.run.fleet.spec import Fleet, Target, connect, live_nodes, load_fleet, offering
 from bench.run.lifecycle import lifecycle
 from bench.run.progress import SweepProgress
-from bench.run.replicas import replica_job
-from bench.run.sweep import Sweep, new_run_id
+from bench.run.sweep import Sweep
 from models.fileio import save_atomic
 
 NODE_CHECK_S = 2.0  # how often pending jobs are checked for a target that lost its last node
@@ -58,7 +55,7 @@ class FleetRun:
 
     def run(self, fleet: Fleet) -> RunDir:
         first = self.sweeps[0][1]
-        self.run_dir = RunDir.create(first.cfg.out, new_run_id(first.family.name, first.preset))
+        self.run_dir = first.new_run()
         config = {**first.config_json(), "fleet": fleet.model_dump(), "cluster": self.address,
                   "targets": {t.name: s.config_json() for t, s in self.sweeps}}
         count = sum(len(list(s.grid())) for _, s in self.sweeps)
@@ -100,7 +97,7 @@ class FleetRun:
         return jobs
 
     def replica(self, attempt: Attempt) -> Job:
-        return replica_job(attempt.job, attempt.k, self.repeat, score_quality=attempt.k == 0)
+        return attempt.job.replica_of(attempt.k, self.repeat, score_quality=attempt.k == 0)
 
     def submit(self, attempt: Attempt) -> None:
         job = self.replica(attempt)
