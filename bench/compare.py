@@ -15,12 +15,12 @@ from bench.records import ops
 from bench.records.jobkey import FIELDS, JobKey
 from bench.records.rundir import RunDir, replica_raws
 from bench.records.schema import value_at
-from bench.report import explain, html, markdown
+from bench.report import explain
 from bench.report.charts import STYLE
 from bench.report.charts import Chart as ChartFile
 from bench.report.data import Run, env_summary, load_run
 from bench.report.document import Bullets, Document, Facts, Figure, Section
-from bench.report.tables import Table, identity_columns, num
+from bench.report.tables import Table, identity_columns, num, with_ci
 from bench.report.variant_ratio import NO_DIFFERENCE
 from bench.stats.hboot import Estimate, ratio
 
@@ -106,9 +106,7 @@ def compare_runs(path_a: Path, path_b: Path, allow_interrupted: bool = False) ->
 
 def _ratio_cell(value: float | None, test: Estimate | None = None) -> str:
     """The tested ratio with its CI (what the gate prints), else the records' ratio."""
-    if test:
-        return f"{test.value:.3g} [{test.ci[0]:.3g}, {test.ci[1]:.3g}]"
-    return "-" if value is None else f"{value:.3g}"
+    return with_ci(test.value, test.ci, ".3g") if test else with_ci(value, None, ".3g")
 
 
 VERDICT_STYLE = {"faster": "green", "slower": "red"}
@@ -221,18 +219,6 @@ def write(cmp: RunComparison, markdown_file: Path | None = None, html_file: Path
         markdown_file, html_file = markdown_file or out_dir / "compare.md", html_file or out_dir / "compare.html"
     if not (markdown_file or html_file):
         return []
-    chart_dir = out_dir or Path(markdown_file or html_file).parent
-    for path in (markdown_file, html_file):
-        if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
     chart = ratio_chart(cmp)
-    figure = Figure(chart.title, *chart.save(chart_dir), chart.caption) if chart else None
-    doc = document(cmp, figure)
-    written = [figure.png, figure.svg] if figure else []
-    if markdown_file:
-        Path(markdown_file).write_text(markdown.render(doc, Path(markdown_file).parent))
-        written.append(Path(markdown_file))
-    if html_file:
-        Path(html_file).write_text(html.render(doc))
-        written.append(Path(html_file))
-    return written
+    figure = chart.save(out_dir or (markdown_file or html_file).parent) if chart else None
+    return ([figure.png, figure.svg] if figure else []) + document(cmp, figure).write(markdown_file, html_file)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.report import explain, html, markdown
+from bench.report import explain
 from bench.report.charts import CHARTS, Chart, Palette, closed_loop, draw_all, groups, pick_reference
 from bench.report.data import Run, env_summary, load_run, run_summary
 from bench.report.document import Bullets, Document, Facts, Figure, Section
 from bench.report.serving_charts import SERVING_CHARTS
-from bench.report.tables import jobs_table, load_table, problems_table
-from bench.report.targets import targets_table
+from bench.report.tables import jobs_table, load_table, problems_table, targets_table
 
 
 @dataclass
@@ -79,14 +78,6 @@ def build_report(run_path: Path, out_dir: Path | None = None, reference_backend:
     pick_reference(run, reference_backend)  # a backend asked for by name must be in the run
     out_dir = Path(out_dir) if out_dir else run.path / "report"
     charts = draw_all(run, reference_backend, CHARTS + explain.CHARTS + SERVING_CHARTS)
-    figures = []
-    for chart in charts:
-        if chart.figure is not None:
-            png, svg = chart.save(out_dir / "charts")
-            figures.append(Figure(chart.title, png, svg, chart.caption))
-    doc = document(run, figures, charts)
-    out_dir.mkdir(parents=True, exist_ok=True)  # no chart drawn (every job failed): nothing made it yet
-    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
-    html_path.write_text(html.render(doc))
-    md_path.write_text(markdown.render(doc, out_dir))
+    figures = [chart.save(out_dir / "charts") for chart in charts if chart.figure is not None]
+    md_path, html_path = document(run, figures, charts).write(out_dir / "report.md", out_dir / "report.html")
     return Report(run, out_dir, charts, figures, html_path, md_path)

@@ -17,6 +17,7 @@ from bench.errors import UserError
 from bench.recommend.judge import pareto_front
 from bench.records.jobkey import SERIES_FIELDS as KEY_FIELDS
 from bench.records.schema import value_at
+from bench.report import document
 from bench.report.data import BASELINE_VARIANT, Run, is_load, load_points, varying
 from bench.report.variant_ratio import speedup
 from bench.stats.hboot import Estimate
@@ -47,14 +48,14 @@ class Chart:
     caption: str = ""
     skipped: str = ""  # why the chart was not drawn
 
-    def save(self, out_dir: Path) -> tuple[Path, Path]:
-        """Write the chart as PNG and SVG; returns both paths."""
+    def save(self, out_dir: Path) -> document.Figure:
+        """Write the chart as PNG and SVG; returns it as a report block."""
         out_dir.mkdir(parents=True, exist_ok=True)
-        png, svg = out_dir / f"{self.name}.png", out_dir / f"{self.name}.svg"
+        block = document.Figure(self.title, out_dir / f"{self.name}.png", out_dir / f"{self.name}.svg", self.caption)
         with matplotlib.rc_context(STYLE):
-            self.figure.savefig(png, dpi=110)
-            self.figure.savefig(svg, metadata={"Date": None})
-        return png, svg
+            self.figure.savefig(block.png, dpi=110)
+            self.figure.savefig(block.svg, metadata={"Date": None})
+        return block
 
 
 class Palette:
