@@ -15,20 +15,17 @@ from matplotlib.lines import Line2D
 
 from bench.errors import UserError
 from bench.recommend.judge import pareto_front
-from bench.records.jobkey import SERIES_FIELDS as KEY_FIELDS
 from bench.records.schema import value_at
 from bench.report import document
 from bench.report.data import BASELINE_VARIANT, Run, is_load, load_points, varying
+from bench.report.tables import IDENTITY, is_ci
 from bench.report.variant_ratio import speedup
-from bench.stats.hboot import Estimate
 
 STYLE = {"font.size": 9, "axes.titlesize": 10, "figure.titlesize": 12, "axes.grid": True, "grid.alpha": 0.3,
          "svg.hashsalt": "recbench", "axes.spines.top": False, "axes.spines.right": False}
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")
+COLOURS = matplotlib.colormaps["tab10"].colors
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 LINESTYLES = ("-", "--", ":", "-.")
-SERIES_FIELDS = (*KEY_FIELDS, "target")  # a fleet run's target labels its series where it varies
 CDF_POINTS = 2_000  # points per CDF line: enough for the eye, keeps the SVG small
 MAX_PANELS = 12
 MAX_SERIES = 8  # lines one panel can tell apart (4 line styles x distinct colours); more: one panel per backend
@@ -63,7 +60,7 @@ class Palette:
     one backend colour their variants (`variant_colours`, tab20: 20 distinct colours)."""
 
     def __init__(self, records: list[dict]):
-        self.fields = varying(records, SERIES_FIELDS) or ["backend"]
+        self.fields = varying(records, IDENTITY) or ["backend"]
         engines = _unique(_engine(r) for r in records)
         variants = _unique(r.get("variant") for r in records)
         self.colours = {e: COLOURS[i % len(COLOURS)] for i, e in enumerate(engines)}
@@ -75,11 +72,15 @@ class Palette:
     def within(self, records: list[dict]) -> Palette:
         """The same colours and markers, labelled by what varies among these records only."""
         pal = copy.copy(self)
-        pal.fields = varying(records, SERIES_FIELDS) or ["backend"]
+        pal.fields = varying(records, IDENTITY) or ["backend"]
         return pal
 
     def label(self, r: dict) -> str:
         return " · ".join(str(r.get(f)) for f in self.fields)
+
+    def job(self, r: dict) -> str:
+        """The series label and the batch size: one job."""
+        return f"{self.label(r)} · b{r.get('batch_size')}"
 
     def style(self, r: dict) -> dict:
         return {"color": self.colours[_engine(r)], "marker": self.markers[r.get("variant")],
@@ -125,13 +126,6 @@ def _legend(fig: Figure, axes: list, extra: list | None = None) -> None:
                    ncol=min(len(handles), per_row, 5), frameon=False)
 
 
-def _batch_axis(ax, batches: list[int]) -> None:
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(batches, [str(b) for b in batches])
-    ax.minorticks_off()
-    ax.set_xlabel("batch size (samples per request)")
-
-
 def closed_loop(run: Run) -> list[dict]:
     """Ok records measured back to back (not under load) with latency percentiles."""
     return [r for r in run.ok if not is_load(r) and value_at(r, "latency_ms.p50") is not None]
@@ -139,8 +133,7 @@ def closed_loop(run: Run) -> list[dict]:
 
 def _ci_bars(ax, xs, ys, cis, colour) -> None:
     """Error bars for the points whose 95% CI is recorded."""
-    pts = [(x, y, ci) for x, y, ci in zip(xs, ys, cis, strict=True) if isinstance(ci, (list, tuple)) and
-           len(ci) == 2 and None not in ci]
+    pts = [(x, y, ci) for x, y, ci in zip(xs, ys, cis, strict=True) if is_ci(ci)]
     if pts:
         x, y, ci = zip(*pts, strict=True)
         err = np.abs(np.array([[c[0] for c in ci], [c[1] for c in ci]]) - np.array(y))
@@ -165,14 +158,13 @@ def latency_cdf(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, 
         for r in panels[key]:
             ms = np.sort(run.raw_ms(r))
             idx = np.unique(np.linspace(0, len(ms) - 1, min(len(ms), CDF_POINTS)).astype(int))
-            st = {**pal.style(r), **({"color": pal.variant_colours[r.get("variant")]} if by_engine else {})}
-            ax.plot(ms[idx], (idx + 1) / len(ms), drawstyle="steps-post", color=st["color"],
-                    linestyle=st["linestyle"], label=pal.label(r))
-            lat = r.get("latency_ms") or {}
-            for q, marker in ((0.5, "o"), (0.99, "D")):
-                value = lat.get(f"p{round(q * 100)}")
-                if value is not None:  # a percentile is null where the job had too few samples for it
-                    ax.plot([value], [q], marker, color=st["color"], label=f"_p{round(q * 100)}")
+            colour = pal.variant_colours[r.get("variant")] if by_engine else pal.style(r)["color"]
+            ax.plot(ms[idx], (idx + 1) / len(ms), drawstyle="steps-post", color=colour,
+                    linestyle=pal.lines[r.get("variant")], label=pal.label(r))
+            for q, marker in ((50, "o"), (99, "D")):
+                value = value_at(r, f"latency_ms.p{q}")  # null where the job had too few samples for it
+                if value is not None:
+                    ax.plot([value], [q / 100], marker, color=colour, label=f"_p{q}")
         for q in (0.5, 0.99):
             ax.axhline(q, color="grey", linewidth=0.6, linestyle=":")
         ax.set_xscale("log")
@@ -190,9 +182,9 @@ def latency_cdf(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, 
                  + (f" {skipped} more panels not drawn (at most {MAX_PANELS})." if skipped else ""))
 
 
-def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str, str, str]], log_y: bool = True
-                     ) -> Figure:
-    """One panel per metric (field, ci field, y label), one line per series over batch size."""
+def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str, str, str]], caption: str
+                     ) -> tuple[Figure, str]:
+    """One panel per metric (field, ci field, y label), one line per series over batch size (log scales)."""
     recs = [r for r in closed_loop(run) if value_at(r, metrics[0][0]) is not None]
     batches = sorted({r["batch_size"] for r in recs if r.get("batch_size")})
     if not recs:
@@ -211,27 +203,29 @@ def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str
             st = pal.style(rs[0])
             ax.plot(xs, ys, label=label, **st)
             _ci_bars(ax, xs, ys, [value_at(r, ci_field) for r in rs], st["color"])
-        _batch_axis(ax, batches)
-        if log_y:
-            ax.set_yscale("log")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.minorticks_off()
+        ax.set_xlabel("batch size (samples per request)")
+        ax.set_yscale("log")
         ax.set_ylabel(ylabel)
         if len(metrics) > 1:
             ax.set_title(ylabel.split(" (")[0])
     _legend(fig, axes)
-    return fig
+    return fig, caption
 
 
 def latency_vs_batch(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
-    fig = _per_batch_lines(run, pal, "Latency vs batch size", [
+    return _per_batch_lines(run, pal, "Latency vs batch size", [
         ("latency_ms.p50", "latency_ci_ms.p50", "p50 latency (ms per request, log scale)"),
-        ("latency_ms.p99", "latency_ci_ms.p99", "p99 latency (ms per request, log scale)")])
-    return fig, "One line per backend (and variant); error bars are 95% CIs where recorded."
+        ("latency_ms.p99", "latency_ci_ms.p99", "p99 latency (ms per request, log scale)")],
+        "One line per backend (and variant); error bars are 95% CIs where recorded.")
 
 
 def throughput_vs_batch(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
-    fig = _per_batch_lines(run, pal, "Throughput vs batch size", [
-        ("throughput_sps", "throughput_ci_sps", "throughput (samples/s, log scale)")])
-    return fig, "Samples over the wall time of the measured phase; error bars are 95% CIs where recorded."
+    return _per_batch_lines(run, pal, "Throughput vs batch size", [
+        ("throughput_sps", "throughput_ci_sps", "throughput (samples/s, log scale)")],
+        "Samples over the wall time of the measured phase; error bars are 95% CIs where recorded.")
 
 
 def latency_vs_load(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
@@ -246,10 +240,10 @@ def latency_vs_load(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
         pts = sorted(load_points(r), key=lambda p: p["offered"])  # in the order the load was raised
         colour = pal.style(r)["color"]
         marker = MARKERS[batches.index(r.get("batch_size")) % len(MARKERS)]  # batch sizes told apart by marker
-        label = pal.label(r) + (f" · b{r.get('batch_size')}" if len(batches) > 1 else "")
         xs = [p["samples_per_s"] for p in pts]
         xs_all += xs
-        ax.plot(xs, [p["p99"] for p in pts], color=colour, marker=marker, label=label)
+        ax.plot(xs, [p["p99"] for p in pts], color=colour, marker=marker,
+                label=pal.job(r) if len(batches) > 1 else pal.label(r))
         if all(p["p50"] is not None for p in pts):
             ax.plot(xs, [p["p50"] for p in pts], color=colour, marker=marker, linestyle="--", alpha=0.6, label="_p50")
         for x, p in zip(xs, pts, strict=True):
@@ -350,9 +344,7 @@ def pick_reference(run: Run, reference: str | None) -> str | None:
     if reference and reference not in baseline:
         raise UserError(f"--reference-backend {reference}: the run has no {BASELINE_VARIANT} measurement on it; "
                         f"valid: {', '.join(baseline) or 'none (no fp32 records)'}")
-    if reference:
-        return reference
-    return "torch-cpu" if "torch-cpu" in baseline else (baseline[0] if baseline else None)
+    return reference or ("torch-cpu" if "torch-cpu" in baseline else next(iter(baseline), None))
 
 
 def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
@@ -370,7 +362,9 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
     norm = TwoSlopeNorm(vcenter=0, vmin=-3, vmax=3)
     for ax, (scenario, batch) in zip(axes, panels, strict=True):
         base = cells[(scenario, batch, BASELINE_VARIANT, ref)]
-        ups = [[cell_speedup(run, base, cells.get((scenario, batch, v, e))) for e in engines] for v in variants]
+        # the cell's speedup over the baseline with its CI (from the replicas), None where it was not measured
+        ups = [[None if (rec := cells.get((scenario, batch, v, e))) is None else speedup(run.path, base, rec)
+                for e in engines] for v in variants]
         # a ratio whose CI spans 1 is no difference: drawn neutral, never as its bare ratio
         grid = np.array([[np.nan if u is None else u.value if u.differs else 1.0 for u in row] for row in ups])
         ax.imshow(np.log2(grid), cmap="RdYlGn", norm=norm, aspect="auto")
@@ -391,11 +385,6 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
     return fig, (f"Cell = p50 of {BASELINE_VARIANT} on {ref} / p50 of the cell at the same batch size, with its 95% CI "
                  "from replicas interleaved with the baseline's (hierarchical bootstrap); above 1 (green) is faster, "
                  "'no diff.' where the CI spans 1.")
-
-
-def cell_speedup(run: Run, base: dict, rec: dict | None) -> Estimate | None:
-    """The cell's speedup over the baseline with its CI (from the replicas), or None where it was not measured."""
-    return None if rec is None else speedup(run.path, base, rec)
 
 
 CHARTS: list[tuple[str, str, Callable]] = [

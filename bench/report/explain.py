@@ -17,10 +17,6 @@ MAX_JOBS = 40
 OP_COLOURS = colormaps["tab20"].colors
 
 
-def _label(r: dict, pal: Palette) -> str:
-    return f"{pal.label(r)} · b{r.get('batch_size')}"
-
-
 def profiled(run: Run) -> list[dict]:
     return [r for r in run.ok if (r.get("op_profile") or {}).get("top")][:MAX_JOBS]
 
@@ -45,7 +41,7 @@ def op_breakdown(run: Run, pal: Palette, reference: str | None) -> tuple[Figure,
     rest = np.clip(1 - left, 0, None)
     ax.barh(y, rest * 100, left=left * 100, color="#dddddd", label="not in any op (framework overhead)")
     ax.axvline(100, color="black", linewidth=0.8)
-    ax.set_yticks(y, [_label(r, pal) for r in recs])
+    ax.set_yticks(y, [pal.job(r) for r in recs])
     ax.invert_yaxis()
     ax.set_xlabel("% of the measured mean iteration time (op times from the runtime's profiler, separate pass)")
     _legend(fig, [ax])
@@ -100,7 +96,7 @@ def top_nodes_table(run: Run, per_job: int = 5) -> Table | None:
     for r in profiled(run):
         table = ops.load(run.path, r)
         for n in (table or {}).get("nodes", [])[:per_job]:
-            rows.append([_label(r, pal), n["node"][:70], n["op_type"], n.get("kernel", "-"), num(n["ms_per_iter"]),
+            rows.append([pal.job(r), n["node"][:70], n["op_type"], n.get("kernel", "-"), num(n["ms_per_iter"]),
                          num(n["share"], ".1%") if n["share"] is not None else "-"])
     if not rows:
         return None
@@ -118,7 +114,7 @@ def explain_table(run: Run) -> Table | None:
     for r in recs:
         prof = r.get("op_profile") or {}
         energy = num(r.get("joules_per_1k_samples")) if r.get("energy_j") is not None else r.get("power_source", "-")
-        rows.append([_label(r, pal), num(r.get("flops_per_sample"), ".3g"), num(r.get("bytes_per_sample"), ".3g"),
+        rows.append([pal.job(r), num(r.get("flops_per_sample"), ".3g"), num(r.get("bytes_per_sample"), ".3g"),
                      num(r.get("achieved_gflops"), ".3g"), num(r.get("achieved_gbps"), ".3g"),
                      num(r.get("fraction_of_peak"), ".1%") if r.get("fraction_of_peak") is not None else "-",
                      str(r.get("bound") or "-"),

@@ -21,8 +21,7 @@ def _settings(r: dict) -> list[dict]:
 
 def _label(pal: Palette, r: dict, setting: dict) -> str:
     batching = setting.get("batching")
-    tail = f" · delay {batching['max_delay_ms']:g} ms" if batching else ""
-    return f"{pal.label(r)} · b{r.get('batch_size')}{tail}"
+    return pal.job(r) + (f" · delay {batching['max_delay_ms']:g} ms" if batching else "")
 
 
 def latency_breakdown(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:

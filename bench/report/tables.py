@@ -156,13 +156,16 @@ def mib(x: float | None) -> str:
     return "-" if x is None else f"{x / 2**20:,.1f}"
 
 
+def is_ci(ci) -> bool:
+    """A recorded 95% CI: [lo, hi], both known."""
+    return isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci
+
+
 def with_ci(value: float | None, ci, fmt: str = ".4g") -> str:
     """'7.91 [7.2, 8.6]' where a 95% CI is recorded, else the bare value."""
     if value is None:
         return "-"
-    if isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci:
-        return f"{value:{fmt}} [{ci[0]:{fmt}}, {ci[1]:{fmt}}]"
-    return format(value, fmt)
+    return f"{value:{fmt}} [{ci[0]:{fmt}}, {ci[1]:{fmt}}]" if is_ci(ci) else format(value, fmt)
 
 
 IDENTITY = (*SERIES_FIELDS, "target")  # the job key without the batch size (bench.records.jobkey), + a fleet target
