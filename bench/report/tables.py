@@ -45,22 +45,19 @@ class Table:
         return t
 
     def to_markdown(self) -> str:
-        def esc(c: Cell) -> str:
-            return _text(c).replace("|", "\\|")
-
         lines = [f"**{self.title}**", ""] if self.title else []
         lines.append("| " + " | ".join(self.columns) + " |")
         lines.append("|" + "|".join("---:" if i in self.numeric else "---" for i in range(len(self.columns))) + "|")
-        lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in self.rows]
+        lines += ["| " + " | ".join(_text(c).replace("|", "\\|") for c in row) + " |" for row in self.rows]
         if self.note:
             lines += ["", f"_{self.note}_"]
         return "\n".join(lines)
 
     def to_html(self) -> str:
         def cell(tag: str, c: Cell, i: int) -> str:
-            classes = (["num"] if i in self.numeric else []) + ([STYLE_CLASSES.get(c[1], "")] if isinstance(c, tuple)
-                                                                  else [])
-            attr = f' class="{" ".join(x for x in classes if x)}"' if any(classes) else ""
+            classes = [x for x in ("num" if i in self.numeric else "", isinstance(c, tuple) and STYLE_CLASSES.get(c[1]))
+                       if x]
+            attr = f' class="{" ".join(classes)}"' if classes else ""
             return f"<{tag}{attr}>{html.escape(_text(c))}</{tag}>"
 
         head = "".join(cell("th", c, i) for i, c in enumerate(self.columns))
@@ -77,29 +74,25 @@ def print_table(console: Console, table: RichTable, keys: int = 1) -> None:
     A table that does not fit gets fixed column widths: no-wrap (numeric) columns and every header keep their
     full width, text columns fold down to TEXT_MIN_WIDTH. If even that is too wide, the table is printed in parts,
     each holding as many of the other columns as fit beside its first `keys` columns (the row's identity)."""
-    for part in fit(console, table, keys):
-        console.print(part)
-
-
-def fit(console: Console, table: RichTable, keys: int = 1) -> list[RichTable]:
-    """`table` as print_table prints it: itself when it fits, else resized copies, split by columns if need be."""
     natural, floor = _column_widths(console, table)
     every = list(range(len(table.columns)))
     if _width(console, table, every, natural) <= console.width:
-        return [table]
-    if _width(console, table, every, floor) <= console.width:
-        return [_sized(console, table, every, natural, floor)]
-    head = every[:max(1, min(keys, len(every) - 1))]
-    groups: list[list[int]] = [[]]
-    for i in every[len(head):]:
-        if groups[-1] and _width(console, table, head + groups[-1] + [i], floor) > console.width:
-            groups.append([])
-        groups[-1].append(i)
-    parts = [_sized(console, table, head + g, natural, floor) for g in groups]
-    for k, part in enumerate(parts, 1):
-        part.title = f"{table.title or ''} (part {k} of {len(parts)})".lstrip()
-        part.caption = table.caption if k == len(parts) else None
-    return parts
+        parts = [table]
+    elif _width(console, table, every, floor) <= console.width:
+        parts = [_sized(console, table, every, natural, floor)]
+    else:
+        head = every[:max(1, min(keys, len(every) - 1))]
+        groups: list[list[int]] = [[]]
+        for i in every[len(head):]:
+            if groups[-1] and _width(console, table, head + groups[-1] + [i], floor) > console.width:
+                groups.append([])
+            groups[-1].append(i)
+        parts = [_sized(console, table, head + g, natural, floor) for g in groups]
+        for k, part in enumerate(parts, 1):
+            part.title = f"{table.title or ''} (part {k} of {len(parts)})".lstrip()
+            part.caption = table.caption if k == len(parts) else None
+    for part in parts:
+        console.print(part)
 
 
 def _column_widths(console: Console, table: RichTable) -> tuple[list[int], list[int]]:
@@ -253,10 +246,8 @@ def targets_table(records: list[dict]) -> Table | None:
     rows = []
     for key in sorted({k for k, _ in cells}, key=lambda k: tuple(str(v) for v in k[:3]) + (k[3] or 0,)):
         row = [str(v) for v in key]
-        for t in targets:
-            r = cells.get((key, t))
-            row += [num(r.get("throughput_sps"), ",.0f"), num(value_at(r, "latency_ms.p99"), ".4g")] if r \
-                else ["-", "-"]
+        for r in (cells.get((key, t), {}) for t in targets):  # '-' where the target does not run the job
+            row += [num(r.get("throughput_sps"), ",.0f"), num(value_at(r, "latency_ms.p99"), ".4g")]
         rows.append(row)
     cols = ["variant", "backend", "scenario", "batch"] + [f"{t} {m}" for t in targets for m in ("samples/s", "p99 ms")]
     return Table("Per target: throughput and p99", cols, rows, numeric=set(range(3, len(cols))),
