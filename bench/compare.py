@@ -44,8 +44,13 @@ class Pair:
 
     a: dict
     b: dict
-    ratios: dict[str, float | None]
     tests: dict[str, Estimate]  # p50 / p99 ratios B/A from the replicas' raw latencies, where both sides have them
+
+    @property
+    def ratios(self) -> dict[str, float | None]:
+        """B / A of each RATIOS field from the records; None where A's is 0 or either is missing."""
+        values = {k: (value_at(self.a, f), value_at(self.b, f)) for k, f in RATIOS.items()}
+        return {k: b / a if a and b is not None else None for k, (a, b) in values.items()}
 
     @property
     def verdict(self) -> str:
@@ -78,10 +83,6 @@ class RunComparison:
                 "only_in_b": [ident(r) for r in self.only_b]}
 
 
-def _ratio(a, b) -> float | None:
-    return b / a if a and b is not None else None
-
-
 def _tests(a: Run, b: Run, ra: dict, rb: dict) -> dict[str, Estimate]:
     """Runs made at different times: never paired (a one-replica side gets the between-process noise it cannot show)."""
     ga, gb = replica_raws(RunDir(a.path), ra), replica_raws(RunDir(b.path), rb)
@@ -96,10 +97,8 @@ def compare_runs(path_a: Path, path_b: Path, allow_interrupted: bool = False) ->
     An incomplete run (interrupted, killed) is no baseline A unless `allow_interrupted`."""
     a, b = load_run(path_a), load_run(path_b)
     RunDir(a.path).refuse_interrupted("baseline A", allow_interrupted)
-    by_a = {JobKey.of(r): r for r in a.ok}
-    by_b = {JobKey.of(r): r for r in b.ok}
-    pairs = [Pair(ra, by_b[k], {name: _ratio(value_at(ra, f), value_at(by_b[k], f)) for name, f in RATIOS.items()},
-                  _tests(a, b, ra, by_b[k])) for k, ra in by_a.items() if k in by_b]
+    by_a, by_b = ({JobKey.of(r): r for r in run.ok} for run in (a, b))
+    pairs = [Pair(ra, by_b[k], _tests(a, b, ra, by_b[k])) for k, ra in by_a.items() if k in by_b]
     return RunComparison(a, b, pairs, [r for k, r in by_a.items() if k not in by_b],
                          [r for k, r in by_b.items() if k not in by_a])
 
@@ -127,18 +126,21 @@ def ratios_table(cmp: RunComparison) -> Table:
     for p in cmp.pairs:
         table.rows.append([str(p.a.get(f)) for f in ident] + [str(p.a.get("batch_size")),
                           f"{num(value_at(p.a, 'latency_ms.p50'))} → {num(value_at(p.b, 'latency_ms.p50'))}",
-                          _ratio_cell(p.ratios["p50"], p.tests.get("p50")),
-                          _ratio_cell(p.ratios["p99"], p.tests.get("p99")), _ratio_cell(p.ratios["throughput"]),
-                          _ratio_cell(p.ratios["peak_rss"]), _ratio_cell(p.ratios["model_bytes"]),
+                          *(_ratio_cell(ratio, p.tests.get(k)) for k, ratio in p.ratios.items()),
                           (p.verdict, VERDICT_STYLE.get(p.verdict, "dim"))])
     return table
 
 
+def _labels(cmp: RunComparison) -> list[str]:
+    """Each matched job's identity and batch size, as the chart and the op table name it."""
+    ident = identity_columns([p.a for p in cmp.pairs])
+    return [" · ".join(str(p.a.get(f)) for f in ident) + f" · b{p.a.get('batch_size')}" for p in cmp.pairs]
+
+
 def op_changes(cmp: RunComparison) -> Table | None:
     """The op types that changed most per matched job where both runs have an operator profile."""
-    ident = identity_columns([p.a for p in cmp.pairs])
-    items = [(" · ".join(str(p.a.get(f)) for f in ident) + f" · b{p.a.get('batch_size')}",
-              ops.load(cmp.a.path, p.a), ops.load(cmp.b.path, p.b)) for p in cmp.pairs]
+    items = [(label, ops.load(cmp.a.path, p.a), ops.load(cmp.b.path, p.b))
+             for label, p in zip(_labels(cmp), cmp.pairs, strict=True)]
     return explain.op_changes_table([i for i in items if i[1] and i[2]], "Op types that changed most (B vs A)")
 
 
@@ -174,8 +176,7 @@ def ratio_chart(cmp: RunComparison) -> ChartFile | None:
     """p50 and p99 ratios B/A per matched job with their CIs, on a log axis around 1."""
     if not cmp.pairs:
         return None
-    ident = identity_columns([p.a for p in cmp.pairs])
-    labels = [" · ".join(str(p.a.get(f)) for f in ident) + f" · b{p.a.get('batch_size')}" for p in cmp.pairs]
+    labels = _labels(cmp)
     colours = {"faster": "#1a7f37", "slower": "#cf222e"}
     with matplotlib.rc_context(STYLE):
         fig = MplFigure(figsize=(10, 1.6 + 0.32 * len(cmp.pairs)), layout="constrained")
