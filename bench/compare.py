@@ -158,7 +158,7 @@ def one_side_table(cmp: RunComparison) -> Table | None:
 SETTINGS = ("preset", "threads", "timing")  # job settings outside the match key that change what a number means
 
 
-def differences(cmp: RunComparison) -> Bullets | None:
+def differences(cmp: RunComparison) -> Bullets:
     """Environment lines and job settings that differ between the runs: read the ratios with them in mind."""
     ea, eb = dict(env_summary(cmp.a.env)), dict(env_summary(cmp.b.env))
     items = [f"{k}: A {ea.get(k)} / B {eb.get(k)}" for k in ea if ea.get(k) != eb.get(k) and k != "versions"]
@@ -169,7 +169,7 @@ def differences(cmp: RunComparison) -> Bullets | None:
         va, vb = ({json.dumps(r.get(field), sort_keys=True) for r in run.ok} for run in (cmp.a, cmp.b))
         if va != vb:
             items.append(f"{field}: A {', '.join(sorted(va))} / B {', '.join(sorted(vb))}")
-    return Bullets("What differs between the two runs", items) if items else None
+    return Bullets("What differs between the two runs", items)
 
 
 def ratio_chart(cmp: RunComparison) -> ChartFile | None:

@@ -33,7 +33,7 @@ class Report:
                 "incomplete": self.run.interruption or None}
 
 
-def _glance(run: Run) -> Bullets | None:
+def _glance(run: Run) -> Bullets:
     """Per batch size: who is fastest at p50 and who moves the most samples per second."""
     pal = Palette(run.ok)
     items = []
@@ -44,12 +44,7 @@ def _glance(run: Run) -> Bullets | None:
         top = max(recs, key=lambda r: r.get("throughput_sps") or 0)
         items.append(f"{scenario}, batch {batch}: p50 from fastest: {fastest}; highest throughput: {pal.label(top)} "
                      f"{top.get('throughput_sps') or 0:,.0f} samples/s")
-    return Bullets("At a glance", items) if items else None
-
-
-def _warnings(run: Run) -> Bullets | None:
-    items = [f"{r['job_id']}: {w}" for r in run.ok for w in r.get("warnings") or []]
-    return Bullets("Warnings recorded by the jobs", items) if items else None
+    return Bullets("At a glance", items)
 
 
 def document(run: Run, figures: list[Figure], charts: list[Chart]) -> Document:
@@ -60,12 +55,12 @@ def document(run: Run, figures: list[Figure], charts: list[Chart]) -> Document:
                    + "Every number below is read from the run's records; nothing was re-run.")
     doc.add(Facts("Run", run_summary(run)), Facts("Environment", env_summary(run.env)), _glance(run),
             targets_table(run.ok))
-    doc.add(Section("Charts"), *figures)
     skipped = [f"{c.title}: {c.skipped}" for c in charts if not c.figure]
-    doc.add(Bullets("Charts not drawn (the run lacks their data)", skipped) if skipped else None)
+    warnings = [f"{r['job_id']}: {w}" for r in run.ok for w in r.get("warnings") or []]
+    doc.add(Section("Charts"), *figures, Bullets("Charts not drawn (the run lacks their data)", skipped))
     doc.add(Section("Results"), jobs_table(run.ok, "Every measured job", detailed=True), load_table(run.ok),
             explain.explain_table(run), explain.top_nodes_table(run), explain.variant_op_changes(run),
-            problems_table(run.records), _warnings(run))
+            problems_table(run.records), Bullets("Warnings recorded by the jobs", warnings))
     return doc
 
 

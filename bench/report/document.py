@@ -95,7 +95,8 @@ class Document:
     blocks: list[Section | Facts | Figure | Table | Bullets] = field(default_factory=list)
 
     def add(self, *blocks) -> None:
-        self.blocks.extend(b for b in blocks if b is not None)
+        """Append the blocks, leaving out None and bullet lists without items."""
+        self.blocks.extend(b for b in blocks if b is not None and not (isinstance(b, Bullets) and not b.items))
 
     def to_html(self) -> str:
         parts, facts = [], []
