@@ -131,15 +131,6 @@ def closed_loop(run: Run) -> list[dict]:
     return [r for r in run.ok if not is_load(r) and value_at(r, "latency_ms.p50") is not None]
 
 
-def _ci_bars(ax, xs, ys, cis, colour) -> None:
-    """Error bars for the points whose 95% CI is recorded."""
-    pts = [(x, y, ci) for x, y, ci in zip(xs, ys, cis, strict=True) if is_ci(ci)]
-    if pts:
-        x, y, ci = zip(*pts, strict=True)
-        err = np.abs(np.array([[c[0] for c in ci], [c[1] for c in ci]]) - np.array(y))
-        ax.errorbar(x, y, yerr=err, fmt="none", ecolor=colour, capsize=3, alpha=0.7)
-
-
 def latency_cdf(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
     recs = [r for r in run.ok if run.raw_ms(r) is not None]
     if not recs:
@@ -199,10 +190,14 @@ def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str
             rs = [r for r in rs if value_at(r, field) is not None]  # a percentile too few samples back is null
             if not rs:
                 continue
-            xs, ys = [r["batch_size"] for r in rs], [value_at(r, field) for r in rs]
             st = pal.style(rs[0])
-            ax.plot(xs, ys, label=label, **st)
-            _ci_bars(ax, xs, ys, [value_at(r, ci_field) for r in rs], st["color"])
+            ax.plot([r["batch_size"] for r in rs], [value_at(r, field) for r in rs], label=label, **st)
+            bars = [r for r in rs if is_ci(value_at(r, ci_field))]  # the points whose 95% CI is recorded
+            if bars:
+                y = np.array([value_at(r, field) for r in bars])
+                err = np.abs(np.array([value_at(r, ci_field) for r in bars]).T - y)
+                ax.errorbar([r["batch_size"] for r in bars], y, yerr=err, fmt="none", ecolor=st["color"], capsize=3,
+                            alpha=0.7)
         ax.set_xscale("log", base=2)
         ax.set_xticks(batches, [str(b) for b in batches])
         ax.minorticks_off()
@@ -308,9 +303,8 @@ def same_as_fp32(run: Run, recs: list[dict], rec: dict) -> str:
 
 
 def memory(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
-    has_footprint = any(r.get("footprint_bytes") for r in run.ok)
-    rss = ("footprint_bytes", "footprint (runtime + model + inference)") if has_footprint else \
-        ("peak_rss_bytes", "peak RSS")
+    rss = ("footprint_bytes", "footprint (runtime + model + inference)") \
+        if any(r.get("footprint_bytes") for r in run.ok) else ("peak_rss_bytes", "peak RSS")
     metrics = [(f, t) for f, t in (rss, ("model_bytes", "model artifact size"), ("gpu_mem_bytes", "GPU memory"))
                if any(r.get(f) for r in run.ok)]
     if not metrics:
