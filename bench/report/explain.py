@@ -92,12 +92,9 @@ CHARTS: list[tuple[str, str, Callable]] = [
 def top_nodes_table(run: Run, per_job: int = 5) -> Table | None:
     """The nodes that take the most time in each profiled job (from ops/<job>.json)."""
     pal = Palette(run.ok)
-    rows = []
-    for r in profiled(run):
-        table = ops.load(run.path, r)
-        for n in (table or {}).get("nodes", [])[:per_job]:
-            rows.append([pal.job(r), n["node"][:70], n["op_type"], n.get("kernel", "-"), num(n["ms_per_iter"]),
-                         num(n["share"], ".1%") if n["share"] is not None else "-"])
+    rows = [[pal.job(r), n["node"][:70], n["op_type"], n.get("kernel", "-"), num(n["ms_per_iter"]),
+             num(n["share"], ".1%")]
+            for r in profiled(run) for n in (ops.load(run.path, r) or {}).get("nodes", [])[:per_job]]
     if not rows:
         return None
     return Table("Top nodes per job (operator profile)", ["job", "node", "op type", "kernel", "ms/iter", "share"],
@@ -116,8 +113,7 @@ def explain_table(run: Run) -> Table | None:
         energy = num(r.get("joules_per_1k_samples")) if r.get("energy_j") is not None else r.get("power_source", "-")
         rows.append([pal.job(r), num(r.get("flops_per_sample"), ".3g"), num(r.get("bytes_per_sample"), ".3g"),
                      num(r.get("achieved_gflops"), ".3g"), num(r.get("achieved_gbps"), ".3g"),
-                     num(r.get("fraction_of_peak"), ".1%") if r.get("fraction_of_peak") is not None else "-",
-                     str(r.get("bound") or "-"),
+                     num(r.get("fraction_of_peak"), ".1%"), str(r.get("bound") or "-"),
                      num(prof.get("share_sum"), ".0%") if prof.get("share_sum") is not None else prof.get("error", "-"),
                      num(r.get("avg_watts"), ".1f"), str(energy)])
     cols = ["job", "FLOPs/sample", "bytes/sample", "GFLOP/s", "GB/s", "of peak", "bound", "ops cover", "W",
