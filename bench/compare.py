@@ -193,9 +193,8 @@ def ratio_chart(cmp: RunComparison) -> ChartFile | None:
                 err = [[value - t.ci[0]], [t.ci[1] - value]] if t else None
                 ax.errorbar([value], [i], xerr=err, fmt="o", color=colour, capsize=3, label=labels[i])
             ax.axvline(1.0, color="black", linewidth=0.8)
-            ax.set_xscale("log")
-            ax.set_xlabel(f"{stat} latency ratio B/A (log scale; < 1 = B faster)")
-            ax.set_title(f"{stat} latency")
+            ax.set(xscale="log", xlabel=f"{stat} latency ratio B/A (log scale; < 1 = B faster)",
+                   title=f"{stat} latency")
         axes[0].set_yticks(y, labels)
         axes[0].invert_yaxis()
     return ChartFile("compare-latency-ratios", "Latency ratios B/A", fig,

@@ -158,12 +158,9 @@ def latency_cdf(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, 
                     ax.plot([value], [q / 100], marker, color=colour, label=f"_p{q}")
         for q in (0.5, 0.99):
             ax.axhline(q, color="grey", linewidth=0.6, linestyle=":")
-        ax.set_xscale("log")
-        ax.set_ylim(0, 1.02)
-        ax.set_title((f"{key[0]}, " if many_scenarios else "") + f"batch {key[1]}"
-                     + (f", {key[2]}" if by_engine else ""))
-        ax.set_xlabel("latency per request (ms, log scale)")
-        ax.set_ylabel("fraction of requests ≤ latency")
+        ax.set(xscale="log", ylim=(0, 1.02), xlabel="latency per request (ms, log scale)",
+               ylabel="fraction of requests ≤ latency", title=(f"{key[0]}, " if many_scenarios else "")
+               + f"batch {key[1]}" + (f", {key[2]}" if by_engine else ""))
     marks = [Line2D([], [], marker="o", color="black", linestyle="none", label="p50"),
              Line2D([], [], marker="D", color="black", linestyle="none", label="p99")]
     _legend(fig, axes, marks)
@@ -201,9 +198,7 @@ def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str
         ax.set_xscale("log", base=2)
         ax.set_xticks(batches, [str(b) for b in batches])
         ax.minorticks_off()
-        ax.set_xlabel("batch size (samples per request)")
-        ax.set_yscale("log")
-        ax.set_ylabel(ylabel)
+        ax.set(xlabel="batch size (samples per request)", yscale="log", ylabel=ylabel)
         if len(metrics) > 1:
             ax.set_title(ylabel.split(" (")[0])
     _legend(fig, axes)
@@ -247,8 +242,8 @@ def latency_vs_load(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
     ax.set_yscale("log")
     if max(xs_all) > 20 * min(xs_all):
         ax.set_xscale("log")
-    ax.set_xlabel("achieved throughput (samples/s" + (", log scale)" if ax.get_xscale() == "log" else ")"))
-    ax.set_ylabel("latency (ms, log scale)")
+    ax.set(xlabel="achieved throughput (samples/s" + (", log scale)" if ax.get_xscale() == "log" else ")"),
+           ylabel="latency (ms, log scale)")
     marks = [Line2D([], [], color="black", label="p99"), Line2D([], [], color="black", linestyle="--", label="p50")]
     _legend(fig, [ax], marks)
     return fig, ("Each point is one offered load: a QPS target (server, max-qps; latency counts from the scheduled "
@@ -284,9 +279,8 @@ def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
     fx, fy = zip(*sorted(pts[i] for i in front), strict=True)
     ax.plot(fx, fy, drawstyle="steps-post", color="black", linewidth=1.6, label="Pareto front", zorder=2)
     ax.axhline(0, color="grey", linewidth=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("p99 latency (ms per request, log scale)")
-    ax.set_ylabel(f"AUC delta vs {BASELINE_VARIANT} (higher is better)")
+    ax.set(xscale="log", xlabel="p99 latency (ms per request, log scale)",
+           ylabel=f"AUC delta vs {BASELINE_VARIANT} (higher is better)")
     _legend(fig, [ax])
     return fig, ("Outlined points are on the front: no other variant/backend is both faster at p99 and more accurate. "
                  f"Bars: the p99's 95% CI; '(= {BASELINE_VARIANT})': the p99 ratio to {BASELINE_VARIANT} on the same "
@@ -323,9 +317,7 @@ def memory(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
             if len(variants) * len(engines) <= 24:
                 ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=2)
         ax.set_xticks(np.arange(len(variants)), variants, rotation=90 if many else 0)
-        ax.set_xlabel("variant")
-        ax.set_ylabel(f"{title} (MiB)")
-        ax.set_title(title)
+        ax.set(xlabel="variant", ylabel=f"{title} (MiB)", title=title)
     _legend(fig, axes)
     return fig, ("Largest value over the job's batch sizes and scenarios; the footprint is what serving the model adds "
                  "to a process (RSS high-water mark growth over loading and measuring, not the harness nor quality "
@@ -372,9 +364,7 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
         ax.set_xticks(range(len(engines)), engines, rotation=30 if len(engines) > 2 else 0, ha="right"
                       if len(engines) > 2 else "center")
         ax.set_yticks(range(len(variants)), variants)
-        ax.set_xlabel("backend")
-        ax.set_ylabel("variant")
-        ax.set_title(f"batch {batch}")
+        ax.set(xlabel="backend", ylabel="variant", title=f"batch {batch}")
         ax.grid(False)
     return fig, (f"Cell = p50 of {BASELINE_VARIANT} on {ref} / p50 of the cell at the same batch size, with its 95% CI "
                  "from replicas interleaved with the baseline's (hierarchical bootstrap); above 1 (green) is faster, "

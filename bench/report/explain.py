@@ -73,10 +73,8 @@ def roofline(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str
                    label=pal.label(r), zorder=3)
         ax.annotate(f"b{r.get('batch_size')}", (i, r["achieved_gflops"]), fontsize=7, xytext=(4, 2),
                     textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("operational intensity (FLOPs per byte read: embedding rows + weights once per batch)")
-    ax.set_ylabel("achieved GFLOP/s")
+    ax.set(xscale="log", yscale="log", ylabel="achieved GFLOP/s",
+           xlabel="operational intensity (FLOPs per byte read: embedding rows + weights once per batch)")
     _legend(fig, [ax])
     return fig, (f"Peaks measured by `recbench machine` on {peaks.get('threads')} threads "
                  f"({peaks.get('measured_at')}); each record's `bound` names the roof it is closest to, or overhead "

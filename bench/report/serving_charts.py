@@ -45,8 +45,7 @@ def latency_breakdown(run: Run, pal: Palette, reference: str | None) -> tuple[Fi
             ax.plot([value_at(s, "latency_ms.p99") or np.nan for _, s in rows], y, "k|", markersize=14, label="latency")
         ax.set_yticks(y, [label for label, _ in rows] if stat == "mean" else [""] * len(rows))
         ax.invert_yaxis()
-        ax.set_xlabel(f"{stat} (ms)")
-        ax.set_title(f"{stat}: queue wait and service time")
+        ax.set(xlabel=f"{stat} (ms)", title=f"{stat}: queue wait and service time")
     _legend(fig, axes)
     return fig, ("Queue wait runs from each request's scheduled arrival to the start of its service (it includes a "
                  "batcher's hold and the worker's wake-up); service is the inference call(s) that served it. "
@@ -76,9 +75,7 @@ def batching_sweep(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
                 xs, ys = zip(*pts, strict=True)
                 ax.plot(xs, ys, marker=MARKERS[j % len(MARKERS)], color=f"C{(i * 3 + j) % 10}",
                         label=_label(pal, r, s))
-    ax.set_yscale("log")
-    ax.set_xlabel("achieved throughput (scored items/s)")
-    ax.set_ylabel("p99 latency (ms, log scale)")
+    ax.set(yscale="log", xlabel="achieved throughput (scored items/s)", ylabel="p99 latency (ms, log scale)")
     _legend(fig, [ax])
     return fig, ("One line per max_delay_ms setting (max-qps: every probe of its search; server: the offered load). "
                  "Pick the setting whose line stays under your p99 budget at the throughput you need.")
