@@ -27,19 +27,18 @@ def op_breakdown(run: Run, pal: Palette, reference: str | None) -> tuple[Figure,
     if not recs:
         raise NoData("no operator profiles in the records (run with --op-profile)")
     types = _unique(t["op_type"] for r in recs for t in r["op_profile"]["top"])
-    colour = {t: OP_COLOURS[i % len(OP_COLOURS)] for i, t in enumerate(types)}
-    hatch = {t: ("//" if i >= len(OP_COLOURS) else None) for i, t in enumerate(types)}
     fig, (ax,) = _figure("Where the time goes: share of the measured iteration by op type", 1,
                          height=1.2 + 0.38 * len(recs))
     y = np.arange(len(recs))
     left = np.zeros(len(recs))
-    for t in types:
+    for i, t in enumerate(types):  # past tab20's colours, hatched
         shares = np.array([next((x["share"] or 0.0 for x in r["op_profile"]["top"] if x["op_type"] == t), 0.0)
                            for r in recs])
-        ax.barh(y, shares * 100, left=left * 100, color=colour[t], hatch=hatch[t], label=t, edgecolor="white")
+        ax.barh(y, shares * 100, left=left * 100, color=OP_COLOURS[i % len(OP_COLOURS)],
+                hatch="//" if i >= len(OP_COLOURS) else None, label=t, edgecolor="white")
         left += shares
-    rest = np.clip(1 - left, 0, None)
-    ax.barh(y, rest * 100, left=left * 100, color="#dddddd", label="not in any op (framework overhead)")
+    ax.barh(y, np.clip(1 - left, 0, None) * 100, left=left * 100, color="#dddddd",
+            label="not in any op (framework overhead)")
     ax.axvline(100, color="black", linewidth=0.8)
     ax.set_yticks(y, [pal.job(r) for r in recs])
     ax.invert_yaxis()

@@ -14,14 +14,10 @@ from bench.report.data import Run
 QUEUE, SERVICE = "#ff7f0e", "#1f77b4"
 
 
-def _settings(r: dict) -> list[dict]:
-    """A record's batcher settings: its batching_sweep, else the record itself."""
-    return r.get("batching_sweep") or [r]
-
-
-def _label(pal: Palette, r: dict, setting: dict) -> str:
-    batching = setting.get("batching")
-    return pal.job(r) + (f" · delay {batching['max_delay_ms']:g} ms" if batching else "")
+def _settings(pal: Palette, r: dict) -> list[tuple[str, dict]]:
+    """A record's batcher settings (its batching_sweep, else the record itself), each with its label."""
+    return [(pal.job(r) + (f" · delay {s['batching']['max_delay_ms']:g} ms" if s.get("batching") else ""), s)
+            for s in r.get("batching_sweep") or [r]]
 
 
 def latency_breakdown(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
@@ -30,7 +26,7 @@ def latency_breakdown(run: Run, pal: Palette, reference: str | None) -> tuple[Fi
     if not recs:
         raise NoData("no server / max-qps records with queue and service times")
     pal = pal.within(recs)
-    rows = [(_label(pal, r, s), s) for r in recs for s in _settings(r)]
+    rows = [row for r in recs for row in _settings(pal, r)]
     fig, axes = _figure("Where the latency goes: queue wait vs service", 2, cols=2, height=0.35 * len(rows) + 1.5)
     y = np.arange(len(rows))
     for ax, stat in zip(axes, ("mean", "p99"), strict=True):
@@ -69,12 +65,11 @@ def batching_sweep(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
     pal = pal.within(recs)
     fig, (ax,) = _figure("p99 vs throughput per batcher setting", 1, height=4.4)
     for i, r in enumerate(recs):
-        for j, s in enumerate(_settings(r)):
+        for j, (label, s) in enumerate(_settings(pal, r)):
             pts = _curve(r, s)
             if pts:
                 xs, ys = zip(*pts, strict=True)
-                ax.plot(xs, ys, marker=MARKERS[j % len(MARKERS)], color=f"C{(i * 3 + j) % 10}",
-                        label=_label(pal, r, s))
+                ax.plot(xs, ys, marker=MARKERS[j % len(MARKERS)], color=f"C{(i * 3 + j) % 10}", label=label)
     ax.set(yscale="log", xlabel="achieved throughput (scored items/s)", ylabel="p99 latency (ms, log scale)")
     _legend(fig, [ax])
     return fig, ("One line per max_delay_ms setting (max-qps: every probe of its search; server: the offered load). "
