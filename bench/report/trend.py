@@ -46,12 +46,10 @@ def chart_name(metric: str, select: dict) -> str:
 
 def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
     """One line per (variant, backend, scenario, batch) over run start time; failed gates marked with a red x."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(11, 4.5))
+    fig = Figure(figsize=(11, 4.5))
+    ax = fig.subplots()
     times = pd.to_datetime(df["started_at"], utc=True, format="ISO8601")
     failed_label = "gate failed"
     for key, group in df.assign(t=times).groupby(SERIES, sort=True):
@@ -70,7 +68,6 @@ def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
     fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
