@@ -239,11 +239,9 @@ def latency_vs_load(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
         for x, p in zip(xs, pts, strict=True):
             if p["clients"] is not None:
                 ax.annotate(f"{p['clients']}", (x, p["p99"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax.set_yscale("log")
-    if max(xs_all) > 20 * min(xs_all):
-        ax.set_xscale("log")
-    ax.set(xlabel="achieved throughput (samples/s" + (", log scale)" if ax.get_xscale() == "log" else ")"),
-           ylabel="latency (ms, log scale)")
+    log_x = max(xs_all) > 20 * min(xs_all)
+    ax.set(yscale="log", xscale="log" if log_x else "linear", ylabel="latency (ms, log scale)",
+           xlabel="achieved throughput (samples/s" + (", log scale)" if log_x else ")"))
     marks = [Line2D([], [], color="black", label="p99"), Line2D([], [], color="black", linestyle="--", label="p50")]
     _legend(fig, [ax], marks)
     return fig, ("Each point is one offered load: a QPS target (server, max-qps; latency counts from the scheduled "
