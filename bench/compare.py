@@ -141,7 +141,7 @@ def op_changes(cmp: RunComparison) -> Table | None:
     """The op types that changed most per matched job where both runs have an operator profile."""
     items = [(label, ops.load(cmp.a.path, p.a), ops.load(cmp.b.path, p.b))
              for label, p in zip(_labels(cmp), cmp.pairs, strict=True)]
-    return explain.op_changes_table([i for i in items if i[1] and i[2]], "Op types that changed most (B vs A)")
+    return explain.op_changes_table(items, "Op types that changed most (B vs A)")
 
 
 def one_side_table(cmp: RunComparison) -> Table | None:

@@ -120,10 +120,11 @@ def explain_table(run: Run) -> Table | None:
 
 
 def op_changes_table(items: list[tuple[str, dict, dict]], title: str, top: int = 3) -> Table | None:
-    """Per (job label, op table A, op table B): the op types whose time per iteration changed most, B vs A."""
+    """Per (job label, op table A, op table B): the op types whose time per iteration changed most, B vs A (where
+    both jobs have an op table)."""
     rows = [[label, c["op_type"], num(c["a_ms"]), num(c["b_ms"]), num(c["delta_ms"], "+.4g"),
              num(c["ratio"], ".3g") if c["ratio"] is not None else ("new" if not c["a_ms"] else "gone")]
-            for label, a, b in items for c in ops.changes(a, b, top)]
+            for label, a, b in items if a and b for c in ops.changes(a, b, top)]
     if not rows:
         return None
     return Table(title, ["job", "op type", "A ms/iter", "B ms/iter", "Δ ms", "B/A"], rows, numeric={2, 3, 4, 5},
@@ -133,12 +134,9 @@ def op_changes_table(items: list[tuple[str, dict, dict]], title: str, top: int =
 def variant_op_changes(run: Run) -> Table | None:
     """Each profiled variant against the fp32 job on the same backend, batch and scenario: which ops got faster."""
     recs = profiled(run)
-    base = {(r.get("backend"), r.get("device"), r.get("scenario"), r.get("batch_size")): r for r in recs
-            if r.get("variant") == BASELINE_VARIANT}
-    items = []
-    for r in recs:
-        b = base.get((r.get("backend"), r.get("device"), r.get("scenario"), r.get("batch_size")))
-        if r.get("variant") != BASELINE_VARIANT and b:
-            items.append((f"{r['variant']} vs {BASELINE_VARIANT} · {r.get('backend')} · b{r.get('batch_size')}",
-                          ops.load(run.path, b), ops.load(run.path, r)))
-    return op_changes_table([i for i in items if i[1] and i[2]], f"Op types that changed most vs {BASELINE_VARIANT}")
+    slot = ("backend", "device", "scenario", "batch_size")
+    base = {tuple(r.get(k) for k in slot): r for r in recs if r.get("variant") == BASELINE_VARIANT}
+    items = [(f"{r['variant']} vs {BASELINE_VARIANT} · {r.get('backend')} · b{r.get('batch_size')}",
+              ops.load(run.path, b), ops.load(run.path, r))
+             for r in recs if r.get("variant") != BASELINE_VARIANT and (b := base.get(tuple(r.get(k) for k in slot)))]
+    return op_changes_table(items, f"Op types that changed most vs {BASELINE_VARIANT}")
