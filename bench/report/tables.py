@@ -174,17 +174,14 @@ def jobs_table(records: list[dict], title: str = "", detailed: bool = False, rea
     """One row per job: latency percentiles (with CIs when detailed), throughput, memory, quality, status (with
     the reason a job did not run unless `reasons` is False: a narrow terminal prints reasons below the table)."""
     ident = identity_columns(records)
-    cols = [*ident, "batch", "p50 ms", "p99 ms"]
-    cols += ["p99.9 ms", "samples/s", "peak RSS MiB", "model MiB", "AUC", "ΔAUC", "fidelity rank corr", "CV"] \
-        if detailed else \
-        ["samples/s", "RSS MiB", "AUC", "ΔAUC"]
-    cols.append("status")
+    cols = [*ident, "batch", "p50 ms", "p99 ms", *(
+        ["p99.9 ms", "samples/s", "peak RSS MiB", "model MiB", "AUC", "ΔAUC", "fidelity rank corr", "CV"] if detailed
+        else ["samples/s", "RSS MiB", "AUC", "ΔAUC"]), "status"]
     table = Table(title, cols, numeric=set(range(len(ident), len(cols) - 1)), keys=len(ident) + 1)
     for r in records:
-        ci = r.get("latency_ci_ms") or {}
         if detailed:
-            cells = [with_ci(value_at(r, "latency_ms.p50"), ci.get("p50")),
-                     with_ci(value_at(r, "latency_ms.p99"), ci.get("p99")),
+            cells = [with_ci(value_at(r, "latency_ms.p50"), value_at(r, "latency_ci_ms.p50")),
+                     with_ci(value_at(r, "latency_ms.p99"), value_at(r, "latency_ci_ms.p99")),
                      num(value_at(r, "latency_ms.p999")),
                      with_ci(r.get("throughput_sps"), r.get("throughput_ci_sps"), ",.0f"),
                      mib(r.get("peak_rss_bytes")), mib(r.get("model_bytes")), num(value_at(r, "quality.auc"), ".4f"),
@@ -211,13 +208,10 @@ def _status(r: dict, width: int | None = 80) -> Cell:
 
 def load_table(records: list[dict]) -> Table | None:
     """Every point measured under load: target and achieved rate, latency percentiles."""
-    rows = []
     ident = identity_columns(records)
-    for r in records:
-        for p in load_points(r):
-            rows.append([str(r.get(f)) for f in ident] + [str(r.get("batch_size")), p["setting"],
-                         num(p["target_qps"], ",.1f"), num(p["achieved_qps"], ",.1f"), num(p["samples_per_s"], ",.0f"),
-                         with_ci(p["p50"], p["p50_ci"]), with_ci(p["p99"], p["p99_ci"])])
+    rows = [[str(r.get(f)) for f in ident] + [str(r.get("batch_size")), p["setting"], num(p["target_qps"], ",.1f"),
+             num(p["achieved_qps"], ",.1f"), num(p["samples_per_s"], ",.0f"), with_ci(p["p50"], p["p50_ci"]),
+             with_ci(p["p99"], p["p99_ci"])] for r in records for p in load_points(r)]
     if not rows:
         return None
     cols = [*ident, "batch", "load", "target QPS", "achieved QPS", "samples/s", "p50 ms", "p99 ms"]
