@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,16 +100,10 @@ class Document:
         self.blocks.extend(b for b in blocks if b is not None and not (isinstance(b, Bullets) and not b.items))
 
     def to_html(self) -> str:
-        parts, facts = [], []
-        for block in self.blocks + [None]:
-            if isinstance(block, Facts):  # consecutive facts sit side by side
-                facts.append(_html(block))
-                continue
-            if facts:
-                parts.append(f'<div class="facts">{"".join(facts)}</div>')
-                facts = []
-            if block is not None:
-                parts.append(_html(block))
+        parts = []
+        for facts, blocks in itertools.groupby(self.blocks, key=lambda b: isinstance(b, Facts)):
+            html_blocks = [_html(b) for b in blocks]
+            parts += [f'<div class="facts">{"".join(html_blocks)}</div>'] if facts else html_blocks  # side by side
         title = html.escape(self.title)
         subtitle = f'<p class="subtitle">{html.escape(self.subtitle)}</p>' if self.subtitle else ""
         return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
