@@ -75,12 +75,10 @@ class RunComparison:
     only_b: list[dict]
 
     def as_dict(self) -> dict:
-        def ident(r: dict) -> dict:
-            return {**JobKey.of(r).as_dict(), "job_id": r.get("job_id")}
-
+        only = {f"only_in_{side}": [{**JobKey.of(r).as_dict(), "job_id": r.get("job_id")} for r in recs]
+                for side, recs in (("a", self.only_a), ("b", self.only_b))}
         return {"a": str(self.a.path), "b": str(self.b.path), "matched_on": list(FIELDS),
-                "pairs": [p.as_dict() for p in self.pairs], "only_in_a": [ident(r) for r in self.only_a],
-                "only_in_b": [ident(r) for r in self.only_b]}
+                "pairs": [p.as_dict() for p in self.pairs], **only}
 
 
 def _tests(a: Run, b: Run, ra: dict, rb: dict) -> dict[str, Estimate]:

@@ -39,8 +39,8 @@ def _glance(run: Run) -> Bullets:
     items = []
     for (scenario, batch), recs in sorted(groups(closed_loop(run), lambda r: (r.get("scenario"), r.get("batch_size"))
                                                   ).items(), key=lambda kv: (str(kv[0][0]), kv[0][1] or 0)):
-        by_p50 = sorted(recs, key=lambda r: r["latency_ms"]["p50"])
-        fastest = ", ".join(f"{pal.label(r)} {r['latency_ms']['p50']:.4g} ms" for r in by_p50)
+        fastest = ", ".join(f"{pal.label(r)} {r['latency_ms']['p50']:.4g} ms"
+                            for r in sorted(recs, key=lambda r: r["latency_ms"]["p50"]))
         top = max(recs, key=lambda r: r.get("throughput_sps") or 0)
         items.append(f"{scenario}, batch {batch}: p50 from fastest: {fastest}; highest throughput: {pal.label(top)} "
                      f"{top.get('throughput_sps') or 0:,.0f} samples/s")

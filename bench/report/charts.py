@@ -198,9 +198,8 @@ def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str
         ax.set_xscale("log", base=2)
         ax.set_xticks(batches, [str(b) for b in batches])
         ax.minorticks_off()
-        ax.set(xlabel="batch size (samples per request)", yscale="log", ylabel=ylabel)
-        if len(metrics) > 1:
-            ax.set_title(ylabel.split(" (")[0])
+        ax.set(xlabel="batch size (samples per request)", yscale="log", ylabel=ylabel,
+               title=ylabel.split(" (")[0] if len(metrics) > 1 else "")
     _legend(fig, axes)
     return fig, caption
 
@@ -225,13 +224,12 @@ def latency_vs_load(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
     pal = pal.within(recs)
     batches = _unique(r.get("batch_size") for r in recs)
     fig, (ax,) = _figure("Latency vs achieved throughput under load", 1, height=4.4)
-    xs_all = []
+    xs_all = [p["samples_per_s"] for r in recs for p in load_points(r)]
     for r in recs:
         pts = sorted(load_points(r), key=lambda p: p["offered"])  # in the order the load was raised
         colour = pal.style(r)["color"]
         marker = MARKERS[batches.index(r.get("batch_size")) % len(MARKERS)]  # batch sizes told apart by marker
         xs = [p["samples_per_s"] for p in pts]
-        xs_all += xs
         ax.plot(xs, [p["p99"] for p in pts], color=colour, marker=marker,
                 label=pal.job(r) if len(batches) > 1 else pal.label(r))
         if all(p["p50"] is not None for p in pts):
