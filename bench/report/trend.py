@@ -26,15 +26,10 @@ def trend(history: History, select: dict, metric: str) -> pd.DataFrame:
         get_metric(metric)
     except ValueError as e:
         raise UserError(f"--metric: {e}") from None
-    gates = history.gate_status()
-    rows = []
-    for run, rec in history.records():
-        if rec.get("status") != "ok" or not matches(rec, select):
-            continue
-        gate = gates.get(run["run_id"])
-        rows.append({"run_id": run["run_id"], "started_at": run["started_at"], "git": run["git_revision"],
-                     **{k: rec.get(k) for k in SERIES}, metric: value_at(rec, metric),
-                     "gate": "-" if gate is None else ("pass" if gate else "fail")})
+    gates = {run_id: "pass" if passed else "fail" for run_id, passed in history.gate_status().items()}
+    rows = [{"run_id": run["run_id"], "started_at": run["started_at"], "git": run["git_revision"],
+             **{k: rec.get(k) for k in SERIES}, metric: value_at(rec, metric), "gate": gates.get(run["run_id"], "-")}
+            for run, rec in history.records() if rec.get("status") == "ok" and matches(rec, select)]
     return pd.DataFrame(rows, columns=["run_id", "started_at", "git", *SERIES, metric, "gate"])
 
 
