@@ -260,18 +260,16 @@ def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
     front = [i for i, r in enumerate(recs) if id(r) in on_front]
     fig, (ax,) = _figure(f"Quality vs latency of the variants (batch {batches[0]})", 1, height=4.6)
     for i, r in enumerate(recs):
-        st = pal.style(r)
-        ax.scatter(*pts[i], color=st["color"], marker=st["marker"], s=70 if i in front else 35,
-                   edgecolors="black" if i in front else "none", alpha=1 if i in front else 0.55, label=pal.label(r),
-                   zorder=3)
+        (x, y), st, top = pts[i], pal.style(r), i in front
+        ax.scatter(x, y, color=st["color"], marker=st["marker"], s=70 if top else 35, alpha=1 if top else 0.55,
+                   edgecolors="black" if top else "none", label=pal.label(r), zorder=3)
         ci = value_at(r, "latency_ci_ms.p99")
         if ci:
-            x = pts[i][0]
-            ax.errorbar(x, pts[i][1], xerr=[[max(x - ci[0], 0)], [max(ci[1] - x, 0)]], color=st["color"],
-                        linewidth=0.8, capsize=2, zorder=2)
-        if i in front or len(recs) <= MAX_SERIES:  # many points: name the front only (the legend names the rest)
-            ax.annotate(f"{r.get('variant')}{same_as_fp32(run, recs, r)}", pts[i], textcoords="offset points",
-                        fontsize=7, xytext=(5, 4 if front.index(i) % 2 == 0 else -10) if i in front else (5, 4))
+            ax.errorbar(x, y, xerr=[[max(x - ci[0], 0)], [max(ci[1] - x, 0)]], color=st["color"], linewidth=0.8,
+                        capsize=2, zorder=2)
+        if top or len(recs) <= MAX_SERIES:  # many points: name the front only (the legend names the rest)
+            ax.annotate(f"{r.get('variant')}{same_as_fp32(run, recs, r)}", (x, y), textcoords="offset points",
+                        fontsize=7, xytext=(5, -10 if top and front.index(i) % 2 else 4))  # front labels alternate
     fx, fy = zip(*sorted(pts[i] for i in front), strict=True)
     ax.plot(fx, fy, drawstyle="steps-post", color="black", linewidth=1.6, label="Pareto front", zorder=2)
     ax.axhline(0, color="grey", linewidth=0.8)
