@@ -15,9 +15,7 @@ from bench.records import ops
 from bench.records.jobkey import FIELDS, JobKey
 from bench.records.rundir import RunDir, replica_raws
 from bench.records.schema import value_at
-from bench.report import explain
-from bench.report.charts import STYLE
-from bench.report.charts import Chart as ChartFile
+from bench.report import charts, explain
 from bench.report.data import Run, env_summary, load_run
 from bench.report.document import Bullets, Document, Facts, Figure, Section
 from bench.report.tables import Table, identity_columns, num, with_ci
@@ -29,8 +27,7 @@ RATIOS = {"p50": "latency_ms.p50", "p99": "latency_ms.p99", "throughput": "throu
 
 
 def verdict(test: Estimate | None) -> str:
-    """faster / slower (B vs A: the ratio's CI excludes 1), 'no difference', or 'not tested' where a side lacks
-    raw latencies."""
+    """B vs A: faster / slower where the ratio's CI excludes 1, else no difference; not tested without raw latencies."""
     if test is None:
         return "not tested"
     if test.differs:
@@ -170,13 +167,13 @@ def differences(cmp: RunComparison) -> Bullets:
     return Bullets("What differs between the two runs", items)
 
 
-def ratio_chart(cmp: RunComparison) -> ChartFile | None:
+def ratio_chart(cmp: RunComparison) -> charts.Chart | None:
     """p50 and p99 ratios B/A per matched job with their CIs, on a log axis around 1."""
     if not cmp.pairs:
         return None
     labels = _labels(cmp)
     colours = {"faster": "#1a7f37", "slower": "#cf222e"}
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context(charts.STYLE):
         fig = MplFigure(figsize=(10, 1.6 + 0.32 * len(cmp.pairs)), layout="constrained")
         fig.suptitle(f"B / A per job — A: {cmp.a.run_id}, B: {cmp.b.run_id}", fontweight="bold")
         axes = fig.subplots(1, 2, sharey=True)
@@ -195,7 +192,7 @@ def ratio_chart(cmp: RunComparison) -> ChartFile | None:
                    title=f"{stat} latency")
         axes[0].set_yticks(y, labels)
         axes[0].invert_yaxis()
-    return ChartFile("compare-latency-ratios", "Latency ratios B/A", fig,
+    return charts.Chart("compare-latency-ratios", "Latency ratios B/A", fig,
                      "Bars: 95% CI of the ratio (hierarchical bootstrap over replicas); green/red: significant "
                      "improvement/regression.")
 

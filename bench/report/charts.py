@@ -339,7 +339,6 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
     panels = sorted({(s, b) for s, b, v, e in cells if v == BASELINE_VARIANT and e == ref}, key=lambda k: k[1])[:4]
     fig, axes = _figure(f"Speedup vs {BASELINE_VARIANT} on {ref} (p50 latency)", len(panels),
                         cols=2 if len(engines) > 2 or len(variants) > 6 else 3, height=1.6 + 0.6 * len(variants))
-    norm = TwoSlopeNorm(vcenter=0, vmin=-3, vmax=3)
     for ax, (scenario, batch) in zip(axes, panels, strict=True):
         base = cells[(scenario, batch, BASELINE_VARIANT, ref)]
         # the cell's speedup over the baseline with its CI (from the replicas), None where it was not measured
@@ -347,7 +346,7 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
                 for e in engines] for v in variants]
         # a ratio whose CI spans 1 is no difference: drawn neutral, never as its bare ratio
         grid = np.array([[np.nan if u is None else u.value if u.differs else 1.0 for u in row] for row in ups])
-        ax.imshow(np.log2(grid), cmap="RdYlGn", norm=norm, aspect="auto")
+        ax.imshow(np.log2(grid), cmap="RdYlGn", norm=TwoSlopeNorm(vcenter=0, vmin=-3, vmax=3), aspect="auto")
         for (i, j), value in np.ndenumerate(grid):
             u = ups[i][j]
             dark = not np.isnan(value) and abs(np.log2(value)) > 1.8  # saturated colours need white text

@@ -120,8 +120,7 @@ def explain_table(run: Run) -> Table | None:
 
 
 def op_changes_table(items: list[tuple[str, dict, dict]], title: str, top: int = 3) -> Table | None:
-    """Per (job label, op table A, op table B): the op types whose time per iteration changed most, B vs A (where
-    both jobs have an op table)."""
+    """Per (job label, op table A, op table B) with both tables: the op types whose time changed most, B vs A."""
     rows = [[label, c["op_type"], num(c["a_ms"]), num(c["b_ms"]), num(c["delta_ms"], "+.4g"),
              num(c["ratio"], ".3g") if c["ratio"] is not None else ("new" if not c["a_ms"] else "gone")]
             for label, a, b in items if a and b for c in ops.changes(a, b, top)]
