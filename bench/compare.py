@@ -17,7 +17,7 @@ from bench.records.rundir import RunDir, replica_raws
 from bench.records.schema import value_at
 from bench.report import charts, explain
 from bench.report.data import Run, env_summary, load_run
-from bench.report.document import Bullets, Document, Facts, Figure, Section
+from bench.report.document import Bullets, Document, Facts, Section
 from bench.report.tables import Table, identity_columns, num, with_ci
 from bench.report.variant_ratio import NO_DIFFERENCE
 from bench.stats.hboot import Estimate, ratio
@@ -197,16 +197,6 @@ def ratio_chart(cmp: RunComparison) -> charts.Chart | None:
                      "improvement/regression.")
 
 
-def document(cmp: RunComparison, figure: Figure | None) -> Document:
-    doc = Document(f"recbench compare: {cmp.a.run_id} → {cmp.b.run_id}",
-                   f"A = {cmp.a.path}, B = {cmp.b.path}; {len(cmp.pairs)} matched jobs, "
-                   f"{len(cmp.only_a)} only in A, {len(cmp.only_b)} only in B.")
-    doc.add(Facts("Environment A", env_summary(cmp.a.env)), Facts("Environment B", env_summary(cmp.b.env)),
-            differences(cmp), Section("Ratios B / A"), figure, ratios_table(cmp), op_changes(cmp),
-            one_side_table(cmp))
-    return doc
-
-
 def write(cmp: RunComparison, markdown_file: Path | None = None, html_file: Path | None = None,
           out_dir: Path | None = None) -> list[Path]:
     """Write the comparison as Markdown and/or HTML (out_dir: both, plus the chart). Returns what was written."""
@@ -216,4 +206,10 @@ def write(cmp: RunComparison, markdown_file: Path | None = None, html_file: Path
         return []
     chart = ratio_chart(cmp)
     figure = chart.save(out_dir or (markdown_file or html_file).parent) if chart else None
-    return ([figure.png, figure.svg] if figure else []) + document(cmp, figure).write(markdown_file, html_file)
+    doc = Document(f"recbench compare: {cmp.a.run_id} → {cmp.b.run_id}",
+                   f"A = {cmp.a.path}, B = {cmp.b.path}; {len(cmp.pairs)} matched jobs, "
+                   f"{len(cmp.only_a)} only in A, {len(cmp.only_b)} only in B.")
+    doc.add(Facts("Environment A", env_summary(cmp.a.env)), Facts("Environment B", env_summary(cmp.b.env)),
+            differences(cmp), Section("Ratios B / A"), figure, ratios_table(cmp), op_changes(cmp),
+            one_side_table(cmp))
+    return ([figure.png, figure.svg] if figure else []) + doc.write(markdown_file, html_file)

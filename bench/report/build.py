@@ -47,23 +47,6 @@ def _glance(run: Run) -> Bullets:
     return Bullets("At a glance", items)
 
 
-def document(run: Run, figures: list[Figure], charts: list[Chart]) -> Document:
-    first = (run.ok or run.records or [{}])[0]
-    doc = Document(f"recbench report: {run.run_id}" + (" (INCOMPLETE)" if run.interruption else ""),
-                   f"{first.get('model')} / {first.get('preset')} — {len(run.ok)} measured jobs. "
-                   + (f"{run.interruption[0].upper()}{run.interruption[1:]}. " if run.interruption else "")
-                   + "Every number below is read from the run's records; nothing was re-run.")
-    doc.add(Facts("Run", run_summary(run)), Facts("Environment", env_summary(run.env)), _glance(run),
-            targets_table(run.ok))
-    skipped = [f"{c.title}: {c.skipped}" for c in charts if not c.figure]
-    warnings = [f"{r['job_id']}: {w}" for r in run.ok for w in r.get("warnings") or []]
-    doc.add(Section("Charts"), *figures, Bullets("Charts not drawn (the run lacks their data)", skipped))
-    doc.add(Section("Results"), jobs_table(run.ok, "Every measured job", detailed=True), load_table(run.ok),
-            explain.explain_table(run), explain.top_nodes_table(run), explain.variant_op_changes(run),
-            problems_table(run.records), Bullets("Warnings recorded by the jobs", warnings))
-    return doc
-
-
 def build_report(run_path: Path, out_dir: Path | None = None, reference_backend: str | None = None,
                  require_ok: bool = True) -> Report:
     """Read a run folder and write report.html, report.md and charts/*.png|svg into out_dir (RUN/report).
@@ -74,5 +57,18 @@ def build_report(run_path: Path, out_dir: Path | None = None, reference_backend:
     out_dir = Path(out_dir) if out_dir else run.path / "report"
     charts = draw_all(run, reference_backend, CHARTS + explain.CHARTS + SERVING_CHARTS)
     figures = [chart.save(out_dir / "charts") for chart in charts if chart.figure is not None]
-    md_path, html_path = document(run, figures, charts).write(out_dir / "report.md", out_dir / "report.html")
+    first = (run.ok or run.records or [{}])[0]
+    doc = Document(f"recbench report: {run.run_id}" + (" (INCOMPLETE)" if run.interruption else ""),
+                   f"{first.get('model')} / {first.get('preset')} — {len(run.ok)} measured jobs. "
+                   + (f"{run.interruption[0].upper()}{run.interruption[1:]}. " if run.interruption else "")
+                   + "Every number below is read from the run's records; nothing was re-run.")
+    skipped = [f"{c.title}: {c.skipped}" for c in charts if not c.figure]
+    warnings = [f"{r['job_id']}: {w}" for r in run.ok for w in r.get("warnings") or []]
+    doc.add(Facts("Run", run_summary(run)), Facts("Environment", env_summary(run.env)), _glance(run),
+            targets_table(run.ok), Section("Charts"), *figures,
+            Bullets("Charts not drawn (the run lacks their data)", skipped), Section("Results"),
+            jobs_table(run.ok, "Every measured job", detailed=True), load_table(run.ok),
+            explain.explain_table(run), explain.top_nodes_table(run), explain.variant_op_changes(run),
+            problems_table(run.records), Bullets("Warnings recorded by the jobs", warnings))
+    md_path, html_path = doc.write(out_dir / "report.md", out_dir / "report.html")
     return Report(run, out_dir, charts, figures, html_path, md_path)
