@@ -161,9 +161,8 @@ def latency_cdf(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, 
         ax.set(xscale="log", ylim=(0, 1.02), xlabel="latency per request (ms, log scale)",
                ylabel="fraction of requests ≤ latency", title=(f"{key[0]}, " if many_scenarios else "")
                + f"batch {key[1]}" + (f", {key[2]}" if by_engine else ""))
-    marks = [Line2D([], [], marker="o", color="black", linestyle="none", label="p50"),
-             Line2D([], [], marker="D", color="black", linestyle="none", label="p99")]
-    _legend(fig, axes, marks)
+    _legend(fig, axes, [Line2D([], [], marker=marker, color="black", linestyle="none", label=label)
+                        for marker, label in (("o", "p50"), ("D", "p99"))])
     skipped = len(panels) - len(keys)
     return fig, ("Each line is every measured iteration of one job; dots mark p50, diamonds p99."
                  + (" One panel per backend: the run has too many series for one panel." if by_engine else "")
@@ -297,8 +296,7 @@ def memory(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
                if any(r.get(f) for r in run.ok)]
     if not metrics:
         raise NoData("no memory fields (peak_rss_bytes, model_bytes, gpu_mem_bytes) in the records")
-    variants = _unique(r.get("variant") for r in run.ok)
-    engines = _unique(_engine(r) for r in run.ok)
+    variants, engines = _unique(r.get("variant") for r in run.ok), _unique(_engine(r) for r in run.ok)
     many = len(variants) > 6  # one wide panel per metric, rotated names, no bar labels: they would collide
     fig, axes = _figure("Memory per variant and backend", len(metrics), cols=1 if many else 3, height=4.0)
     width = min(0.8 / len(engines), 0.25)

@@ -61,20 +61,19 @@ class Bullets:
 
 
 def _html(block) -> str:
-    esc = html.escape
     if isinstance(block, Section):
-        return f"<h2>{esc(block.title)}</h2>"
+        return f"<h2>{html.escape(block.title)}</h2>"
     if isinstance(block, Facts):
-        rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in block.pairs)
-        return f"<div><h3>{esc(block.title)}</h3><table>{rows}</table></div>"
+        rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in block.pairs)
+        return f"<div><h3>{html.escape(block.title)}</h3><table>{rows}</table></div>"
     if isinstance(block, Figure):
         data = base64.b64encode(block.png.read_bytes()).decode("ascii")
-        caption = f"<figcaption>{esc(block.caption)}</figcaption>" if block.caption else ""
-        return f'<figure><img alt="{esc(block.title)}" src="data:image/png;base64,{data}">{caption}</figure>'
+        caption = f"<figcaption>{html.escape(block.caption)}</figcaption>" if block.caption else ""
+        return f'<figure><img alt="{html.escape(block.title)}" src="data:image/png;base64,{data}">{caption}</figure>'
     if isinstance(block, Table):
         return block.to_html()
-    items = "".join(f"<li>{esc(i)}</li>" for i in block.items)
-    return f"<h3>{esc(block.title)}</h3><ul>{items}</ul>"
+    items = "".join(f"<li>{html.escape(i)}</li>" for i in block.items)
+    return f"<h3>{html.escape(block.title)}</h3><ul>{items}</ul>"
 
 
 def _markdown(block, base: Path) -> str:

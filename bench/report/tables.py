@@ -46,12 +46,10 @@ class Table:
 
     def to_markdown(self) -> str:
         lines = [f"**{self.title}**", ""] if self.title else []
-        lines.append("| " + " | ".join(self.columns) + " |")
-        lines.append("|" + "|".join("---:" if i in self.numeric else "---" for i in range(len(self.columns))) + "|")
-        lines += ["| " + " | ".join(_text(c).replace("|", "\\|") for c in row) + " |" for row in self.rows]
-        if self.note:
-            lines += ["", f"_{self.note}_"]
-        return "\n".join(lines)
+        lines += ["| " + " | ".join(self.columns) + " |",
+                  "|" + "|".join("---:" if i in self.numeric else "---" for i in range(len(self.columns))) + "|",
+                  *("| " + " | ".join(_text(c).replace("|", "\\|") for c in row) + " |" for row in self.rows)]
+        return "\n".join(lines + (["", f"_{self.note}_"] if self.note else []))
 
     def to_html(self) -> str:
         def cell(tag: str, c: Cell, i: int) -> str:
@@ -109,8 +107,7 @@ def _column_widths(console: Console, table: RichTable) -> tuple[list[int], list[
 
 
 def _subset(table: RichTable, columns: list[int], widths: list[int]) -> RichTable:
-    """A copy of `table` with only `columns` (indexes), each fixed at its width (rich then never resizes them) and
-    folding what does not fit it (never an ellipsis)."""
+    """`table` with only `columns` (indexes), each fixed at its width (rich never resizes it) and folding (no "…")."""
     part = copy.copy(table)
     part.columns = [dataclasses.replace(table.columns[i], _index=j, width=widths[i], overflow="fold")
                     for j, i in enumerate(columns)]
