@@ -103,9 +103,6 @@ def _ratio_cell(value: float | None, test: Estimate | None = None) -> str:
     return with_ci(test.value, test.ci, ".3g") if test else with_ci(value, None, ".3g")
 
 
-VERDICT_STYLE = {"faster": "green", "slower": "red"}
-
-
 def ratios_table(cmp: RunComparison) -> Table:
     """Each matched job: A and B p50, ratios B/A with their CIs, verdict."""
     records = [p.a for p in cmp.pairs]
@@ -122,7 +119,7 @@ def ratios_table(cmp: RunComparison) -> Table:
         table.rows.append([str(p.a.get(f)) for f in ident] + [str(p.a.get("batch_size")),
                           f"{num(value_at(p.a, 'latency_ms.p50'))} → {num(value_at(p.b, 'latency_ms.p50'))}",
                           *(_ratio_cell(ratio, p.tests.get(k)) for k, ratio in p.ratios.items()),
-                          (p.verdict, VERDICT_STYLE.get(p.verdict, "dim"))])
+                          (p.verdict, {"faster": "green", "slower": "red"}.get(p.verdict, "dim"))])
     return table
 
 

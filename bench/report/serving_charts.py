@@ -21,8 +21,7 @@ def _settings(pal: Palette, r: dict) -> list[tuple[str, dict]]:
 
 
 def latency_breakdown(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
-    recs = [r for r in run.ok
-            if value_at(r, "queue_ms.mean") is not None and value_at(r, "service_ms.mean") is not None]
+    recs = [r for r in run.ok if None not in (value_at(r, "queue_ms.mean"), value_at(r, "service_ms.mean"))]
     if not recs:
         raise NoData("no server / max-qps records with queue and service times")
     pal = pal.within(recs)
