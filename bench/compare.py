@@ -81,9 +81,7 @@ class RunComparison:
 def _tests(a: Run, b: Run, ra: dict, rb: dict) -> dict[str, Estimate]:
     """Runs made at different times: never paired (a one-replica side gets the between-process noise it cannot show)."""
     ga, gb = replica_raws(RunDir(a.path), ra), replica_raws(RunDir(b.path), rb)
-    if ga is None or gb is None:
-        return {}
-    return {stat: ratio(ga, gb, stat) for stat in ("p50", "p99")}
+    return {} if ga is None or gb is None else {stat: ratio(ga, gb, stat) for stat in ("p50", "p99")}
 
 
 def compare_runs(path_a: Path, path_b: Path, allow_interrupted: bool = False) -> RunComparison:

@@ -47,8 +47,7 @@ def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
     ax = fig.subplots()
     times = pd.to_datetime(df["started_at"], utc=True, format="ISO8601")
     failed_label = "gate failed"
-    for key, group in df.assign(t=times).groupby(SERIES, sort=True):
-        variant, backend, scenario, batch = key
+    for (variant, backend, scenario, batch), group in df.assign(t=times).groupby(SERIES, sort=True):
         ax.plot(group["t"], group[metric], marker="o", label=f"{variant} {backend} {scenario} b{batch}")
         failed = group[group["gate"] == "fail"]
         if len(failed):
