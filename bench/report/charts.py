@@ -114,11 +114,8 @@ def _figure(title: str, panels: int = 1, cols: int = 3, height: float = 3.6) -> 
 
 
 def _legend(fig: Figure, axes: list, extra: list | None = None) -> None:
-    handles: dict = {}
-    for ax in axes:
-        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(label, h)
-    for h in extra or []:
+    handles: dict = {}  # each label once, from the first axes that has it
+    for h in [h for ax in axes for h in ax.get_legend_handles_labels()[0]] + (extra or []):
         handles.setdefault(h.get_label(), h)
     if handles:
         per_row = max(1, LEGEND_CHARS // (max(len(label) for label in handles) + 8))
