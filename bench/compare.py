@@ -15,12 +15,10 @@ from bench.records import ops
 from bench.records.jobkey import FIELDS, JobKey
 from bench.records.rundir import RunDir, replica_raws
 from bench.records.schema import value_at
-from bench.report import explain, html, markdown
-from bench.report.charts import STYLE
-from bench.report.charts import Chart as ChartFile
+from bench.report import charts, explain
 from bench.report.data import Run, env_summary, load_run
-from bench.report.document import Bullets, Document, Facts, Figure, Section
-from bench.report.tables import Table, identity_columns, num
+from bench.report.document import Bullets, Document, Facts, Section
+from bench.report.tables import Table, identity_columns, num, with_ci
 from bench.report.variant_ratio import NO_DIFFERENCE
 from bench.stats.hboot import Estimate, ratio
 
@@ -29,8 +27,7 @@ RATIOS = {"p50": "latency_ms.p50", "p99": "latency_ms.p99", "throughput": "throu
 
 
 def verdict(test: Estimate | None) -> str:
-    """faster / slower (B vs A: the ratio's CI excludes 1), 'no difference', or 'not tested' where a side lacks
-    raw latencies."""
+    """B vs A: faster / slower where the ratio's CI excludes 1, else no difference; not tested without raw latencies."""
     if test is None:
         return "not tested"
     if test.differs:
@@ -44,8 +41,13 @@ class Pair:
 
     a: dict
     b: dict
-    ratios: dict[str, float | None]
     tests: dict[str, Estimate]  # p50 / p99 ratios B/A from the replicas' raw latencies, where both sides have them
+
+    @property
+    def ratios(self) -> dict[str, float | None]:
+        """B / A of each RATIOS field from the records; None where A's is 0 or either is missing."""
+        values = {k: (value_at(self.a, f), value_at(self.b, f)) for k, f in RATIOS.items()}
+        return {k: b / a if a and b is not None else None for k, (a, b) in values.items()}
 
     @property
     def verdict(self) -> str:
@@ -70,24 +72,16 @@ class RunComparison:
     only_b: list[dict]
 
     def as_dict(self) -> dict:
-        def ident(r: dict) -> dict:
-            return {**JobKey.of(r).as_dict(), "job_id": r.get("job_id")}
-
+        only = {f"only_in_{side}": [{**JobKey.of(r).as_dict(), "job_id": r.get("job_id")} for r in recs]
+                for side, recs in (("a", self.only_a), ("b", self.only_b))}
         return {"a": str(self.a.path), "b": str(self.b.path), "matched_on": list(FIELDS),
-                "pairs": [p.as_dict() for p in self.pairs], "only_in_a": [ident(r) for r in self.only_a],
-                "only_in_b": [ident(r) for r in self.only_b]}
-
-
-def _ratio(a, b) -> float | None:
-    return b / a if a and b is not None else None
+                "pairs": [p.as_dict() for p in self.pairs], **only}
 
 
 def _tests(a: Run, b: Run, ra: dict, rb: dict) -> dict[str, Estimate]:
     """Runs made at different times: never paired (a one-replica side gets the between-process noise it cannot show)."""
     ga, gb = replica_raws(RunDir(a.path), ra), replica_raws(RunDir(b.path), rb)
-    if ga is None or gb is None:
-        return {}
-    return {stat: ratio(ga, gb, stat) for stat in ("p50", "p99")}
+    return {} if ga is None or gb is None else {stat: ratio(ga, gb, stat) for stat in ("p50", "p99")}
 
 
 def compare_runs(path_a: Path, path_b: Path, allow_interrupted: bool = False) -> RunComparison:
@@ -96,22 +90,15 @@ def compare_runs(path_a: Path, path_b: Path, allow_interrupted: bool = False) ->
     An incomplete run (interrupted, killed) is no baseline A unless `allow_interrupted`."""
     a, b = load_run(path_a), load_run(path_b)
     RunDir(a.path).refuse_interrupted("baseline A", allow_interrupted)
-    by_a = {JobKey.of(r): r for r in a.ok}
-    by_b = {JobKey.of(r): r for r in b.ok}
-    pairs = [Pair(ra, by_b[k], {name: _ratio(value_at(ra, f), value_at(by_b[k], f)) for name, f in RATIOS.items()},
-                  _tests(a, b, ra, by_b[k])) for k, ra in by_a.items() if k in by_b]
+    by_a, by_b = ({JobKey.of(r): r for r in run.ok} for run in (a, b))
+    pairs = [Pair(ra, by_b[k], _tests(a, b, ra, by_b[k])) for k, ra in by_a.items() if k in by_b]
     return RunComparison(a, b, pairs, [r for k, r in by_a.items() if k not in by_b],
                          [r for k, r in by_b.items() if k not in by_a])
 
 
 def _ratio_cell(value: float | None, test: Estimate | None = None) -> str:
     """The tested ratio with its CI (what the gate prints), else the records' ratio."""
-    if test:
-        return f"{test.value:.3g} [{test.ci[0]:.3g}, {test.ci[1]:.3g}]"
-    return "-" if value is None else f"{value:.3g}"
-
-
-VERDICT_STYLE = {"faster": "green", "slower": "red"}
+    return with_ci(test.value, test.ci, ".3g") if test else with_ci(value, None, ".3g")
 
 
 def ratios_table(cmp: RunComparison) -> Table:
@@ -129,19 +116,22 @@ def ratios_table(cmp: RunComparison) -> Table:
     for p in cmp.pairs:
         table.rows.append([str(p.a.get(f)) for f in ident] + [str(p.a.get("batch_size")),
                           f"{num(value_at(p.a, 'latency_ms.p50'))} → {num(value_at(p.b, 'latency_ms.p50'))}",
-                          _ratio_cell(p.ratios["p50"], p.tests.get("p50")),
-                          _ratio_cell(p.ratios["p99"], p.tests.get("p99")), _ratio_cell(p.ratios["throughput"]),
-                          _ratio_cell(p.ratios["peak_rss"]), _ratio_cell(p.ratios["model_bytes"]),
-                          (p.verdict, VERDICT_STYLE.get(p.verdict, "dim"))])
+                          *(_ratio_cell(ratio, p.tests.get(k)) for k, ratio in p.ratios.items()),
+                          (p.verdict, {"faster": "green", "slower": "red"}.get(p.verdict, "dim"))])
     return table
+
+
+def _labels(cmp: RunComparison) -> list[str]:
+    """Each matched job's identity and batch size, as the chart and the op table name it."""
+    ident = identity_columns([p.a for p in cmp.pairs])
+    return [" · ".join(str(p.a.get(f)) for f in ident) + f" · b{p.a.get('batch_size')}" for p in cmp.pairs]
 
 
 def op_changes(cmp: RunComparison) -> Table | None:
     """The op types that changed most per matched job where both runs have an operator profile."""
-    ident = identity_columns([p.a for p in cmp.pairs])
-    items = [(" · ".join(str(p.a.get(f)) for f in ident) + f" · b{p.a.get('batch_size')}",
-              ops.load(cmp.a.path, p.a), ops.load(cmp.b.path, p.b)) for p in cmp.pairs]
-    return explain.op_changes_table([i for i in items if i[1] and i[2]], "Op types that changed most (B vs A)")
+    items = [(label, ops.load(cmp.a.path, p.a), ops.load(cmp.b.path, p.b))
+             for label, p in zip(_labels(cmp), cmp.pairs, strict=True)]
+    return explain.op_changes_table(items, "Op types that changed most (B vs A)")
 
 
 def one_side_table(cmp: RunComparison) -> Table | None:
@@ -158,7 +148,7 @@ def one_side_table(cmp: RunComparison) -> Table | None:
 SETTINGS = ("preset", "threads", "timing")  # job settings outside the match key that change what a number means
 
 
-def differences(cmp: RunComparison) -> Bullets | None:
+def differences(cmp: RunComparison) -> Bullets:
     """Environment lines and job settings that differ between the runs: read the ratios with them in mind."""
     ea, eb = dict(env_summary(cmp.a.env)), dict(env_summary(cmp.b.env))
     items = [f"{k}: A {ea.get(k)} / B {eb.get(k)}" for k in ea if ea.get(k) != eb.get(k) and k != "versions"]
@@ -169,17 +159,16 @@ def differences(cmp: RunComparison) -> Bullets | None:
         va, vb = ({json.dumps(r.get(field), sort_keys=True) for r in run.ok} for run in (cmp.a, cmp.b))
         if va != vb:
             items.append(f"{field}: A {', '.join(sorted(va))} / B {', '.join(sorted(vb))}")
-    return Bullets("What differs between the two runs", items) if items else None
+    return Bullets("What differs between the two runs", items)
 
 
-def ratio_chart(cmp: RunComparison) -> ChartFile | None:
+def ratio_chart(cmp: RunComparison) -> charts.Chart | None:
     """p50 and p99 ratios B/A per matched job with their CIs, on a log axis around 1."""
     if not cmp.pairs:
         return None
-    ident = identity_columns([p.a for p in cmp.pairs])
-    labels = [" · ".join(str(p.a.get(f)) for f in ident) + f" · b{p.a.get('batch_size')}" for p in cmp.pairs]
+    labels = _labels(cmp)
     colours = {"faster": "#1a7f37", "slower": "#cf222e"}
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context(charts.STYLE):
         fig = MplFigure(figsize=(10, 1.6 + 0.32 * len(cmp.pairs)), layout="constrained")
         fig.suptitle(f"B / A per job — A: {cmp.a.run_id}, B: {cmp.b.run_id}", fontweight="bold")
         axes = fig.subplots(1, 2, sharey=True)
@@ -194,24 +183,13 @@ def ratio_chart(cmp: RunComparison) -> ChartFile | None:
                 err = [[value - t.ci[0]], [t.ci[1] - value]] if t else None
                 ax.errorbar([value], [i], xerr=err, fmt="o", color=colour, capsize=3, label=labels[i])
             ax.axvline(1.0, color="black", linewidth=0.8)
-            ax.set_xscale("log")
-            ax.set_xlabel(f"{stat} latency ratio B/A (log scale; < 1 = B faster)")
-            ax.set_title(f"{stat} latency")
+            ax.set(xscale="log", xlabel=f"{stat} latency ratio B/A (log scale; < 1 = B faster)",
+                   title=f"{stat} latency")
         axes[0].set_yticks(y, labels)
         axes[0].invert_yaxis()
-    return ChartFile("compare-latency-ratios", "Latency ratios B/A", fig,
+    return charts.Chart("compare-latency-ratios", "Latency ratios B/A", fig,
                      "Bars: 95% CI of the ratio (hierarchical bootstrap over replicas); green/red: significant "
                      "improvement/regression.")
-
-
-def document(cmp: RunComparison, figure: Figure | None) -> Document:
-    doc = Document(f"recbench compare: {cmp.a.run_id} → {cmp.b.run_id}",
-                   f"A = {cmp.a.path}, B = {cmp.b.path}; {len(cmp.pairs)} matched jobs, "
-                   f"{len(cmp.only_a)} only in A, {len(cmp.only_b)} only in B.")
-    doc.add(Facts("Environment A", env_summary(cmp.a.env)), Facts("Environment B", env_summary(cmp.b.env)),
-            differences(cmp), Section("Ratios B / A"), figure, ratios_table(cmp), op_changes(cmp),
-            one_side_table(cmp))
-    return doc
 
 
 def write(cmp: RunComparison, markdown_file: Path | None = None, html_file: Path | None = None,
@@ -221,18 +199,12 @@ def write(cmp: RunComparison, markdown_file: Path | None = None, html_file: Path
         markdown_file, html_file = markdown_file or out_dir / "compare.md", html_file or out_dir / "compare.html"
     if not (markdown_file or html_file):
         return []
-    chart_dir = out_dir or Path(markdown_file or html_file).parent
-    for path in (markdown_file, html_file):
-        if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
     chart = ratio_chart(cmp)
-    figure = Figure(chart.title, *chart.save(chart_dir), chart.caption) if chart else None
-    doc = document(cmp, figure)
-    written = [figure.png, figure.svg] if figure else []
-    if markdown_file:
-        Path(markdown_file).write_text(markdown.render(doc, Path(markdown_file).parent))
-        written.append(Path(markdown_file))
-    if html_file:
-        Path(html_file).write_text(html.render(doc))
-        written.append(Path(html_file))
-    return written
+    figure = chart.save(out_dir or (markdown_file or html_file).parent) if chart else None
+    doc = Document(f"recbench compare: {cmp.a.run_id} → {cmp.b.run_id}",
+                   f"A = {cmp.a.path}, B = {cmp.b.path}; {len(cmp.pairs)} matched jobs, "
+                   f"{len(cmp.only_a)} only in A, {len(cmp.only_b)} only in B.")
+    doc.add(Facts("Environment A", env_summary(cmp.a.env)), Facts("Environment B", env_summary(cmp.b.env)),
+            differences(cmp), Section("Ratios B / A"), figure, ratios_table(cmp), op_changes(cmp),
+            one_side_table(cmp))
+    return ([figure.png, figure.svg] if figure else []) + doc.write(markdown_file, html_file)

@@ -24,7 +24,7 @@ from bench.gate.budgets import load_budgets
 from bench.gate.evaluate import evaluate_budgets
 from bench.measure.jobspec import Artifacts, Job
 from bench.records.rundir import RunDir
-from bench.report.targets import targets_table
+from bench.report.tables import targets_table
 from bench.run.fleet.node import Shipped, build_here, node_env, place_files, where_to_build
 from bench.run.fleet.runner import FleetRun, plan
 from bench.run.fleet.spec import load_fleet

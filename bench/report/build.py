@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.report import explain, html, markdown
+from bench.report import explain
 from bench.report.charts import CHARTS, Chart, Palette, closed_loop, draw_all, groups, pick_reference
 from bench.report.data import Run, env_summary, load_run, run_summary
 from bench.report.document import Bullets, Document, Facts, Figure, Section
 from bench.report.serving_charts import SERVING_CHARTS
-from bench.report.tables import jobs_table, load_table, problems_table
-from bench.report.targets import targets_table
+from bench.report.tables import jobs_table, load_table, problems_table, targets_table
 
 
 @dataclass
@@ -34,40 +33,18 @@ class Report:
                 "incomplete": self.run.interruption or None}
 
 
-def _glance(run: Run) -> Bullets | None:
+def _glance(run: Run) -> Bullets:
     """Per batch size: who is fastest at p50 and who moves the most samples per second."""
     pal = Palette(run.ok)
     items = []
     for (scenario, batch), recs in sorted(groups(closed_loop(run), lambda r: (r.get("scenario"), r.get("batch_size"))
                                                   ).items(), key=lambda kv: (str(kv[0][0]), kv[0][1] or 0)):
-        by_p50 = sorted(recs, key=lambda r: r["latency_ms"]["p50"])
-        fastest = ", ".join(f"{pal.label(r)} {r['latency_ms']['p50']:.4g} ms" for r in by_p50)
+        fastest = ", ".join(f"{pal.label(r)} {r['latency_ms']['p50']:.4g} ms"
+                            for r in sorted(recs, key=lambda r: r["latency_ms"]["p50"]))
         top = max(recs, key=lambda r: r.get("throughput_sps") or 0)
         items.append(f"{scenario}, batch {batch}: p50 from fastest: {fastest}; highest throughput: {pal.label(top)} "
                      f"{top.get('throughput_sps') or 0:,.0f} samples/s")
-    return Bullets("At a glance", items) if items else None
-
-
-def _warnings(run: Run) -> Bullets | None:
-    items = [f"{r['job_id']}: {w}" for r in run.ok for w in r.get("warnings") or []]
-    return Bullets("Warnings recorded by the jobs", items) if items else None
-
-
-def document(run: Run, figures: list[Figure], charts: list[Chart]) -> Document:
-    first = (run.ok or run.records or [{}])[0]
-    doc = Document(f"recbench report: {run.run_id}" + (" (INCOMPLETE)" if run.interruption else ""),
-                   f"{first.get('model')} / {first.get('preset')} — {len(run.ok)} measured jobs. "
-                   + (f"{run.interruption[0].upper()}{run.interruption[1:]}. " if run.interruption else "")
-                   + "Every number below is read from the run's records; nothing was re-run.")
-    doc.add(Facts("Run", run_summary(run)), Facts("Environment", env_summary(run.env)), _glance(run),
-            targets_table(run.ok))
-    doc.add(Section("Charts"), *figures)
-    skipped = [f"{c.title}: {c.skipped}" for c in charts if not c.figure]
-    doc.add(Bullets("Charts not drawn (the run lacks their data)", skipped) if skipped else None)
-    doc.add(Section("Results"), jobs_table(run.ok, "Every measured job", detailed=True), load_table(run.ok),
-            explain.explain_table(run), explain.top_nodes_table(run), explain.variant_op_changes(run),
-            problems_table(run.records), _warnings(run))
-    return doc
+    return Bullets("At a glance", items)
 
 
 def build_report(run_path: Path, out_dir: Path | None = None, reference_backend: str | None = None,
@@ -79,14 +56,19 @@ def build_report(run_path: Path, out_dir: Path | None = None, reference_backend:
     pick_reference(run, reference_backend)  # a backend asked for by name must be in the run
     out_dir = Path(out_dir) if out_dir else run.path / "report"
     charts = draw_all(run, reference_backend, CHARTS + explain.CHARTS + SERVING_CHARTS)
-    figures = []
-    for chart in charts:
-        if chart.figure is not None:
-            png, svg = chart.save(out_dir / "charts")
-            figures.append(Figure(chart.title, png, svg, chart.caption))
-    doc = document(run, figures, charts)
-    out_dir.mkdir(parents=True, exist_ok=True)  # no chart drawn (every job failed): nothing made it yet
-    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
-    html_path.write_text(html.render(doc))
-    md_path.write_text(markdown.render(doc, out_dir))
+    figures = [chart.save(out_dir / "charts") for chart in charts if chart.figure is not None]
+    first = (run.ok or run.records or [{}])[0]
+    doc = Document(f"recbench report: {run.run_id}" + (" (INCOMPLETE)" if run.interruption else ""),
+                   f"{first.get('model')} / {first.get('preset')} — {len(run.ok)} measured jobs. "
+                   + (f"{run.interruption[0].upper()}{run.interruption[1:]}. " if run.interruption else "")
+                   + "Every number below is read from the run's records; nothing was re-run.")
+    skipped = [f"{c.title}: {c.skipped}" for c in charts if not c.figure]
+    warnings = [f"{r['job_id']}: {w}" for r in run.ok for w in r.get("warnings") or []]
+    doc.add(Facts("Run", run_summary(run)), Facts("Environment", env_summary(run.env)), _glance(run),
+            targets_table(run.ok), Section("Charts"), *figures,
+            Bullets("Charts not drawn (the run lacks their data)", skipped), Section("Results"),
+            jobs_table(run.ok, "Every measured job", detailed=True), load_table(run.ok),
+            explain.explain_table(run), explain.top_nodes_table(run), explain.variant_op_changes(run),
+            problems_table(run.records), Bullets("Warnings recorded by the jobs", warnings))
+    md_path, html_path = doc.write(out_dir / "report.md", out_dir / "report.html")
     return Report(run, out_dir, charts, figures, html_path, md_path)

@@ -15,19 +15,17 @@ from matplotlib.lines import Line2D
 
 from bench.errors import UserError
 from bench.recommend.judge import pareto_front
-from bench.records.jobkey import SERIES_FIELDS as KEY_FIELDS
 from bench.records.schema import value_at
+from bench.report import document
 from bench.report.data import BASELINE_VARIANT, Run, is_load, load_points, varying
+from bench.report.tables import IDENTITY, is_ci
 from bench.report.variant_ratio import speedup
-from bench.stats.hboot import Estimate
 
 STYLE = {"font.size": 9, "axes.titlesize": 10, "figure.titlesize": 12, "axes.grid": True, "grid.alpha": 0.3,
          "svg.hashsalt": "recbench", "axes.spines.top": False, "axes.spines.right": False}
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")
+COLOURS = matplotlib.colormaps["tab10"].colors
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 LINESTYLES = ("-", "--", ":", "-.")
-SERIES_FIELDS = (*KEY_FIELDS, "target")  # a fleet run's target labels its series where it varies
 CDF_POINTS = 2_000  # points per CDF line: enough for the eye, keeps the SVG small
 MAX_PANELS = 12
 MAX_SERIES = 8  # lines one panel can tell apart (4 line styles x distinct colours); more: one panel per backend
@@ -47,14 +45,14 @@ class Chart:
     caption: str = ""
     skipped: str = ""  # why the chart was not drawn
 
-    def save(self, out_dir: Path) -> tuple[Path, Path]:
-        """Write the chart as PNG and SVG; returns both paths."""
+    def save(self, out_dir: Path) -> document.Figure:
+        """Write the chart as PNG and SVG; returns it as a report block."""
         out_dir.mkdir(parents=True, exist_ok=True)
-        png, svg = out_dir / f"{self.name}.png", out_dir / f"{self.name}.svg"
+        block = document.Figure(self.title, out_dir / f"{self.name}.png", out_dir / f"{self.name}.svg", self.caption)
         with matplotlib.rc_context(STYLE):
-            self.figure.savefig(png, dpi=110)
-            self.figure.savefig(svg, metadata={"Date": None})
-        return png, svg
+            self.figure.savefig(block.png, dpi=110)
+            self.figure.savefig(block.svg, metadata={"Date": None})
+        return block
 
 
 class Palette:
@@ -62,7 +60,7 @@ class Palette:
     one backend colour their variants (`variant_colours`, tab20: 20 distinct colours)."""
 
     def __init__(self, records: list[dict]):
-        self.fields = varying(records, SERIES_FIELDS) or ["backend"]
+        self.fields = varying(records, IDENTITY) or ["backend"]
         engines = _unique(_engine(r) for r in records)
         variants = _unique(r.get("variant") for r in records)
         self.colours = {e: COLOURS[i % len(COLOURS)] for i, e in enumerate(engines)}
@@ -74,11 +72,15 @@ class Palette:
     def within(self, records: list[dict]) -> Palette:
         """The same colours and markers, labelled by what varies among these records only."""
         pal = copy.copy(self)
-        pal.fields = varying(records, SERIES_FIELDS) or ["backend"]
+        pal.fields = varying(records, IDENTITY) or ["backend"]
         return pal
 
     def label(self, r: dict) -> str:
         return " · ".join(str(r.get(f)) for f in self.fields)
+
+    def job(self, r: dict) -> str:
+        """The series label and the batch size: one job."""
+        return f"{self.label(r)} · b{r.get('batch_size')}"
 
     def style(self, r: dict) -> dict:
         return {"color": self.colours[_engine(r)], "marker": self.markers[r.get("variant")],
@@ -112,11 +114,8 @@ def _figure(title: str, panels: int = 1, cols: int = 3, height: float = 3.6) -> 
 
 
 def _legend(fig: Figure, axes: list, extra: list | None = None) -> None:
-    handles: dict = {}
-    for ax in axes:
-        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(label, h)
-    for h in extra or []:
+    handles: dict = {}  # each label once, from the first axes that has it
+    for h in [h for ax in axes for h in ax.get_legend_handles_labels()[0]] + (extra or []):
         handles.setdefault(h.get_label(), h)
     if handles:
         per_row = max(1, LEGEND_CHARS // (max(len(label) for label in handles) + 8))
@@ -124,26 +123,9 @@ def _legend(fig: Figure, axes: list, extra: list | None = None) -> None:
                    ncol=min(len(handles), per_row, 5), frameon=False)
 
 
-def _batch_axis(ax, batches: list[int]) -> None:
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(batches, [str(b) for b in batches])
-    ax.minorticks_off()
-    ax.set_xlabel("batch size (samples per request)")
-
-
 def closed_loop(run: Run) -> list[dict]:
     """Ok records measured back to back (not under load) with latency percentiles."""
     return [r for r in run.ok if not is_load(r) and value_at(r, "latency_ms.p50") is not None]
-
-
-def _ci_bars(ax, xs, ys, cis, colour) -> None:
-    """Error bars for the points whose 95% CI is recorded."""
-    pts = [(x, y, ci) for x, y, ci in zip(xs, ys, cis, strict=True) if isinstance(ci, (list, tuple)) and
-           len(ci) == 2 and None not in ci]
-    if pts:
-        x, y, ci = zip(*pts, strict=True)
-        err = np.abs(np.array([[c[0] for c in ci], [c[1] for c in ci]]) - np.array(y))
-        ax.errorbar(x, y, yerr=err, fmt="none", ecolor=colour, capsize=3, alpha=0.7)
 
 
 def latency_cdf(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
@@ -164,34 +146,29 @@ def latency_cdf(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, 
         for r in panels[key]:
             ms = np.sort(run.raw_ms(r))
             idx = np.unique(np.linspace(0, len(ms) - 1, min(len(ms), CDF_POINTS)).astype(int))
-            st = {**pal.style(r), **({"color": pal.variant_colours[r.get("variant")]} if by_engine else {})}
-            ax.plot(ms[idx], (idx + 1) / len(ms), drawstyle="steps-post", color=st["color"],
-                    linestyle=st["linestyle"], label=pal.label(r))
-            lat = r.get("latency_ms") or {}
-            for q, marker in ((0.5, "o"), (0.99, "D")):
-                value = lat.get(f"p{round(q * 100)}")
-                if value is not None:  # a percentile is null where the job had too few samples for it
-                    ax.plot([value], [q], marker, color=st["color"], label=f"_p{round(q * 100)}")
+            colour = pal.variant_colours[r.get("variant")] if by_engine else pal.style(r)["color"]
+            ax.plot(ms[idx], (idx + 1) / len(ms), drawstyle="steps-post", color=colour,
+                    linestyle=pal.lines[r.get("variant")], label=pal.label(r))
+            for q, marker in ((50, "o"), (99, "D")):
+                value = value_at(r, f"latency_ms.p{q}")  # null where the job had too few samples for it
+                if value is not None:
+                    ax.plot([value], [q / 100], marker, color=colour, label=f"_p{q}")
         for q in (0.5, 0.99):
             ax.axhline(q, color="grey", linewidth=0.6, linestyle=":")
-        ax.set_xscale("log")
-        ax.set_ylim(0, 1.02)
-        ax.set_title((f"{key[0]}, " if many_scenarios else "") + f"batch {key[1]}"
-                     + (f", {key[2]}" if by_engine else ""))
-        ax.set_xlabel("latency per request (ms, log scale)")
-        ax.set_ylabel("fraction of requests ≤ latency")
-    marks = [Line2D([], [], marker="o", color="black", linestyle="none", label="p50"),
-             Line2D([], [], marker="D", color="black", linestyle="none", label="p99")]
-    _legend(fig, axes, marks)
+        ax.set(xscale="log", ylim=(0, 1.02), xlabel="latency per request (ms, log scale)",
+               ylabel="fraction of requests ≤ latency", title=(f"{key[0]}, " if many_scenarios else "")
+               + f"batch {key[1]}" + (f", {key[2]}" if by_engine else ""))
+    _legend(fig, axes, [Line2D([], [], marker=marker, color="black", linestyle="none", label=label)
+                        for marker, label in (("o", "p50"), ("D", "p99"))])
     skipped = len(panels) - len(keys)
     return fig, ("Each line is every measured iteration of one job; dots mark p50, diamonds p99."
                  + (" One panel per backend: the run has too many series for one panel." if by_engine else "")
                  + (f" {skipped} more panels not drawn (at most {MAX_PANELS})." if skipped else ""))
 
 
-def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str, str, str]], log_y: bool = True
-                     ) -> Figure:
-    """One panel per metric (field, ci field, y label), one line per series over batch size."""
+def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str, str, str]], caption: str
+                     ) -> tuple[Figure, str]:
+    """One panel per metric (field, ci field, y label), one line per series over batch size (log scales)."""
     recs = [r for r in closed_loop(run) if value_at(r, metrics[0][0]) is not None]
     batches = sorted({r["batch_size"] for r in recs if r.get("batch_size")})
     if not recs:
@@ -206,31 +183,34 @@ def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str
             rs = [r for r in rs if value_at(r, field) is not None]  # a percentile too few samples back is null
             if not rs:
                 continue
-            xs, ys = [r["batch_size"] for r in rs], [value_at(r, field) for r in rs]
             st = pal.style(rs[0])
-            ax.plot(xs, ys, label=label, **st)
-            _ci_bars(ax, xs, ys, [value_at(r, ci_field) for r in rs], st["color"])
-        _batch_axis(ax, batches)
-        if log_y:
-            ax.set_yscale("log")
-        ax.set_ylabel(ylabel)
-        if len(metrics) > 1:
-            ax.set_title(ylabel.split(" (")[0])
+            ax.plot([r["batch_size"] for r in rs], [value_at(r, field) for r in rs], label=label, **st)
+            bars = [r for r in rs if is_ci(value_at(r, ci_field))]  # the points whose 95% CI is recorded
+            if bars:
+                y = np.array([value_at(r, field) for r in bars])
+                err = np.abs(np.array([value_at(r, ci_field) for r in bars]).T - y)
+                ax.errorbar([r["batch_size"] for r in bars], y, yerr=err, fmt="none", ecolor=st["color"], capsize=3,
+                            alpha=0.7)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.minorticks_off()
+        ax.set(xlabel="batch size (samples per request)", yscale="log", ylabel=ylabel,
+               title=ylabel.split(" (")[0] if len(metrics) > 1 else "")
     _legend(fig, axes)
-    return fig
+    return fig, caption
 
 
 def latency_vs_batch(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
-    fig = _per_batch_lines(run, pal, "Latency vs batch size", [
+    return _per_batch_lines(run, pal, "Latency vs batch size", [
         ("latency_ms.p50", "latency_ci_ms.p50", "p50 latency (ms per request, log scale)"),
-        ("latency_ms.p99", "latency_ci_ms.p99", "p99 latency (ms per request, log scale)")])
-    return fig, "One line per backend (and variant); error bars are 95% CIs where recorded."
+        ("latency_ms.p99", "latency_ci_ms.p99", "p99 latency (ms per request, log scale)")],
+        "One line per backend (and variant); error bars are 95% CIs where recorded.")
 
 
 def throughput_vs_batch(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
-    fig = _per_batch_lines(run, pal, "Throughput vs batch size", [
-        ("throughput_sps", "throughput_ci_sps", "throughput (samples/s, log scale)")])
-    return fig, "Samples over the wall time of the measured phase; error bars are 95% CIs where recorded."
+    return _per_batch_lines(run, pal, "Throughput vs batch size", [
+        ("throughput_sps", "throughput_ci_sps", "throughput (samples/s, log scale)")],
+        "Samples over the wall time of the measured phase; error bars are 95% CIs where recorded.")
 
 
 def latency_vs_load(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
@@ -240,25 +220,22 @@ def latency_vs_load(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
     pal = pal.within(recs)
     batches = _unique(r.get("batch_size") for r in recs)
     fig, (ax,) = _figure("Latency vs achieved throughput under load", 1, height=4.4)
-    xs_all = []
+    xs_all = [p["samples_per_s"] for r in recs for p in load_points(r)]
     for r in recs:
         pts = sorted(load_points(r), key=lambda p: p["offered"])  # in the order the load was raised
         colour = pal.style(r)["color"]
         marker = MARKERS[batches.index(r.get("batch_size")) % len(MARKERS)]  # batch sizes told apart by marker
-        label = pal.label(r) + (f" · b{r.get('batch_size')}" if len(batches) > 1 else "")
         xs = [p["samples_per_s"] for p in pts]
-        xs_all += xs
-        ax.plot(xs, [p["p99"] for p in pts], color=colour, marker=marker, label=label)
+        ax.plot(xs, [p["p99"] for p in pts], color=colour, marker=marker,
+                label=pal.job(r) if len(batches) > 1 else pal.label(r))
         if all(p["p50"] is not None for p in pts):
             ax.plot(xs, [p["p50"] for p in pts], color=colour, marker=marker, linestyle="--", alpha=0.6, label="_p50")
         for x, p in zip(xs, pts, strict=True):
             if p["clients"] is not None:
                 ax.annotate(f"{p['clients']}", (x, p["p99"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax.set_yscale("log")
-    if max(xs_all) > 20 * min(xs_all):
-        ax.set_xscale("log")
-    ax.set_xlabel("achieved throughput (samples/s" + (", log scale)" if ax.get_xscale() == "log" else ")"))
-    ax.set_ylabel("latency (ms, log scale)")
+    log_x = max(xs_all) > 20 * min(xs_all)
+    ax.set(yscale="log", xscale="log" if log_x else "linear", ylabel="latency (ms, log scale)",
+           xlabel="achieved throughput (samples/s" + (", log scale)" if log_x else ")"))
     marks = [Line2D([], [], color="black", label="p99"), Line2D([], [], color="black", linestyle="--", label="p50")]
     _legend(fig, [ax], marks)
     return fig, ("Each point is one offered load: a QPS target (server, max-qps; latency counts from the scheduled "
@@ -279,24 +256,21 @@ def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
     front = [i for i, r in enumerate(recs) if id(r) in on_front]
     fig, (ax,) = _figure(f"Quality vs latency of the variants (batch {batches[0]})", 1, height=4.6)
     for i, r in enumerate(recs):
-        st = pal.style(r)
-        ax.scatter(*pts[i], color=st["color"], marker=st["marker"], s=70 if i in front else 35,
-                   edgecolors="black" if i in front else "none", alpha=1 if i in front else 0.55, label=pal.label(r),
-                   zorder=3)
+        (x, y), st, top = pts[i], pal.style(r), i in front
+        ax.scatter(x, y, color=st["color"], marker=st["marker"], s=70 if top else 35, alpha=1 if top else 0.55,
+                   edgecolors="black" if top else "none", label=pal.label(r), zorder=3)
         ci = value_at(r, "latency_ci_ms.p99")
         if ci:
-            x = pts[i][0]
-            ax.errorbar(x, pts[i][1], xerr=[[max(x - ci[0], 0)], [max(ci[1] - x, 0)]], color=st["color"],
-                        linewidth=0.8, capsize=2, zorder=2)
-        if i in front or len(recs) <= MAX_SERIES:  # many points: name the front only (the legend names the rest)
-            ax.annotate(f"{r.get('variant')}{same_as_fp32(run, recs, r)}", pts[i], textcoords="offset points",
-                        fontsize=7, xytext=(5, 4 if front.index(i) % 2 == 0 else -10) if i in front else (5, 4))
+            ax.errorbar(x, y, xerr=[[max(x - ci[0], 0)], [max(ci[1] - x, 0)]], color=st["color"], linewidth=0.8,
+                        capsize=2, zorder=2)
+        if top or len(recs) <= MAX_SERIES:  # many points: name the front only (the legend names the rest)
+            ax.annotate(f"{r.get('variant')}{same_as_fp32(run, recs, r)}", (x, y), textcoords="offset points",
+                        fontsize=7, xytext=(5, -10 if top and front.index(i) % 2 else 4))  # front labels alternate
     fx, fy = zip(*sorted(pts[i] for i in front), strict=True)
     ax.plot(fx, fy, drawstyle="steps-post", color="black", linewidth=1.6, label="Pareto front", zorder=2)
     ax.axhline(0, color="grey", linewidth=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("p99 latency (ms per request, log scale)")
-    ax.set_ylabel(f"AUC delta vs {BASELINE_VARIANT} (higher is better)")
+    ax.set(xscale="log", xlabel="p99 latency (ms per request, log scale)",
+           ylabel=f"AUC delta vs {BASELINE_VARIANT} (higher is better)")
     _legend(fig, [ax])
     return fig, ("Outlined points are on the front: no other variant/backend is both faster at p99 and more accurate. "
                  f"Bars: the p99's 95% CI; '(= {BASELINE_VARIANT})': the p99 ratio to {BASELINE_VARIANT} on the same "
@@ -313,15 +287,13 @@ def same_as_fp32(run: Run, recs: list[dict], rec: dict) -> str:
 
 
 def memory(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
-    has_footprint = any(r.get("footprint_bytes") for r in run.ok)
-    rss = ("footprint_bytes", "footprint (runtime + model + inference)") if has_footprint else \
-        ("peak_rss_bytes", "peak RSS")
+    rss = ("footprint_bytes", "footprint (runtime + model + inference)") \
+        if any(r.get("footprint_bytes") for r in run.ok) else ("peak_rss_bytes", "peak RSS")
     metrics = [(f, t) for f, t in (rss, ("model_bytes", "model artifact size"), ("gpu_mem_bytes", "GPU memory"))
                if any(r.get(f) for r in run.ok)]
     if not metrics:
         raise NoData("no memory fields (peak_rss_bytes, model_bytes, gpu_mem_bytes) in the records")
-    variants = _unique(r.get("variant") for r in run.ok)
-    engines = _unique(_engine(r) for r in run.ok)
+    variants, engines = _unique(r.get("variant") for r in run.ok), _unique(_engine(r) for r in run.ok)
     many = len(variants) > 6  # one wide panel per metric, rotated names, no bar labels: they would collide
     fig, axes = _figure("Memory per variant and backend", len(metrics), cols=1 if many else 3, height=4.0)
     width = min(0.8 / len(engines), 0.25)
@@ -334,9 +306,7 @@ def memory(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
             if len(variants) * len(engines) <= 24:
                 ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=2)
         ax.set_xticks(np.arange(len(variants)), variants, rotation=90 if many else 0)
-        ax.set_xlabel("variant")
-        ax.set_ylabel(f"{title} (MiB)")
-        ax.set_title(title)
+        ax.set(xlabel="variant", ylabel=f"{title} (MiB)", title=title)
     _legend(fig, axes)
     return fig, ("Largest value over the job's batch sizes and scenarios; the footprint is what serving the model adds "
                  "to a process (RSS high-water mark growth over loading and measuring, not the harness nor quality "
@@ -349,9 +319,7 @@ def pick_reference(run: Run, reference: str | None) -> str | None:
     if reference and reference not in baseline:
         raise UserError(f"--reference-backend {reference}: the run has no {BASELINE_VARIANT} measurement on it; "
                         f"valid: {', '.join(baseline) or 'none (no fp32 records)'}")
-    if reference:
-        return reference
-    return "torch-cpu" if "torch-cpu" in baseline else (baseline[0] if baseline else None)
+    return reference or ("torch-cpu" if "torch-cpu" in baseline else next(iter(baseline), None))
 
 
 def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
@@ -366,13 +334,14 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
     panels = sorted({(s, b) for s, b, v, e in cells if v == BASELINE_VARIANT and e == ref}, key=lambda k: k[1])[:4]
     fig, axes = _figure(f"Speedup vs {BASELINE_VARIANT} on {ref} (p50 latency)", len(panels),
                         cols=2 if len(engines) > 2 or len(variants) > 6 else 3, height=1.6 + 0.6 * len(variants))
-    norm = TwoSlopeNorm(vcenter=0, vmin=-3, vmax=3)
     for ax, (scenario, batch) in zip(axes, panels, strict=True):
         base = cells[(scenario, batch, BASELINE_VARIANT, ref)]
-        ups = [[cell_speedup(run, base, cells.get((scenario, batch, v, e))) for e in engines] for v in variants]
+        # the cell's speedup over the baseline with its CI (from the replicas), None where it was not measured
+        ups = [[None if (rec := cells.get((scenario, batch, v, e))) is None else speedup(run.path, base, rec)
+                for e in engines] for v in variants]
         # a ratio whose CI spans 1 is no difference: drawn neutral, never as its bare ratio
         grid = np.array([[np.nan if u is None else u.value if u.differs else 1.0 for u in row] for row in ups])
-        ax.imshow(np.log2(grid), cmap="RdYlGn", norm=norm, aspect="auto")
+        ax.imshow(np.log2(grid), cmap="RdYlGn", norm=TwoSlopeNorm(vcenter=0, vmin=-3, vmax=3), aspect="auto")
         for (i, j), value in np.ndenumerate(grid):
             u = ups[i][j]
             dark = not np.isnan(value) and abs(np.log2(value)) > 1.8  # saturated colours need white text
@@ -383,18 +352,11 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
         ax.set_xticks(range(len(engines)), engines, rotation=30 if len(engines) > 2 else 0, ha="right"
                       if len(engines) > 2 else "center")
         ax.set_yticks(range(len(variants)), variants)
-        ax.set_xlabel("backend")
-        ax.set_ylabel("variant")
-        ax.set_title(f"batch {batch}")
+        ax.set(xlabel="backend", ylabel="variant", title=f"batch {batch}")
         ax.grid(False)
     return fig, (f"Cell = p50 of {BASELINE_VARIANT} on {ref} / p50 of the cell at the same batch size, with its 95% CI "
                  "from replicas interleaved with the baseline's (hierarchical bootstrap); above 1 (green) is faster, "
                  "'no diff.' where the CI spans 1.")
-
-
-def cell_speedup(run: Run, base: dict, rec: dict | None) -> Estimate | None:
-    """The cell's speedup over the baseline with its CI (from the replicas), or None where it was not measured."""
-    return None if rec is None else speedup(run.path, base, rec)
 
 
 CHARTS: list[tuple[str, str, Callable]] = [

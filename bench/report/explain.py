@@ -17,10 +17,6 @@ MAX_JOBS = 40
 OP_COLOURS = colormaps["tab20"].colors
 
 
-def _label(r: dict, pal: Palette) -> str:
-    return f"{pal.label(r)} · b{r.get('batch_size')}"
-
-
 def profiled(run: Run) -> list[dict]:
     return [r for r in run.ok if (r.get("op_profile") or {}).get("top")][:MAX_JOBS]
 
@@ -31,21 +27,20 @@ def op_breakdown(run: Run, pal: Palette, reference: str | None) -> tuple[Figure,
     if not recs:
         raise NoData("no operator profiles in the records (run with --op-profile)")
     types = _unique(t["op_type"] for r in recs for t in r["op_profile"]["top"])
-    colour = {t: OP_COLOURS[i % len(OP_COLOURS)] for i, t in enumerate(types)}
-    hatch = {t: ("//" if i >= len(OP_COLOURS) else None) for i, t in enumerate(types)}
     fig, (ax,) = _figure("Where the time goes: share of the measured iteration by op type", 1,
                          height=1.2 + 0.38 * len(recs))
     y = np.arange(len(recs))
     left = np.zeros(len(recs))
-    for t in types:
+    for i, t in enumerate(types):  # past tab20's colours, hatched
         shares = np.array([next((x["share"] or 0.0 for x in r["op_profile"]["top"] if x["op_type"] == t), 0.0)
                            for r in recs])
-        ax.barh(y, shares * 100, left=left * 100, color=colour[t], hatch=hatch[t], label=t, edgecolor="white")
+        ax.barh(y, shares * 100, left=left * 100, color=OP_COLOURS[i % len(OP_COLOURS)],
+                hatch="//" if i >= len(OP_COLOURS) else None, label=t, edgecolor="white")
         left += shares
-    rest = np.clip(1 - left, 0, None)
-    ax.barh(y, rest * 100, left=left * 100, color="#dddddd", label="not in any op (framework overhead)")
+    ax.barh(y, np.clip(1 - left, 0, None) * 100, left=left * 100, color="#dddddd",
+            label="not in any op (framework overhead)")
     ax.axvline(100, color="black", linewidth=0.8)
-    ax.set_yticks(y, [_label(r, pal) for r in recs])
+    ax.set_yticks(y, [pal.job(r) for r in recs])
     ax.invert_yaxis()
     ax.set_xlabel("% of the measured mean iteration time (op times from the runtime's profiler, separate pass)")
     _legend(fig, [ax])
@@ -77,10 +72,8 @@ def roofline(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str
                    label=pal.label(r), zorder=3)
         ax.annotate(f"b{r.get('batch_size')}", (i, r["achieved_gflops"]), fontsize=7, xytext=(4, 2),
                     textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("operational intensity (FLOPs per byte read: embedding rows + weights once per batch)")
-    ax.set_ylabel("achieved GFLOP/s")
+    ax.set(xscale="log", yscale="log", ylabel="achieved GFLOP/s",
+           xlabel="operational intensity (FLOPs per byte read: embedding rows + weights once per batch)")
     _legend(fig, [ax])
     return fig, (f"Peaks measured by `recbench machine` on {peaks.get('threads')} threads "
                  f"({peaks.get('measured_at')}); each record's `bound` names the roof it is closest to, or overhead "
@@ -96,12 +89,9 @@ CHARTS: list[tuple[str, str, Callable]] = [
 def top_nodes_table(run: Run, per_job: int = 5) -> Table | None:
     """The nodes that take the most time in each profiled job (from ops/<job>.json)."""
     pal = Palette(run.ok)
-    rows = []
-    for r in profiled(run):
-        table = ops.load(run.path, r)
-        for n in (table or {}).get("nodes", [])[:per_job]:
-            rows.append([_label(r, pal), n["node"][:70], n["op_type"], n.get("kernel", "-"), num(n["ms_per_iter"]),
-                         num(n["share"], ".1%") if n["share"] is not None else "-"])
+    rows = [[pal.job(r), n["node"][:70], n["op_type"], n.get("kernel", "-"), num(n["ms_per_iter"]),
+             num(n["share"], ".1%")]
+            for r in profiled(run) for n in (ops.load(run.path, r) or {}).get("nodes", [])[:per_job]]
     if not rows:
         return None
     return Table("Top nodes per job (operator profile)", ["job", "node", "op type", "kernel", "ms/iter", "share"],
@@ -118,10 +108,9 @@ def explain_table(run: Run) -> Table | None:
     for r in recs:
         prof = r.get("op_profile") or {}
         energy = num(r.get("joules_per_1k_samples")) if r.get("energy_j") is not None else r.get("power_source", "-")
-        rows.append([_label(r, pal), num(r.get("flops_per_sample"), ".3g"), num(r.get("bytes_per_sample"), ".3g"),
+        rows.append([pal.job(r), num(r.get("flops_per_sample"), ".3g"), num(r.get("bytes_per_sample"), ".3g"),
                      num(r.get("achieved_gflops"), ".3g"), num(r.get("achieved_gbps"), ".3g"),
-                     num(r.get("fraction_of_peak"), ".1%") if r.get("fraction_of_peak") is not None else "-",
-                     str(r.get("bound") or "-"),
+                     num(r.get("fraction_of_peak"), ".1%"), str(r.get("bound") or "-"),
                      num(prof.get("share_sum"), ".0%") if prof.get("share_sum") is not None else prof.get("error", "-"),
                      num(r.get("avg_watts"), ".1f"), str(energy)])
     cols = ["job", "FLOPs/sample", "bytes/sample", "GFLOP/s", "GB/s", "of peak", "bound", "ops cover", "W",
@@ -131,10 +120,10 @@ def explain_table(run: Run) -> Table | None:
 
 
 def op_changes_table(items: list[tuple[str, dict, dict]], title: str, top: int = 3) -> Table | None:
-    """Per (job label, op table A, op table B): the op types whose time per iteration changed most, B vs A."""
+    """Per (job label, op table A, op table B) with both tables: the op types whose time changed most, B vs A."""
     rows = [[label, c["op_type"], num(c["a_ms"]), num(c["b_ms"]), num(c["delta_ms"], "+.4g"),
              num(c["ratio"], ".3g") if c["ratio"] is not None else ("new" if not c["a_ms"] else "gone")]
-            for label, a, b in items for c in ops.changes(a, b, top)]
+            for label, a, b in items if a and b for c in ops.changes(a, b, top)]
     if not rows:
         return None
     return Table(title, ["job", "op type", "A ms/iter", "B ms/iter", "Δ ms", "B/A"], rows, numeric={2, 3, 4, 5},
@@ -144,12 +133,9 @@ def op_changes_table(items: list[tuple[str, dict, dict]], title: str, top: int =
 def variant_op_changes(run: Run) -> Table | None:
     """Each profiled variant against the fp32 job on the same backend, batch and scenario: which ops got faster."""
     recs = profiled(run)
-    base = {(r.get("backend"), r.get("device"), r.get("scenario"), r.get("batch_size")): r for r in recs
-            if r.get("variant") == BASELINE_VARIANT}
-    items = []
-    for r in recs:
-        b = base.get((r.get("backend"), r.get("device"), r.get("scenario"), r.get("batch_size")))
-        if r.get("variant") != BASELINE_VARIANT and b:
-            items.append((f"{r['variant']} vs {BASELINE_VARIANT} · {r.get('backend')} · b{r.get('batch_size')}",
-                          ops.load(run.path, b), ops.load(run.path, r)))
-    return op_changes_table([i for i in items if i[1] and i[2]], f"Op types that changed most vs {BASELINE_VARIANT}")
+    slot = ("backend", "device", "scenario", "batch_size")
+    base = {tuple(r.get(k) for k in slot): r for r in recs if r.get("variant") == BASELINE_VARIANT}
+    items = [(f"{r['variant']} vs {BASELINE_VARIANT} · {r.get('backend')} · b{r.get('batch_size')}",
+              ops.load(run.path, b), ops.load(run.path, r))
+             for r in recs if r.get("variant") != BASELINE_VARIANT and (b := base.get(tuple(r.get(k) for k in slot)))]
+    return op_changes_table(items, f"Op types that changed most vs {BASELINE_VARIANT}")

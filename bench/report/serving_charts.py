@@ -14,24 +14,18 @@ from bench.report.data import Run
 QUEUE, SERVICE = "#ff7f0e", "#1f77b4"
 
 
-def _settings(r: dict) -> list[dict]:
-    """A record's batcher settings: its batching_sweep, else the record itself."""
-    return r.get("batching_sweep") or [r]
-
-
-def _label(pal: Palette, r: dict, setting: dict) -> str:
-    batching = setting.get("batching")
-    tail = f" · delay {batching['max_delay_ms']:g} ms" if batching else ""
-    return f"{pal.label(r)} · b{r.get('batch_size')}{tail}"
+def _settings(pal: Palette, r: dict) -> list[tuple[str, dict]]:
+    """A record's batcher settings (its batching_sweep, else the record itself), each with its label."""
+    return [(pal.job(r) + (f" · delay {s['batching']['max_delay_ms']:g} ms" if s.get("batching") else ""), s)
+            for s in r.get("batching_sweep") or [r]]
 
 
 def latency_breakdown(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
-    recs = [r for r in run.ok
-            if value_at(r, "queue_ms.mean") is not None and value_at(r, "service_ms.mean") is not None]
+    recs = [r for r in run.ok if None not in (value_at(r, "queue_ms.mean"), value_at(r, "service_ms.mean"))]
     if not recs:
         raise NoData("no server / max-qps records with queue and service times")
     pal = pal.within(recs)
-    rows = [(_label(pal, r, s), s) for r in recs for s in _settings(r)]
+    rows = [row for r in recs for row in _settings(pal, r)]
     fig, axes = _figure("Where the latency goes: queue wait vs service", 2, cols=2, height=0.35 * len(rows) + 1.5)
     y = np.arange(len(rows))
     for ax, stat in zip(axes, ("mean", "p99"), strict=True):
@@ -46,8 +40,7 @@ def latency_breakdown(run: Run, pal: Palette, reference: str | None) -> tuple[Fi
             ax.plot([value_at(s, "latency_ms.p99") or np.nan for _, s in rows], y, "k|", markersize=14, label="latency")
         ax.set_yticks(y, [label for label, _ in rows] if stat == "mean" else [""] * len(rows))
         ax.invert_yaxis()
-        ax.set_xlabel(f"{stat} (ms)")
-        ax.set_title(f"{stat}: queue wait and service time")
+        ax.set(xlabel=f"{stat} (ms)", title=f"{stat}: queue wait and service time")
     _legend(fig, axes)
     return fig, ("Queue wait runs from each request's scheduled arrival to the start of its service (it includes a "
                  "batcher's hold and the worker's wake-up); service is the inference call(s) that served it. "
@@ -71,15 +64,12 @@ def batching_sweep(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
     pal = pal.within(recs)
     fig, (ax,) = _figure("p99 vs throughput per batcher setting", 1, height=4.4)
     for i, r in enumerate(recs):
-        for j, s in enumerate(_settings(r)):
+        for j, (label, s) in enumerate(_settings(pal, r)):
             pts = _curve(r, s)
             if pts:
                 xs, ys = zip(*pts, strict=True)
-                ax.plot(xs, ys, marker=MARKERS[j % len(MARKERS)], color=f"C{(i * 3 + j) % 10}",
-                        label=_label(pal, r, s))
-    ax.set_yscale("log")
-    ax.set_xlabel("achieved throughput (scored items/s)")
-    ax.set_ylabel("p99 latency (ms, log scale)")
+                ax.plot(xs, ys, marker=MARKERS[j % len(MARKERS)], color=f"C{(i * 3 + j) % 10}", label=label)
+    ax.set(yscale="log", xlabel="achieved throughput (scored items/s)", ylabel="p99 latency (ms, log scale)")
     _legend(fig, [ax])
     return fig, ("One line per max_delay_ms setting (max-qps: every probe of its search; server: the offered load). "
                  "Pick the setting whose line stays under your p99 budget at the throughput you need.")

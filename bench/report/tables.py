@@ -45,22 +45,17 @@ class Table:
         return t
 
     def to_markdown(self) -> str:
-        def esc(c: Cell) -> str:
-            return _text(c).replace("|", "\\|")
-
         lines = [f"**{self.title}**", ""] if self.title else []
-        lines.append("| " + " | ".join(self.columns) + " |")
-        lines.append("|" + "|".join("---:" if i in self.numeric else "---" for i in range(len(self.columns))) + "|")
-        lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in self.rows]
-        if self.note:
-            lines += ["", f"_{self.note}_"]
-        return "\n".join(lines)
+        lines += ["| " + " | ".join(self.columns) + " |",
+                  "|" + "|".join("---:" if i in self.numeric else "---" for i in range(len(self.columns))) + "|",
+                  *("| " + " | ".join(_text(c).replace("|", "\\|") for c in row) + " |" for row in self.rows)]
+        return "\n".join(lines + (["", f"_{self.note}_"] if self.note else []))
 
     def to_html(self) -> str:
         def cell(tag: str, c: Cell, i: int) -> str:
-            classes = (["num"] if i in self.numeric else []) + ([STYLE_CLASSES.get(c[1], "")] if isinstance(c, tuple)
-                                                                  else [])
-            attr = f' class="{" ".join(x for x in classes if x)}"' if any(classes) else ""
+            classes = [x for x in ("num" if i in self.numeric else "", isinstance(c, tuple) and STYLE_CLASSES.get(c[1]))
+                       if x]
+            attr = f' class="{" ".join(classes)}"' if classes else ""
             return f"<{tag}{attr}>{html.escape(_text(c))}</{tag}>"
 
         head = "".join(cell("th", c, i) for i, c in enumerate(self.columns))
@@ -77,29 +72,25 @@ def print_table(console: Console, table: RichTable, keys: int = 1) -> None:
     A table that does not fit gets fixed column widths: no-wrap (numeric) columns and every header keep their
     full width, text columns fold down to TEXT_MIN_WIDTH. If even that is too wide, the table is printed in parts,
     each holding as many of the other columns as fit beside its first `keys` columns (the row's identity)."""
-    for part in fit(console, table, keys):
-        console.print(part)
-
-
-def fit(console: Console, table: RichTable, keys: int = 1) -> list[RichTable]:
-    """`table` as print_table prints it: itself when it fits, else resized copies, split by columns if need be."""
     natural, floor = _column_widths(console, table)
     every = list(range(len(table.columns)))
     if _width(console, table, every, natural) <= console.width:
-        return [table]
-    if _width(console, table, every, floor) <= console.width:
-        return [_sized(console, table, every, natural, floor)]
-    head = every[:max(1, min(keys, len(every) - 1))]
-    groups: list[list[int]] = [[]]
-    for i in every[len(head):]:
-        if groups[-1] and _width(console, table, head + groups[-1] + [i], floor) > console.width:
-            groups.append([])
-        groups[-1].append(i)
-    parts = [_sized(console, table, head + g, natural, floor) for g in groups]
-    for k, part in enumerate(parts, 1):
-        part.title = f"{table.title or ''} (part {k} of {len(parts)})".lstrip()
-        part.caption = table.caption if k == len(parts) else None
-    return parts
+        parts = [table]
+    elif _width(console, table, every, floor) <= console.width:
+        parts = [_sized(console, table, every, natural, floor)]
+    else:
+        head = every[:max(1, min(keys, len(every) - 1))]
+        groups: list[list[int]] = [[]]
+        for i in every[len(head):]:
+            if groups[-1] and _width(console, table, head + groups[-1] + [i], floor) > console.width:
+                groups.append([])
+            groups[-1].append(i)
+        parts = [_sized(console, table, head + g, natural, floor) for g in groups]
+        for k, part in enumerate(parts, 1):
+            part.title = f"{table.title or ''} (part {k} of {len(parts)})".lstrip()
+            part.caption = table.caption if k == len(parts) else None
+    for part in parts:
+        console.print(part)
 
 
 def _column_widths(console: Console, table: RichTable) -> tuple[list[int], list[int]]:
@@ -116,8 +107,7 @@ def _column_widths(console: Console, table: RichTable) -> tuple[list[int], list[
 
 
 def _subset(table: RichTable, columns: list[int], widths: list[int]) -> RichTable:
-    """A copy of `table` with only `columns` (indexes), each fixed at its width (rich then never resizes them) and
-    folding what does not fit it (never an ellipsis)."""
+    """`table` with only `columns` (indexes), each fixed at its width (rich never resizes it) and folding (no "…")."""
     part = copy.copy(table)
     part.columns = [dataclasses.replace(table.columns[i], _index=j, width=widths[i], overflow="fold")
                     for j, i in enumerate(columns)]
@@ -156,13 +146,16 @@ def mib(x: float | None) -> str:
     return "-" if x is None else f"{x / 2**20:,.1f}"
 
 
+def is_ci(ci) -> bool:
+    """A recorded 95% CI: [lo, hi], both known."""
+    return isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci
+
+
 def with_ci(value: float | None, ci, fmt: str = ".4g") -> str:
     """'7.91 [7.2, 8.6]' where a 95% CI is recorded, else the bare value."""
     if value is None:
         return "-"
-    if isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci:
-        return f"{value:{fmt}} [{ci[0]:{fmt}}, {ci[1]:{fmt}}]"
-    return format(value, fmt)
+    return f"{value:{fmt}} [{ci[0]:{fmt}}, {ci[1]:{fmt}}]" if is_ci(ci) else format(value, fmt)
 
 
 IDENTITY = (*SERIES_FIELDS, "target")  # the job key without the batch size (bench.records.jobkey), + a fleet target
@@ -178,17 +171,14 @@ def jobs_table(records: list[dict], title: str = "", detailed: bool = False, rea
     """One row per job: latency percentiles (with CIs when detailed), throughput, memory, quality, status (with
     the reason a job did not run unless `reasons` is False: a narrow terminal prints reasons below the table)."""
     ident = identity_columns(records)
-    cols = [*ident, "batch", "p50 ms", "p99 ms"]
-    cols += ["p99.9 ms", "samples/s", "peak RSS MiB", "model MiB", "AUC", "ΔAUC", "fidelity rank corr", "CV"] \
-        if detailed else \
-        ["samples/s", "RSS MiB", "AUC", "ΔAUC"]
-    cols.append("status")
+    cols = [*ident, "batch", "p50 ms", "p99 ms", *(
+        ["p99.9 ms", "samples/s", "peak RSS MiB", "model MiB", "AUC", "ΔAUC", "fidelity rank corr", "CV"] if detailed
+        else ["samples/s", "RSS MiB", "AUC", "ΔAUC"]), "status"]
     table = Table(title, cols, numeric=set(range(len(ident), len(cols) - 1)), keys=len(ident) + 1)
     for r in records:
-        ci = r.get("latency_ci_ms") or {}
         if detailed:
-            cells = [with_ci(value_at(r, "latency_ms.p50"), ci.get("p50")),
-                     with_ci(value_at(r, "latency_ms.p99"), ci.get("p99")),
+            cells = [with_ci(value_at(r, "latency_ms.p50"), value_at(r, "latency_ci_ms.p50")),
+                     with_ci(value_at(r, "latency_ms.p99"), value_at(r, "latency_ci_ms.p99")),
                      num(value_at(r, "latency_ms.p999")),
                      with_ci(r.get("throughput_sps"), r.get("throughput_ci_sps"), ",.0f"),
                      mib(r.get("peak_rss_bytes")), mib(r.get("model_bytes")), num(value_at(r, "quality.auc"), ".4f"),
@@ -215,13 +205,10 @@ def _status(r: dict, width: int | None = 80) -> Cell:
 
 def load_table(records: list[dict]) -> Table | None:
     """Every point measured under load: target and achieved rate, latency percentiles."""
-    rows = []
     ident = identity_columns(records)
-    for r in records:
-        for p in load_points(r):
-            rows.append([str(r.get(f)) for f in ident] + [str(r.get("batch_size")), p["setting"],
-                         num(p["target_qps"], ",.1f"), num(p["achieved_qps"], ",.1f"), num(p["samples_per_s"], ",.0f"),
-                         with_ci(p["p50"], p["p50_ci"]), with_ci(p["p99"], p["p99_ci"])])
+    rows = [[str(r.get(f)) for f in ident] + [str(r.get("batch_size")), p["setting"], num(p["target_qps"], ",.1f"),
+             num(p["achieved_qps"], ",.1f"), num(p["samples_per_s"], ",.0f"), with_ci(p["p50"], p["p50_ci"]),
+             with_ci(p["p99"], p["p99_ci"])] for r in records for p in load_points(r)]
     if not rows:
         return None
     cols = [*ident, "batch", "load", "target QPS", "achieved QPS", "samples/s", "p50 ms", "p99 ms"]
@@ -236,3 +223,23 @@ def problems_table(records: list[dict]) -> Table | None:
     ident = identity_columns(records)
     rows = [[str(r.get(f)) for f in ident] + [str(r.get("batch_size")), _status(r, None)] for r in bad]
     return Table("Jobs without a measurement", [*ident, "batch", "status"], rows, keys=len(ident) + 1)
+
+
+def targets_table(records: list[dict]) -> Table | None:
+    """A fleet run's per-target comparison: one row per (variant, backend, scenario, batch), a samples/s and a p99
+    column per target; None off a fleet."""
+    fleet = [r for r in records if r.get("target") and r.get("status") == "ok"]
+    if not fleet:
+        return None
+    targets = sorted({r["target"] for r in fleet})
+    row_key = ("variant", "backend", "scenario", "batch_size")
+    cells = {(tuple(r.get(k) for k in row_key), r["target"]): r for r in fleet}
+    rows = []
+    for key in sorted({k for k, _ in cells}, key=lambda k: tuple(str(v) for v in k[:3]) + (k[3] or 0,)):
+        row = [str(v) for v in key]
+        for r in (cells.get((key, t), {}) for t in targets):  # '-' where the target does not run the job
+            row += [num(r.get("throughput_sps"), ",.0f"), num(value_at(r, "latency_ms.p99"), ".4g")]
+        rows.append(row)
+    cols = ["variant", "backend", "scenario", "batch"] + [f"{t} {m}" for t in targets for m in ("samples/s", "p99 ms")]
+    return Table("Per target: throughput and p99", cols, rows, numeric=set(range(3, len(cols))),
+                 note="one column pair per fleet target; '-' where the target does not run that job")

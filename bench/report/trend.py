@@ -26,15 +26,10 @@ def trend(history: History, select: dict, metric: str) -> pd.DataFrame:
         get_metric(metric)
     except ValueError as e:
         raise UserError(f"--metric: {e}") from None
-    gates = history.gate_status()
-    rows = []
-    for run, rec in history.records():
-        if rec.get("status") != "ok" or not matches(rec, select):
-            continue
-        gate = gates.get(run["run_id"])
-        rows.append({"run_id": run["run_id"], "started_at": run["started_at"], "git": run["git_revision"],
-                     **{k: rec.get(k) for k in SERIES}, metric: value_at(rec, metric),
-                     "gate": "-" if gate is None else ("pass" if gate else "fail")})
+    gates = {run_id: "pass" if passed else "fail" for run_id, passed in history.gate_status().items()}
+    rows = [{"run_id": run["run_id"], "started_at": run["started_at"], "git": run["git_revision"],
+             **{k: rec.get(k) for k in SERIES}, metric: value_at(rec, metric), "gate": gates.get(run["run_id"], "-")}
+            for run, rec in history.records() if rec.get("status") == "ok" and matches(rec, select)]
     return pd.DataFrame(rows, columns=["run_id", "started_at", "git", *SERIES, metric, "gate"])
 
 
@@ -46,16 +41,13 @@ def chart_name(metric: str, select: dict) -> str:
 
 def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
     """One line per (variant, backend, scenario, batch) over run start time; failed gates marked with a red x."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(11, 4.5))
+    fig = Figure(figsize=(11, 4.5))
+    ax = fig.subplots()
     times = pd.to_datetime(df["started_at"], utc=True, format="ISO8601")
     failed_label = "gate failed"
-    for key, group in df.assign(t=times).groupby(SERIES, sort=True):
-        variant, backend, scenario, batch = key
+    for (variant, backend, scenario, batch), group in df.assign(t=times).groupby(SERIES, sort=True):
         ax.plot(group["t"], group[metric], marker="o", label=f"{variant} {backend} {scenario} b{batch}")
         failed = group[group["gate"] == "fail"]
         if len(failed):
@@ -70,7 +62,6 @@ def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
     fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 

@@ -17,9 +17,7 @@ def speedup(run_path: Path, base: dict, rec: dict, statistic: str = "p50") -> Es
     a one-replica side cannot show its between-process noise, which is then assumed (bench.stats.hboot.ratio)."""
     run = RunDir(run_path)
     groups_base, groups_rec = replica_raws(run, base), replica_raws(run, rec)
-    if not groups_base or not groups_rec:
-        return None
-    return ratio(groups_rec, groups_base, statistic, paired=True)
+    return ratio(groups_rec, groups_base, statistic, paired=True) if groups_base and groups_rec else None
 
 
 def speedup_label(up: Estimate, digits: int = 2) -> str:
