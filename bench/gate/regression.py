@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 
 from bench.errors import UserError
-from bench.gate import power
 from bench.gate.evaluate import fmt_number, unresolved_in
-from bench.gate.result import FAIL, SKIP, Check, GateResult
+from bench.gate.result import FAIL, INCONCLUSIVE, PASS, SKIP, Check, GateResult
 from bench.records.jobkey import JobKey
 from bench.records.rundir import RunDir, replica_raws
 from bench.records.schema import value_at
@@ -17,6 +16,7 @@ from bench.stats.percentiles import PERCENTILES
 # metric -> the statistic of the raw latencies whose ratio's CI (bench.stats.hboot.ratio) decides significance
 STATISTICS = {**{f"latency_ms.{q}": q for q in (*PERCENTILES, "mean")}, "throughput_sps": "mean"}
 DEFAULT_METRICS = ("latency_ms.p50", "latency_ms.p99", "throughput_sps")
+BUSIER = 0.10  # of the cores' time: how much more other processes must take during the candidate to call it busier
 
 
 def parse_threshold(text: str) -> float:
@@ -38,6 +38,29 @@ def parse_metrics(text: str | None) -> tuple[str, ...]:
         raise UserError(f"--metrics: unknown regression metric {', '.join(bad) or repr(text)}; "
                         f"valid: {', '.join(aliases)} (or {', '.join(STATISTICS)})")
     return names
+
+
+def busier_candidate(base: dict, cand: dict) -> bool:
+    """The candidate's record says its host was busy (noise.busy), and other processes took a larger share of its
+    cores than during the baseline, by more than BUSIER: contention alone could make it look slower."""
+    share = [(r.get("noise") or {}).get("others_cpu_share") or 0.0 for r in (base, cand)]
+    return bool((cand.get("noise") or {}).get("busy")) and share[1] - share[0] > BUSIER
+
+
+def decide(surely_worse: float, mde: float, threshold: float, paired: bool, busier: bool, reps: str) -> tuple[str, str]:
+    """(verdict, note). Fail when the whole CI lies beyond the threshold (`surely_worse`: how much worse B is at the
+    CI's optimistic end); inconclusive when the minimum detectable effect exceeds the threshold (or, comparing runs
+    made at different times, when the candidate's host was busier and the CI says fail: that cannot be told from a
+    regression); pass otherwise."""
+    if surely_worse > threshold and busier and not paired:
+        return INCONCLUSIVE, ("host busier during the candidate run: a sequential comparison cannot tell that from a "
+                              "regression; use --rerun")
+    if surely_worse > threshold:
+        return FAIL, f"worse beyond the threshold across the whole CI ({reps})"
+    if mde > threshold:
+        return INCONCLUSIVE, (f"noise too high: MDE {mde:.0%} > {threshold:.0%} ({reps}); more replicas (--repeat) "
+                              "or --rerun")
+    return PASS, f"MDE {mde:.1%} ({reps})"
 
 
 def _label(record: dict) -> str:
@@ -73,7 +96,7 @@ def compare_metric(metric: str, base: dict, cand: dict, groups_a: list, groups_b
     short = [f"{side}: {why}" for side, rec, groups in (("baseline", base, groups_a), ("candidate", cand, groups_b))
              if statistic in PERCENTILES and (why := unresolved_in(rec, statistic, sum(len(g) for g in groups)))]
     verdict, note = (SKIP, f"{statistic} not resolvable; {'; '.join(short)}") if short else \
-        power.decide(surely_worse, est.mde, threshold, paired, power.busier_candidate(base, cand), reps)
+        decide(surely_worse, est.mde, threshold, paired, busier_candidate(base, cand), reps)
     return Check("regression", job, metric, f"worse by <= {threshold:.0%}", measured, f"{threshold - worse:+.1%}",
                  verdict, note)
 

@@ -14,14 +14,16 @@ from bench.gate.evaluate import fmt_number, matches
 from bench.recommend.judge import (
     OBJECTIVES,
     SPEED_AXES,
+    Candidate,
     Miss,
+    SearchResult,
+    Trial,
     metric_value,
     misses,
     pareto_front,
     quality_axis,
     rank_key,
 )
-from bench.recommend.trials import Candidate, SearchResult, Trial
 from bench.records.schema import value_at
 
 
