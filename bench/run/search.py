@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from itertools import accumulate
 from pathlib import Path
 
 from bench.config.sweep import SweepConfig, TimingConfig
@@ -100,8 +101,7 @@ class Search:
         for variant in dict.fromkeys(v for v, _ in pairs):
             cands = [Candidate(v, b, batch, threads) for v, b in pairs if v == variant]
             if time.monotonic() - self.start > SCREEN_SHARE * self.budget:
-                for c in cands:
-                    result.rejected[(c.variant, c.backend)] = "not tried: time budget"
+                result.rejected.update({(c.variant, c.backend): "not tried: time budget" for c in cands})
                 continue
             self.log(f"screen {variant}: quality on {', '.join(c.backend for c in cands)} "
                      f"({self.remaining():.0f} s left)")
@@ -127,15 +127,12 @@ class Search:
 
     def affordable(self, cands: list[Candidate], timing: TimingConfig, reserve: float) -> int:
         """How many of these candidates (in order) fit in the time left, keeping `reserve` seconds back."""
-        left, n = self.remaining() - reserve, 0
-        for c in cands:
-            p50_s = self.p50_ms.get((c.variant, c.backend, c.batch_size), 0.0) / 1e3
-            window = min(timing.max_duration_s, max(timing.min_duration_s, timing.target_iters() * p50_s))
-            left -= self.job_s + timing.warmup_s + window
-            if left < 0:
-                break
-            n += 1
-        return n
+        left = self.remaining() - reserve
+        windows = (timing.target_iters() * self.p50_ms.get((c.variant, c.backend, c.batch_size), 0.0) / 1e3
+                   for c in cands)
+        costs = (self.job_s + timing.warmup_s + min(timing.max_duration_s, max(timing.min_duration_s, w))
+                 for w in windows)
+        return sum(spent <= left for spent in accumulate(costs))
 
     def run(self, pairs: list[tuple[str, str]], batch_sizes: list[int]) -> SearchResult:
         result = SearchResult()
@@ -163,20 +160,16 @@ class Search:
             if best:
                 self.log(f"{stage}: best so far {best[0].candidate.label()}")
             cands = [t.candidate for t in best[:max(FINALISTS, math.ceil(len(best) * KEEP))]]
-        result.finalists = self.final(cands[:FINALISTS], result)
+        self.final(cands[:FINALISTS], result)
         result.elapsed_s = time.monotonic() - self.start
         return result
 
-    def next_best(self, result: SearchResult) -> list[Candidate]:
-        """Every configuration whose latest short measurement met every budget, best first."""
-        latest = [t for t in result.latest().values() if t.stage != "final"]
-        return [t.candidate for t in self.ranked(latest, result) if not misses(t.record, self.budgets)]
-
-    def final(self, finalists: list[Candidate], result: SearchResult) -> list[Candidate]:
+    def final(self, finalists: list[Candidate], result: SearchResult) -> None:
         """The finalists with the full statistics; while none of those meets every budget, the next-best
-        configurations (that met them in shorter windows), two at a time, with the same statistics, as time allows.
-        Returns every configuration measured in the final."""
-        queue = finalists + [c for c in self.next_best(result) if c not in finalists]
+        configurations (that met them in shorter windows), two at a time, with the same statistics, as time allows."""
+        shorter = self.ranked([t for t in result.latest().values() if t.stage != "final"], result)
+        queue = finalists + [t.candidate for t in shorter if t.candidate not in finalists
+                             and not misses(t.record, self.budgets)]
         measured: list[Candidate] = []
         while queue:
             group = queue[:FINALISTS][:self.affordable(queue[:FINALISTS], FINAL_TIMING, SLACK * self.budget)]
@@ -194,4 +187,3 @@ class Search:
                 break
         if measured:
             result.rounds.append(f"final: {len(measured)} configurations, full statistics")
-        return measured
