@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import astuple, dataclass, fields
+from dataclasses import asdict, astuple, dataclass, fields
 from typing import Any
 
 
@@ -32,10 +32,7 @@ class JobKey:
         return iter(astuple(self))
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(zip(FIELDS, astuple(self), strict=True))
-
-    def __str__(self) -> str:
-        return " ".join(str(v) for v in astuple(self))
+        return asdict(self)
 
 
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(JobKey))
