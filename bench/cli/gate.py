@@ -43,12 +43,6 @@ def resolve_baseline(ref: str, candidate: RunDir, db: Path) -> RunDir | None:
     return open_run(base.path, "baseline") if base else None
 
 
-def no_baseline(ref: str) -> GateResult:
-    """The first run of a new history has nothing to regress from: say so, do not fail."""
-    note = f"no {ref} baseline in the history yet: regression not checked"
-    return GateResult("regression", ref, [Check("regression", "-", "-", "-", "-", "-", SKIP, note)])
-
-
 def rerun_regression(console: Console, base: RunDir, run: RunDir, threshold: float, names: tuple[str, ...],
                      strict: bool, repeat: int) -> GateResult:
     """Re-measure both runs' shared jobs now, interleaved, and judge the candidate on those measurements."""
@@ -94,8 +88,9 @@ def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: st
         results.append(rerun_regression(console, base, run, threshold, names, strict, repeat))
     elif base:
         results.append(evaluate_regression(base, run, threshold, names, strict=strict))
-    elif baseline:
-        results.append(no_baseline(baseline))
+    elif baseline:  # the first run of a new history has nothing to regress from: say so, do not fail
+        note = f"no {baseline} baseline in the history yet: regression not checked"
+        results.append(GateResult("regression", baseline, [Check("regression", "-", "-", "-", "-", "-", SKIP, note)]))
     print_table(console, output.table(results, title=f"gate {run.run_id}"), 2)
     ok = all(r.passed for r in results)
     console.print(("[green]" if ok else "[bold red]") + output.summary(results), highlight=False)

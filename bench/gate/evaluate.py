@@ -19,7 +19,9 @@ def fmt_number(x: float) -> str:
     return text.lstrip("-") if float(text.replace(",", "")) == 0 else text
 
 
-def _matches_one(value, pattern) -> bool:
+def _matches(value, pattern) -> bool:
+    if isinstance(pattern, list):
+        return any(_matches(value, p) for p in pattern)
     if isinstance(pattern, str):
         return value is not None and fnmatchcase(str(value), pattern)
     return value == pattern and isinstance(value, bool) == isinstance(pattern, bool)
@@ -27,12 +29,7 @@ def _matches_one(value, pattern) -> bool:
 
 def matches(record: dict, select: dict) -> bool:
     """Every selector key matches: globs for strings, equality for numbers, any-of for lists."""
-    for key, pattern in select.items():
-        value = value_at(record, key)
-        options = pattern if isinstance(pattern, list) else [pattern]
-        if not any(_matches_one(value, p) for p in options):
-            return False
-    return True
+    return all(_matches(value_at(record, key), pattern) for key, pattern in select.items())
 
 
 def check_select_keys(budgets: Budgets, records: list[dict], source: str) -> None:
@@ -45,7 +42,8 @@ def check_select_keys(budgets: Budgets, records: list[dict], source: str) -> Non
                                 f"not a field of any record; fields: {', '.join(fields)}")
 
 
-def _unit_text(x: float, limit: Limit) -> str:
+def unit_text(x: float, limit: Limit) -> str:
+    """A stored value in the unit the limit was written in."""
     return f"{fmt_number(in_unit(x, limit.metric, limit.unit))}{' ' + limit.unit if limit.unit else ''}"
 
 
@@ -73,11 +71,11 @@ def judge(label: str, record: dict, limit: Limit, strict: bool) -> Check:
         judged, note = (ci[1] if limit.upper else ci[0]), "strict: judged the pessimistic CI end"
     elif strict:
         note = "strict: no CI recorded, judged the measured value"
-    measured = _unit_text(value, limit) + (f" [{_unit_text(ci[0], limit)}, {_unit_text(ci[1], limit)}]" if ci else "")
+    measured = unit_text(value, limit) + (f" [{unit_text(ci[0], limit)}, {unit_text(ci[1], limit)}]" if ci else "")
     headroom = (limit.value - judged) if limit.upper else (judged - limit.value)
     relative = headroom / abs(limit.value) if limit.value else None
     shown_relative = relative is not None and abs(relative) < 10
-    margin = _unit_text(headroom, limit) + (f" ({relative:+.0%})" if shown_relative else "")
+    margin = unit_text(headroom, limit) + (f" ({relative:+.0%})" if shown_relative else "")
     return Check(label, job, path, limit.text, measured, margin, PASS if limit.holds(judged) else FAIL, note)
 
 

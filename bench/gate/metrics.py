@@ -36,11 +36,8 @@ SUFFIXES = (("_ms", "time", "ms"), ("_s", "time", "s"), ("_bytes", "bytes", "B")
 
 
 def _metric(path: str) -> Metric:
-    for part in reversed(path.split(".")):
-        for suffix, kind, unit in SUFFIXES:
-            if part.endswith(suffix):
-                return Metric(path, kind, unit)
-    return Metric(path, "number", "")
+    return next((Metric(path, kind, unit) for part in reversed(path.split(".")) for suffix, kind, unit in SUFFIXES
+                 if part.endswith(suffix)), Metric(path, "number", ""))
 
 
 def _numbers(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
@@ -53,12 +50,8 @@ def _numbers(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
                 yield from _numbers(arg, f"{prefix}{name}.")
 
 
-def _catalog() -> dict[str, Metric]:
-    """Every measurement the record schema types as a number (bench/records/schema.py) is gateable."""
-    return {path: _metric(path) for path in _numbers(Record)}
-
-
-METRICS = _catalog()
+# Every measurement the record schema types as a number (bench/records/schema.py) is gateable.
+METRICS = {path: _metric(path) for path in _numbers(Record)}
 
 
 def get_metric(path: str) -> Metric:

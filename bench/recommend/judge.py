@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.gate.budgets import Budgets, Limit, rule_label
-from bench.gate.evaluate import fmt_number, matches
-from bench.gate.metrics import in_unit
+from bench.gate.evaluate import matches, unit_text
 from bench.records.schema import value_at
 from bench.stats.percentiles import PERCENTILES
 
@@ -87,9 +86,7 @@ class Miss:
         path = self.limit.metric.path
         if self.value is None:
             return f"{path} not measured (budget '{self.limit.text}')"
-        shown = fmt_number(in_unit(self.value, self.limit.metric, self.limit.unit))
-        unit = f" {self.limit.unit}" if self.limit.unit else ""
-        return f"{path} {shown}{unit} breaks '{self.limit.text}'"
+        return f"{path} {unit_text(self.value, self.limit)} breaks '{self.limit.text}'"
 
 
 def misses(record: dict, budgets: Budgets, quality_only: bool = False) -> list[Miss]:
