@@ -17,7 +17,7 @@ from bench.config.validation import lookup
 from bench.errors import UserError
 from bench.gate.budgets import load_budgets
 from bench.recommend import output
-from bench.recommend.judge import OBJECTIVES, quality_axis
+from bench.recommend.judge import OBJECTIVES
 from bench.report.tables import print_table
 from bench.run.search import Search
 from bench.run.sweep import Sweep
@@ -72,17 +72,13 @@ def recommend(console: Console, base: SweepConfig, budgets_path: Path, objective
     result = search.run(pairs, sweep.batch_sizes)
     result.rejected.update(unrunnable)
     outcome = output.decide(result, budgets, objective)
-    lines = output.reasons(outcome, result, budgets, objective)
-    misses = output.closest_misses(result, budgets)
-    axis = quality_axis(budgets, [t.record for t in outcome.latest])
-    quality = axis[0] if axis else None
     title = f"recommend {sweep.family.name}/{sweep.preset}: objective {objective}, budgets {budgets_path}"
-    md = output.write_markdown(out / "recommendation.md", outcome, result, lines, misses, quality, title)
+    md = output.write_markdown(out / "recommendation.md", outcome, result, title)
     chart = output.draw_front(out / "pareto.png", outcome)
-    _print(console, outcome, quality, lines, misses, result.elapsed_s)
+    _print(console, outcome, result.elapsed_s)
     (out / "recommendation.json").write_text(json.dumps({
-        "chosen": outcome.chosen and output.config_for(base, outcome.chosen.candidate),
-        "reasons": lines, "closest_misses": misses, "rounds": result.rounds, "elapsed_s": result.elapsed_s,
+        "chosen": outcome.chosen and output.config_for(base, outcome.chosen.candidate), "reasons": outcome.reasons,
+        "closest_misses": outcome.misses, "rounds": result.rounds, "elapsed_s": result.elapsed_s,
         "pareto_front": [output.config_for(base, t.candidate) for t in outcome.front]}, indent=1))
     console.print(f"details: {md}" + (f"; Pareto chart: {chart}" if chart else ""), soft_wrap=True, highlight=False)
     if outcome.chosen is None:
@@ -93,18 +89,17 @@ def recommend(console: Console, base: SweepConfig, budgets_path: Path, objective
     return True
 
 
-def _print(console: Console, outcome, quality: str | None, lines: list[str], misses: list[str],
-           elapsed: float) -> None:
+def _print(console: Console, outcome: output.Outcome, elapsed: float) -> None:
     table = Table(title=f"configurations measured ({elapsed:.0f} s), best first", header_style="bold")
     for i, name in enumerate(output.HEADER):  # batch ... quality are numbers: never wrapped nor cut
         numeric = 2 <= i < output.HEADER.index("stage")
         table.add_column(name, no_wrap=numeric, justify="right" if numeric else "left")
-    for row in output.table_rows(outcome, quality)[:15]:
+    for row in output.table_rows(outcome)[:15]:
         table.add_row(*map(Text, row))
     print_table(console, table, keys=4)
-    for line in lines:
+    for line in outcome.reasons:
         console.print(f"  not chosen: {line}", soft_wrap=True, highlight=False)
     if outcome.chosen is None:
         console.print("[bold red]no configuration meets every budget[/]; closest misses:", highlight=False)
-        for m in misses:
+        for m in outcome.misses:
             console.print(f"  {m}", soft_wrap=True, highlight=False)

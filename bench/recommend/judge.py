@@ -4,6 +4,7 @@ value, misses, Pareto front."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -107,8 +108,7 @@ def misses(record: dict, budgets: Budgets, quality_only: bool = False) -> list[M
 def objective_value(record: dict, objective: str) -> float:
     """Larger is better, whatever the objective (latencies and sizes are negated); -inf when unknown."""
     path, larger = OBJECTIVES[objective]
-    value = metric_value(record, path)
-    if value is None:
+    if (value := metric_value(record, path)) is None:
         return float("-inf")
     return value if larger else -value
 
@@ -116,33 +116,22 @@ def objective_value(record: dict, objective: str) -> float:
 def rank_key(record: dict, budgets: Budgets, objective: str) -> tuple:
     """Sort key, best first: configurations that meet every budget, by objective; then the closest misses."""
     broken = misses(record, budgets)
-    worst = max((m.relative for m in broken), default=0.0)
-    return (bool(broken), worst if broken else 0.0, -objective_value(record, objective))
+    return bool(broken), max((m.relative for m in broken), default=0.0), -objective_value(record, objective)
 
 
 def quality_axis(budgets: Budgets, records: list[dict]) -> tuple[str, bool] | None:
     """The quality metric the budgets limit (a floor: larger is better), else the first one the records have."""
-    for rule in budgets.rules:
-        for limit in rule.limits.values():
-            if limit.metric.path.startswith("quality."):
-                return limit.metric.path, not limit.upper
+    limited = ((limit.metric.path, not limit.upper) for rule in budgets.rules for limit in rule.limits.values()
+               if limit.metric.path.startswith("quality."))
     known = ("quality.auc_delta", "quality.rank_corr", "quality.recall_at_k_truth_delta", "quality.ndcg_at_10_delta")
-    for path in known:
-        if any(metric_value(r, path) is not None for r in records):
-            return path, True
-    return None
+    measured = ((path, True) for path in known if any(metric_value(r, path) is not None for r in records))
+    return next(chain(limited, measured), None)
 
 
 def pareto_front(records: list[dict], axes: tuple[tuple[str, bool], ...]) -> list[dict]:
     """Records no other record beats on every axis (each axis: metric path, larger is better)."""
-    points = []
-    for r in records:
-        values = [metric_value(r, path) for path, _ in axes]
-        if None not in values:
-            points.append((r, [v if larger else -v for v, (_, larger) in zip(values, axes, strict=True)]))
-    front = []
-    for r, p in points:
-        dominated = any(all(a >= b for a, b in zip(q, p, strict=True)) and q != p for _, q in points)
-        if not dominated:
-            front.append(r)
-    return front
+    signs = [1 if larger else -1 for _, larger in axes]
+    rows = [(r, [metric_value(r, path) for path, _ in axes]) for r in records]
+    points = [(r, [s * v for s, v in zip(signs, values, strict=True)]) for r, values in rows if None not in values]
+    return [r for r, p in points
+            if not any(q != p and all(a >= b for a, b in zip(q, p, strict=True)) for _, q in points)]

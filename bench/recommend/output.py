@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -34,6 +34,9 @@ class Outcome:
     chosen: Trial | None
     latest: list[Trial]  # one per candidate timed past the screen (or screened only), best first
     front: list[Trial]
+    quality: str | None = None  # the quality metric of the front and the table (bench.recommend.judge.quality_axis)
+    reasons: list[str] = field(default_factory=list)  # why not the others: reasons()
+    misses: list[str] = field(default_factory=list)  # closest_misses()
 
 
 def _latest(result: SearchResult) -> list[Trial]:
@@ -51,9 +54,12 @@ def judged(latest: list[Trial], result: SearchResult) -> list[Trial]:
 def decide(result: SearchResult, budgets: Budgets, objective: str) -> Outcome:
     latest = sorted(_latest(result), key=lambda t: rank_key(t.record, budgets, objective))
     chosen = next((t for t in judged(latest, result) if not misses(t.record, budgets)), None)
-    axes = SPEED_AXES + tuple(a for a in [quality_axis(budgets, [t.record for t in latest])] if a)
-    ids = {id(r) for r in pareto_front([t.record for t in latest if not misses(t.record, budgets)], axes)}
-    return Outcome(chosen, latest, [t for t in latest if id(t.record) in ids])
+    axis = quality_axis(budgets, [t.record for t in latest])
+    feasible = [t.record for t in latest if not misses(t.record, budgets)]
+    ids = {id(r) for r in pareto_front(feasible, SPEED_AXES + ((axis,) if axis else ()))}
+    outcome = Outcome(chosen, latest, [t for t in latest if id(t.record) in ids], axis and axis[0])
+    outcome.reasons, outcome.misses = reasons(outcome, result, budgets, objective), closest_misses(result, budgets)
+    return outcome
 
 
 def _speed(record: dict) -> str:
@@ -70,11 +76,6 @@ def _ratio(record: dict, chosen: dict, objective: str) -> str:
     if larger:
         return f"{a / b:.2f}x the recommended {path}"
     return f"{path} {a / b:.2f}x the recommended one"
-
-
-def _neighbours(c: Candidate, chosen: Candidate) -> bool:
-    """Configurations that differ from the chosen one in exactly one dimension."""
-    return sum(a != b for a, b in zip(astuple(c), astuple(chosen), strict=True)) == 1
 
 
 def reasons(outcome: Outcome, result: SearchResult, budgets: Budgets, objective: str) -> list[str]:
@@ -99,8 +100,8 @@ def reasons(outcome: Outcome, result: SearchResult, budgets: Budgets, objective:
         return lines
     chosen = outcome.chosen
     same_stage = {t.stage: t.record for t in result.trials if t.candidate == chosen.candidate}
-    for t in outcome.latest:
-        if t is chosen or not _neighbours(t.candidate, chosen.candidate):
+    for t in outcome.latest:  # the neighbours: configurations that differ from the chosen one in exactly one dimension
+        if sum(a != b for a, b in zip(astuple(t.candidate), astuple(chosen.candidate), strict=True)) != 1:
             continue
         broken = misses(t.record, budgets)
         if broken:
@@ -162,17 +163,16 @@ def write_config(path: Path, base: SweepConfig, chosen: Trial, objective: str) -
     return path
 
 
-def table_rows(outcome: Outcome, axes_quality: str | None) -> list[list[str]]:
+def table_rows(outcome: Outcome) -> list[list[str]]:
     rows = []
-    front = {id(t) for t in outcome.front}
     for t in outcome.latest:
         r = t.record
-        q = value_at(r, axes_quality) if axes_quality else None
+        q = value_at(r, outcome.quality) if outcome.quality else None
         rows.append([t.candidate.variant, t.candidate.backend, str(t.candidate.batch_size), str(t.candidate.threads),
                      f"{r.get('throughput_sps') or 0:,.0f}", fmt_number(metric_value(r, "latency_ms.p50") or 0),
                      fmt_number(metric_value(r, "latency_ms.p99") or 0), f"{(r.get('model_bytes') or 0) / 1e6:.2f}",
                      "-" if q is None else f"{q:+.4f}", t.stage,
-                     ("chosen" if t is outcome.chosen else "front" if id(t) in front else "")])
+                     "chosen" if t is outcome.chosen else "front" if any(t is f for f in outcome.front) else ""])
     return rows
 
 
@@ -180,33 +180,30 @@ HEADER = ["variant", "backend", "batch", "threads", "samples/s", "p50 ms", "p99 
           "stage", ""]
 
 
-def write_markdown(path: Path, outcome: Outcome, result: SearchResult, lines: list[str], misses_text: list[str],
-                   quality_path: str | None, title: str) -> Path:
+def write_markdown(path: Path, outcome: Outcome, result: SearchResult, title: str) -> Path:
     md = [f"# {title}", "", f"searched {result.elapsed_s:.0f} s: " + "; ".join(result.rounds or ["screen only"]), ""]
     if outcome.chosen:
         md += [f"**recommended: {outcome.chosen.candidate.label()}** — {_speed(outcome.chosen.record)}", ""]
     else:
-        md += ["**no configuration meets every budget**", "", *[f"- {m}" for m in misses_text], ""]
-    md += ["## why not the others", "", *[f"- {line}" for line in lines], "",
-           f"## configurations (latest measurement; quality = {quality_path or 'none'})", "",
+        md += ["**no configuration meets every budget**", "", *[f"- {m}" for m in outcome.misses], ""]
+    md += ["## why not the others", "", *[f"- {line}" for line in outcome.reasons], "",
+           f"## configurations (latest measurement; quality = {outcome.quality or 'none'})", "",
            "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    md += ["| " + " | ".join(row) + " |" for row in table_rows(outcome, quality_path)]
+    md += ["| " + " | ".join(row) + " |" for row in table_rows(outcome)]
     path.write_text("\n".join(md) + "\n")
     return path
 
 
 def draw_front(path: Path, outcome: Outcome) -> Path | None:
     """p99 against throughput of every configuration timed; the Pareto front labelled, the choice starred."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     points = [(t, metric_value(t.record, "latency_ms.p99"), t.record.get("throughput_sps")) for t in outcome.latest]
     points = [(t, x, y) for t, x, y in points if x and y]
     if not points:
         return None
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig = Figure(figsize=(8, 5), layout="tight")
+    ax = fig.subplots()
     ax.scatter([x for _, x, _ in points], [y for _, _, y in points], s=18, color="0.6", label="measured")
     front = sorted((p for p in points if any(p[0] is f for f in outcome.front)), key=lambda p: p[1])
     if front:
@@ -215,18 +212,11 @@ def draw_front(path: Path, outcome: Outcome) -> Path | None:
         for k, (t, x, y) in enumerate(front):
             ax.annotate(f"{t.candidate.variant}/{t.candidate.backend}/b{t.candidate.batch_size}/t{t.candidate.threads}",
                         (x, y), fontsize=7, xytext=(5, 8 if k % 2 else -10), textcoords="offset points")
-    if outcome.chosen:
-        chosen = next(((x, y) for t, x, y in points if t is outcome.chosen), None)
-        if chosen:
-            ax.plot(*chosen, "*", color="tab:red", markersize=16, label="recommended")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("p99 latency (ms)")
-    ax.set_ylabel("throughput (samples/s)")
+    for _, x, y in (p for p in points if p[0] is outcome.chosen):
+        ax.plot(x, y, "*", color="tab:red", markersize=16, label="recommended")
+    ax.set(xscale="log", yscale="log", xlabel="p99 latency (ms)", ylabel="throughput (samples/s)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
     fig.savefig(path)
     fig.savefig(path.with_suffix(".svg"))
-    plt.close(fig)
     return path
