@@ -1,9 +1,8 @@
-"""What a `recommend` search measured (candidates, trials, the result) and how it judges them: budget limits, objective
-value, misses, Pareto front."""
+"""How `recommend` judges one measured configuration: budget limits, objective value, misses, Pareto front."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
@@ -19,40 +18,6 @@ OBJECTIVES = {  # name -> (record metric, larger is better)
     "p99": ("latency_ms.p99", False),
     "size": ("model_bytes", False),
 }
-SPEED_AXES = (("throughput_sps", True), ("latency_ms.p99", False), ("model_bytes", False))
-
-
-@dataclass(frozen=True, order=True)
-class Candidate:
-    """One deployable configuration."""
-
-    variant: str
-    backend: str
-    batch_size: int
-    threads: int
-
-    def label(self) -> str:
-        return f"{self.variant} on {self.backend}, batch {self.batch_size}, {self.threads} thread" + \
-            ("s" if self.threads > 1 else "")
-
-
-@dataclass
-class Trial:
-    candidate: Candidate
-    stage: str  # "screen", "round 1", ..., "final"
-    record: dict
-
-
-@dataclass
-class SearchResult:
-    trials: list[Trial] = field(default_factory=list)
-    rejected: dict[tuple[str, str], str] = field(default_factory=dict)  # (variant, backend) -> why never timed
-    quality: dict[tuple[str, str], dict] = field(default_factory=dict)  # screened quality per (variant, backend)
-    elapsed_s: float = 0.0
-    rounds: list[str] = field(default_factory=list)
-
-    def latest(self) -> dict[Candidate, Trial]:
-        return {t.candidate: t for t in self.trials}
 
 
 def metric_value(record: dict, path: str) -> float | None:

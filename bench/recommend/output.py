@@ -11,20 +11,11 @@ import yaml
 from bench.config.sweep import SweepConfig
 from bench.gate.budgets import Budgets, rule_label
 from bench.gate.evaluate import fmt_number, matches
-from bench.recommend.judge import (
-    OBJECTIVES,
-    SPEED_AXES,
-    Candidate,
-    Miss,
-    SearchResult,
-    Trial,
-    metric_value,
-    misses,
-    pareto_front,
-    quality_axis,
-    rank_key,
-)
+from bench.recommend.judge import OBJECTIVES, Miss, metric_value, misses, pareto_front, quality_axis, rank_key
+from bench.recommend.trials import Candidate, SearchResult, Trial
 from bench.records.schema import value_at
+
+SPEED_AXES = (("throughput_sps", True), ("latency_ms.p99", False), ("model_bytes", False))  # the front's, + quality
 
 
 @dataclass

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from bench.config.sweep import SweepConfig, TimingConfig
 from bench.gate.budgets import Budgets
-from bench.recommend.judge import Candidate, SearchResult, Trial, misses, rank_key
+from bench.recommend.judge import misses, rank_key
+from bench.recommend.trials import Candidate, SearchResult, Trial
 from bench.run.sweep import Sweep
 
 KEEP = 1 / 3  # share of configurations that survive a round
