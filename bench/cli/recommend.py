@@ -39,11 +39,10 @@ def search_space(sweep: Sweep) -> tuple[list[tuple[str, str]], dict[tuple[str, s
     pairs, unrunnable = [], {}
     for v in sweep.variants:
         for b in sweep.backends:
-            ok, why = (b.cls.supports(v.formats, b.device) if b.available else (False, b.reason))
-            if ok:  # a technique that does not fit the model (e.g. no student) is never timed
-                why = v.skip_reason(sweep.ws, b.cls.pick_format(v.formats))
-                ok = why is None
-            if ok:
+            ok, why = b.cls.supports(v.formats, b.device) if b.available else (False, b.reason)
+            # a technique that does not fit the model (e.g. no student) is never timed
+            why = v.skip_reason(sweep.ws, b.cls.pick_format(v.formats)) if ok else why
+            if why is None:
                 pairs.append((v.name, b.name))
             else:
                 unrunnable[(v.name, b.name)] = f"cannot run: {why}"  # grouped on output

@@ -63,10 +63,6 @@ def decide(surely_worse: float, mde: float, threshold: float, paired: bool, busi
     return PASS, f"MDE {mde:.1%} ({reps})"
 
 
-def _label(record: dict) -> str:
-    return f"{record['variant']} {record['backend']} {record['scenario']} b{record['batch_size']}"
-
-
 def _groups(run: RunDir, record: dict) -> list:
     groups = replica_raws(run, record)
     if groups is None:
@@ -109,7 +105,7 @@ def evaluate_regression(baseline: RunDir, candidate: RunDir, threshold: float,
     result = GateResult("regression", str(baseline.path), strict=strict)
     base = {key(r): r for r in baseline.records()}
     for rec in candidate.records():
-        job, old = _label(rec), base.get(key(rec))
+        job, old = f"{rec['variant']} {rec['backend']} {rec['scenario']} b{rec['batch_size']}", base.get(key(rec))
         if old is None or old.get("status") != "ok":
             result.checks.append(Check("regression", job, "-", "-", "-", "-", SKIP, "no ok baseline job to compare"))
         elif rec.get("status") != "ok":

@@ -57,17 +57,10 @@ class Miss:
 
 def misses(record: dict, budgets: Budgets, quality_only: bool = False) -> list[Miss]:
     """Every limit of every rule that selects this record and does not hold."""
-    out = []
-    for i, rule in enumerate(budgets.rules):
-        if not matches(record, rule.select):
-            continue
-        for limit in rule.limits.values():
-            if quality_only and not limit.metric.path.startswith("quality."):
-                continue
-            value = metric_value(record, limit.metric.path)
-            if value is None or not limit.holds(value):
-                out.append(Miss(rule_label(rule, i), limit, value))
-    return out
+    checked = [(rule_label(rule, i), limit) for i, rule in enumerate(budgets.rules) if matches(record, rule.select)
+               for limit in rule.limits.values() if not quality_only or limit.metric.path.startswith("quality.")]
+    values = [(label, limit, metric_value(record, limit.metric.path)) for label, limit in checked]
+    return [Miss(label, limit, v) for label, limit, v in values if v is None or not limit.holds(v)]
 
 
 def objective_value(record: dict, objective: str) -> float:

@@ -54,9 +54,8 @@ def decide(result: SearchResult, budgets: Budgets, objective: str) -> Outcome:
 
 
 def _speed(record: dict) -> str:
-    p50, p99 = metric_value(record, "latency_ms.p50"), metric_value(record, "latency_ms.p99")
-    sps = record.get("throughput_sps") or 0
-    return f"{sps:,.0f} samples/s, p50 {fmt_number(p50 or 0)} ms, p99 {fmt_number(p99 or 0)} ms"
+    p50, p99 = (fmt_number(metric_value(record, f"latency_ms.{q}") or 0) for q in ("p50", "p99"))
+    return f"{record.get('throughput_sps') or 0:,.0f} samples/s, p50 {p50} ms, p99 {p99} ms"
 
 
 def _ratio(record: dict, chosen: dict, objective: str) -> str:
@@ -64,9 +63,7 @@ def _ratio(record: dict, chosen: dict, objective: str) -> str:
     a, b = metric_value(record, path), metric_value(chosen, path)
     if not a or not b:
         return f"{path} not comparable"
-    if larger:
-        return f"{a / b:.2f}x the recommended {path}"
-    return f"{path} {a / b:.2f}x the recommended one"
+    return f"{a / b:.2f}x the recommended {path}" if larger else f"{path} {a / b:.2f}x the recommended one"
 
 
 def reasons(outcome: Outcome, result: SearchResult, budgets: Budgets, objective: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def default_db(results_dir: Path) -> Path:
     return Path(results_dir) / "history.sqlite"
 
 
-class History:
+class History(AbstractContextManager):
     """The SQLite history database; open with `with History(path) as h:`."""
 
     def __init__(self, path: Path):
@@ -47,9 +48,6 @@ class History:
                 self.db.execute(f"ALTER TABLE records ADD COLUMN {column}")
         except (OSError, sqlite3.Error) as e:
             raise UserError(f"cannot open the history database {self.path}: {e}") from None
-
-    def __enter__(self) -> History:
-        return self
 
     def __exit__(self, *exc) -> None:
         self.db.close()

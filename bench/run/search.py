@@ -27,11 +27,7 @@ FINAL_RESERVE = 0.2  # kept back for the finalists' full measurement
 SLACK = 0.05  # never planned: estimates of a job's cost on a busy machine run short
 
 
-def screen_timing(quality_samples: int | None) -> TimingConfig:
-    return TimingConfig(warmup_iters=3, warmup_s=0.05, min_iters=50, min_duration_s=0.1, max_duration_s=1.0,
-                        quality_samples=quality_samples)
-
-
+SCREEN_TIMING = TimingConfig(warmup_iters=3, warmup_s=0.05, min_iters=50, min_duration_s=0.1, max_duration_s=1.0)
 ROUND_TIMINGS = (  # growing windows; quality comes from the screen, so later rounds score only a token sample
     TimingConfig(warmup_iters=5, warmup_s=0.1, min_iters=100, min_duration_s=0.3, max_duration_s=2,
                  quality_samples=256),
@@ -106,7 +102,8 @@ class Search:
                 continue
             self.log(f"screen {variant}: quality on {', '.join(c.backend for c in cands)} "
                      f"({self.remaining():.0f} s left)")
-            for t in self.measure(cands, screen_timing(self.base.timing.quality_samples), "screen"):
+            timing = SCREEN_TIMING.model_copy(update={"quality_samples": self.base.timing.quality_samples})
+            for t in self.measure(cands, timing, "screen"):
                 result.trials.append(t)
                 key = (t.candidate.variant, t.candidate.backend)
                 if t.record["status"] != "ok":
@@ -123,8 +120,8 @@ class Search:
     def ranked(self, trials: list[Trial], result: SearchResult) -> list[Trial]:
         for t in trials:  # quality is the screen's (the full held-out sample), speed is this round's
             t.record["quality"] = result.quality.get((t.candidate.variant, t.candidate.backend))
-        ok = [t for t in trials if t.record["status"] == "ok"]
-        return sorted(ok, key=lambda t: rank_key(t.record, self.budgets, self.objective))
+        return sorted((t for t in trials if t.record["status"] == "ok"),
+                      key=lambda t: rank_key(t.record, self.budgets, self.objective))
 
     def affordable(self, cands: list[Candidate], timing: TimingConfig, reserve: float) -> int:
         """How many of these candidates (in order) fit in the time left, keeping `reserve` seconds back."""
@@ -145,10 +142,8 @@ class Search:
         self.log(f"quality screen: {len(survivors)} of {len(pairs)} variant x backend pairs meet the quality "
                  f"budgets -> {len(cands)} configurations")
         for i, timing in enumerate(ROUND_TIMINGS, start=1):
-            if len(cands) <= FINALISTS:
-                break
             fit = self.affordable(cands, timing, FINAL_RESERVE * self.budget)
-            if fit < FINALISTS:
+            if len(cands) <= FINALISTS or fit < FINALISTS:
                 break
             cands = cands[:fit]  # the best-ranked so far (before round 1: the screen's order)
             stage = f"round {i}"
