@@ -72,7 +72,6 @@ def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: st
         raise UserError("--rerun re-measures the baseline and the candidate: it needs --baseline")
     run = open_run(run_dir)
     db = db or default_db(run.path.parent)
-    records = run.records()
     spec = load_budgets(budgets) if budgets else None
     threshold, names = parse_threshold(max_regression), parse_metrics(metrics)
     base = resolve_baseline(baseline, run, db) if baseline else None
@@ -83,7 +82,7 @@ def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: st
 
     results: list[GateResult] = []
     if spec:
-        results.append(evaluate_budgets(spec, records, str(budgets), strict))
+        results.append(evaluate_budgets(spec, run.records(), str(budgets), strict))
     if base and rerun:
         results.append(rerun_regression(console, base, run, threshold, names, strict, repeat))
     elif base:

@@ -73,9 +73,8 @@ def judge(label: str, record: dict, limit: Limit, strict: bool) -> Check:
         note = "strict: no CI recorded, judged the measured value"
     measured = unit_text(value, limit) + (f" [{unit_text(ci[0], limit)}, {unit_text(ci[1], limit)}]" if ci else "")
     headroom = (limit.value - judged) if limit.upper else (judged - limit.value)
-    relative = headroom / abs(limit.value) if limit.value else None
-    shown_relative = relative is not None and abs(relative) < 10
-    margin = unit_text(headroom, limit) + (f" ({relative:+.0%})" if shown_relative else "")
+    relative = headroom / abs(limit.value) if limit.value else float("inf")
+    margin = unit_text(headroom, limit) + (f" ({relative:+.0%})" if abs(relative) < 10 else "")
     return Check(label, job, path, limit.text, measured, margin, PASS if limit.holds(judged) else FAIL, note)
 
 

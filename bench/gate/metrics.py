@@ -84,13 +84,13 @@ def in_unit(value: float, metric: Metric, unit: str) -> float:
     return value * units.get(metric.unit, 1.0) / units.get(unit, 1.0)
 
 
+CI_FIELDS = {"latency_ms": "latency_ci_ms", "throughput_sps": "throughput_ci_sps"}  # where a record keeps CIs
+
+
 def confidence_interval(record: dict, path: str) -> tuple[float, float] | None:
     """The record's 95% CI for a metric where one was computed (latency_ci_ms, throughput_ci_sps)."""
-    if path.startswith("latency_ms."):
-        ci = value_at(record, "latency_ci_ms." + path.split(".", 1)[1])
-    else:
-        stem, _, _ = path.rpartition("_")
-        ci = record.get(f"{stem}_ci_{path.rsplit('_', 1)[-1]}") if "." not in path else None
+    head, dot, rest = path.partition(".")
+    ci = value_at(record, CI_FIELDS[head] + dot + rest) if head in CI_FIELDS else None
     if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(x, (int, float)) for x in ci):
         return float(ci[0]), float(ci[1])
     return None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.gate.budgets import Budgets, Limit, rule_label
+from bench.gate.budgets import Budgets, Limit
 from bench.gate.evaluate import matches, unit_text
 from bench.records.schema import value_at
 from bench.stats.percentiles import PERCENTILES
@@ -37,7 +37,6 @@ def metric_value(record: dict, path: str) -> float | None:
 class Miss:
     """One limit a configuration breaks, and by how much (relative to the limit)."""
 
-    rule: str
     limit: Limit
     value: float | None
 
@@ -57,10 +56,10 @@ class Miss:
 
 def misses(record: dict, budgets: Budgets, quality_only: bool = False) -> list[Miss]:
     """Every limit of every rule that selects this record and does not hold."""
-    checked = [(rule_label(rule, i), limit) for i, rule in enumerate(budgets.rules) if matches(record, rule.select)
-               for limit in rule.limits.values() if not quality_only or limit.metric.path.startswith("quality.")]
-    values = [(label, limit, metric_value(record, limit.metric.path)) for label, limit in checked]
-    return [Miss(label, limit, v) for label, limit, v in values if v is None or not limit.holds(v)]
+    limits = [limit for rule in budgets.rules if matches(record, rule.select) for limit in rule.limits.values()
+              if not quality_only or limit.metric.path.startswith("quality.")]
+    found = [Miss(limit, metric_value(record, limit.metric.path)) for limit in limits]
+    return [m for m in found if m.value is None or not m.limit.holds(m.value)]
 
 
 def objective_value(record: dict, objective: str) -> float:

@@ -76,11 +76,10 @@ def reasons(outcome: Outcome, result: SearchResult, budgets: Budgets, objective:
         if why.startswith(("not tried", "cannot run")):
             grouped.setdefault(why.split(":")[0], []).append(f"{variant} on {backend}")
             continue
-        speed = ""
         base, mine = screen.get(("fp32", backend)), screen.get((variant, backend))
         if base and mine and base.get("throughput_sps") and variant != "fp32":
-            speed = f"{mine['throughput_sps'] / base['throughput_sps']:.2f}x fp32's throughput but "
-        lines.append(f"{variant} on {backend}: {speed}{why}")
+            why = f"{mine['throughput_sps'] / base['throughput_sps']:.2f}x fp32's throughput but {why}"
+        lines.append(f"{variant} on {backend}: {why}")
     hints = {"not tried": " (the time budget ran out during the quality screen: raise --time-budget)",
              "cannot run": " (no artifact this backend loads; `recbench variants` shows the matrix)"}
     lines += [f"{kind}{hints.get(kind, '')}: {', '.join(pairs)}" for kind, pairs in grouped.items()]
@@ -125,8 +124,8 @@ def closest_misses(result: SearchResult, budgets: Budgets) -> list[str]:
                 lines.append(f"{head} met by {len(met)} of {len(selected)} {'final ' * final}measurements, each of "
                              "which breaks another limit")
             else:
-                best = min(selected, key=lambda t: Miss("", limit, metric_value(t.record, limit.metric.path)).relative)
-                miss = Miss("", limit, metric_value(best.record, limit.metric.path))
+                best = min(selected, key=lambda t: Miss(limit, metric_value(t.record, limit.metric.path)).relative)
+                miss = Miss(limit, metric_value(best.record, limit.metric.path))
                 aside = f" (met in {len(unconfirmed)} shorter measurements, not in the final)" if unconfirmed else ""
                 lines.append(f"{head} closest miss {miss.describe().split(' breaks ')[0]} "
                              f"({best.candidate.label()}), {miss.relative:+.0%} past the limit{aside}")

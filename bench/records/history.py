@@ -124,15 +124,13 @@ class History(AbstractContextManager):
                 raise UserError(f"baseline '{ref}' is neither a run folder nor a run id in {self.path}; "
                                 f"refs: {', '.join(REFS)}")
             return RunDir(Path(row["path"]))
-        recs = candidate.records()
-        model, preset = (recs[0].get("model"), recs[0].get("preset")) if recs else (None, None)
-        passed = self.gate_status()
+        first = (candidate.records() or [{}])[0]
+        model, passed = (first.get("model"), first.get("preset")), self.gate_status()
         for row in self.runs():
-            if row["run_id"] == candidate.run_id or (row["model"], row["preset"]) != (model, preset) \
-                    or RunDir(Path(row["path"])).interrupted:  # an incomplete run is never a ref's baseline
-                continue
-            if ref == "last" or passed.get(row["run_id"]):
-                return RunDir(Path(row["path"]))
+            run = RunDir(Path(row["path"]))  # an incomplete run is never a ref's baseline
+            if (row["model"], row["preset"]) == model and row["run_id"] != candidate.run_id and not run.interrupted \
+                    and (ref == "last" or passed.get(row["run_id"])):
+                return run
         return None
 
 
