@@ -104,9 +104,8 @@ def _describe(err: ValidationError, raw: dict) -> str:
         valid = Rule.model_fields if len(loc) == 3 else Budgets.model_fields
         loc, msg = loc[:-1], unknown("key", loc[-1], valid)
     if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-        rules = raw.get("rules") or []
-        rule = rules[loc[1]] if loc[1] < len(rules) and isinstance(rules[loc[1]], dict) else {}
-        label = rule.get("name") or f"rule{loc[1] + 1}"
+        rule = raw["rules"][loc[1]]  # pydantic's location: it exists
+        label = (rule.get("name") if isinstance(rule, dict) else None) or f"rule{loc[1] + 1}"
         field = ".".join(str(p) for p in loc[2:])
         if first["type"] == "missing":
             msg = "needs 'select' (record fields to match) and 'limits'" if field in ("select", "limits") else msg

@@ -32,16 +32,6 @@ def matches(record: dict, select: dict) -> bool:
     return all(_matches(value_at(record, key), pattern) for key, pattern in select.items())
 
 
-def check_select_keys(budgets: Budgets, records: list[dict], source: str) -> None:
-    """A selector key no record has is a typo, not an empty selection."""
-    for i, rule in enumerate(budgets.rules):
-        for key in rule.select:
-            if records and all(value_at(r, key) is None for r in records):
-                fields = sorted(k for k, v in records[0].items() if isinstance(v, (str, int, float)))
-                raise UserError(f"budgets {source}: rule '{rule_label(rule, i)}' (#{i + 1}): select key '{key}' is "
-                                f"not a field of any record; fields: {', '.join(fields)}")
-
-
 def unit_text(x: float, limit: Limit) -> str:
     """A stored value in the unit the limit was written in."""
     return f"{fmt_number(in_unit(x, limit.metric, limit.unit))}{' ' + limit.unit if limit.unit else ''}"
@@ -95,8 +85,12 @@ def evaluate_rule(rule: Rule, label: str, records: list[dict], strict: bool) -> 
 
 
 def evaluate_budgets(budgets: Budgets, records: list[dict], source: str, strict: bool = False) -> GateResult:
-    check_select_keys(budgets, records, source)
+    """Every rule's checks; a selector key no record has is a typo, not an empty selection."""
     result = GateResult("budgets", source)
     for i, rule in enumerate(budgets.rules):
+        for key in (k for k in rule.select if records and all(value_at(r, k) is None for r in records)):
+            fields = sorted(k for k, v in records[0].items() if isinstance(v, (str, int, float)))
+            raise UserError(f"budgets {source}: rule '{rule_label(rule, i)}' (#{i + 1}): select key '{key}' is "
+                            f"not a field of any record; fields: {', '.join(fields)}")
         result.checks += evaluate_rule(rule, rule_label(rule, i), records, strict)
     return result

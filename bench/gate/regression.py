@@ -40,18 +40,15 @@ def parse_metrics(text: str | None) -> tuple[str, ...]:
     return names
 
 
-def busier_candidate(base: dict, cand: dict) -> bool:
-    """The candidate's record says its host was busy (noise.busy), and other processes took a larger share of its
-    cores than during the baseline, by more than BUSIER: contention alone could make it look slower."""
-    share = [(r.get("noise") or {}).get("others_cpu_share") or 0.0 for r in (base, cand)]
-    return bool((cand.get("noise") or {}).get("busy")) and share[1] - share[0] > BUSIER
-
-
-def decide(surely_worse: float, mde: float, threshold: float, paired: bool, busier: bool, reps: str) -> tuple[str, str]:
+def decide(surely_worse: float, mde: float, threshold: float, paired: bool, reps: str, base: dict, cand: dict
+           ) -> tuple[str, str]:
     """(verdict, note). Fail when the whole CI lies beyond the threshold (`surely_worse`: how much worse B is at the
     CI's optimistic end); inconclusive when the minimum detectable effect exceeds the threshold (or, comparing runs
     made at different times, when the candidate's host was busier and the CI says fail: that cannot be told from a
-    regression); pass otherwise."""
+    regression); pass otherwise. Busier: the candidate's record says its host was busy (noise.busy), and other
+    processes took a larger share of its cores than during the baseline, by more than BUSIER."""
+    share = [(r.get("noise") or {}).get("others_cpu_share") or 0.0 for r in (base, cand)]
+    busier = bool((cand.get("noise") or {}).get("busy")) and share[1] - share[0] > BUSIER
     if surely_worse > threshold and busier and not paired:
         return INCONCLUSIVE, ("host busier during the candidate run: a sequential comparison cannot tell that from a "
                               "regression; use --rerun")
@@ -92,7 +89,7 @@ def compare_metric(metric: str, base: dict, cand: dict, groups_a: list, groups_b
     short = [f"{side}: {why}" for side, rec, groups in (("baseline", base, groups_a), ("candidate", cand, groups_b))
              if statistic in PERCENTILES and (why := unresolved_in(rec, statistic, sum(len(g) for g in groups)))]
     verdict, note = (SKIP, f"{statistic} not resolvable; {'; '.join(short)}") if short else \
-        decide(surely_worse, est.mde, threshold, paired, busier_candidate(base, cand), reps)
+        decide(surely_worse, est.mde, threshold, paired, reps, base, cand)
     return Check("regression", job, metric, f"worse by <= {threshold:.0%}", measured, f"{threshold - worse:+.1%}",
                  verdict, note)
 

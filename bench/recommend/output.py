@@ -136,9 +136,8 @@ def config_for(base: SweepConfig, c: Candidate) -> dict:
     """A `recbench run --config` file that measures exactly this configuration."""
     cfg = {"model": base.model, "preset": base.preset, "variants": [c.variant], "backends": [c.backend],
            "batch_sizes": [c.batch_size], "threads": c.threads, "profile": base.profile,
-           "scenario": base.scenario or "single-stream"}
-    if base.input_spec:
-        cfg["input_spec"] = str(Path(base.input_spec).resolve())
+           "scenario": base.scenario or "single-stream",
+           "input_spec": str(Path(base.input_spec).resolve()) if base.input_spec else None}
     return {k: v for k, v in cfg.items() if v is not None}
 
 

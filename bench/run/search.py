@@ -26,7 +26,6 @@ SCREEN_SHARE = 0.5  # at most this share of the time budget goes to the quality 
 FINAL_RESERVE = 0.2  # kept back for the finalists' full measurement
 SLACK = 0.05  # never planned: estimates of a job's cost on a busy machine run short
 
-
 SCREEN_TIMING = TimingConfig(warmup_iters=3, warmup_s=0.05, min_iters=50, min_duration_s=0.1, max_duration_s=1.0)
 ROUND_TIMINGS = (  # growing windows; quality comes from the screen, so later rounds score only a token sample
     TimingConfig(warmup_iters=5, warmup_s=0.1, min_iters=100, min_duration_s=0.3, max_duration_s=2,
@@ -167,10 +166,7 @@ class Search:
         queue = finalists + [t.candidate for t in shorter if t.candidate not in finalists
                              and not misses(t.record, self.budgets)]
         measured: list[Candidate] = []
-        while queue:
-            group = queue[:FINALISTS][:self.affordable(queue[:FINALISTS], FINAL_TIMING, SLACK * self.budget)]
-            if not group:
-                break
+        while group := queue[:FINALISTS][:self.affordable(queue[:FINALISTS], FINAL_TIMING, SLACK * self.budget)]:
             queue = queue[len(group):]
             if measured:
                 self.log(f"final: none of {len(measured)} configurations meets every budget with the full statistics; "
