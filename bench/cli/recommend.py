@@ -9,8 +9,6 @@ from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from bench.config.sweep import SweepConfig
 from bench.config.validation import lookup
@@ -89,13 +87,8 @@ def recommend(console: Console, base: SweepConfig, budgets_path: Path, objective
 
 
 def _print(console: Console, outcome: output.Outcome, elapsed: float) -> None:
-    table = Table(title=f"configurations measured ({elapsed:.0f} s), best first", header_style="bold")
-    for i, name in enumerate(output.HEADER):  # batch ... quality are numbers: never wrapped nor cut
-        numeric = 2 <= i < output.HEADER.index("stage")
-        table.add_column(name, no_wrap=numeric, justify="right" if numeric else "left")
-    for row in output.table_rows(outcome)[:15]:
-        table.add_row(*map(Text, row))
-    print_table(console, table, keys=4)
+    table = output.table(outcome, f"configurations measured ({elapsed:.0f} s), best first", limit=15)
+    print_table(console, table.to_rich(), keys=table.keys)
     for line in outcome.reasons:
         console.print(f"  not chosen: {line}", soft_wrap=True, highlight=False)
     if outcome.chosen is None:

@@ -14,6 +14,7 @@ from bench.gate.evaluate import fmt_number, matches
 from bench.recommend.judge import OBJECTIVES, Miss, metric_value, misses, pareto_front, quality_axis, rank_key
 from bench.recommend.trials import Candidate, SearchResult, Trial
 from bench.records.schema import value_at
+from bench.report.tables import Table
 
 SPEED_AXES = (("throughput_sps", True), ("latency_ms.p99", False), ("model_bytes", False))  # the front's, + quality
 
@@ -149,7 +150,8 @@ def write_config(path: Path, base: SweepConfig, chosen: Trial, objective: str) -
     return path
 
 
-def table_rows(outcome: Outcome) -> list[list[str]]:
+def table(outcome: Outcome, title: str = "", limit: int | None = None) -> Table:
+    """The `limit` best configurations' latest measurements (batch ... quality are numbers: never wrapped nor cut)."""
     rows = []
     for t in outcome.latest:
         r = t.record
@@ -159,7 +161,7 @@ def table_rows(outcome: Outcome) -> list[list[str]]:
                      fmt_number(metric_value(r, "latency_ms.p99") or 0), f"{(r.get('model_bytes') or 0) / 1e6:.2f}",
                      "-" if q is None else f"{q:+.4f}", t.stage,
                      "chosen" if t is outcome.chosen else "front" if any(t is f for f in outcome.front) else ""])
-    return rows
+    return Table(title, HEADER, rows[:limit], numeric=set(range(2, HEADER.index("stage"))), keys=4)
 
 
 HEADER = ["variant", "backend", "batch", "threads", "samples/s", "p50 ms", "p99 ms", "model MB", "quality",
@@ -174,8 +176,7 @@ def write_markdown(path: Path, outcome: Outcome, result: SearchResult, title: st
         md += ["**no configuration meets every budget**", "", *[f"- {m}" for m in outcome.misses], ""]
     md += ["## why not the others", "", *[f"- {line}" for line in outcome.reasons], "",
            f"## configurations (latest measurement; quality = {outcome.quality or 'none'})", "",
-           "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    md += ["| " + " | ".join(row) + " |" for row in table_rows(outcome)]
+           table(outcome).to_markdown()]
     path.write_text("\n".join(md) + "\n")
     return path
 
