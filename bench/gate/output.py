@@ -7,13 +7,13 @@ from itertools import groupby
 from operator import attrgetter
 from pathlib import Path
 
-from rich.table import Table
-from rich.text import Text
+from rich.table import Table as RichTable
 
 from bench.gate.result import FAIL, INCONCLUSIVE, PASS, SKIP, Check, GateResult
+from bench.report.tables import Table
 
 COLUMNS = ("rule", "job", "metric", "limit", "measured", "margin", "verdict")
-NUMBERS = ("limit", "measured", "margin")  # never wrapped nor cut (bench.report.tables.print_table)
+NUMBERS = {3, 4, 5}  # limit, measured, margin: never wrapped nor cut (bench.report.tables.print_table)
 _STYLE = {PASS: "green", FAIL: "bold red", SKIP: "yellow", INCONCLUSIVE: "magenta"}
 ICONS = {PASS: "✅", FAIL: "❌", SKIP: "⏭️", INCONCLUSIVE: "❔"}  # Markdown
 
@@ -22,15 +22,10 @@ def _cells(c: Check) -> list[str]:
     return [c.rule, c.job, c.metric, c.limit, c.measured, c.margin, c.verdict + (f" ({c.note})" if c.note else "")]
 
 
-def table(results: list[GateResult], title: str = "") -> Table:
-    t = Table(title=title or None, header_style="bold")
-    for col in COLUMNS:
-        t.add_column(col, overflow="fold", no_wrap=col in NUMBERS)
-    for res in results:
-        for c in res.checks:  # Text, not markup: rule names, jobs and notes are printed as written
-            *cells, verdict = _cells(c)
-            t.add_row(*map(Text, cells), Text(verdict, style=_STYLE[c.verdict]))
-    return t
+def table(results: list[GateResult], title: str = "") -> RichTable:
+    """Every check; its cells are text, not markup: rule names, jobs and notes are printed as written."""
+    rows = [[*cells[:-1], (cells[-1], _STYLE[c.verdict])] for r in results for c in r.checks for cells in [_cells(c)]]
+    return Table(title, list(COLUMNS), rows, numeric=NUMBERS).to_rich()
 
 
 def _headline(results: list[GateResult]) -> tuple[str, str]:

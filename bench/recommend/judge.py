@@ -10,6 +10,7 @@ import numpy as np
 
 from bench.gate.budgets import Budgets, Limit
 from bench.gate.evaluate import matches, unit_text
+from bench.records.rundir import RunDir
 from bench.records.schema import value_at
 from bench.stats.percentiles import PERCENTILES
 
@@ -27,9 +28,8 @@ def metric_value(record: dict, path: str) -> float | None:
         return float(value)
     percent = PERCENTILES.get(path.removeprefix("latency_ms.")) if path.startswith("latency_ms.") else None
     if percent and record.get("status") == "ok" and record.get("run_dir"):
-        raw = Path(record["run_dir"]) / "raw" / f"{record['job_id']}.npy"
-        if raw.exists():
-            return float(np.percentile(np.load(raw), percent)) / 1e6
+        raw = RunDir(Path(record["run_dir"])).raw(record["job_id"])
+        return None if raw is None else float(np.percentile(raw, percent)) / 1e6
     return None
 
 

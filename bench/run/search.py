@@ -79,9 +79,8 @@ class Search:
             records = run.records()
             spent = time.monotonic() - t0
             launched = [r for r in records if r["status"] != "skipped"]
-            if launched:
-                window = sum(r.get("duration_s") or 0 for r in launched)
-                self.job_s = max(0.5, (spent - window) / len(launched))
+            if launched:  # what a job cost beyond its measurement window
+                self.job_s = max(0.5, (spent - sum(r.get("duration_s") or 0 for r in launched)) / len(launched))
             for r in records:
                 r["run_dir"] = str(run.path)
                 if (r.get("latency_ms") or {}).get("p50"):
