@@ -97,12 +97,11 @@ def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: st
         output.write_junit(results, junit, run.run_id)
     if markdown:
         output.write_markdown(results, markdown, run.run_id)
-    if not record:
-        return ok
-    try:
-        with History(db) as h:
-            for r in results:
-                h.record_gate(run, r.kind, r.source, r.passed, len(r.failures), r.as_dict())
-    except (*USER_ERRORS, sqlite3.Error, OSError) as e:
-        console.print(f"[yellow]warning[/]: gate verdict not stored in the history database: {e}", highlight=False)
+    if record:
+        try:
+            with History(db) as h:
+                for r in results:
+                    h.record_gate(run, r.kind, r.source, r.passed, len(r.failures), r.as_dict())
+        except (*USER_ERRORS, sqlite3.Error, OSError) as e:
+            console.print(f"[yellow]warning[/]: gate verdict not stored in the history database: {e}", highlight=False)
     return ok

@@ -71,8 +71,8 @@ def judge(label: str, record: dict, limit: Limit, strict: bool) -> Check:
 def evaluate_rule(rule: Rule, label: str, records: list[dict], strict: bool) -> list[Check]:
     selected = [r for r in records if matches(r, rule.select)]
     if not selected:
-        verdict = SKIP if rule.optional else FAIL
-        return [Check(label, "-", "-", "-", "-", "-", verdict, f"no job matches select {rule.select}")]
+        return [Check(label, "-", "-", "-", "-", "-", SKIP if rule.optional else FAIL,
+                      f"no job matches select {rule.select}")]
     checks = []
     for rec in selected:
         if rec.get("status") != "ok":  # skipped by design is no failure unless the rule asks for it

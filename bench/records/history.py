@@ -89,9 +89,8 @@ class History(AbstractContextManager):
         with self.db:
             self.db.execute("DELETE FROM records")
             self.db.execute("DELETE FROM runs")
-        for run in runs:
-            self.record_run(run)
-        with self.db:
+            for run in runs:
+                self.record_run(run)
             self.db.execute("DELETE FROM gates WHERE run_id NOT IN (SELECT run_id FROM runs)")
         return len(runs)
 

@@ -27,14 +27,12 @@ FINAL_RESERVE = 0.2  # kept back for the finalists' full measurement
 SLACK = 0.05  # never planned: estimates of a job's cost on a busy machine run short
 
 SCREEN_TIMING = TimingConfig(warmup_iters=3, warmup_s=0.05, min_iters=50, min_duration_s=0.1, max_duration_s=1.0)
-ROUND_TIMINGS = (  # growing windows; quality comes from the screen, so later rounds score only a token sample
-    TimingConfig(warmup_iters=5, warmup_s=0.1, min_iters=100, min_duration_s=0.3, max_duration_s=2,
-                 quality_samples=256),
-    TimingConfig(warmup_iters=10, warmup_s=0.2, min_iters=300, min_duration_s=1, max_duration_s=5,
-                 quality_samples=256),
+TOKEN = {"quality_samples": 256}  # quality comes from the screen: later rounds and the final score a token sample
+ROUND_TIMINGS = (  # growing windows
+    TimingConfig(warmup_iters=5, warmup_s=0.1, min_iters=100, min_duration_s=0.3, max_duration_s=2, **TOKEN),
+    TimingConfig(warmup_iters=10, warmup_s=0.2, min_iters=300, min_duration_s=1, max_duration_s=5, **TOKEN),
 )
-FINAL_TIMING = TimingConfig(warmup_iters=20, warmup_s=0.5, min_iters=1000, min_duration_s=2, max_duration_s=20,
-                            quality_samples=256)
+FINAL_TIMING = TimingConfig(warmup_iters=20, warmup_s=0.5, min_iters=1000, min_duration_s=2, max_duration_s=20, **TOKEN)
 
 
 class _Subset(Sweep):
