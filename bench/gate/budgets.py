@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,7 @@ from bench.errors import UserError
 from bench.gate.metrics import Metric, get_metric, parse_quantity
 from models.fileio import load_yaml
 
-OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    "<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
+OPERATORS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 _LIMIT = re.compile(r"^\s*(<=|>=|<|>)\s*(.+)$")
 Scalar = str | int | float | bool
 

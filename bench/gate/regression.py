@@ -61,8 +61,7 @@ def decide(surely_worse: float, mde: float, threshold: float, paired: bool, reps
 
 
 def _groups(run: RunDir, record: dict) -> list:
-    groups = replica_raws(run, record)
-    if groups is None:
+    if (groups := replica_raws(run, record)) is None:
         raise UserError(f"{run.path}: no raw latencies for job {record['job_id']} (raw/{record['job_id']}.npy); "
                         "the regression gate needs them")
     return groups

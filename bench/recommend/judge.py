@@ -14,11 +14,8 @@ from bench.records.rundir import RunDir
 from bench.records.schema import value_at
 from bench.stats.percentiles import PERCENTILES
 
-OBJECTIVES = {  # name -> (record metric, larger is better)
-    "throughput": ("throughput_sps", True),
-    "p99": ("latency_ms.p99", False),
-    "size": ("model_bytes", False),
-}
+# objective name -> (record metric, larger is better)
+OBJECTIVES = {"throughput": ("throughput_sps", True), "p99": ("latency_ms.p99", False), "size": ("model_bytes", False)}
 
 
 def metric_value(record: dict, path: str) -> float | None:

@@ -84,9 +84,8 @@ def reasons(outcome: Outcome, result: SearchResult, budgets: Budgets, objective:
     hints = {"not tried": " (the time budget ran out during the quality screen: raise --time-budget)",
              "cannot run": " (no artifact this backend loads; `recbench variants` shows the matrix)"}
     lines += [f"{kind}{hints.get(kind, '')}: {', '.join(pairs)}" for kind, pairs in grouped.items()]
-    if outcome.chosen is None:
+    if (chosen := outcome.chosen) is None:
         return lines
-    chosen = outcome.chosen
     same_stage = {t.stage: t.record for t in result.trials if t.candidate == chosen.candidate}
     for t in outcome.latest:  # the neighbours: configurations that differ from the chosen one in exactly one dimension
         if sum(a != b for a, b in zip(astuple(t.candidate), astuple(chosen.candidate), strict=True)) != 1:

@@ -72,7 +72,7 @@ class History(AbstractContextManager):
             self.db.executemany(
                 f"INSERT OR REPLACE INTO records (run_id, job_id, status, {', '.join(FIELDS)}, record) "
                 f"VALUES (?,?,?,{','.join('?' * len(FIELDS))},?)",
-                [(run.run_id, r["job_id"], r.get("status"), *JobKey.of(r), json.dumps(r))
+                [(run.run_id, r["job_id"], r.get("status"), *JobKey.of(r).as_dict().values(), json.dumps(r))
                  for r in records])
 
     def record_gate(self, run: RunDir, kind: str, source: str, passed: bool, n_failed: int, result: dict) -> None:

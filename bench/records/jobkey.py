@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import asdict, astuple, dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 
@@ -27,9 +26,6 @@ class JobKey:
         """The key of a record (or any mapping with these fields; a missing one is None, but shapes: records from
         before the field was measured with dynamic shapes)."""
         return cls(**{f: record.get(f) for f in FIELDS} | {"shapes": record.get("shapes") or "dynamic"})
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(astuple(self))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
