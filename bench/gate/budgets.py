@@ -99,8 +99,7 @@ def _describe(err: ValidationError, raw: dict) -> str:
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])  # a misspelt key explains the rest
     loc, msg = first["loc"], first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        valid = Rule.model_fields if len(loc) == 3 else Budgets.model_fields
-        loc, msg = loc[:-1], unknown("key", loc[-1], valid)
+        loc, msg = loc[:-1], unknown("key", loc[-1], Rule.model_fields if len(loc) == 3 else Budgets.model_fields)
     if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
         rule = raw["rules"][loc[1]]  # pydantic's location: it exists
         label = (rule.get("name") if isinstance(rule, dict) else None) or f"rule{loc[1] + 1}"
