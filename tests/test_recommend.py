@@ -129,6 +129,32 @@ def test_no_pick_never_contradicts_the_miss_lines(clock):
     assert "met by 2 of 2 final measurements, each of which breaks another limit" in auc
 
 
+def test_affordable_counts_the_candidates_that_fit_in_order(clock):
+    s = FakeSearch(clock, budget_s=100)
+    s.job_s = 10.0
+    cands = [Candidate("fp32", "onnxruntime", b, 1) for b in (1, 64, 512, 1024, 2048, 4096, 8192)]
+    s.p50_ms[("fp32", "onnxruntime", 4096)] = 1e6  # its window runs to the timing's maximum
+    timing = search.FINAL_TIMING  # no p50 known: a min_duration_s window
+    fast = s.job_s + timing.warmup_s + timing.min_duration_s
+    slow = s.job_s + timing.warmup_s + timing.max_duration_s
+    assert 5 * fast + slow > 80 and 6 * fast <= 80
+    assert s.affordable(cands, timing, reserve=20) == 5  # in order: the slow 6th stops it, though the 7th would fit
+    assert s.affordable(cands, timing, reserve=100 - 5 * fast - slow) == 6  # exactly fits
+    assert s.affordable(cands, timing, reserve=100) == 0
+
+
+def test_markdown_table_is_the_terminal_table(clock, tmp_path):
+    s = FakeSearch(clock, budget_s=600)
+    result = s.run(list(SPEED_US), [1, 64, 512])
+    outcome = output.decide(result, s.budgets, "throughput")
+    outcome.latest[0].candidate = Candidate("a|b", "onnxruntime", 64, 2)  # a cell with a pipe keeps the table whole
+    md = output.write_markdown(tmp_path / "r.md", outcome, result, "t").read_text()
+    header, rule, first = md.split("## configurations")[1].splitlines()[2:5]
+    assert header == "| " + " | ".join(output.HEADER) + " |"
+    assert rule == "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"  # numbers right-aligned
+    assert first.startswith("| a\\|b | onnxruntime | 64 | 2 |")
+
+
 def test_rank_and_front():
     budgets = Budgets(**BUDGETS)
     fast = record(Candidate("int8-dynamic", "onnxruntime", 64, 2), "x")

@@ -118,8 +118,8 @@ def test_recommend(narrow):
                                                          "throughput_sps": 1234567.0, "model_bytes": 48_123_456,
                                                          "quality": {"auc_delta": -0.0012}})
               for v in VARIANTS for b in ("onnxruntime", "openvino")]
-    outcome = output.Outcome(trials[0], trials, trials[:2])
-    _print(narrow, outcome, "quality.auc_delta", [], [], 12.0)
+    outcome = output.Outcome(trials[0], trials, trials[:2], "quality.auc_delta")
+    _print(narrow, outcome, 12.0)
     assert_whole(printed(narrow), [*(h for h in output.HEADER if h), "1,234,567", "12.35", "123.5", "48.12",
                                    "-0.0012", "chosen", "front"])
 

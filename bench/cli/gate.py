@@ -43,12 +43,6 @@ def resolve_baseline(ref: str, candidate: RunDir, db: Path) -> RunDir | None:
     return open_run(base.path, "baseline") if base else None
 
 
-def no_baseline(ref: str) -> GateResult:
-    """The first run of a new history has nothing to regress from: say so, do not fail."""
-    note = f"no {ref} baseline in the history yet: regression not checked"
-    return GateResult("regression", ref, [Check("regression", "-", "-", "-", "-", "-", SKIP, note)])
-
-
 def rerun_regression(console: Console, base: RunDir, run: RunDir, threshold: float, names: tuple[str, ...],
                      strict: bool, repeat: int) -> GateResult:
     """Re-measure both runs' shared jobs now, interleaved, and judge the candidate on those measurements."""
@@ -78,7 +72,6 @@ def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: st
         raise UserError("--rerun re-measures the baseline and the candidate: it needs --baseline")
     run = open_run(run_dir)
     db = db or default_db(run.path.parent)
-    records = run.records()
     spec = load_budgets(budgets) if budgets else None
     threshold, names = parse_threshold(max_regression), parse_metrics(metrics)
     base = resolve_baseline(baseline, run, db) if baseline else None
@@ -89,13 +82,14 @@ def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: st
 
     results: list[GateResult] = []
     if spec:
-        results.append(evaluate_budgets(spec, records, str(budgets), strict))
+        results.append(evaluate_budgets(spec, run.records(), str(budgets), strict))
     if base and rerun:
         results.append(rerun_regression(console, base, run, threshold, names, strict, repeat))
     elif base:
         results.append(evaluate_regression(base, run, threshold, names, strict=strict))
-    elif baseline:
-        results.append(no_baseline(baseline))
+    elif baseline:  # the first run of a new history has nothing to regress from: say so, do not fail
+        note = f"no {baseline} baseline in the history yet: regression not checked"
+        results.append(GateResult("regression", baseline, [Check("regression", "-", "-", "-", "-", "-", SKIP, note)]))
     print_table(console, output.table(results, title=f"gate {run.run_id}"), 2)
     ok = all(r.passed for r in results)
     console.print(("[green]" if ok else "[bold red]") + output.summary(results), highlight=False)
@@ -103,12 +97,11 @@ def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: st
         output.write_junit(results, junit, run.run_id)
     if markdown:
         output.write_markdown(results, markdown, run.run_id)
-    if not record:
-        return ok
-    try:
-        with History(db) as h:
-            for r in results:
-                h.record_gate(run, r.kind, r.source, r.passed, len(r.failures), r.as_dict())
-    except (*USER_ERRORS, sqlite3.Error, OSError) as e:
-        console.print(f"[yellow]warning[/]: gate verdict not stored in the history database: {e}", highlight=False)
+    if record:
+        try:
+            with History(db) as h:
+                for r in results:
+                    h.record_gate(run, r.kind, r.source, r.passed, len(r.failures), r.as_dict())
+        except (*USER_ERRORS, sqlite3.Error, OSError) as e:
+            console.print(f"[yellow]warning[/]: gate verdict not stored in the history database: {e}", highlight=False)
     return ok

@@ -9,15 +9,13 @@ from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from bench.config.sweep import SweepConfig
 from bench.config.validation import lookup
 from bench.errors import UserError
 from bench.gate.budgets import load_budgets
 from bench.recommend import output
-from bench.recommend.judge import OBJECTIVES, quality_axis
+from bench.recommend.judge import OBJECTIVES
 from bench.report.tables import print_table
 from bench.run.search import Search
 from bench.run.sweep import Sweep
@@ -39,11 +37,10 @@ def search_space(sweep: Sweep) -> tuple[list[tuple[str, str]], dict[tuple[str, s
     pairs, unrunnable = [], {}
     for v in sweep.variants:
         for b in sweep.backends:
-            ok, why = (b.cls.supports(v.formats, b.device) if b.available else (False, b.reason))
-            if ok:  # a technique that does not fit the model (e.g. no student) is never timed
-                why = v.skip_reason(sweep.ws, b.cls.pick_format(v.formats))
-                ok = why is None
-            if ok:
+            ok, why = b.cls.supports(v.formats, b.device) if b.available else (False, b.reason)
+            # a technique that does not fit the model (e.g. no student) is never timed
+            why = v.skip_reason(sweep.ws, b.cls.pick_format(v.formats)) if ok else why
+            if why is None:
                 pairs.append((v.name, b.name))
             else:
                 unrunnable[(v.name, b.name)] = f"cannot run: {why}"  # grouped on output
@@ -72,17 +69,13 @@ def recommend(console: Console, base: SweepConfig, budgets_path: Path, objective
     result = search.run(pairs, sweep.batch_sizes)
     result.rejected.update(unrunnable)
     outcome = output.decide(result, budgets, objective)
-    lines = output.reasons(outcome, result, budgets, objective)
-    misses = output.closest_misses(result, budgets)
-    axis = quality_axis(budgets, [t.record for t in outcome.latest])
-    quality = axis[0] if axis else None
     title = f"recommend {sweep.family.name}/{sweep.preset}: objective {objective}, budgets {budgets_path}"
-    md = output.write_markdown(out / "recommendation.md", outcome, result, lines, misses, quality, title)
+    md = output.write_markdown(out / "recommendation.md", outcome, result, title)
     chart = output.draw_front(out / "pareto.png", outcome)
-    _print(console, outcome, quality, lines, misses, result.elapsed_s)
+    _print(console, outcome, result.elapsed_s)
     (out / "recommendation.json").write_text(json.dumps({
-        "chosen": outcome.chosen and output.config_for(base, outcome.chosen.candidate),
-        "reasons": lines, "closest_misses": misses, "rounds": result.rounds, "elapsed_s": result.elapsed_s,
+        "chosen": outcome.chosen and output.config_for(base, outcome.chosen.candidate), "reasons": outcome.reasons,
+        "closest_misses": outcome.misses, "rounds": result.rounds, "elapsed_s": result.elapsed_s,
         "pareto_front": [output.config_for(base, t.candidate) for t in outcome.front]}, indent=1))
     console.print(f"details: {md}" + (f"; Pareto chart: {chart}" if chart else ""), soft_wrap=True, highlight=False)
     if outcome.chosen is None:
@@ -93,18 +86,12 @@ def recommend(console: Console, base: SweepConfig, budgets_path: Path, objective
     return True
 
 
-def _print(console: Console, outcome, quality: str | None, lines: list[str], misses: list[str],
-           elapsed: float) -> None:
-    table = Table(title=f"configurations measured ({elapsed:.0f} s), best first", header_style="bold")
-    for i, name in enumerate(output.HEADER):  # batch ... quality are numbers: never wrapped nor cut
-        numeric = 2 <= i < output.HEADER.index("stage")
-        table.add_column(name, no_wrap=numeric, justify="right" if numeric else "left")
-    for row in output.table_rows(outcome, quality)[:15]:
-        table.add_row(*map(Text, row))
-    print_table(console, table, keys=4)
-    for line in lines:
+def _print(console: Console, outcome: output.Outcome, elapsed: float) -> None:
+    table = output.table(outcome, f"configurations measured ({elapsed:.0f} s), best first", limit=15)
+    print_table(console, table.to_rich(), keys=table.keys)
+    for line in outcome.reasons:
         console.print(f"  not chosen: {line}", soft_wrap=True, highlight=False)
     if outcome.chosen is None:
         console.print("[bold red]no configuration meets every budget[/]; closest misses:", highlight=False)
-        for m in misses:
+        for m in outcome.misses:
             console.print(f"  {m}", soft_wrap=True, highlight=False)

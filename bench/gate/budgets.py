@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,7 @@ from bench.errors import UserError
 from bench.gate.metrics import Metric, get_metric, parse_quantity
 from models.fileio import load_yaml
 
-OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    "<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
+OPERATORS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 _LIMIT = re.compile(r"^\s*(<=|>=|<|>)\s*(.+)$")
 Scalar = str | int | float | bool
 
@@ -101,12 +99,10 @@ def _describe(err: ValidationError, raw: dict) -> str:
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])  # a misspelt key explains the rest
     loc, msg = first["loc"], first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        valid = Rule.model_fields if len(loc) == 3 else Budgets.model_fields
-        loc, msg = loc[:-1], unknown("key", loc[-1], valid)
+        loc, msg = loc[:-1], unknown("key", loc[-1], Rule.model_fields if len(loc) == 3 else Budgets.model_fields)
     if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-        rules = raw.get("rules") or []
-        rule = rules[loc[1]] if loc[1] < len(rules) and isinstance(rules[loc[1]], dict) else {}
-        label = rule.get("name") or f"rule{loc[1] + 1}"
+        rule = raw["rules"][loc[1]]  # pydantic's location: it exists
+        label = (rule.get("name") if isinstance(rule, dict) else None) or f"rule{loc[1] + 1}"
         field = ".".join(str(p) for p in loc[2:])
         if first["type"] == "missing":
             msg = "needs 'select' (record fields to match) and 'limits'" if field in ("select", "limits") else msg

@@ -19,7 +19,9 @@ def fmt_number(x: float) -> str:
     return text.lstrip("-") if float(text.replace(",", "")) == 0 else text
 
 
-def _matches_one(value, pattern) -> bool:
+def _matches(value, pattern) -> bool:
+    if isinstance(pattern, list):
+        return any(_matches(value, p) for p in pattern)
     if isinstance(pattern, str):
         return value is not None and fnmatchcase(str(value), pattern)
     return value == pattern and isinstance(value, bool) == isinstance(pattern, bool)
@@ -27,25 +29,11 @@ def _matches_one(value, pattern) -> bool:
 
 def matches(record: dict, select: dict) -> bool:
     """Every selector key matches: globs for strings, equality for numbers, any-of for lists."""
-    for key, pattern in select.items():
-        value = value_at(record, key)
-        options = pattern if isinstance(pattern, list) else [pattern]
-        if not any(_matches_one(value, p) for p in options):
-            return False
-    return True
+    return all(_matches(value_at(record, key), pattern) for key, pattern in select.items())
 
 
-def check_select_keys(budgets: Budgets, records: list[dict], source: str) -> None:
-    """A selector key no record has is a typo, not an empty selection."""
-    for i, rule in enumerate(budgets.rules):
-        for key in rule.select:
-            if records and all(value_at(r, key) is None for r in records):
-                fields = sorted(k for k, v in records[0].items() if isinstance(v, (str, int, float)))
-                raise UserError(f"budgets {source}: rule '{rule_label(rule, i)}' (#{i + 1}): select key '{key}' is "
-                                f"not a field of any record; fields: {', '.join(fields)}")
-
-
-def _unit_text(x: float, limit: Limit) -> str:
+def unit_text(x: float, limit: Limit) -> str:
+    """A stored value in the unit the limit was written in."""
     return f"{fmt_number(in_unit(x, limit.metric, limit.unit))}{' ' + limit.unit if limit.unit else ''}"
 
 
@@ -73,19 +61,18 @@ def judge(label: str, record: dict, limit: Limit, strict: bool) -> Check:
         judged, note = (ci[1] if limit.upper else ci[0]), "strict: judged the pessimistic CI end"
     elif strict:
         note = "strict: no CI recorded, judged the measured value"
-    measured = _unit_text(value, limit) + (f" [{_unit_text(ci[0], limit)}, {_unit_text(ci[1], limit)}]" if ci else "")
+    measured = unit_text(value, limit) + (f" [{unit_text(ci[0], limit)}, {unit_text(ci[1], limit)}]" if ci else "")
     headroom = (limit.value - judged) if limit.upper else (judged - limit.value)
-    relative = headroom / abs(limit.value) if limit.value else None
-    shown_relative = relative is not None and abs(relative) < 10
-    margin = _unit_text(headroom, limit) + (f" ({relative:+.0%})" if shown_relative else "")
+    relative = headroom / abs(limit.value) if limit.value else float("inf")
+    margin = unit_text(headroom, limit) + (f" ({relative:+.0%})" if abs(relative) < 10 else "")
     return Check(label, job, path, limit.text, measured, margin, PASS if limit.holds(judged) else FAIL, note)
 
 
 def evaluate_rule(rule: Rule, label: str, records: list[dict], strict: bool) -> list[Check]:
     selected = [r for r in records if matches(r, rule.select)]
     if not selected:
-        verdict = SKIP if rule.optional else FAIL
-        return [Check(label, "-", "-", "-", "-", "-", verdict, f"no job matches select {rule.select}")]
+        return [Check(label, "-", "-", "-", "-", "-", SKIP if rule.optional else FAIL,
+                      f"no job matches select {rule.select}")]
     checks = []
     for rec in selected:
         if rec.get("status") != "ok":  # skipped by design is no failure unless the rule asks for it
@@ -98,8 +85,12 @@ def evaluate_rule(rule: Rule, label: str, records: list[dict], strict: bool) -> 
 
 
 def evaluate_budgets(budgets: Budgets, records: list[dict], source: str, strict: bool = False) -> GateResult:
-    check_select_keys(budgets, records, source)
+    """Every rule's checks; a selector key no record has is a typo, not an empty selection."""
     result = GateResult("budgets", source)
     for i, rule in enumerate(budgets.rules):
+        for key in (k for k in rule.select if records and all(value_at(r, k) is None for r in records)):
+            fields = sorted(k for k, v in records[0].items() if isinstance(v, (str, int, float)))
+            raise UserError(f"budgets {source}: rule '{rule_label(rule, i)}' (#{i + 1}): select key '{key}' is "
+                            f"not a field of any record; fields: {', '.join(fields)}")
         result.checks += evaluate_rule(rule, rule_label(rule, i), records, strict)
     return result

@@ -36,11 +36,8 @@ SUFFIXES = (("_ms", "time", "ms"), ("_s", "time", "s"), ("_bytes", "bytes", "B")
 
 
 def _metric(path: str) -> Metric:
-    for part in reversed(path.split(".")):
-        for suffix, kind, unit in SUFFIXES:
-            if part.endswith(suffix):
-                return Metric(path, kind, unit)
-    return Metric(path, "number", "")
+    return next((Metric(path, kind, unit) for part in reversed(path.split(".")) for suffix, kind, unit in SUFFIXES
+                 if part.endswith(suffix)), Metric(path, "number", ""))
 
 
 def _numbers(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
@@ -53,12 +50,8 @@ def _numbers(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
                 yield from _numbers(arg, f"{prefix}{name}.")
 
 
-def _catalog() -> dict[str, Metric]:
-    """Every measurement the record schema types as a number (bench/records/schema.py) is gateable."""
-    return {path: _metric(path) for path in _numbers(Record)}
-
-
-METRICS = _catalog()
+# Every measurement the record schema types as a number (bench/records/schema.py) is gateable.
+METRICS = {path: _metric(path) for path in _numbers(Record)}
 
 
 def get_metric(path: str) -> Metric:
@@ -91,13 +84,13 @@ def in_unit(value: float, metric: Metric, unit: str) -> float:
     return value * units.get(metric.unit, 1.0) / units.get(unit, 1.0)
 
 
+CI_FIELDS = {"latency_ms": "latency_ci_ms", "throughput_sps": "throughput_ci_sps"}  # where a record keeps CIs
+
+
 def confidence_interval(record: dict, path: str) -> tuple[float, float] | None:
     """The record's 95% CI for a metric where one was computed (latency_ci_ms, throughput_ci_sps)."""
-    if path.startswith("latency_ms."):
-        ci = value_at(record, "latency_ci_ms." + path.split(".", 1)[1])
-    else:
-        stem, _, _ = path.rpartition("_")
-        ci = record.get(f"{stem}_ci_{path.rsplit('_', 1)[-1]}") if "." not in path else None
+    head, dot, rest = path.partition(".")
+    ci = value_at(record, CI_FIELDS[head] + dot + rest) if head in CI_FIELDS else None
     if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(x, (int, float)) for x in ci):
         return float(ci[0]), float(ci[1])
     return None

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from itertools import groupby
+from operator import attrgetter
 from pathlib import Path
 
-from rich.table import Table
-from rich.text import Text
+from rich.table import Table as RichTable
 
 from bench.gate.result import FAIL, INCONCLUSIVE, PASS, SKIP, Check, GateResult
+from bench.report.tables import Table
 
 COLUMNS = ("rule", "job", "metric", "limit", "measured", "margin", "verdict")
-NUMBERS = ("limit", "measured", "margin")  # never wrapped nor cut (bench.report.tables.print_table)
+NUMBERS = {3, 4, 5}  # limit, measured, margin: never wrapped nor cut (bench.report.tables.print_table)
 _STYLE = {PASS: "green", FAIL: "bold red", SKIP: "yellow", INCONCLUSIVE: "magenta"}
 ICONS = {PASS: "✅", FAIL: "❌", SKIP: "⏭️", INCONCLUSIVE: "❔"}  # Markdown
 
@@ -21,15 +22,10 @@ def _cells(c: Check) -> list[str]:
     return [c.rule, c.job, c.metric, c.limit, c.measured, c.margin, c.verdict + (f" ({c.note})" if c.note else "")]
 
 
-def table(results: list[GateResult], title: str = "") -> Table:
-    t = Table(title=title or None, header_style="bold")
-    for col in COLUMNS:
-        t.add_column(col, overflow="fold", no_wrap=col in NUMBERS)
-    for res in results:
-        for c in res.checks:  # Text, not markup: rule names, jobs and notes are printed as written
-            *cells, verdict = _cells(c)
-            t.add_row(*map(Text, cells), Text(verdict, style=_STYLE[c.verdict]))
-    return t
+def table(results: list[GateResult], title: str = "") -> RichTable:
+    """Every check; its cells are text, not markup: rule names, jobs and notes are printed as written."""
+    rows = [[*cells[:-1], (cells[-1], _STYLE[c.verdict])] for r in results for c in r.checks for cells in [_cells(c)]]
+    return Table(title, list(COLUMNS), rows, numeric=NUMBERS).to_rich()
 
 
 def _headline(results: list[GateResult]) -> tuple[str, str]:
@@ -54,13 +50,6 @@ def summary(results: list[GateResult]) -> str:
     return _headline(results)[0]
 
 
-def _testcases(checks: list[Check]):
-    """One test case per (rule, job): it fails if any of its metric checks failed."""
-    key = lambda c: (c.rule, c.job)  # noqa: E731
-    for (rule, job), group in groupby(sorted(checks, key=key), key=key):
-        yield rule, job, list(group)
-
-
 def _state(res: GateResult, group: list[Check]) -> str:
     """A test case fails on any failure (inconclusive too under --strict); inconclusive or all-skip: skipped."""
     if any(c in res.failures for c in group):
@@ -71,28 +60,28 @@ def _state(res: GateResult, group: list[Check]) -> str:
 
 
 def write_junit(results: list[GateResult], path: Path, run_name: str) -> None:
+    """One test case per (rule, job): it fails if any of its metric checks failed."""
     suites = ET.Element("testsuites", name=f"recbench gate {run_name}")
+    by_case = attrgetter("rule", "job")
     for res in results:
-        cases = list(_testcases(res.checks))
+        cases = [(case, list(group)) for case, group in groupby(sorted(res.checks, key=by_case), key=by_case)]
+        states = [_state(res, group) for _, group in cases]
         suite = ET.SubElement(suites, "testsuite", name=f"{res.kind}: {res.source}", tests=str(len(cases)),
-                              failures=str(sum(_state(res, g) == "failure" for *_, g in cases)),
-                              skipped=str(sum(_state(res, g) == "skipped" for *_, g in cases)), errors="0")
-        for rule, job, group in cases:
+                              failures=str(states.count("failure")), skipped=str(states.count("skipped")), errors="0")
+        for ((rule, job), group), state in zip(cases, states, strict=True):
             case = ET.SubElement(suite, "testcase", classname=f"{res.kind}.{rule}", name=job)
             failed = [c for c in group if c in res.failures]
             inconclusive = [c for c in group if c.verdict == INCONCLUSIVE]
             lines = [" | ".join(_cells(c)) for c in group]
-            if _state(res, group) == "failure":
+            if state == "failure":
                 msg = "; ".join(c.note if c.metric == "-" else f"{c.metric}{' inconclusive' * (c.verdict != FAIL)}"
                                 f" {c.measured} (limit {c.limit})" for c in failed)
                 kind = "inconclusive" if all(c.verdict == INCONCLUSIVE for c in failed) else \
                     "budget" if res.kind == "budgets" else "regression"
                 ET.SubElement(case, "failure", message=msg, type=kind).text = "\n".join(lines)
-            elif inconclusive:  # neither a pass nor a failure by default: reported as skipped, named inconclusive
-                ET.SubElement(case, "skipped", message="; ".join(f"inconclusive: {c.metric}: {c.note}"
-                                                                 for c in inconclusive))
-            elif all(c.verdict == SKIP for c in group):
-                ET.SubElement(case, "skipped", message="; ".join(c.note for c in group))
+            elif state == "skipped":  # inconclusive: neither a pass nor a failure by default, named inconclusive
+                ET.SubElement(case, "skipped", message="; ".join(
+                    [f"inconclusive: {c.metric}: {c.note}" for c in inconclusive] or [c.note for c in group]))
             ET.SubElement(case, "system-out").text = "\n".join(lines)
     ET.indent(suites)
     Path(path).write_text(ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n")
@@ -103,11 +92,6 @@ def _md_escape(text: str) -> str:
 
 
 MARKDOWN_LIMIT = 60_000  # a pull-request comment takes at most 65,536 characters
-
-
-def _row(c: Check) -> str:
-    *cells, verdict = _cells(c)
-    return "| " + " | ".join(_md_escape(x) for x in [*cells, f"{ICONS[c.verdict]} {verdict}"]) + " |"
 
 
 def _grouped(checks: list[Check], verdict: str) -> list[str]:
@@ -137,7 +121,8 @@ def write_markdown(results: list[GateResult], path: Path, run_name: str, limit: 
     body = ["**Failures**:", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)] if failures else []
     room = limit - len("\n".join(head + body + tail)) - 200
     for i, c in enumerate(failures):
-        row = _row(c)
+        *cells, verdict = _cells(c)
+        row = "| " + " | ".join(_md_escape(x) for x in [*cells, f"{ICONS[c.verdict]} {verdict}"]) + " |"
         if len(row) + 1 > room:
             body.append(f"\n... and {len(failures) - i} more failures: see the JUnit XML (`--junit`)")
             break

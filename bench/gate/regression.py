@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 
 from bench.errors import UserError
-from bench.gate import power
 from bench.gate.evaluate import fmt_number, unresolved_in
-from bench.gate.result import FAIL, SKIP, Check, GateResult
+from bench.gate.result import FAIL, INCONCLUSIVE, PASS, SKIP, Check, GateResult
 from bench.records.jobkey import JobKey
 from bench.records.rundir import RunDir, replica_raws
 from bench.records.schema import value_at
@@ -17,6 +16,7 @@ from bench.stats.percentiles import PERCENTILES
 # metric -> the statistic of the raw latencies whose ratio's CI (bench.stats.hboot.ratio) decides significance
 STATISTICS = {**{f"latency_ms.{q}": q for q in (*PERCENTILES, "mean")}, "throughput_sps": "mean"}
 DEFAULT_METRICS = ("latency_ms.p50", "latency_ms.p99", "throughput_sps")
+BUSIER = 0.10  # of the cores' time: how much more other processes must take during the candidate to call it busier
 
 
 def parse_threshold(text: str) -> float:
@@ -40,13 +40,28 @@ def parse_metrics(text: str | None) -> tuple[str, ...]:
     return names
 
 
-def _label(record: dict) -> str:
-    return f"{record['variant']} {record['backend']} {record['scenario']} b{record['batch_size']}"
+def decide(surely_worse: float, mde: float, threshold: float, paired: bool, reps: str, base: dict, cand: dict
+           ) -> tuple[str, str]:
+    """(verdict, note). Fail when the whole CI lies beyond the threshold (`surely_worse`: how much worse B is at the
+    CI's optimistic end); inconclusive when the minimum detectable effect exceeds the threshold (or, comparing runs
+    made at different times, when the candidate's host was busier and the CI says fail: that cannot be told from a
+    regression); pass otherwise. Busier: the candidate's record says its host was busy (noise.busy), and other
+    processes took a larger share of its cores than during the baseline, by more than BUSIER."""
+    share = [(r.get("noise") or {}).get("others_cpu_share") or 0.0 for r in (base, cand)]
+    busier = bool((cand.get("noise") or {}).get("busy")) and share[1] - share[0] > BUSIER
+    if surely_worse > threshold and busier and not paired:
+        return INCONCLUSIVE, ("host busier during the candidate run: a sequential comparison cannot tell that from a "
+                              "regression; use --rerun")
+    if surely_worse > threshold:
+        return FAIL, f"worse beyond the threshold across the whole CI ({reps})"
+    if mde > threshold:
+        return INCONCLUSIVE, (f"noise too high: MDE {mde:.0%} > {threshold:.0%} ({reps}); more replicas (--repeat) "
+                              "or --rerun")
+    return PASS, f"MDE {mde:.1%} ({reps})"
 
 
 def _groups(run: RunDir, record: dict) -> list:
-    groups = replica_raws(run, record)
-    if groups is None:
+    if (groups := replica_raws(run, record)) is None:
         raise UserError(f"{run.path}: no raw latencies for job {record['job_id']} (raw/{record['job_id']}.npy); "
                         "the regression gate needs them")
     return groups
@@ -73,7 +88,7 @@ def compare_metric(metric: str, base: dict, cand: dict, groups_a: list, groups_b
     short = [f"{side}: {why}" for side, rec, groups in (("baseline", base, groups_a), ("candidate", cand, groups_b))
              if statistic in PERCENTILES and (why := unresolved_in(rec, statistic, sum(len(g) for g in groups)))]
     verdict, note = (SKIP, f"{statistic} not resolvable; {'; '.join(short)}") if short else \
-        power.decide(surely_worse, est.mde, threshold, paired, power.busier_candidate(base, cand), reps)
+        decide(surely_worse, est.mde, threshold, paired, reps, base, cand)
     return Check("regression", job, metric, f"worse by <= {threshold:.0%}", measured, f"{threshold - worse:+.1%}",
                  verdict, note)
 
@@ -86,7 +101,7 @@ def evaluate_regression(baseline: RunDir, candidate: RunDir, threshold: float,
     result = GateResult("regression", str(baseline.path), strict=strict)
     base = {key(r): r for r in baseline.records()}
     for rec in candidate.records():
-        job, old = _label(rec), base.get(key(rec))
+        job, old = f"{rec['variant']} {rec['backend']} {rec['scenario']} b{rec['batch_size']}", base.get(key(rec))
         if old is None or old.get("status") != "ok":
             result.checks.append(Check("regression", job, "-", "-", "-", "-", SKIP, "no ok baseline job to compare"))
         elif rec.get("status") != "ok":

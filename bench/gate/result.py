@@ -38,5 +38,4 @@ class GateResult:
         return not self.failures
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "source": self.source, "passed": self.passed,
-                "checks": [asdict(c) for c in self.checks]}
+        return {**asdict(self), "passed": self.passed}

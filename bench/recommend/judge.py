@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
-from bench.gate.budgets import Budgets, Limit, rule_label
-from bench.gate.evaluate import fmt_number, matches
-from bench.gate.metrics import in_unit
+from bench.gate.budgets import Budgets, Limit
+from bench.gate.evaluate import matches, unit_text
+from bench.records.rundir import RunDir
 from bench.records.schema import value_at
 from bench.stats.percentiles import PERCENTILES
 
-OBJECTIVES = {  # name -> (record metric, larger is better)
-    "throughput": ("throughput_sps", True),
-    "p99": ("latency_ms.p99", False),
-    "size": ("model_bytes", False),
-}
-SPEED_AXES = (("throughput_sps", True), ("latency_ms.p99", False), ("model_bytes", False))
+# objective name -> (record metric, larger is better)
+OBJECTIVES = {"throughput": ("throughput_sps", True), "p99": ("latency_ms.p99", False), "size": ("model_bytes", False)}
 
 
 def metric_value(record: dict, path: str) -> float | None:
@@ -28,9 +25,8 @@ def metric_value(record: dict, path: str) -> float | None:
         return float(value)
     percent = PERCENTILES.get(path.removeprefix("latency_ms.")) if path.startswith("latency_ms.") else None
     if percent and record.get("status") == "ok" and record.get("run_dir"):
-        raw = Path(record["run_dir"]) / "raw" / f"{record['job_id']}.npy"
-        if raw.exists():
-            return float(np.percentile(np.load(raw), percent)) / 1e6
+        raw = RunDir(Path(record["run_dir"])).raw(record["job_id"])
+        return None if raw is None else float(np.percentile(raw, percent)) / 1e6
     return None
 
 
@@ -38,7 +34,6 @@ def metric_value(record: dict, path: str) -> float | None:
 class Miss:
     """One limit a configuration breaks, and by how much (relative to the limit)."""
 
-    rule: str
     limit: Limit
     value: float | None
 
@@ -53,31 +48,21 @@ class Miss:
         path = self.limit.metric.path
         if self.value is None:
             return f"{path} not measured (budget '{self.limit.text}')"
-        shown = fmt_number(in_unit(self.value, self.limit.metric, self.limit.unit))
-        unit = f" {self.limit.unit}" if self.limit.unit else ""
-        return f"{path} {shown}{unit} breaks '{self.limit.text}'"
+        return f"{path} {unit_text(self.value, self.limit)} breaks '{self.limit.text}'"
 
 
 def misses(record: dict, budgets: Budgets, quality_only: bool = False) -> list[Miss]:
     """Every limit of every rule that selects this record and does not hold."""
-    out = []
-    for i, rule in enumerate(budgets.rules):
-        if not matches(record, rule.select):
-            continue
-        for limit in rule.limits.values():
-            if quality_only and not limit.metric.path.startswith("quality."):
-                continue
-            value = metric_value(record, limit.metric.path)
-            if value is None or not limit.holds(value):
-                out.append(Miss(rule_label(rule, i), limit, value))
-    return out
+    limits = [limit for rule in budgets.rules if matches(record, rule.select) for limit in rule.limits.values()
+              if not quality_only or limit.metric.path.startswith("quality.")]
+    found = [Miss(limit, metric_value(record, limit.metric.path)) for limit in limits]
+    return [m for m in found if m.value is None or not m.limit.holds(m.value)]
 
 
 def objective_value(record: dict, objective: str) -> float:
     """Larger is better, whatever the objective (latencies and sizes are negated); -inf when unknown."""
     path, larger = OBJECTIVES[objective]
-    value = metric_value(record, path)
-    if value is None:
+    if (value := metric_value(record, path)) is None:
         return float("-inf")
     return value if larger else -value
 
@@ -85,33 +70,22 @@ def objective_value(record: dict, objective: str) -> float:
 def rank_key(record: dict, budgets: Budgets, objective: str) -> tuple:
     """Sort key, best first: configurations that meet every budget, by objective; then the closest misses."""
     broken = misses(record, budgets)
-    worst = max((m.relative for m in broken), default=0.0)
-    return (bool(broken), worst if broken else 0.0, -objective_value(record, objective))
+    return bool(broken), max((m.relative for m in broken), default=0.0), -objective_value(record, objective)
 
 
 def quality_axis(budgets: Budgets, records: list[dict]) -> tuple[str, bool] | None:
     """The quality metric the budgets limit (a floor: larger is better), else the first one the records have."""
-    for rule in budgets.rules:
-        for limit in rule.limits.values():
-            if limit.metric.path.startswith("quality."):
-                return limit.metric.path, not limit.upper
+    limited = ((limit.metric.path, not limit.upper) for rule in budgets.rules for limit in rule.limits.values()
+               if limit.metric.path.startswith("quality."))
     known = ("quality.auc_delta", "quality.rank_corr", "quality.recall_at_k_truth_delta", "quality.ndcg_at_10_delta")
-    for path in known:
-        if any(metric_value(r, path) is not None for r in records):
-            return path, True
-    return None
+    measured = ((path, True) for path in known if any(metric_value(r, path) is not None for r in records))
+    return next(chain(limited, measured), None)
 
 
 def pareto_front(records: list[dict], axes: tuple[tuple[str, bool], ...]) -> list[dict]:
     """Records no other record beats on every axis (each axis: metric path, larger is better)."""
-    points = []
-    for r in records:
-        values = [metric_value(r, path) for path, _ in axes]
-        if None not in values:
-            points.append((r, [v if larger else -v for v, (_, larger) in zip(values, axes, strict=True)]))
-    front = []
-    for r, p in points:
-        dominated = any(all(a >= b for a, b in zip(q, p, strict=True)) and q != p for _, q in points)
-        if not dominated:
-            front.append(r)
-    return front
+    signs = [1 if larger else -1 for _, larger in axes]
+    rows = [(r, [metric_value(r, path) for path, _ in axes]) for r in records]
+    points = [(r, [s * v for s, v in zip(signs, values, strict=True)]) for r, values in rows if None not in values]
+    return [r for r, p in points
+            if not any(q != p and all(a >= b for a, b in zip(q, p, strict=True)) for _, q in points)]

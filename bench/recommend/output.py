@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -11,18 +11,12 @@ import yaml
 from bench.config.sweep import SweepConfig
 from bench.gate.budgets import Budgets, rule_label
 from bench.gate.evaluate import fmt_number, matches
-from bench.recommend.judge import (
-    OBJECTIVES,
-    SPEED_AXES,
-    Miss,
-    metric_value,
-    misses,
-    pareto_front,
-    quality_axis,
-    rank_key,
-)
+from bench.recommend.judge import OBJECTIVES, Miss, metric_value, misses, pareto_front, quality_axis, rank_key
 from bench.recommend.trials import Candidate, SearchResult, Trial
 from bench.records.schema import value_at
+from bench.report.tables import Table
+
+SPEED_AXES = (("throughput_sps", True), ("latency_ms.p99", False), ("model_bytes", False))  # the front's, + quality
 
 
 @dataclass
@@ -32,6 +26,9 @@ class Outcome:
     chosen: Trial | None
     latest: list[Trial]  # one per candidate timed past the screen (or screened only), best first
     front: list[Trial]
+    quality: str | None = None  # the quality metric of the front and the table (bench.recommend.judge.quality_axis)
+    reasons: list[str] = field(default_factory=list)  # why not the others: reasons()
+    misses: list[str] = field(default_factory=list)  # closest_misses()
 
 
 def _latest(result: SearchResult) -> list[Trial]:
@@ -49,15 +46,17 @@ def judged(latest: list[Trial], result: SearchResult) -> list[Trial]:
 def decide(result: SearchResult, budgets: Budgets, objective: str) -> Outcome:
     latest = sorted(_latest(result), key=lambda t: rank_key(t.record, budgets, objective))
     chosen = next((t for t in judged(latest, result) if not misses(t.record, budgets)), None)
-    axes = SPEED_AXES + tuple(a for a in [quality_axis(budgets, [t.record for t in latest])] if a)
-    ids = {id(r) for r in pareto_front([t.record for t in latest if not misses(t.record, budgets)], axes)}
-    return Outcome(chosen, latest, [t for t in latest if id(t.record) in ids])
+    axis = quality_axis(budgets, [t.record for t in latest])
+    feasible = [t.record for t in latest if not misses(t.record, budgets)]
+    ids = {id(r) for r in pareto_front(feasible, SPEED_AXES + ((axis,) if axis else ()))}
+    outcome = Outcome(chosen, latest, [t for t in latest if id(t.record) in ids], axis and axis[0])
+    outcome.reasons, outcome.misses = reasons(outcome, result, budgets, objective), closest_misses(result, budgets)
+    return outcome
 
 
 def _speed(record: dict) -> str:
-    p50, p99 = metric_value(record, "latency_ms.p50"), metric_value(record, "latency_ms.p99")
-    sps = record.get("throughput_sps") or 0
-    return f"{sps:,.0f} samples/s, p50 {fmt_number(p50 or 0)} ms, p99 {fmt_number(p99 or 0)} ms"
+    p50, p99 = (fmt_number(metric_value(record, f"latency_ms.{q}") or 0) for q in ("p50", "p99"))
+    return f"{record.get('throughput_sps') or 0:,.0f} samples/s, p50 {p50} ms, p99 {p99} ms"
 
 
 def _ratio(record: dict, chosen: dict, objective: str) -> str:
@@ -65,14 +64,7 @@ def _ratio(record: dict, chosen: dict, objective: str) -> str:
     a, b = metric_value(record, path), metric_value(chosen, path)
     if not a or not b:
         return f"{path} not comparable"
-    if larger:
-        return f"{a / b:.2f}x the recommended {path}"
-    return f"{path} {a / b:.2f}x the recommended one"
-
-
-def _neighbours(c: Candidate, chosen: Candidate) -> bool:
-    """Configurations that differ from the chosen one in exactly one dimension."""
-    return sum(a != b for a, b in zip(astuple(c), astuple(chosen), strict=True)) == 1
+    return f"{a / b:.2f}x the recommended {path}" if larger else f"{path} {a / b:.2f}x the recommended one"
 
 
 def reasons(outcome: Outcome, result: SearchResult, budgets: Budgets, objective: str) -> list[str]:
@@ -85,20 +77,18 @@ def reasons(outcome: Outcome, result: SearchResult, budgets: Budgets, objective:
         if why.startswith(("not tried", "cannot run")):
             grouped.setdefault(why.split(":")[0], []).append(f"{variant} on {backend}")
             continue
-        speed = ""
         base, mine = screen.get(("fp32", backend)), screen.get((variant, backend))
         if base and mine and base.get("throughput_sps") and variant != "fp32":
-            speed = f"{mine['throughput_sps'] / base['throughput_sps']:.2f}x fp32's throughput but "
-        lines.append(f"{variant} on {backend}: {speed}{why}")
+            why = f"{mine['throughput_sps'] / base['throughput_sps']:.2f}x fp32's throughput but {why}"
+        lines.append(f"{variant} on {backend}: {why}")
     hints = {"not tried": " (the time budget ran out during the quality screen: raise --time-budget)",
              "cannot run": " (no artifact this backend loads; `recbench variants` shows the matrix)"}
     lines += [f"{kind}{hints.get(kind, '')}: {', '.join(pairs)}" for kind, pairs in grouped.items()]
-    if outcome.chosen is None:
+    if (chosen := outcome.chosen) is None:
         return lines
-    chosen = outcome.chosen
     same_stage = {t.stage: t.record for t in result.trials if t.candidate == chosen.candidate}
-    for t in outcome.latest:
-        if t is chosen or not _neighbours(t.candidate, chosen.candidate):
+    for t in outcome.latest:  # the neighbours: configurations that differ from the chosen one in exactly one dimension
+        if sum(a != b for a, b in zip(astuple(t.candidate), astuple(chosen.candidate), strict=True)) != 1:
             continue
         broken = misses(t.record, budgets)
         if broken:
@@ -134,8 +124,8 @@ def closest_misses(result: SearchResult, budgets: Budgets) -> list[str]:
                 lines.append(f"{head} met by {len(met)} of {len(selected)} {'final ' * final}measurements, each of "
                              "which breaks another limit")
             else:
-                best = min(selected, key=lambda t: Miss("", limit, metric_value(t.record, limit.metric.path)).relative)
-                miss = Miss("", limit, metric_value(best.record, limit.metric.path))
+                best = min(selected, key=lambda t: Miss(limit, metric_value(t.record, limit.metric.path)).relative)
+                miss = Miss(limit, metric_value(best.record, limit.metric.path))
                 aside = f" (met in {len(unconfirmed)} shorter measurements, not in the final)" if unconfirmed else ""
                 lines.append(f"{head} closest miss {miss.describe().split(' breaks ')[0]} "
                              f"({best.candidate.label()}), {miss.relative:+.0%} past the limit{aside}")
@@ -146,9 +136,8 @@ def config_for(base: SweepConfig, c: Candidate) -> dict:
     """A `recbench run --config` file that measures exactly this configuration."""
     cfg = {"model": base.model, "preset": base.preset, "variants": [c.variant], "backends": [c.backend],
            "batch_sizes": [c.batch_size], "threads": c.threads, "profile": base.profile,
-           "scenario": base.scenario or "single-stream"}
-    if base.input_spec:
-        cfg["input_spec"] = str(Path(base.input_spec).resolve())
+           "scenario": base.scenario or "single-stream",
+           "input_spec": str(Path(base.input_spec).resolve()) if base.input_spec else None}
     return {k: v for k, v in cfg.items() if v is not None}
 
 
@@ -160,51 +149,47 @@ def write_config(path: Path, base: SweepConfig, chosen: Trial, objective: str) -
     return path
 
 
-def table_rows(outcome: Outcome, axes_quality: str | None) -> list[list[str]]:
+def table(outcome: Outcome, title: str = "", limit: int | None = None) -> Table:
+    """The `limit` best configurations' latest measurements (batch ... quality are numbers: never wrapped nor cut)."""
     rows = []
-    front = {id(t) for t in outcome.front}
     for t in outcome.latest:
         r = t.record
-        q = value_at(r, axes_quality) if axes_quality else None
+        q = value_at(r, outcome.quality) if outcome.quality else None
         rows.append([t.candidate.variant, t.candidate.backend, str(t.candidate.batch_size), str(t.candidate.threads),
                      f"{r.get('throughput_sps') or 0:,.0f}", fmt_number(metric_value(r, "latency_ms.p50") or 0),
                      fmt_number(metric_value(r, "latency_ms.p99") or 0), f"{(r.get('model_bytes') or 0) / 1e6:.2f}",
                      "-" if q is None else f"{q:+.4f}", t.stage,
-                     ("chosen" if t is outcome.chosen else "front" if id(t) in front else "")])
-    return rows
+                     "chosen" if t is outcome.chosen else "front" if any(t is f for f in outcome.front) else ""])
+    return Table(title, HEADER, rows[:limit], numeric=set(range(2, HEADER.index("stage"))), keys=4)
 
 
 HEADER = ["variant", "backend", "batch", "threads", "samples/s", "p50 ms", "p99 ms", "model MB", "quality",
           "stage", ""]
 
 
-def write_markdown(path: Path, outcome: Outcome, result: SearchResult, lines: list[str], misses_text: list[str],
-                   quality_path: str | None, title: str) -> Path:
+def write_markdown(path: Path, outcome: Outcome, result: SearchResult, title: str) -> Path:
     md = [f"# {title}", "", f"searched {result.elapsed_s:.0f} s: " + "; ".join(result.rounds or ["screen only"]), ""]
     if outcome.chosen:
         md += [f"**recommended: {outcome.chosen.candidate.label()}** — {_speed(outcome.chosen.record)}", ""]
     else:
-        md += ["**no configuration meets every budget**", "", *[f"- {m}" for m in misses_text], ""]
-    md += ["## why not the others", "", *[f"- {line}" for line in lines], "",
-           f"## configurations (latest measurement; quality = {quality_path or 'none'})", "",
-           "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    md += ["| " + " | ".join(row) + " |" for row in table_rows(outcome, quality_path)]
+        md += ["**no configuration meets every budget**", "", *[f"- {m}" for m in outcome.misses], ""]
+    md += ["## why not the others", "", *[f"- {line}" for line in outcome.reasons], "",
+           f"## configurations (latest measurement; quality = {outcome.quality or 'none'})", "",
+           table(outcome).to_markdown()]
     path.write_text("\n".join(md) + "\n")
     return path
 
 
 def draw_front(path: Path, outcome: Outcome) -> Path | None:
     """p99 against throughput of every configuration timed; the Pareto front labelled, the choice starred."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     points = [(t, metric_value(t.record, "latency_ms.p99"), t.record.get("throughput_sps")) for t in outcome.latest]
     points = [(t, x, y) for t, x, y in points if x and y]
     if not points:
         return None
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig = Figure(figsize=(8, 5), layout="tight")
+    ax = fig.subplots()
     ax.scatter([x for _, x, _ in points], [y for _, _, y in points], s=18, color="0.6", label="measured")
     front = sorted((p for p in points if any(p[0] is f for f in outcome.front)), key=lambda p: p[1])
     if front:
@@ -213,18 +198,11 @@ def draw_front(path: Path, outcome: Outcome) -> Path | None:
         for k, (t, x, y) in enumerate(front):
             ax.annotate(f"{t.candidate.variant}/{t.candidate.backend}/b{t.candidate.batch_size}/t{t.candidate.threads}",
                         (x, y), fontsize=7, xytext=(5, 8 if k % 2 else -10), textcoords="offset points")
-    if outcome.chosen:
-        chosen = next(((x, y) for t, x, y in points if t is outcome.chosen), None)
-        if chosen:
-            ax.plot(*chosen, "*", color="tab:red", markersize=16, label="recommended")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("p99 latency (ms)")
-    ax.set_ylabel("throughput (samples/s)")
+    for _, x, y in (p for p in points if p[0] is outcome.chosen):
+        ax.plot(x, y, "*", color="tab:red", markersize=16, label="recommended")
+    ax.set(xscale="log", yscale="log", xlabel="p99 latency (ms)", ylabel="throughput (samples/s)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
     fig.savefig(path)
     fig.savefig(path.with_suffix(".svg"))
-    plt.close(fig)
     return path

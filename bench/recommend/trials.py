@@ -31,12 +31,8 @@ class SearchResult:
     trials: list[Trial] = field(default_factory=list)
     rejected: dict[tuple[str, str], str] = field(default_factory=dict)  # (variant, backend) -> why never timed
     quality: dict[tuple[str, str], dict] = field(default_factory=dict)  # screened quality per (variant, backend)
-    finalists: list[Candidate] = field(default_factory=list)
     elapsed_s: float = 0.0
     rounds: list[str] = field(default_factory=list)
 
     def latest(self) -> dict[Candidate, Trial]:
-        out: dict[Candidate, Trial] = {}
-        for t in self.trials:
-            out[t.candidate] = t
-        return out
+        return {t.candidate: t for t in self.trials}

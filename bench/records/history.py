@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,15 +13,13 @@ from bench.errors import USER_ERRORS, UserError
 from bench.records.jobkey import FIELDS, JobKey
 from bench.records.rundir import RECORDS, RunDir, now_iso
 
-DB_NAME = "history.sqlite"
-# What identifies "the same job" across runs (job ids carry a grid index, which may differ).
-IDENTITY = FIELDS  # a job's identity columns (bench.records.jobkey)
+# A job's identity columns are the JobKey's fields (job ids carry a grid index, which may differ across runs).
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, path TEXT NOT NULL, model TEXT, preset TEXT, started_at TEXT,
     git_revision TEXT, env_id TEXT, n_jobs INTEGER, n_ok INTEGER, config TEXT, env TEXT, recorded_at TEXT);
 CREATE TABLE IF NOT EXISTS records (
-    run_id TEXT NOT NULL, job_id TEXT NOT NULL, status TEXT, {", ".join(IDENTITY)}, record TEXT NOT NULL,
+    run_id TEXT NOT NULL, job_id TEXT NOT NULL, status TEXT, {", ".join(FIELDS)}, record TEXT NOT NULL,
     PRIMARY KEY (run_id, job_id));
 CREATE TABLE IF NOT EXISTS gates (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, kind TEXT NOT NULL, source TEXT,
@@ -31,23 +30,10 @@ REFS = ("last-pass", "last")
 
 def default_db(results_dir: Path) -> Path:
     """The history database of a results folder (where `recbench run --out` puts its run folders)."""
-    return Path(results_dir) / DB_NAME
+    return Path(results_dir) / "history.sqlite"
 
 
-def _started_at(run: RunDir, records: list[dict]) -> str:
-    times = sorted(r["started_at"] for r in records if r.get("started_at"))
-    if times:
-        return times[0]
-    return datetime.fromtimestamp(run.path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
-
-
-def find_runs(folder: Path) -> Iterator[RunDir]:
-    """Every run folder (one holding records.jsonl) under `folder`."""
-    for records in sorted(Path(folder).rglob(RECORDS)):
-        yield RunDir(records.parent)
-
-
-class History:
+class History(AbstractContextManager):
     """The SQLite history database; open with `with History(path) as h:`."""
 
     def __init__(self, path: Path):
@@ -58,13 +44,10 @@ class History:
             self.db.row_factory = sqlite3.Row
             self.db.executescript(SCHEMA)
             known = {row[1] for row in self.db.execute("PRAGMA table_info(records)")}
-            for column in (c for c in IDENTITY if c not in known):  # a database from before a key field existed
+            for column in (c for c in FIELDS if c not in known):  # a database from before a key field existed
                 self.db.execute(f"ALTER TABLE records ADD COLUMN {column}")
         except (OSError, sqlite3.Error) as e:
             raise UserError(f"cannot open the history database {self.path}: {e}") from None
-
-    def __enter__(self) -> History:
-        return self
 
     def __exit__(self, *exc) -> None:
         self.db.close()
@@ -76,18 +59,20 @@ class History:
         config = json.loads(config_path.read_text()) if config_path.exists() else {}
         env = run.env()
         first = records[0] if records else {}
+        started = min((r["started_at"] for r in records if r.get("started_at")), default=None) \
+            or datetime.fromtimestamp(run.path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
         with self.db:
             self.db.execute("DELETE FROM records WHERE run_id = ?", (run.run_id,))
             self.db.execute(
                 "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run.run_id, str(run.path.resolve()), config.get("model", first.get("model")),
-                 first.get("preset", config.get("preset")), _started_at(run, records), env.get("git_revision"),
+                 first.get("preset", config.get("preset")), started, env.get("git_revision"),
                  env.get("env_id"), len(records), sum(r.get("status") == "ok" for r in records),
                  json.dumps(config), json.dumps(env), now_iso()))
             self.db.executemany(
-                f"INSERT OR REPLACE INTO records (run_id, job_id, status, {', '.join(IDENTITY)}, record) "
-                f"VALUES (?,?,?,{','.join('?' * len(IDENTITY))},?)",
-                [(run.run_id, r["job_id"], r.get("status"), *JobKey.of(r), json.dumps(r))
+                f"INSERT OR REPLACE INTO records (run_id, job_id, status, {', '.join(FIELDS)}, record) "
+                f"VALUES (?,?,?,{','.join('?' * len(FIELDS))},?)",
+                [(run.run_id, r["job_id"], r.get("status"), *JobKey.of(r).as_dict().values(), json.dumps(r))
                  for r in records])
 
     def record_gate(self, run: RunDir, kind: str, source: str, passed: bool, n_failed: int, result: dict) -> None:
@@ -100,13 +85,12 @@ class History:
 
     def rebuild(self, folder: Path) -> int:
         """Re-read every run folder under `folder`; gate verdicts (not stored in run folders) are kept."""
-        runs = list(find_runs(folder))
+        runs = [RunDir(records.parent) for records in sorted(Path(folder).rglob(RECORDS))]
         with self.db:
             self.db.execute("DELETE FROM records")
             self.db.execute("DELETE FROM runs")
-        for run in runs:
-            self.record_run(run)
-        with self.db:
+            for run in runs:
+                self.record_run(run)
             self.db.execute("DELETE FROM gates WHERE run_id NOT IN (SELECT run_id FROM runs)")
         return len(runs)
 
@@ -116,13 +100,10 @@ class History:
 
     def gate_status(self) -> dict[str, bool]:
         """run_id -> whether its latest verdict of every gate kind passed (runs never gated are absent)."""
-        latest: dict[tuple[str, str], bool] = {}
-        for row in self.db.execute("SELECT run_id, kind, passed FROM gates ORDER BY checked_at, id"):
-            latest[(row["run_id"], row["kind"])] = bool(row["passed"])
-        status: dict[str, bool] = {}
-        for (run_id, _), passed in latest.items():
-            status[run_id] = status.get(run_id, True) and passed
-        return status
+        rows = self.db.execute(
+            "SELECT run_id, MIN(passed) FROM (SELECT run_id, passed, ROW_NUMBER() OVER (PARTITION BY run_id, kind "
+            "ORDER BY checked_at DESC, id DESC) AS newest FROM gates) WHERE newest = 1 GROUP BY run_id")
+        return {run_id: bool(passed) for run_id, passed in rows}
 
     def records(self) -> Iterator[tuple[sqlite3.Row, dict]]:
         """(run row, record) for every record, oldest run first."""
@@ -142,15 +123,13 @@ class History:
                 raise UserError(f"baseline '{ref}' is neither a run folder nor a run id in {self.path}; "
                                 f"refs: {', '.join(REFS)}")
             return RunDir(Path(row["path"]))
-        recs = candidate.records()
-        model, preset = (recs[0].get("model"), recs[0].get("preset")) if recs else (None, None)
-        passed = self.gate_status()
+        first = (candidate.records() or [{}])[0]
+        model, passed = (first.get("model"), first.get("preset")), self.gate_status()
         for row in self.runs():
-            if row["run_id"] == candidate.run_id or (row["model"], row["preset"]) != (model, preset) \
-                    or RunDir(Path(row["path"])).interrupted:  # an incomplete run is never a ref's baseline
-                continue
-            if ref == "last" or passed.get(row["run_id"]):
-                return RunDir(Path(row["path"]))
+            run = RunDir(Path(row["path"]))  # an incomplete run is never a ref's baseline
+            if (row["model"], row["preset"]) == model and row["run_id"] != candidate.run_id and not run.interrupted \
+                    and (ref == "last" or passed.get(row["run_id"])):
+                return run
         return None
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import astuple, dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 
@@ -28,14 +27,8 @@ class JobKey:
         before the field was measured with dynamic shapes)."""
         return cls(**{f: record.get(f) for f in FIELDS} | {"shapes": record.get("shapes") or "dynamic"})
 
-    def __iter__(self) -> Iterator[Any]:
-        return iter(astuple(self))
-
     def as_dict(self) -> dict[str, Any]:
-        return dict(zip(FIELDS, astuple(self), strict=True))
-
-    def __str__(self) -> str:
-        return " ".join(str(v) for v in astuple(self))
+        return asdict(self)
 
 
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(JobKey))

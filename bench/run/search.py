@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from itertools import accumulate
 from pathlib import Path
 
 from bench.config.sweep import SweepConfig, TimingConfig
@@ -25,20 +26,13 @@ SCREEN_SHARE = 0.5  # at most this share of the time budget goes to the quality 
 FINAL_RESERVE = 0.2  # kept back for the finalists' full measurement
 SLACK = 0.05  # never planned: estimates of a job's cost on a busy machine run short
 
-
-def screen_timing(quality_samples: int | None) -> TimingConfig:
-    return TimingConfig(warmup_iters=3, warmup_s=0.05, min_iters=50, min_duration_s=0.1, max_duration_s=1.0,
-                        quality_samples=quality_samples)
-
-
-ROUND_TIMINGS = (  # growing windows; quality comes from the screen, so later rounds score only a token sample
-    TimingConfig(warmup_iters=5, warmup_s=0.1, min_iters=100, min_duration_s=0.3, max_duration_s=2,
-                 quality_samples=256),
-    TimingConfig(warmup_iters=10, warmup_s=0.2, min_iters=300, min_duration_s=1, max_duration_s=5,
-                 quality_samples=256),
+SCREEN_TIMING = TimingConfig(warmup_iters=3, warmup_s=0.05, min_iters=50, min_duration_s=0.1, max_duration_s=1.0)
+TOKEN = {"quality_samples": 256}  # quality comes from the screen: later rounds and the final score a token sample
+ROUND_TIMINGS = (  # growing windows
+    TimingConfig(warmup_iters=5, warmup_s=0.1, min_iters=100, min_duration_s=0.3, max_duration_s=2, **TOKEN),
+    TimingConfig(warmup_iters=10, warmup_s=0.2, min_iters=300, min_duration_s=1, max_duration_s=5, **TOKEN),
 )
-FINAL_TIMING = TimingConfig(warmup_iters=20, warmup_s=0.5, min_iters=1000, min_duration_s=2, max_duration_s=20,
-                            quality_samples=256)
+FINAL_TIMING = TimingConfig(warmup_iters=20, warmup_s=0.5, min_iters=1000, min_duration_s=2, max_duration_s=20, **TOKEN)
 
 
 class _Subset(Sweep):
@@ -83,9 +77,8 @@ class Search:
             records = run.records()
             spent = time.monotonic() - t0
             launched = [r for r in records if r["status"] != "skipped"]
-            if launched:
-                window = sum(r.get("duration_s") or 0 for r in launched)
-                self.job_s = max(0.5, (spent - window) / len(launched))
+            if launched:  # what a job cost beyond its measurement window
+                self.job_s = max(0.5, (spent - sum(r.get("duration_s") or 0 for r in launched)) / len(launched))
             for r in records:
                 r["run_dir"] = str(run.path)
                 if (r.get("latency_ms") or {}).get("p50"):
@@ -101,12 +94,12 @@ class Search:
         for variant in dict.fromkeys(v for v, _ in pairs):
             cands = [Candidate(v, b, batch, threads) for v, b in pairs if v == variant]
             if time.monotonic() - self.start > SCREEN_SHARE * self.budget:
-                for c in cands:
-                    result.rejected[(c.variant, c.backend)] = "not tried: time budget"
+                result.rejected.update({(c.variant, c.backend): "not tried: time budget" for c in cands})
                 continue
             self.log(f"screen {variant}: quality on {', '.join(c.backend for c in cands)} "
                      f"({self.remaining():.0f} s left)")
-            for t in self.measure(cands, screen_timing(self.base.timing.quality_samples), "screen"):
+            timing = SCREEN_TIMING.model_copy(update={"quality_samples": self.base.timing.quality_samples})
+            for t in self.measure(cands, timing, "screen"):
                 result.trials.append(t)
                 key = (t.candidate.variant, t.candidate.backend)
                 if t.record["status"] != "ok":
@@ -123,20 +116,17 @@ class Search:
     def ranked(self, trials: list[Trial], result: SearchResult) -> list[Trial]:
         for t in trials:  # quality is the screen's (the full held-out sample), speed is this round's
             t.record["quality"] = result.quality.get((t.candidate.variant, t.candidate.backend))
-        ok = [t for t in trials if t.record["status"] == "ok"]
-        return sorted(ok, key=lambda t: rank_key(t.record, self.budgets, self.objective))
+        return sorted((t for t in trials if t.record["status"] == "ok"),
+                      key=lambda t: rank_key(t.record, self.budgets, self.objective))
 
     def affordable(self, cands: list[Candidate], timing: TimingConfig, reserve: float) -> int:
         """How many of these candidates (in order) fit in the time left, keeping `reserve` seconds back."""
-        left, n = self.remaining() - reserve, 0
-        for c in cands:
-            p50_s = self.p50_ms.get((c.variant, c.backend, c.batch_size), 0.0) / 1e3
-            window = min(timing.max_duration_s, max(timing.min_duration_s, timing.target_iters() * p50_s))
-            left -= self.job_s + timing.warmup_s + window
-            if left < 0:
-                break
-            n += 1
-        return n
+        left = self.remaining() - reserve
+        windows = (timing.target_iters() * self.p50_ms.get((c.variant, c.backend, c.batch_size), 0.0) / 1e3
+                   for c in cands)
+        costs = (self.job_s + timing.warmup_s + min(timing.max_duration_s, max(timing.min_duration_s, w))
+                 for w in windows)
+        return sum(spent <= left for spent in accumulate(costs))
 
     def run(self, pairs: list[tuple[str, str]], batch_sizes: list[int]) -> SearchResult:
         result = SearchResult()
@@ -148,10 +138,8 @@ class Search:
         self.log(f"quality screen: {len(survivors)} of {len(pairs)} variant x backend pairs meet the quality "
                  f"budgets -> {len(cands)} configurations")
         for i, timing in enumerate(ROUND_TIMINGS, start=1):
-            if len(cands) <= FINALISTS:
-                break
             fit = self.affordable(cands, timing, FINAL_RESERVE * self.budget)
-            if fit < FINALISTS:
+            if len(cands) <= FINALISTS or fit < FINALISTS:
                 break
             cands = cands[:fit]  # the best-ranked so far (before round 1: the screen's order)
             stage = f"round {i}"
@@ -164,25 +152,18 @@ class Search:
             if best:
                 self.log(f"{stage}: best so far {best[0].candidate.label()}")
             cands = [t.candidate for t in best[:max(FINALISTS, math.ceil(len(best) * KEEP))]]
-        result.finalists = self.final(cands[:FINALISTS], result)
+        self.final(cands[:FINALISTS], result)
         result.elapsed_s = time.monotonic() - self.start
         return result
 
-    def next_best(self, result: SearchResult) -> list[Candidate]:
-        """Every configuration whose latest short measurement met every budget, best first."""
-        latest = [t for t in result.latest().values() if t.stage != "final"]
-        return [t.candidate for t in self.ranked(latest, result) if not misses(t.record, self.budgets)]
-
-    def final(self, finalists: list[Candidate], result: SearchResult) -> list[Candidate]:
+    def final(self, finalists: list[Candidate], result: SearchResult) -> None:
         """The finalists with the full statistics; while none of those meets every budget, the next-best
-        configurations (that met them in shorter windows), two at a time, with the same statistics, as time allows.
-        Returns every configuration measured in the final."""
-        queue = finalists + [c for c in self.next_best(result) if c not in finalists]
+        configurations (that met them in shorter windows), two at a time, with the same statistics, as time allows."""
+        shorter = self.ranked([t for t in result.latest().values() if t.stage != "final"], result)
+        queue = finalists + [t.candidate for t in shorter if t.candidate not in finalists
+                             and not misses(t.record, self.budgets)]
         measured: list[Candidate] = []
-        while queue:
-            group = queue[:FINALISTS][:self.affordable(queue[:FINALISTS], FINAL_TIMING, SLACK * self.budget)]
-            if not group:
-                break
+        while group := queue[:FINALISTS][:self.affordable(queue[:FINALISTS], FINAL_TIMING, SLACK * self.budget)]:
             queue = queue[len(group):]
             if measured:
                 self.log(f"final: none of {len(measured)} configurations meets every budget with the full statistics; "
@@ -195,4 +176,3 @@ class Search:
                 break
         if measured:
             result.rounds.append(f"final: {len(measured)} configurations, full statistics")
-        return measured
