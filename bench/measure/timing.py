@@ -1,8 +1,9 @@
-"""What a load scenario measures with (`ScenarioContext`), and the common timing loop: warm-up, then a measured
-phase over a pool of distinct batches."""
+"""What a load scenario measures with (`ScenarioContext`), the common timing loop (warm-up, then a measured phase
+over a pool of distinct batches) and the thread driver every multi-threaded scenario runs its clients on."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,11 +91,28 @@ def measure(backend: Backend, handles: list[Any], timing: TimingConfig, batch_si
     device: list[dict] = []
     lat, _, wall = _run_until(backend, handles, timing.target_iters(), timing.min_duration_s, timing.max_duration_s,
                               True, clock, device)
-    return Measurement(np.asarray(lat, dtype=np.int64), wall, batch_size, warm, device_arrays(device))
+    # per-phase device times (GPU backends), only where every iteration has them
+    device_ms = {k: np.array([d[k] for d in device], np.float64) for k in device[0]} if all(device) else None
+    return Measurement(np.asarray(lat, dtype=np.int64), wall, batch_size, warm, device_ms)
 
 
-def device_arrays(per_iter: list[dict | None]) -> dict[str, np.ndarray] | None:
-    """Per-phase arrays from per-iteration device-time dicts; None unless every iteration has them."""
-    if not per_iter or any(not d for d in per_iter):
-        return None
-    return {k: np.array([d[k] for d in per_iter], dtype=np.float64) for k in per_iter[0]}
+def run_threads(target: Callable[[int], None], count: int) -> None:
+    """Run target(0..count-1) on `count` threads (inline when 1) and re-raise the first exception any raised."""
+    errors: list[BaseException] = []
+
+    def guarded(j: int) -> None:
+        try:
+            target(j)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread
+            errors.append(e)
+
+    if count == 1:
+        guarded(0)
+    else:
+        threads = [threading.Thread(target=guarded, args=(j,), daemon=True) for j in range(count)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    if errors:
+        raise errors[0]

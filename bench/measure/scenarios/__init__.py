@@ -15,7 +15,7 @@ from backends.base import Backend, missing_modules
 from bench.config.scenario_options import ScenarioOptions
 from bench.config.validation import lookup
 from bench.errors import UserError
-from bench.measure.scenarios import concurrency, max_qps, offline, server, server_loadgen, single_stream
+from bench.measure.scenarios import closed_loop, max_qps, server, server_loadgen
 from bench.measure.timing import Measurement, ScenarioContext
 
 Run = Callable[[ScenarioContext], tuple[dict[str, Any], Measurement]]
@@ -38,10 +38,10 @@ class Scenario:
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
-    Scenario("single-stream", single_stream.run),
-    Scenario("offline", offline.run, mode="throughput", handles=lambda o, b: b.streams()),
+    Scenario("single-stream", closed_loop.single_stream),
+    Scenario("offline", closed_loop.offline, mode="throughput", handles=lambda o, b: b.streams()),
     Scenario("server", server.run, handles=lambda o, b: o.workers, varied_rows=True),
-    Scenario("concurrency", concurrency.run, handles=lambda o, b: max(o.concurrency)),
+    Scenario("concurrency", closed_loop.concurrency, handles=lambda o, b: max(o.concurrency)),
     Scenario("max-qps", max_qps.run, handles=lambda o, b: o.workers, varied_rows=True),
     Scenario("server-loadgen", server_loadgen.run, handles=lambda o, b: o.workers,
              requires=("mlperf_loadgen", "pip install mlcommons-loadgen (or recbench[loadgen])")),

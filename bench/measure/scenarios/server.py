@@ -19,7 +19,6 @@ import numpy as np
 from backends.base import Clock
 from bench.config.scenario_options import ScenarioOptions
 from bench.measure import timing
-from bench.measure.drivers import run_threads
 from bench.measure.serving import arrivals, queueing
 from bench.measure.serving.batching import Backlog, Batching
 from bench.measure.serving.request_handles import HandleFor, SizedHandles, rotating
@@ -77,7 +76,7 @@ def serve(call: Callable[[Any], None], handles: list[Any], arrivals_ns: np.ndarr
                     starts[i] = t0 if starts[i] < 0 else min(starts[i], t0)
                     ends[i] = max(ends[i], t1)
 
-    run_threads(worker, workers)
+    timing.run_threads(worker, workers)
     return ServerRun(np.asarray(arrivals_ns, np.int64), np.array(starts, np.int64), np.array(ends, np.int64),
                      int(n / qps * 1e9), qps, workers, np.array(calls, np.int64).reshape(-1, 5),
                      None if rows is None else sizes, batching)

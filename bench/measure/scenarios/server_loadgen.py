@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from bench.measure import timing
-from bench.measure.drivers import run_threads
 from bench.measure.scenarios import server
 from bench.measure.serving.request_handles import rotating
 from bench.stats import latency as stats
@@ -87,7 +86,7 @@ def run(ctx: timing.ScenarioContext) -> tuple[dict, timing.Measurement]:
         logs.log_output.outdir, logs.log_output.copy_summary_to_stdout = log_dir, False
         sut = lg.ConstructSUT(issue, lambda: None)
         qsl = lg.ConstructQSL(len(handles), len(handles), lambda s: None, lambda s: None)
-        serving = threading.Thread(target=run_threads, args=(worker, opts.workers), daemon=True)
+        serving = threading.Thread(target=timing.run_threads, args=(worker, opts.workers), daemon=True)
         serving.start()
         begin = clock()
         lg.StartTestWithLogSettings(sut, qsl, settings, logs)
