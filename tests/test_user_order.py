@@ -26,7 +26,7 @@ def issued(options: dict, batch_size: int, requests: int) -> list[dict]:
     traffic = server.Traffic(ScenarioOptions(**options), SizedHandles(dict, pool, batch_size, "candidates"))
     calls = []
     rows = traffic.rows(requests)
-    server.serve(calls.append, [], np.zeros(requests, np.int64), 1, 1e6, rows=rows, handle_for=traffic.handle_for())
+    server.serve(calls.append, [], np.zeros(requests, np.int64), 1, 1e6, rows=rows, handle_for=traffic.timeline or traffic.sized)
     return calls
 
 

@@ -21,11 +21,6 @@ CURVE_FIELDS = ("achieved_qps", "latency_ms", "latency_ci_ms", "late_requests", 
                 "queue_ms", "service_ms", "utilization")  # of each probe
 
 
-def passes(summary: dict, budget_ms: float) -> bool:
-    p99 = summary["latency_ms"]["p99"]
-    return p99 is not None and p99 <= budget_ms and not summary["dropped_requests"]
-
-
 def search(ctx: timing.ScenarioContext, capacity: float, traffic: server.Traffic) -> tuple[dict, np.ndarray]:
     """One max-qps search with one batcher setting: its summary (at the best passing QPS) and latencies."""
     opts, t = ctx.options, ctx.timing
@@ -37,7 +32,8 @@ def search(ctx: timing.ScenarioContext, capacity: float, traffic: server.Traffic
         if (requests := server.requests_for(qps, t, enough)) < enough:
             break  # this slow, max_duration_s cannot hold enough requests to judge a p99
         summary, latencies = server.run_at(ctx, qps, requests, traffic)
-        ok = passes(summary, budget)
+        p99 = summary["latency_ms"]["p99"]
+        ok = p99 is not None and p99 <= budget and not summary["dropped_requests"]
         curve.append({"target_qps": qps, **{k: summary[k] for k in CURVE_FIELDS}, "passed": ok})
         if ok and (best is None or qps > best[0]):
             best = (qps, summary, latencies)

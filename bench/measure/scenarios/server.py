@@ -82,18 +82,6 @@ def serve(call: Callable[[Any], None], handles: list[Any], arrivals_ns: np.ndarr
                      None if rows is None else sizes, batching)
 
 
-def batch_fields(run: ServerRun) -> dict:
-    """What the dynamic batcher did: the histogram of rows per call it formed and how long it held batches open."""
-    if run.batching is None or not len(run.calls):
-        return {}
-    sizes, counts = np.unique(run.calls[:, 2], return_counts=True)
-    held = run.calls[:, 4] - run.calls[:, 3]  # planned: from when the call could have started to when it was due
-    return {"batching": run.batching.model_dump(), "batches": len(run.calls),
-            "batch_sizes_formed": {str(int(s)): int(c) for s, c in zip(sizes, counts, strict=True)},
-            "batch_rows_mean": float(run.calls[:, 2].mean()),
-            "batch_delay_ms": stats.latency_summary(np.maximum(held, 0))[0]}
-
-
 def summarize_run(run: ServerRun, batch_size: int, budget_ms: float,
                   arrivals: str = "poisson") -> tuple[dict, np.ndarray]:
     """Record fields of a server run and its per-request latencies (ns, from the scheduled arrival)."""
@@ -106,20 +94,26 @@ def summarize_run(run: ServerRun, batch_size: int, budget_ms: float,
     rows = run.rows[served] if run.rows is not None else np.full(int(served.sum()), batch_size)
     summary = stats.summarize(latencies, 1, wall_s, ends_ns=run.ends[served], open_loop=True)
     per_request = float(rows.mean()) if len(rows) else float(batch_size)
-    summary.update(throughput_sps=summary["throughput_sps"] * per_request, samples=int(rows.sum()),
-                   throughput_ci_sps=[v * per_request for v in summary["throughput_ci_sps"] or []] or None)
     achieved = int(served.sum()) / wall_s
     busy = int((run.calls[:, 1] - run.calls[:, 0]).sum())
     summary.update(
+        throughput_sps=summary["throughput_sps"] * per_request, samples=int(rows.sum()),
+        throughput_ci_sps=[v * per_request for v in summary["throughput_ci_sps"] or []] or None,
         target_qps=run.qps, achieved_qps=achieved, requests=len(run.scheduled), dropped_requests=dropped,
         late_requests=int((latencies > budget_ms * 1e6).sum()), late_threshold_ms=budget_ms, workers=run.workers,
         rows_per_request={"mean": per_request, "max": int(rows.max(initial=0))} if run.rows is not None else None,
         **queueing.breakdown(run.scheduled[served], queue, service, busy, run.window_ns, run.workers,
                              single_server=run.workers == 1 and run.batching is None, arrivals=arrivals),
-        **batch_fields(run),
     )
     if len(run.calls):  # how late calls began after they were due (thread wake-up, GIL)
         summary["wakeup_ms"] = stats.latency_summary(np.maximum(run.calls[:, 0] - run.calls[:, 4], 0))[0]
+    if run.batching is not None and len(run.calls):  # what the batcher formed and how long it held batches open
+        sizes, counts = np.unique(run.calls[:, 2], return_counts=True)
+        held = run.calls[:, 4] - run.calls[:, 3]  # planned: from when the call could have started to when it was due
+        summary.update(batching=run.batching.model_dump(), batches=len(run.calls),
+                       batch_sizes_formed={str(int(s)): int(c) for s, c in zip(sizes, counts, strict=True)},
+                       batch_rows_mean=float(run.calls[:, 2].mean()),
+                       batch_delay_ms=stats.latency_summary(np.maximum(held, 0))[0])
     if achieved < run.qps * (1 - LATE_FRACTION_WARN):
         summary["warnings"].append(f"overloaded: achieved {achieved:.1f} QPS of the {run.qps:.1f} targeted")
     if dropped:
@@ -146,10 +140,6 @@ class Traffic:
             self.sized.bind(self.opts.workers, range(1, self.batching.max_batch + 1) if self.batching else sizes)
         return rows
 
-    def handle_for(self) -> HandleFor | None:
-        """What serves each call: the request's own handle in time order, else one per (worker, rows)."""
-        return self.timeline or self.sized
-
 
 def traffic_for(ctx: timing.ScenarioContext) -> list[Traffic]:
     """The job's traffic, one per batcher setting swept; calls of varying rows are cut from its row pool, if any."""
@@ -164,7 +154,7 @@ def run_at(ctx: timing.ScenarioContext, qps: float, requests: int, traffic: Traf
     offsets = opts.arrivals.offsets(requests, qps, opts.seed)
     run = serve(ctx.backend.infer_sync, ctx.handles, offsets, opts.workers, qps, ctx.clock, ctx.wait,
                 max_ns=int(ctx.timing.max_duration_s * 1e9), rows=traffic.rows(requests), batching=traffic.batching,
-                handle_for=traffic.handle_for())
+                handle_for=traffic.timeline or traffic.sized)  # the request's own handle, else one per (worker, rows)
     summary, latencies = summarize_run(run, ctx.batch_size, opts.p99_budget_ms, opts.arrivals.kind)
     if traffic.timeline:
         summary["user_order"] = traffic.timeline.fields()

@@ -32,28 +32,23 @@ def kingman_ms(gaps_ns: np.ndarray, service_ns: np.ndarray) -> float | None:
     return float(rho / (1 - rho) * (ca2 + cs2) / 2 * s.mean() / 1e6) if rho < 1 else None
 
 
-def predicted_wait(arrivals: str, scheduled_ns: np.ndarray, service_ns: np.ndarray, rate: float) -> dict:
-    """Record fields: the model that applies to these arrivals and its mean-wait prediction (ms)."""
-    if arrivals == "poisson":
-        return {"queue_model": QUEUE_MODELS[arrivals], "mg1_queue_ms": pollaczek_khinchine_ms(rate, service_ns)}
-    if arrivals in QUEUE_MODELS:
-        return {"queue_model": QUEUE_MODELS[arrivals], "gg1_queue_ms": kingman_ms(np.diff(scheduled_ns), service_ns)}
-    return {"queue_model": None}
-
-
 def breakdown(scheduled_ns: np.ndarray, queue_ns: np.ndarray, service_ns: np.ndarray, busy_ns: int, window_ns: int,
               workers: int, single_server: bool, arrivals: str) -> dict:
-    """Record fields: queue_ms and service_ms percentiles, utilization and (one worker, no batching) a prediction.
+    """Record fields: queue_ms and service_ms percentiles, utilization and (one worker, no batching) the model that
+    applies to these arrivals with its mean-wait prediction (ms).
 
     Utilization is the workers' busy time over the arrival window (= arrival rate x mean in-run service time / workers
     without batching); predictions use the service times measured during the run.
     """
     if not len(queue_ns):
         return {"queue_ms": None, "service_ms": None, "utilization": None}
-    rate = len(queue_ns) / (window_ns / 1e9)
-    return {
-        "queue_ms": stats.latency_summary(np.asarray(queue_ns, np.int64))[0],
-        "service_ms": stats.latency_summary(np.asarray(service_ns, np.int64))[0],
-        "utilization": float(busy_ns / (window_ns * workers)),
-        **(predicted_wait(arrivals, scheduled_ns, service_ns, rate) if single_server else {}),
-    }
+    out = {"queue_ms": stats.latency_summary(np.asarray(queue_ns, np.int64))[0],
+           "service_ms": stats.latency_summary(np.asarray(service_ns, np.int64))[0],
+           "utilization": float(busy_ns / (window_ns * workers))}
+    if single_server:
+        out["queue_model"] = QUEUE_MODELS.get(arrivals)
+        if arrivals == "poisson":
+            out["mg1_queue_ms"] = pollaczek_khinchine_ms(len(queue_ns) / (window_ns / 1e9), service_ns)
+        elif arrivals in QUEUE_MODELS:
+            out["gg1_queue_ms"] = kingman_ms(np.diff(scheduled_ns), service_ns)
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -12,14 +13,8 @@ HandleFor = Callable[[int, int, int], Any]  # (worker, rows, first request of th
 
 def rotating(handles: list[Any], workers: int) -> HandleFor:
     """Fixed-size requests: each worker rotates through its own share of the job's prepared batches."""
-    used = [0] * workers
-
-    def handle_for(worker: int, rows: int, request: int = 0) -> Any:
-        own = handles[worker::workers]
-        used[worker] += 1
-        return own[(used[worker] - 1) % len(own)]
-
-    return handle_for
+    own = [itertools.cycle(handles[w::workers]) for w in range(workers)]
+    return lambda worker, rows, request=0: next(own[worker])
 
 
 class SizedHandles:
