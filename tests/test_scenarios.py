@@ -10,7 +10,7 @@ from bench.config.scenario_options import ScenarioOptions
 from bench.config.sweep import SweepConfig, TimingConfig
 from bench.measure.scenarios import max_qps, server
 from bench.measure.scenarios.closed_loop import run_closed_loop, run_parallel, single_stream
-from bench.measure.serving.arrivals import poisson
+from bench.measure.serving.workload import poisson
 from bench.measure.timing import ScenarioContext, real_wait
 from bench.run.sweep import Sweep
 from tests.conftest import recbench

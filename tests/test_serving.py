@@ -7,9 +7,8 @@ from bench.config.scenario_options import ScenarioOptions
 from bench.config.sweep import SweepConfig, TimingConfig, build_config
 from bench.errors import UserError
 from bench.measure.scenarios import max_qps, server
-from bench.measure.serving.arrivals import Arrivals, poisson
 from bench.measure.serving.batching import Batching
-from bench.measure.serving.candidates import Candidates
+from bench.measure.serving.workload import Arrivals, Candidates, poisson
 from bench.measure.timing import ScenarioContext
 from bench.report.build import build_report
 from bench.run.sweep import Sweep
@@ -150,12 +149,16 @@ def test_candidate_counts_follow_their_distribution(tmp_path):
     ({"candidates": {"distribution": "file", "file": "EMPTY"}}, "no mass"),
     ({"arrivals": {"file": "EMPTY"}}, "is empty"),
     ({"arrivals": {"file": "NOSUCH"}}, "cannot read arrival trace"),
+    ({"arrivals": {"file": "BAD"}}, "every line must be one gap in microseconds"),
+    ({"candidates": {"distribution": "file", "file": "BAD"}}, "every line must be one whole number of candidates"),
+    ({"candidates": {"distribution": "file", "file": "NOSUCH"}}, "cannot read candidate counts"),
 ])
 def test_bad_serving_options_are_one_line_user_errors(tmp_path, options, expect):
-    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "EMPTY").write_text("")
+    (tmp_path / "BAD").write_text("120\nlots\n")
     for spec in options.values():
         if "file" in spec:
-            spec["file"] = str(tmp_path / ("empty.txt" if spec["file"] == "EMPTY" else "nosuch.txt"))
+            spec["file"] = str(tmp_path / spec["file"])
     with pytest.raises(UserError, match=expect) as err:
         build_config({"scenario_options": options}, {})
     assert "\n" not in str(err.value)

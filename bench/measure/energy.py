@@ -5,15 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 POWERCAP = Path("/sys/class/powercap")
 NO_SOURCE = "no power source"
 
 
-@dataclass
-class Counter:
+class Counter(NamedTuple):
     """A cumulative energy counter in joules that wraps to 0 after `wrap_j` (None: never wraps)."""
 
     name: str
@@ -30,11 +29,10 @@ def rapl_counters(root: Path = POWERCAP) -> tuple[list[Counter], str]:
         try:
             energy.read_text()
             wrap = float((zone / "max_energy_range_uj").read_text()) / 1e6
-            name = (zone / "name").read_text().strip()
+            counters.append(Counter(f"rapl {(zone / 'name').read_text().strip()} ({zone.name})",
+                                    lambda p=energy: float(p.read_text()) / 1e6, wrap))
         except OSError as e:
             problems.append(f"{energy}: {e.strerror}")
-            continue
-        counters.append(Counter(f"rapl {name} ({zone.name})", lambda p=energy: float(p.read_text()) / 1e6, wrap))
     why = "; ".join(problems) or f"no RAPL zones under {root}"
     return counters, "" if counters else why
 

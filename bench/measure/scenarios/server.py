@@ -19,7 +19,7 @@ import numpy as np
 from backends.base import Clock
 from bench.config.scenario_options import ScenarioOptions
 from bench.measure import timing
-from bench.measure.serving import arrivals, queueing
+from bench.measure.serving import queueing, workload
 from bench.measure.serving.batching import Backlog, Batching
 from bench.measure.serving.request_handles import HandleFor, SizedHandles, rotating
 from bench.measure.serving.user_order import TimeOrdered
@@ -205,7 +205,7 @@ def run(ctx: timing.ScenarioContext) -> tuple[dict, timing.Measurement]:
     capacity = capacity_qps(ctx, traffics[0])
     qps, source = target_qps(opts, capacity)
     trace = opts.arrivals.kind == "file" and not opts.qps
-    n = len(arrivals.read_trace(opts.arrivals.file)) if trace else requests_for(qps, ctx.timing)
+    n = len(workload.read_trace(opts.arrivals.file)) if trace else requests_for(qps, ctx.timing)
     results = [run_at(ctx, qps, n, traffic) for traffic in traffics]
     summary, latencies = best_setting(results, lambda s: -(s["latency_ms"]["p99"] or s["latency_ms"]["max"]))
     summary.update(capacity_qps=capacity, qps_source=source)
