@@ -21,8 +21,7 @@ from bench.config.scenario_options import ScenarioOptions
 from bench.measure import timing
 from bench.measure.serving import queueing, workload
 from bench.measure.serving.batching import Backlog, Batching
-from bench.measure.serving.request_handles import HandleFor, SizedHandles, rotating
-from bench.measure.serving.user_order import TimeOrdered
+from bench.measure.serving.request_handles import HandleFor, SizedHandles, TimeOrdered, rotating
 from bench.stats import latency as stats
 
 LATE_FRACTION_WARN = 0.10  # achieved QPS more than 10% under target: the system did not keep up
