@@ -1,5 +1,5 @@
-"""Per-operator profiles: one normalized table per job (ops/<job>.json), a top-op summary for the record, and
-which op types changed most between two tables."""
+"""Per-operator profiles: one normalized table per job (ops/<job>.json) and a top-op summary for the record (read
+back, and compared between runs, by bench/records/ops.py)."""
 
 from __future__ import annotations
 
