@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from contextlib import suppress
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import psutil
 
@@ -15,8 +15,7 @@ from bench.measure import noise
 OK, WARN = "ok", "warn"
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     check: str
     value: str
     verdict: str

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 
@@ -36,8 +36,7 @@ def cpu_frequency(cores: list[int]) -> dict:
             "boost": _read("/sys/devices/system/cpu/cpufreq/boost")}
 
 
-@dataclass
-class Snapshot:
+class Snapshot(NamedTuple):
     """Counters at one instant: wall clock, our process's CPU time, the cores' CPU seconds, the load average."""
 
     wall: float

@@ -18,15 +18,13 @@ from bench.errors import UserError
 from bench.measure.scenarios import closed_loop, max_qps, server, server_loadgen
 from bench.measure.timing import Measurement, ScenarioContext
 
-Run = Callable[[ScenarioContext], tuple[dict[str, Any], Measurement]]
-
 
 @dataclass(frozen=True)
 class Scenario:
     """One load scenario and what it needs from the worker."""
 
     name: str
-    run: Run
+    run: Callable[[ScenarioContext], tuple[dict[str, Any], Measurement]]
     mode: str = "latency"  # BackendOptions.mode at load: "throughput" asks for the runtime's own parallelism
     handles: Callable[[ScenarioOptions, Backend], int] = lambda o, b: 1  # prepared handles: one per request in flight
     requires: tuple[str, str] | None = None  # (import name, install hint) of an optional package

@@ -33,9 +33,7 @@ def read_results(log_dir: Path) -> dict:
     """LoadGen's own result lines (":::MLLOG {json}") from mlperf_log_detail.txt."""
     out: dict[str, Any] = {}
     for line in (log_dir / "mlperf_log_detail.txt").read_text().splitlines():
-        if not line.startswith(":::MLLOG"):
-            continue
-        entry = json.loads(line.split(" ", 1)[1])
+        entry = json.loads(line.split(" ", 1)[1]) if line.startswith(":::MLLOG") else {}
         key, value = entry.get("key"), entry.get("value")
         if key in RESULTS:
             out[RESULTS[key]] = value.strip() if isinstance(value, str) else value
@@ -104,6 +102,5 @@ def run(ctx: timing.ScenarioContext) -> tuple[dict, timing.Measurement]:
     summary = stats.summarize(latencies, ctx.batch_size, wall_s, ends_ns=ends - begin, open_loop=True)
     summary.update(target_qps=qps, achieved_qps=results.get("completed_qps"), requests=n, workers=opts.workers,
                    late_requests=results.get("overlatency_queries"), late_threshold_ms=opts.p99_budget_ms,
-                   capacity_qps=capacity, qps_source=source,
-                   loadgen=results)
+                   capacity_qps=capacity, qps_source=source, loadgen=results)
     return summary, timing.Measurement(latencies, wall_s, ctx.batch_size, 0)
