@@ -7,8 +7,8 @@ from bench.config.scenario_options import ScenarioOptions
 from bench.config.sweep import SweepConfig, TimingConfig, build_config
 from bench.errors import UserError
 from bench.measure.scenarios import max_qps, server
-from bench.measure.serving.batching import Batching
-from bench.measure.serving.workload import Arrivals, Candidates, poisson
+from bench.measure.serving.queueing import Batching
+from bench.measure.serving.workload import Arrivals, Candidates
 from bench.measure.timing import ScenarioContext
 from bench.report.build import build_report
 from bench.run.sweep import Sweep

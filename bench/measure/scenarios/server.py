@@ -20,7 +20,7 @@ from backends.base import Clock
 from bench.config.scenario_options import ScenarioOptions
 from bench.measure import timing
 from bench.measure.serving import queueing, workload
-from bench.measure.serving.batching import Backlog, Batching
+from bench.measure.serving.queueing import Backlog, Batching
 from bench.measure.serving.request_handles import HandleFor, SizedHandles, TimeOrdered, rotating
 from bench.stats import latency as stats
 
