@@ -10,13 +10,14 @@ from bench.config.scenario_options import ScenarioOptions
 from bench.config.sweep import SweepConfig, TimingConfig
 from bench.measure.scenarios import max_qps, server
 from bench.measure.scenarios.closed_loop import run_closed_loop, run_parallel, single_stream
-from bench.measure.serving.workload import poisson
+from bench.measure.serving.workload import Arrivals
 from bench.measure.timing import ScenarioContext, real_wait
 from bench.run.sweep import Sweep
 from tests.conftest import recbench
 from tests.fakes import ScriptedBackend
 
 MS = 1_000_000
+poisson = Arrivals(kind="poisson").offsets  # n arrival offsets (ns) at a mean rate
 
 
 def fake_setup(delays_ms):

@@ -36,7 +36,7 @@ def test_queue_wait_matches_md1_and_mm1(service, rho, tolerance):
     delays = [MS] if service == "deterministic" else rng.exponential(MS, n).astype(np.int64)
     backend, wait = virtual(delays)
     qps = rho * mu
-    run = server.serve(backend.infer_sync, [0], poisson(n, qps, seed=1), 1, qps,
+    run = server.serve(backend.infer_sync, [0], Arrivals().offsets(n, qps, seed=1), 1, qps,
                        clock=backend.clock, wait=wait)
     summary, latencies = server.summarize_run(run, 1, budget_ms=10)
     theory_ms = rho / (mu * (1 - rho)) * 1e3 / (2 if service == "deterministic" else 1)

@@ -76,8 +76,8 @@ class Arrivals(BaseModel):
 
     def offsets(self, n: int, qps: float, seed: int = 0) -> np.ndarray:
         """n arrival offsets (ns from the start) at a mean rate of `qps` requests per second."""
-        if self.kind == "poisson":
-            return poisson(n, qps, seed)
+        if self.kind == "poisson":  # conditioned on n arrivals in n/qps s: sorted uniforms, so the rate is exact
+            return np.sort(np.random.default_rng(seed).uniform(0.0, n / qps, n) * 1e9).astype(np.int64)
         if self.kind == "constant":
             return (np.arange(n) * (1e9 / qps)).astype(np.int64)
         if self.kind == "bursty":
@@ -85,12 +85,6 @@ class Arrivals(BaseModel):
         gaps = read_trace(self.file)
         gaps = np.resize(gaps, n) * (self.trace_qps() / qps)  # cycled to n requests, scaled to the rate asked
         return np.round(np.cumsum(gaps) * 1e3).astype(np.int64)  # each gap comes before its request
-
-
-def poisson(n: int, qps: float, seed: int = 0) -> np.ndarray:
-    """A Poisson process at `qps` conditioned on n arrivals in n/qps s: sorted uniforms, so the rate is exact."""
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.uniform(0.0, n / qps, n) * 1e9).astype(np.int64)
 
 
 def mmpp(n: int, qps: float, spec: Arrivals, seed: int = 0) -> np.ndarray:
