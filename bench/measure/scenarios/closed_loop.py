@@ -3,6 +3,7 @@ single-stream (MLPerf SingleStream), offline (MLPerf Offline) and concurrency (l
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections.abc import Callable
@@ -24,13 +25,11 @@ def run_closed_loop(call: Callable[[Any], None], handles: list[Any], clients: in
     if clients > len(handles):
         raise ValueError(f"{clients} clients need at least {clients} prepared handles, got {len(handles)}")
     lock = threading.Lock()
-    starts: list[int] = []
-    ends: list[int] = []
-    issued = [0]
+    starts, ends, issued = [], [], [0]
     begin = clock()
 
     def client(j: int) -> None:
-        own, n = handles[j::clients], 0
+        own = itertools.cycle(handles[j::clients])
         while True:
             with lock:
                 elapsed = clock() - begin
@@ -38,9 +37,8 @@ def run_closed_loop(call: Callable[[Any], None], handles: list[Any], clients: in
                     return
                 issued[0] += 1
             t0 = clock()
-            call(own[n % len(own)])
+            call(next(own))
             t1 = clock()
-            n += 1
             with lock:
                 starts.append(t0)
                 ends.append(t1)

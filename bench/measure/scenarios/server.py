@@ -7,6 +7,7 @@ fixed batch or a drawn number of candidate rows; a dynamic batcher may group the
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -20,7 +21,6 @@ from backends.base import Clock
 from bench.config.scenario_options import ScenarioOptions
 from bench.measure import timing
 from bench.measure.serving import queueing, workload
-from bench.measure.serving.queueing import Backlog, Batching
 from bench.measure.serving.request_handles import HandleFor, SizedHandles, TimeOrdered, rotating
 from bench.stats import latency as stats
 
@@ -38,17 +38,17 @@ class ServerRun:
     workers: int
     calls: np.ndarray  # per inference call: start, end, rows, opened, due (ns from the run's start)
     rows: np.ndarray | None = None  # rows of each request (None: batch_size each)
-    batching: Batching | None = None
+    batching: queueing.Batching | None = None
 
 
 def serve(call: Callable[[Any], None], handles: list[Any], arrivals_ns: np.ndarray, workers: int, qps: float,
           clock: Clock = time.perf_counter_ns, wait: timing.Wait = timing.real_wait, max_ns: int | None = None,
-          rows: np.ndarray | None = None, batching: Batching | None = None,
+          rows: np.ndarray | None = None, batching: queueing.Batching | None = None,
           handle_for: HandleFor | None = None) -> ServerRun:
     """Serve requests arriving at `arrivals_ns` with `workers` threads taking them in arrival order (FIFO)."""
     n = len(arrivals_ns)
     sizes = np.ones(n, np.int64) if rows is None else np.asarray(rows, np.int64)
-    backlog = Backlog(arrivals_ns, sizes)
+    backlog = queueing.Backlog(arrivals_ns, sizes)
     handle_for = handle_for or rotating(handles, workers)
     starts, ends = [-1] * n, [-1] * n  # lists: a numpy scalar write per request would dominate a virtual-time run
     calls: list[tuple[int, int, int, int, int]] = []
@@ -126,7 +126,7 @@ class Traffic:
 
     opts: ScenarioOptions
     sized: SizedHandles | None = None  # None: fixed batches rotating through the job's prepared handles
-    batching: Batching | None = None
+    batching: queueing.Batching | None = None
     timeline: TimeOrdered | None = None  # user_order time: the handle of each request of the run being bound
 
     def rows(self, n: int) -> np.ndarray | None:
@@ -134,9 +134,11 @@ class Traffic:
         rows = self.opts.candidates.draw(n, self.opts.seed) if self.opts.candidates else None
         if self.opts.user_order == "time" and self.sized is not None:
             self.timeline = TimeOrdered(self.sized, n, rows, self.opts.seed)
-        elif self.sized is not None:
-            sizes = rows if rows is not None else [self.sized.batch_size]
-            self.sized.bind(self.opts.workers, range(1, self.batching.max_batch + 1) if self.batching else sizes)
+        elif self.sized is not None:  # every (worker, rows) the run can ask for, prepared outside the timed region
+            sizes = [self.sized.batch_size] if rows is None else rows
+            sizes = range(1, self.batching.max_batch + 1) if self.batching else sizes
+            for worker, k in itertools.product(range(self.opts.workers), sorted(set(int(s) for s in sizes))):
+                self.sized(worker, k)
         return rows
 
 

@@ -6,7 +6,7 @@ earlier one."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,12 +42,6 @@ class SizedHandles:
             return {k: v[start:start + rows] for k, v in self.rows.items()}
         user = start % len(next(v for k, v in self.rows.items() if k != self.item_input))
         return {k: v[:, start:start + rows] if k == self.item_input else v[user:user + 1] for k, v in self.rows.items()}
-
-    def bind(self, workers: int, sizes: Iterable[int]) -> None:
-        """Prepare every (worker, size) a run can ask for, outside the timed region."""
-        for w in range(workers):
-            for k in sorted(set(int(s) for s in sizes)):
-                self(w, k)
 
     def start(self, rows: int, k: int) -> int:
         """Where the k-th slice of `rows` rows begins: slices spread over the pool."""

@@ -1,9 +1,6 @@
 """The request stream of the server-type scenarios: when requests arrive (Poisson, constant, bursty: a two-state
-Markov-modulated Poisson process, or a trace file) and how many candidate rows each carries (1 user x N items, N
-drawn per request).
-
-A trace file holds one inter-arrival gap per line in microseconds, like perf_analyzer's --request-intervals; a
-candidate-count file one count per line, drawn from uniformly.
+Markov-modulated Poisson process, or a trace file of one inter-arrival gap per line in microseconds, like
+perf_analyzer's --request-intervals) and how many candidate rows each carries (1 user x N items, N drawn per request).
 """
 
 from __future__ import annotations
