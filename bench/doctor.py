@@ -22,25 +22,20 @@ class Finding(NamedTuple):
     advice: str = ""
 
 
-def _top_processes(seconds: float) -> list[tuple[str, float]]:
-    """Sample every other process's CPU use over `seconds`: [(name (pid), % of one core)], busiest first."""
-    procs = [p for p in psutil.process_iter(["name"]) if p.pid != os.getpid()]
-    for p in procs:
-        with suppress(psutil.Error):
-            p.cpu_percent(None)
-    time.sleep(seconds)
-    usage = []
-    for p in procs:
-        with suppress(psutil.Error):
-            usage.append((f"{p.info['name']} ({p.pid})", p.cpu_percent(None)))
-    return sorted(usage, key=lambda u: -u[1])
-
-
 def examine(seconds: float = 2.0) -> list[Finding]:
     """Every check: the CPU other processes take, steal, load, cores, frequency scaling, memory."""
     cores = usable_cores()
     before = noise.Snapshot.take(cores)
-    top = _top_processes(seconds)
+    procs = [p for p in psutil.process_iter(["name"]) if p.pid != os.getpid()]
+    for p in procs:  # each process's CPU use over `seconds`: the first call starts its count
+        with suppress(psutil.Error):
+            p.cpu_percent(None)
+    time.sleep(seconds)
+    top = []  # (name (pid), % of one core)
+    for p in procs:
+        with suppress(psutil.Error):
+            top.append((f"{p.info['name']} ({p.pid})", p.cpu_percent(None)))
+    top.sort(key=lambda u: -u[1])
     host = noise.between(before, noise.Snapshot.take(cores), cores, threads=len(cores))
     others, steal, gov, boost = host["others_cpu_share"], host["steal_share"], host["governor"], host["boost"]
     busiest = ", ".join(f"{name} {pct:.0f}%" for name, pct in top[:3] if pct >= 5) or "none over 5%"

@@ -36,10 +36,9 @@ def _version(package: str) -> str | None:
 
 
 def _git_revision() -> str | None:
-    here = os.path.dirname(os.path.abspath(__file__))
     try:
-        rev = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             timeout=5)
+        rev = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=5)
         return rev.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None

@@ -1,9 +1,5 @@
-"""Load scenarios: how requests are driven into a backend during the measured phase.
-
-A `Scenario` names a module's run(ScenarioContext) -> (record fields, Measurement) and says what it needs:
-how the backend is configured at load (`mode`), how many prepared handles (one per request that may be in flight),
-whether its calls vary in rows, and any optional package.
-"""
+"""Load scenarios: how requests are driven into a backend during the measured phase, each with what it needs from
+the worker (`Scenario`)."""
 
 from __future__ import annotations
 

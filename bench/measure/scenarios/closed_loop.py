@@ -84,14 +84,12 @@ def concurrency(ctx: timing.ScenarioContext) -> tuple[dict, timing.Measurement]:
     `curve`: every K measured."""
     t = ctx.timing
     warm, _ = timing.warm_up(ctx.backend, ctx.handles, t, ctx.clock)
-    curve, best = [], None
+    results = []
     for k in ctx.options.concurrency:
         spans = run_closed_loop(ctx.backend.infer_sync, ctx.handles, k, ctx.clock, t.target_iters(),
                                 int(t.min_duration_s * 1e9), int(t.max_duration_s * 1e9))
-        s, m = measured(*spans, ctx.batch_size, warm)
-        curve.append({"concurrency": k, **{f: s[f] for f in CURVE_FIELDS}})
-        if best is None or s["throughput_sps"] > best[0]["throughput_sps"]:
-            best = (s, m, k)
-    summary, m, k = best
-    summary.update(concurrency=k, curve=curve)
+        results.append((k, *measured(*spans, ctx.batch_size, warm)))
+    curve = [{"concurrency": k, **{f: s[f] for f in CURVE_FIELDS}} for k, s, _ in results]
+    best, summary, m = max(results, key=lambda r: r[1]["throughput_sps"])
+    summary.update(concurrency=best, curve=curve)
     return summary, m

@@ -79,8 +79,7 @@ class Arrivals(BaseModel):
             return (np.arange(n) * (1e9 / qps)).astype(np.int64)
         if self.kind == "bursty":
             return mmpp(n, qps, self, seed)
-        gaps = read_trace(self.file)
-        gaps = np.resize(gaps, n) * (self.trace_qps() / qps)  # cycled to n requests, scaled to the rate asked
+        gaps = np.resize(read_trace(self.file), n) * (self.trace_qps() / qps)  # cycled to n, scaled to the rate
         return np.round(np.cumsum(gaps) * 1e3).astype(np.int64)  # each gap comes before its request
 
 
