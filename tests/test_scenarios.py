@@ -8,15 +8,16 @@ import pytest
 
 from bench.config.scenario_options import ScenarioOptions
 from bench.config.sweep import SweepConfig, TimingConfig
-from bench.measure.drivers import run_closed_loop, run_parallel
-from bench.measure.scenarios import max_qps, server, single_stream
-from bench.measure.serving.arrivals import poisson
+from bench.measure.scenarios import max_qps, server
+from bench.measure.scenarios.closed_loop import run_closed_loop, run_parallel, single_stream
+from bench.measure.serving.workload import Arrivals
 from bench.measure.timing import ScenarioContext, real_wait
 from bench.run.sweep import Sweep
 from tests.conftest import recbench
 from tests.fakes import ScriptedBackend
 
 MS = 1_000_000
+poisson = Arrivals(kind="poisson").offsets  # n arrival offsets (ns) at a mean rate
 
 
 def fake_setup(delays_ms):
@@ -49,7 +50,7 @@ def test_a_stall_shows_in_server_percentiles_but_not_in_closed_loop():
     assert summary["late_requests"] >= 20  # requests over the 10 ms budget: the ones stuck behind the stall
     # the same script driven closed-loop hides the stall in one sample: p99 stays at the 1 ms service time
     backend, handles, _ = fake_setup(script)
-    closed, _ = single_stream.run(context(backend, handles))
+    closed, _ = single_stream(context(backend, handles))
     assert closed["latency_ms"]["p99"] == pytest.approx(1.0) and closed["latency_ms"]["max"] == 100
 
 
@@ -188,9 +189,9 @@ def test_loadgen_driver_serves_every_query_and_reads_loadgens_results():
 
 
 def test_offline_stops_planning_at_max_duration():
-    from bench.measure.scenarios import offline
+    from bench.measure.scenarios.closed_loop import offline
 
     backend, handles, _ = fake_setup([10.0])  # 100 requests/s
     timing = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=700, min_duration_s=0, max_duration_s=2)
-    summary, m = offline.run(ScenarioContext(backend, handles, ScenarioOptions(), timing, 4, clock=backend.clock))
+    summary, m = offline(ScenarioContext(backend, handles, ScenarioOptions(), timing, 4, clock=backend.clock))
     assert summary["iterations"] == 200 and summary["throughput_sps"] == pytest.approx(400)

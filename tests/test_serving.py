@@ -7,9 +7,8 @@ from bench.config.scenario_options import ScenarioOptions
 from bench.config.sweep import SweepConfig, TimingConfig, build_config
 from bench.errors import UserError
 from bench.measure.scenarios import max_qps, server
-from bench.measure.serving.arrivals import Arrivals, poisson
-from bench.measure.serving.batching import Batching
-from bench.measure.serving.candidates import Candidates
+from bench.measure.serving.queueing import Batching
+from bench.measure.serving.workload import Arrivals, Candidates
 from bench.measure.timing import ScenarioContext
 from bench.report.build import build_report
 from bench.run.sweep import Sweep
@@ -37,7 +36,7 @@ def test_queue_wait_matches_md1_and_mm1(service, rho, tolerance):
     delays = [MS] if service == "deterministic" else rng.exponential(MS, n).astype(np.int64)
     backend, wait = virtual(delays)
     qps = rho * mu
-    run = server.serve(backend.infer_sync, [0], poisson(n, qps, seed=1), 1, qps,
+    run = server.serve(backend.infer_sync, [0], Arrivals().offsets(n, qps, seed=1), 1, qps,
                        clock=backend.clock, wait=wait)
     summary, latencies = server.summarize_run(run, 1, budget_ms=10)
     theory_ms = rho / (mu * (1 - rho)) * 1e3 / (2 if service == "deterministic" else 1)
@@ -150,12 +149,16 @@ def test_candidate_counts_follow_their_distribution(tmp_path):
     ({"candidates": {"distribution": "file", "file": "EMPTY"}}, "no mass"),
     ({"arrivals": {"file": "EMPTY"}}, "is empty"),
     ({"arrivals": {"file": "NOSUCH"}}, "cannot read arrival trace"),
+    ({"arrivals": {"file": "BAD"}}, "every line must be one gap in microseconds"),
+    ({"candidates": {"distribution": "file", "file": "BAD"}}, "every line must be one whole number of candidates"),
+    ({"candidates": {"distribution": "file", "file": "NOSUCH"}}, "cannot read candidate counts"),
 ])
 def test_bad_serving_options_are_one_line_user_errors(tmp_path, options, expect):
-    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "EMPTY").write_text("")
+    (tmp_path / "BAD").write_text("120\nlots\n")
     for spec in options.values():
         if "file" in spec:
-            spec["file"] = str(tmp_path / ("empty.txt" if spec["file"] == "EMPTY" else "nosuch.txt"))
+            spec["file"] = str(tmp_path / spec["file"])
     with pytest.raises(UserError, match=expect) as err:
         build_config({"scenario_options": options}, {})
     assert "\n" not in str(err.value)

@@ -26,7 +26,8 @@ def issued(options: dict, batch_size: int, requests: int) -> list[dict]:
     traffic = server.Traffic(ScenarioOptions(**options), SizedHandles(dict, pool, batch_size, "candidates"))
     calls = []
     rows = traffic.rows(requests)
-    server.serve(calls.append, [], np.zeros(requests, np.int64), 1, 1e6, rows=rows, handle_for=traffic.handle_for())
+    handle_for = traffic.timeline or traffic.sized  # the request's own handle in time order, else one per row count
+    server.serve(calls.append, [], np.zeros(requests, np.int64), 1, 1e6, rows=rows, handle_for=handle_for)
     return calls
 
 

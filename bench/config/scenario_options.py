@@ -6,9 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bench.measure.serving.arrivals import Arrivals
-from bench.measure.serving.batching import Batching
-from bench.measure.serving.candidates import Candidates
+from bench.measure.serving.queueing import Batching
+from bench.measure.serving.workload import Arrivals, Candidates
 
 TIME_ORDER_USERS = 1024  # user_order time: the row pool holds this many users at least
 

@@ -46,11 +46,8 @@ def describe(err: ValidationError, model: type[BaseModel] | None = None, noun: s
     'Value error,' prefix; an unknown key names the valid ones and the closest."""
     errors = err.errors()
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = list(first["loc"])
-    if first["type"] == "extra_forbidden":
-        where = ".".join(str(p) for p in loc[:-1])
-        what = unknown(noun, loc[-1], [*_fields_at(model, loc[:-1]), *extra_valid])
-    else:
-        where = ".".join(str(p) for p in loc)
-        what = first["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    loc, extra = list(first["loc"]), first["type"] == "extra_forbidden"
+    where = ".".join(str(p) for p in (loc[:-1] if extra else loc))
+    what = (unknown(noun, loc[-1], [*_fields_at(model, loc[:-1]), *extra_valid]) if extra
+            else first["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, "))
     return f"{where}: {what}" if where else what

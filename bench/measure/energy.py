@@ -5,15 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 POWERCAP = Path("/sys/class/powercap")
 NO_SOURCE = "no power source"
 
 
-@dataclass
-class Counter:
+class Counter(NamedTuple):
     """A cumulative energy counter in joules that wraps to 0 after `wrap_j` (None: never wraps)."""
 
     name: str
@@ -21,42 +20,33 @@ class Counter:
     wrap_j: float | None = None
 
 
-def rapl_counters(root: Path = POWERCAP) -> tuple[list[Counter], str]:
-    """One counter per RAPL package zone (`intel-rapl:N`, subzones are inside it); why none where there are none."""
-    zones = sorted(p for p in root.glob("intel-rapl:*") if p.name.count(":") == 1) if root.is_dir() else []
+def counters_for(device: str, powercap: Path = POWERCAP, nvml=None) -> tuple[list[Counter], str]:
+    """The meter of the job's device, and why there is none where there is none: a cuda device's total-energy
+    counter (NVML, millijoules since driver load; Volta and newer), else one counter per RAPL package zone of the
+    CPU (`intel-rapl:N`; its subzones are inside it)."""
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        try:
+            if nvml is None:
+                import pynvml as nvml
+            nvml.nvmlInit()
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+        except Exception as e:  # noqa: BLE001 - no NVML, no GPU or no energy counter: all mean no source
+            return [], f"NVML: {type(e).__name__}: {e}"
+        return [Counter(f"nvml gpu {index}", lambda: nvml.nvmlDeviceGetTotalEnergyConsumption(handle) / 1e3)], ""
+    zones = sorted(p for p in powercap.glob("intel-rapl:*") if p.name.count(":") == 1) if powercap.is_dir() else []
     counters, problems = [], []
     for zone in zones:
         energy = zone / "energy_uj"
         try:
             energy.read_text()
             wrap = float((zone / "max_energy_range_uj").read_text()) / 1e6
-            name = (zone / "name").read_text().strip()
+            counters.append(Counter(f"rapl {(zone / 'name').read_text().strip()} ({zone.name})",
+                                    lambda p=energy: float(p.read_text()) / 1e6, wrap))
         except OSError as e:
             problems.append(f"{energy}: {e.strerror}")
-            continue
-        counters.append(Counter(f"rapl {name} ({zone.name})", lambda p=energy: float(p.read_text()) / 1e6, wrap))
-    why = "; ".join(problems) or f"no RAPL zones under {root}"
-    return counters, "" if counters else why
-
-
-def nvml_counters(index: int, nvml=None) -> tuple[list[Counter], str]:
-    """The GPU's total-energy counter (NVML, millijoules since driver load; Volta and newer)."""
-    try:
-        if nvml is None:
-            import pynvml as nvml
-        nvml.nvmlInit()
-        handle = nvml.nvmlDeviceGetHandleByIndex(index)
-        nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
-    except Exception as e:  # noqa: BLE001 - no NVML, no GPU or no energy counter: all mean no source
-        return [], f"NVML: {type(e).__name__}: {e}"
-    return [Counter(f"nvml gpu {index}", lambda: nvml.nvmlDeviceGetTotalEnergyConsumption(handle) / 1e3)], ""
-
-
-def counters_for(device: str, powercap: Path = POWERCAP, nvml=None) -> tuple[list[Counter], str]:
-    """NVML for a cuda device, RAPL for the CPU."""
-    if device.startswith("cuda"):
-        return nvml_counters(int(device.partition(":")[2] or 0), nvml)
-    return rapl_counters(powercap)
+    return counters, "" if counters else "; ".join(problems) or f"no RAPL zones under {powercap}"
 
 
 class EnergyMeter:

@@ -8,78 +8,60 @@ import os
 import platform
 import subprocess
 from importlib import metadata
+from pathlib import Path
 
 import psutil
 
 PACKAGES = ("recbench", "torch", "onnxruntime", "onnxruntime-gpu", "openvino", "tensorrt", "nvidia-ml-py", "numpy",
             "nncf", "onnx")
+CPU_FLAGS = {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni"}
 
 
-def _cpu_model() -> str:
+def _cpu() -> dict:
+    """The CPU's model name and which of the vector/matrix features the runtimes use it has (/proc/cpuinfo)."""
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        lines = []
+    info = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    return {"cpu": info.get("model name") or platform.processor() or platform.machine(),
+            "cpu_flags": sorted(CPU_FLAGS & set(info.get("flags", "").split()))}
 
 
-def _cpu_flags() -> list[str]:
-    wanted = {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni"}
+def _version(package: str) -> str | None:
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("flags"):
-                return sorted(wanted & set(line.split(":", 1)[1].split()))
-    except OSError:
-        pass
-    return []
-
-
-def _versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for pkg in PACKAGES:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _git_revision() -> str | None:
-    here = os.path.dirname(os.path.abspath(__file__))
     try:
-        rev = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             timeout=5)
+        rev = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=5)
         return rev.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
 
 
-def _cuda() -> dict:
-    """GPUs as the driver reports them (name, driver, CUDA version, clocks at the start of the run) and the CUDA
-    build of torch; `gpu_error` says why there are none where NVML cannot be asked."""
+def capture() -> dict:
     from backends.gpu import cuda_facts, nvml_gpus
 
-    gpus, error = nvml_gpus()
+    gpus, gpu_error = nvml_gpus()
     facts = cuda_facts()
-    return {"gpus": gpus, "gpu_error": error, "torch_cuda": facts.torch_cuda, "torch_gpus": facts.torch_gpus,
-            "cuda_visible_devices": facts.visible_devices}
-
-
-def capture() -> dict:
     env = {
-        "cpu": _cpu_model(),
-        "cpu_flags": _cpu_flags(),
+        **_cpu(),
         "logical_cores": psutil.cpu_count(logical=True),
         "physical_cores": psutil.cpu_count(logical=False),
         "usable_cores": len(os.sched_getaffinity(0)),
         "ram_bytes": psutil.virtual_memory().total,
         "os": platform.platform(),
         "python": platform.python_version(),
-        "versions": _versions(),
+        "versions": {pkg: _version(pkg) for pkg in PACKAGES},
         "git_revision": _git_revision(),
-        **_cuda(),
+        # GPUs as the driver reports them (clocks at the start of the run), and the CUDA build of torch
+        "gpus": gpus, "gpu_error": gpu_error, "torch_cuda": facts.torch_cuda, "torch_gpus": facts.torch_gpus,
+        "cuda_visible_devices": facts.visible_devices,
     }
     env["env_id"] = hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()[:12]
     return env

@@ -35,13 +35,10 @@ def nvml_process_bytes() -> int | None:
     except pynvml.NVMLError:
         return None
     try:
-        total, seen = 0, False
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
-            for p in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
-                if p.pid == os.getpid() and p.usedGpuMemory is not None:
-                    total, seen = total + int(p.usedGpuMemory), True
-        return total if seen else None
+        mine = [int(p.usedGpuMemory) for i in range(pynvml.nvmlDeviceGetCount())
+                for p in pynvml.nvmlDeviceGetComputeRunningProcesses(pynvml.nvmlDeviceGetHandleByIndex(i))
+                if p.pid == os.getpid() and p.usedGpuMemory is not None]
+        return sum(mine) if mine else None
     except pynvml.NVMLError:
         return None
     finally:

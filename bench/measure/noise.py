@@ -4,34 +4,21 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 
 OTHERS_BUSY = 0.10  # other processes took more than this share of our cores' time: the host was busy
 STEAL_BUSY = 0.05  # the hypervisor took more than this share: a noisy neighbour on the physical host
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_jiffies(cores: list[int]) -> tuple[int, int, int]:
-    """(busy, steal, total) clock ticks summed over `cores`, from /proc/stat; zeros where it cannot be read."""
-    busy = steal = total = 0
-    wanted = {f"cpu{c}" for c in cores}
-    try:
-        lines = Path("/proc/stat").read_text().splitlines()
-    except OSError:
-        return 0, 0, 0
-    for line in lines:
-        name, *fields = line.split()
-        if name not in wanted:
-            continue
-        v = [int(x) for x in fields[:8]] + [0] * max(0, 8 - len(fields))
-        user, nice, system, idle, iowait, irq, softirq, st = v[:8]
-        busy += user + nice + system + irq + softirq
-        steal += st
-        total += user + nice + system + idle + iowait + irq + softirq + st
-    return busy, steal, total
+def cpu_seconds(cores: list[int]) -> tuple[float, float, float]:
+    """(busy, steal, total) CPU seconds summed over `cores` (psutil reads /proc/stat's per-CPU lines)."""
+    per_cpu = psutil.cpu_times(percpu=True)
+    times = [per_cpu[c] for c in cores if c < len(per_cpu)]
+    busy = sum(t.user + t.nice + t.system + t.irq + t.softirq for t in times)
+    return busy, sum(t.steal for t in times), sum(sum(t[:8]) for t in times)  # the 8 fields that partition time
 
 
 def _read(path: str) -> str | None:
@@ -49,19 +36,18 @@ def cpu_frequency(cores: list[int]) -> dict:
             "boost": _read("/sys/devices/system/cpu/cpufreq/boost")}
 
 
-@dataclass
-class Snapshot:
-    """Counters at one instant: wall clock, our process's CPU time, the cores' jiffies, the load average."""
+class Snapshot(NamedTuple):
+    """Counters at one instant: wall clock, our process's CPU time, the cores' CPU seconds, the load average."""
 
     wall: float
     own_cpu_s: float
-    jiffies: tuple[int, int, int]
+    cores_s: tuple[float, float, float]
     loadavg: tuple[float, float, float]
 
     @classmethod
     def take(cls, cores: list[int]) -> Snapshot:
         t = psutil.Process().cpu_times()
-        return cls(time.monotonic(), t.user + t.system, cpu_jiffies(cores), os.getloadavg())
+        return cls(time.monotonic(), t.user + t.system, cpu_seconds(cores), os.getloadavg())
 
 
 def busy_reasons(noise: dict) -> list[str]:
@@ -80,15 +66,15 @@ def busy_reasons(noise: dict) -> list[str]:
 def between(before: Snapshot, after: Snapshot, cores: list[int], threads: int) -> dict:
     """The record's `noise` fields for the interval between two snapshots."""
     wall = max(after.wall - before.wall, 1e-9)
-    busy, steal, total = (a - b for a, b in zip(after.jiffies, before.jiffies, strict=True))
+    busy, steal, total = (a - b for a, b in zip(after.cores_s, before.cores_s, strict=True))
     own = after.own_cpu_s - before.own_cpu_s
     capacity = wall * len(cores)
     measured = total > 0
     noise = {
         "loadavg_before": list(before.loadavg), "loadavg_after": list(after.loadavg),
-        "others_cpu_share": max(0.0, busy / CLK_TCK - own) / capacity if measured else None,
+        "others_cpu_share": max(0.0, busy - own) / capacity if measured else None,
         "own_cpu_share": own / capacity,
-        "steal_share": steal / CLK_TCK / capacity if measured else None,
+        "steal_share": steal / capacity if measured else None,
         "cores_available": len(cores), "threads_configured": threads,
         "threads_running": psutil.Process().num_threads(), "seconds": wall,
         **cpu_frequency(cores),

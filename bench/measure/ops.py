@@ -1,5 +1,5 @@
-"""Per-operator profiles: one normalized table per job (ops/<job>.json), a top-op summary for the record, and
-which op types changed most between two tables."""
+"""Per-operator profiles: one normalized table per job (ops/<job>.json) and a top-op summary for the record (read
+back, and compared between runs, by bench/records/ops.py)."""
 
 from __future__ import annotations
 
@@ -70,11 +70,9 @@ def summary(table: dict, file: str) -> dict:
     """The record's `op_profile`: the top op types by time (the rest summed as "other") and the coverage."""
     top = [{"op_type": t["op_type"], "ms_per_iter": t["ms_per_iter"], "share": t["share"]}
            for t in table["op_types"][:TOP_TYPES]]
-    rest = table["op_types"][TOP_TYPES:]
-    if rest:
-        ms = sum(t["ms_per_iter"] for t in rest)
-        share = sum(t["share"] or 0.0 for t in rest)
-        top.append({"op_type": "other", "ms_per_iter": ms, "share": share})
+    if rest := table["op_types"][TOP_TYPES:]:
+        top.append({"op_type": "other", "ms_per_iter": sum(t["ms_per_iter"] for t in rest),
+                    "share": sum(t["share"] or 0.0 for t in rest)})
     return {"profiler": table["profiler"], "iterations": table["iterations"], "share_sum": table["share_sum"],
             "profiled_share_sum": table["profiled_share_sum"], "unattributed_ms": table["unattributed_ms"], "top": top,
             "top_node": (table["nodes"] or [{}])[0].get("node"), "file": file}

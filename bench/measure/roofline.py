@@ -5,16 +5,6 @@ from __future__ import annotations
 OVERHEAD_BELOW = 0.10  # a job under 10% of every peak is bound by per-call overhead, not by the machine
 
 
-def compute_peak(peaks: dict, variant: str, threads: int) -> tuple[float | None, str]:
-    """The GEMM peak that applies (int8 for int8-quantized layers, else fp32), scaled to the job's thread count
-    (GEMM scales with cores; peaks are measured on every usable core)."""
-    int8 = any(step in variant.split("+") for step in ("int8-dynamic", "int8-static"))
-    key = "int8_gemm_gops" if int8 and peaks.get("int8_gemm_gops") else "fp32_gemm_gflops"
-    peak = peaks.get(key)
-    scale = min(1.0, threads / peaks["threads"]) if peaks.get("threads") else 1.0
-    return (peak * scale if peak else None), key
-
-
 def fields(flops_per_sample: float | None, notes: dict, batch: int, throughput_sps: float, variant: str,
            threads: int, peaks: dict | None) -> dict:
     """Record fields: bytes per sample (gathered embedding rows + dense weights read once per batch), achieved
@@ -29,7 +19,12 @@ def fields(flops_per_sample: float | None, notes: dict, batch: int, throughput_s
     if not peaks:
         out["roofline_note"] = "no machine peaks cached: run `recbench machine`"
         return out
-    peak, key = compute_peak(peaks, variant, threads)
+    # the GEMM peak that applies (int8 for int8-quantized layers, else fp32), scaled to the job's thread count
+    # (GEMM scales with cores; peaks are measured on every usable core)
+    int8 = any(step in variant.split("+") for step in ("int8-dynamic", "int8-static"))
+    key = "int8_gemm_gops" if int8 and peaks.get("int8_gemm_gops") else "fp32_gemm_gflops"
+    scale = min(1.0, threads / peaks["threads"]) if peaks.get("threads") else 1.0
+    peak = peaks[key] * scale if peaks.get(key) else None
     fractions = {
         "compute": flops_per_sample * throughput_sps / 1e9 / peak if flops_per_sample and peak else None,
         "memory": dense / batch * throughput_sps / 1e9 / peaks["triad_gbps"],

@@ -1,8 +1,9 @@
-"""What a load scenario measures with (`ScenarioContext`), and the common timing loop: warm-up, then a measured
-phase over a pool of distinct batches."""
+"""What a load scenario measures with (`ScenarioContext`), the common timing loop (warm-up, then a measured phase
+over a pool of distinct batches) and the thread driver every multi-threaded scenario runs its clients on."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,52 +50,62 @@ class Measurement:
     device_ms: dict[str, np.ndarray] | None = None  # per-iteration device time of each phase (GPU backends)
 
 
-def _run_until(backend: Backend, handles: list[Any], min_iters: int, min_s: float, max_s: float,
-               record: bool, clock: Clock, device: list[dict] | None = None) -> tuple[list[int], int, float]:
-    """Call infer+synchronize round-robin over handles until both minimums (or max_s) are reached; with
-    `device`, also collect the backend's device times of each iteration (read outside the timed region)."""
+def _run_until(backend: Backend, handles: list[Any], min_iters: int, min_s: float, max_s: float, clock: Clock,
+               device: list[dict] | None = None) -> tuple[list[int], float]:
+    """Time infer+synchronize round-robin over handles until both minimums (or max_s) are reached: the latencies
+    and the seconds taken; with `device`, also collect each iteration's device times (read outside the timing)."""
     lat: list[int] = []
-    n, count = len(handles), 0
     start = clock()
     min_ns, max_ns = int(min_s * 1e9), int(max_s * 1e9)
     while True:
-        handle = handles[count % n]
         t0 = clock()
-        backend.infer(handle)
+        backend.infer(handles[len(lat) % len(handles)])
         backend.synchronize()
         t1 = clock()
-        if record:
-            lat.append(t1 - t0)
-            if device is not None:
-                device.append(backend.device_times_ms())
-        count += 1
-        elapsed = t1 - start
-        if (count >= min_iters and elapsed >= min_ns) or elapsed >= max_ns:
-            return lat, count, elapsed / 1e9
+        lat.append(t1 - t0)
+        if device is not None:
+            device.append(backend.device_times_ms())
+        if (len(lat) >= min_iters and t1 - start >= min_ns) or t1 - start >= max_ns:
+            return lat, (t1 - start) / 1e9
 
 
 def warm_up(backend: Backend, handles: list[Any], timing: TimingConfig, clock: Clock = time.perf_counter_ns
             ) -> tuple[int, float]:
     """Closed-loop warm-up by count and time (at least one call); returns (calls, seconds) for a capacity estimate."""
-    _, count, elapsed = _run_until(backend, handles, max(1, timing.warmup_iters), timing.warmup_s,
-                                   timing.max_duration_s, False, clock)
-    return count, elapsed
+    lat, elapsed = _run_until(backend, handles, max(1, timing.warmup_iters), timing.warmup_s, timing.max_duration_s,
+                              clock)
+    return len(lat), elapsed
 
 
 def measure(backend: Backend, handles: list[Any], timing: TimingConfig, batch_size: int,
             clock: Clock = time.perf_counter_ns) -> Measurement:
     """Warm up by count and time, then time every infer+synchronize individually (closed loop)."""
-    warm = 0
-    if timing.warmup_iters or timing.warmup_s:
-        warm, _ = warm_up(backend, handles, timing, clock)
+    warm = warm_up(backend, handles, timing, clock)[0] if timing.warmup_iters or timing.warmup_s else 0
     device: list[dict] = []
-    lat, _, wall = _run_until(backend, handles, timing.target_iters(), timing.min_duration_s, timing.max_duration_s,
-                              True, clock, device)
-    return Measurement(np.asarray(lat, dtype=np.int64), wall, batch_size, warm, device_arrays(device))
+    lat, wall = _run_until(backend, handles, timing.target_iters(), timing.min_duration_s, timing.max_duration_s,
+                           clock, device)
+    # per-phase device times (GPU backends), only where every iteration has them
+    device_ms = {k: np.array([d[k] for d in device], np.float64) for k in device[0]} if all(device) else None
+    return Measurement(np.asarray(lat, dtype=np.int64), wall, batch_size, warm, device_ms)
 
 
-def device_arrays(per_iter: list[dict | None]) -> dict[str, np.ndarray] | None:
-    """Per-phase arrays from per-iteration device-time dicts; None unless every iteration has them."""
-    if not per_iter or any(not d for d in per_iter):
-        return None
-    return {k: np.array([d[k] for d in per_iter], dtype=np.float64) for k in per_iter[0]}
+def run_threads(target: Callable[[int], None], count: int) -> None:
+    """Run target(0..count-1) on `count` threads (inline when 1) and re-raise the first exception any raised."""
+    errors: list[BaseException] = []
+
+    def guarded(j: int) -> None:
+        try:
+            target(j)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread
+            errors.append(e)
+
+    if count == 1:
+        guarded(0)
+    else:
+        threads = [threading.Thread(target=guarded, args=(j,), daemon=True) for j in range(count)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    if errors:
+        raise errors[0]

@@ -1,9 +1,5 @@
-"""Load scenarios: how requests are driven into a backend during the measured phase.
-
-A `Scenario` names a module's run(ScenarioContext) -> (record fields, Measurement) and says what it needs:
-how the backend is configured at load (`mode`), how many prepared handles (one per request that may be in flight),
-whether its calls vary in rows, and any optional package.
-"""
+"""Load scenarios: how requests are driven into a backend during the measured phase, each with what it needs from
+the worker (`Scenario`)."""
 
 from __future__ import annotations
 
@@ -15,10 +11,8 @@ from backends.base import Backend, missing_modules
 from bench.config.scenario_options import ScenarioOptions
 from bench.config.validation import lookup
 from bench.errors import UserError
-from bench.measure.scenarios import concurrency, max_qps, offline, server, server_loadgen, single_stream
+from bench.measure.scenarios import closed_loop, max_qps, server, server_loadgen
 from bench.measure.timing import Measurement, ScenarioContext
-
-Run = Callable[[ScenarioContext], tuple[dict[str, Any], Measurement]]
 
 
 @dataclass(frozen=True)
@@ -26,7 +20,7 @@ class Scenario:
     """One load scenario and what it needs from the worker."""
 
     name: str
-    run: Run
+    run: Callable[[ScenarioContext], tuple[dict[str, Any], Measurement]]
     mode: str = "latency"  # BackendOptions.mode at load: "throughput" asks for the runtime's own parallelism
     handles: Callable[[ScenarioOptions, Backend], int] = lambda o, b: 1  # prepared handles: one per request in flight
     requires: tuple[str, str] | None = None  # (import name, install hint) of an optional package
@@ -38,10 +32,10 @@ class Scenario:
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
-    Scenario("single-stream", single_stream.run),
-    Scenario("offline", offline.run, mode="throughput", handles=lambda o, b: b.streams()),
+    Scenario("single-stream", closed_loop.single_stream),
+    Scenario("offline", closed_loop.offline, mode="throughput", handles=lambda o, b: b.streams()),
     Scenario("server", server.run, handles=lambda o, b: o.workers, varied_rows=True),
-    Scenario("concurrency", concurrency.run, handles=lambda o, b: max(o.concurrency)),
+    Scenario("concurrency", closed_loop.concurrency, handles=lambda o, b: max(o.concurrency)),
     Scenario("max-qps", max_qps.run, handles=lambda o, b: o.workers, varied_rows=True),
     Scenario("server-loadgen", server_loadgen.run, handles=lambda o, b: o.workers,
              requires=("mlperf_loadgen", "pip install mlcommons-loadgen (or recbench[loadgen])")),

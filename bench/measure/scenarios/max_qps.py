@@ -21,15 +21,9 @@ CURVE_FIELDS = ("achieved_qps", "latency_ms", "latency_ci_ms", "late_requests", 
                 "queue_ms", "service_ms", "utilization")  # of each probe
 
 
-def passes(summary: dict, budget_ms: float) -> bool:
-    p99 = summary["latency_ms"]["p99"]
-    return p99 is not None and p99 <= budget_ms and not summary["dropped_requests"]
-
-
 def search(ctx: timing.ScenarioContext, capacity: float, traffic: server.Traffic) -> tuple[dict, np.ndarray]:
     """One max-qps search with one batcher setting: its summary (at the best passing QPS) and latencies."""
-    opts, t = ctx.options, ctx.timing
-    budget = opts.p99_budget_ms
+    opts, t, budget = ctx.options, ctx.timing, ctx.options.p99_budget_ms
     enough = stats.min_samples(99)  # every probe must be able to report a p99
     curve, best, lowest_fail, summary, latencies = [], None, None, None, None
     qps = opts.qps or capacity / 2
@@ -37,7 +31,8 @@ def search(ctx: timing.ScenarioContext, capacity: float, traffic: server.Traffic
         if (requests := server.requests_for(qps, t, enough)) < enough:
             break  # this slow, max_duration_s cannot hold enough requests to judge a p99
         summary, latencies = server.run_at(ctx, qps, requests, traffic)
-        ok = passes(summary, budget)
+        p99 = summary["latency_ms"]["p99"]
+        ok = p99 is not None and p99 <= budget and not summary["dropped_requests"]
         curve.append({"target_qps": qps, **{k: summary[k] for k in CURVE_FIELDS}, "passed": ok})
         if ok and (best is None or qps > best[0]):
             best = (qps, summary, latencies)
@@ -59,9 +54,7 @@ def search(ctx: timing.ScenarioContext, capacity: float, traffic: server.Traffic
         summary["warnings"].append(f"no QPS tried kept p99 within {budget:g} ms (lowest tried: {lowest:.3g}; below "
                                    f"{enough / (0.8 * t.max_duration_s):.3g} QPS a p99 cannot be measured "
                                    f"within max_duration_s)")
-        found = None
-    else:
-        found, summary, latencies = best
+    found, summary, latencies = best or (None, summary, latencies)
     summary.update(max_qps=found, p99_budget_ms=budget, capacity_qps=capacity, curve=curve,
                    qps_source="max-qps search")
     return summary, latencies

@@ -7,6 +7,7 @@ fixed batch or a drawn number of candidate rows; a dynamic batcher may group the
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -19,11 +20,8 @@ import numpy as np
 from backends.base import Clock
 from bench.config.scenario_options import ScenarioOptions
 from bench.measure import timing
-from bench.measure.drivers import run_threads
-from bench.measure.serving import arrivals, queueing
-from bench.measure.serving.batching import Backlog, Batching
-from bench.measure.serving.request_handles import HandleFor, SizedHandles, rotating
-from bench.measure.serving.user_order import TimeOrdered
+from bench.measure.serving import queueing, workload
+from bench.measure.serving.request_handles import HandleFor, SizedHandles, TimeOrdered, rotating
 from bench.stats import latency as stats
 
 LATE_FRACTION_WARN = 0.10  # achieved QPS more than 10% under target: the system did not keep up
@@ -40,17 +38,17 @@ class ServerRun:
     workers: int
     calls: np.ndarray  # per inference call: start, end, rows, opened, due (ns from the run's start)
     rows: np.ndarray | None = None  # rows of each request (None: batch_size each)
-    batching: Batching | None = None
+    batching: queueing.Batching | None = None
 
 
 def serve(call: Callable[[Any], None], handles: list[Any], arrivals_ns: np.ndarray, workers: int, qps: float,
           clock: Clock = time.perf_counter_ns, wait: timing.Wait = timing.real_wait, max_ns: int | None = None,
-          rows: np.ndarray | None = None, batching: Batching | None = None,
+          rows: np.ndarray | None = None, batching: queueing.Batching | None = None,
           handle_for: HandleFor | None = None) -> ServerRun:
     """Serve requests arriving at `arrivals_ns` with `workers` threads taking them in arrival order (FIFO)."""
     n = len(arrivals_ns)
     sizes = np.ones(n, np.int64) if rows is None else np.asarray(rows, np.int64)
-    backlog = Backlog(arrivals_ns, sizes)
+    backlog = queueing.Backlog(arrivals_ns, sizes)
     handle_for = handle_for or rotating(handles, workers)
     starts, ends = [-1] * n, [-1] * n  # lists: a numpy scalar write per request would dominate a virtual-time run
     calls: list[tuple[int, int, int, int, int]] = []
@@ -77,22 +75,10 @@ def serve(call: Callable[[Any], None], handles: list[Any], arrivals_ns: np.ndarr
                     starts[i] = t0 if starts[i] < 0 else min(starts[i], t0)
                     ends[i] = max(ends[i], t1)
 
-    run_threads(worker, workers)
+    timing.run_threads(worker, workers)
     return ServerRun(np.asarray(arrivals_ns, np.int64), np.array(starts, np.int64), np.array(ends, np.int64),
                      int(n / qps * 1e9), qps, workers, np.array(calls, np.int64).reshape(-1, 5),
                      None if rows is None else sizes, batching)
-
-
-def batch_fields(run: ServerRun) -> dict:
-    """What the dynamic batcher did: the histogram of rows per call it formed and how long it held batches open."""
-    if run.batching is None or not len(run.calls):
-        return {}
-    sizes, counts = np.unique(run.calls[:, 2], return_counts=True)
-    held = run.calls[:, 4] - run.calls[:, 3]  # planned: from when the call could have started to when it was due
-    return {"batching": run.batching.model_dump(), "batches": len(run.calls),
-            "batch_sizes_formed": {str(int(s)): int(c) for s, c in zip(sizes, counts, strict=True)},
-            "batch_rows_mean": float(run.calls[:, 2].mean()),
-            "batch_delay_ms": stats.latency_summary(np.maximum(held, 0))[0]}
 
 
 def summarize_run(run: ServerRun, batch_size: int, budget_ms: float,
@@ -107,20 +93,26 @@ def summarize_run(run: ServerRun, batch_size: int, budget_ms: float,
     rows = run.rows[served] if run.rows is not None else np.full(int(served.sum()), batch_size)
     summary = stats.summarize(latencies, 1, wall_s, ends_ns=run.ends[served], open_loop=True)
     per_request = float(rows.mean()) if len(rows) else float(batch_size)
-    summary.update(throughput_sps=summary["throughput_sps"] * per_request, samples=int(rows.sum()),
-                   throughput_ci_sps=[v * per_request for v in summary["throughput_ci_sps"] or []] or None)
     achieved = int(served.sum()) / wall_s
     busy = int((run.calls[:, 1] - run.calls[:, 0]).sum())
     summary.update(
+        throughput_sps=summary["throughput_sps"] * per_request, samples=int(rows.sum()),
+        throughput_ci_sps=[v * per_request for v in summary["throughput_ci_sps"] or []] or None,
         target_qps=run.qps, achieved_qps=achieved, requests=len(run.scheduled), dropped_requests=dropped,
         late_requests=int((latencies > budget_ms * 1e6).sum()), late_threshold_ms=budget_ms, workers=run.workers,
         rows_per_request={"mean": per_request, "max": int(rows.max(initial=0))} if run.rows is not None else None,
         **queueing.breakdown(run.scheduled[served], queue, service, busy, run.window_ns, run.workers,
                              single_server=run.workers == 1 and run.batching is None, arrivals=arrivals),
-        **batch_fields(run),
     )
     if len(run.calls):  # how late calls began after they were due (thread wake-up, GIL)
         summary["wakeup_ms"] = stats.latency_summary(np.maximum(run.calls[:, 0] - run.calls[:, 4], 0))[0]
+    if run.batching is not None and len(run.calls):  # what the batcher formed and how long it held batches open
+        sizes, counts = np.unique(run.calls[:, 2], return_counts=True)
+        held = run.calls[:, 4] - run.calls[:, 3]  # planned: from when the call could have started to when it was due
+        summary.update(batching=run.batching.model_dump(), batches=len(run.calls),
+                       batch_sizes_formed={str(int(s)): int(c) for s, c in zip(sizes, counts, strict=True)},
+                       batch_rows_mean=float(run.calls[:, 2].mean()),
+                       batch_delay_ms=stats.latency_summary(np.maximum(held, 0))[0])
     if achieved < run.qps * (1 - LATE_FRACTION_WARN):
         summary["warnings"].append(f"overloaded: achieved {achieved:.1f} QPS of the {run.qps:.1f} targeted")
     if dropped:
@@ -134,7 +126,7 @@ class Traffic:
 
     opts: ScenarioOptions
     sized: SizedHandles | None = None  # None: fixed batches rotating through the job's prepared handles
-    batching: Batching | None = None
+    batching: queueing.Batching | None = None
     timeline: TimeOrdered | None = None  # user_order time: the handle of each request of the run being bound
 
     def rows(self, n: int) -> np.ndarray | None:
@@ -142,14 +134,12 @@ class Traffic:
         rows = self.opts.candidates.draw(n, self.opts.seed) if self.opts.candidates else None
         if self.opts.user_order == "time" and self.sized is not None:
             self.timeline = TimeOrdered(self.sized, n, rows, self.opts.seed)
-        elif self.sized is not None:
-            sizes = rows if rows is not None else [self.sized.batch_size]
-            self.sized.bind(self.opts.workers, range(1, self.batching.max_batch + 1) if self.batching else sizes)
+        elif self.sized is not None:  # every (worker, rows) the run can ask for, prepared outside the timed region
+            sizes = [self.sized.batch_size] if rows is None else rows
+            sizes = range(1, self.batching.max_batch + 1) if self.batching else sizes
+            for worker, k in itertools.product(range(self.opts.workers), sorted(set(int(s) for s in sizes))):
+                self.sized(worker, k)
         return rows
-
-    def handle_for(self) -> HandleFor | None:
-        """What serves each call: the request's own handle in time order, else one per (worker, rows)."""
-        return self.timeline or self.sized
 
 
 def traffic_for(ctx: timing.ScenarioContext) -> list[Traffic]:
@@ -165,7 +155,7 @@ def run_at(ctx: timing.ScenarioContext, qps: float, requests: int, traffic: Traf
     offsets = opts.arrivals.offsets(requests, qps, opts.seed)
     run = serve(ctx.backend.infer_sync, ctx.handles, offsets, opts.workers, qps, ctx.clock, ctx.wait,
                 max_ns=int(ctx.timing.max_duration_s * 1e9), rows=traffic.rows(requests), batching=traffic.batching,
-                handle_for=traffic.handle_for())
+                handle_for=traffic.timeline or traffic.sized)  # the request's own handle, else one per (worker, rows)
     summary, latencies = summarize_run(run, ctx.batch_size, opts.p99_budget_ms, opts.arrivals.kind)
     if traffic.timeline:
         summary["user_order"] = traffic.timeline.fields()
@@ -216,7 +206,7 @@ def run(ctx: timing.ScenarioContext) -> tuple[dict, timing.Measurement]:
     capacity = capacity_qps(ctx, traffics[0])
     qps, source = target_qps(opts, capacity)
     trace = opts.arrivals.kind == "file" and not opts.qps
-    n = len(arrivals.read_trace(opts.arrivals.file)) if trace else requests_for(qps, ctx.timing)
+    n = len(workload.read_trace(opts.arrivals.file)) if trace else requests_for(qps, ctx.timing)
     results = [run_at(ctx, qps, n, traffic) for traffic in traffics]
     summary, latencies = best_setting(results, lambda s: -(s["latency_ms"]["p99"] or s["latency_ms"]["max"]))
     summary.update(capacity_qps=capacity, qps_source=source)

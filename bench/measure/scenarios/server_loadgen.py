@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from bench.measure import timing
-from bench.measure.drivers import run_threads
 from bench.measure.scenarios import server
 from bench.measure.serving.request_handles import rotating
 from bench.stats import latency as stats
@@ -34,9 +33,7 @@ def read_results(log_dir: Path) -> dict:
     """LoadGen's own result lines (":::MLLOG {json}") from mlperf_log_detail.txt."""
     out: dict[str, Any] = {}
     for line in (log_dir / "mlperf_log_detail.txt").read_text().splitlines():
-        if not line.startswith(":::MLLOG"):
-            continue
-        entry = json.loads(line.split(" ", 1)[1])
+        entry = json.loads(line.split(" ", 1)[1]) if line.startswith(":::MLLOG") else {}
         key, value = entry.get("key"), entry.get("value")
         if key in RESULTS:
             out[RESULTS[key]] = value.strip() if isinstance(value, str) else value
@@ -87,7 +84,7 @@ def run(ctx: timing.ScenarioContext) -> tuple[dict, timing.Measurement]:
         logs.log_output.outdir, logs.log_output.copy_summary_to_stdout = log_dir, False
         sut = lg.ConstructSUT(issue, lambda: None)
         qsl = lg.ConstructQSL(len(handles), len(handles), lambda s: None, lambda s: None)
-        serving = threading.Thread(target=run_threads, args=(worker, opts.workers), daemon=True)
+        serving = threading.Thread(target=timing.run_threads, args=(worker, opts.workers), daemon=True)
         serving.start()
         begin = clock()
         lg.StartTestWithLogSettings(sut, qsl, settings, logs)
@@ -105,6 +102,5 @@ def run(ctx: timing.ScenarioContext) -> tuple[dict, timing.Measurement]:
     summary = stats.summarize(latencies, ctx.batch_size, wall_s, ends_ns=ends - begin, open_loop=True)
     summary.update(target_qps=qps, achieved_qps=results.get("completed_qps"), requests=n, workers=opts.workers,
                    late_requests=results.get("overlatency_queries"), late_threshold_ms=opts.p99_budget_ms,
-                   capacity_qps=capacity, qps_source=source,
-                   loadgen=results)
+                   capacity_qps=capacity, qps_source=source, loadgen=results)
     return summary, timing.Measurement(latencies, wall_s, ctx.batch_size, 0)
