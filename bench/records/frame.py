@@ -20,7 +20,7 @@ def load_frame(path: str | Path, raw: bool = False) -> pd.DataFrame:
     records = run.records()
     frame = pd.json_normalize(records, sep=".")
     if raw:
-        frame["raw_latency_ms"] = [None if (ns := run.latencies(r)) is None else ns / 1e6 for r in records]
+        frame["raw_latency_ms"] = [run.latencies(r) for r in records]
     return frame
 
 

@@ -119,9 +119,9 @@ class RunDir:
         return np.load(path) if path.exists() else None
 
     def latencies(self, record: dict) -> np.ndarray | None:
-        """A job's per-iteration latencies (ns): its measured replicas' samples in replica order, or None."""
-        parts = [self.raw(name) for name in replica_files(record)]
-        return None if any(p is None for p in parts) else np.concatenate(parts)
+        """A job's per-iteration latencies (ms): its measured replicas' samples in replica order, or None."""
+        groups = replica_raws(self, record)
+        return None if groups is None else np.concatenate(groups)
 
     def lines(self) -> list[dict]:
         """Every complete line of records.jsonl, migrated and validated; a torn last line (a write cut short) is
@@ -155,15 +155,10 @@ def _records(path: Path, _version: tuple[int, int] | None) -> list[dict]:
                                                                      line.get("repeat") or 1)))
 
 
-def replica_files(record: dict) -> list[str]:
-    """The raw files of a job's measured replicas (its own one for a job measured once)."""
-    reps = [s["replica"] for s in record.get("replicas") or [] if s["status"] == "ok"]
-    return [replica_id(record["job_id"], k, record["repeat"]) for k in reps] or [record["job_id"]]
-
-
 def replica_raws(run: RunDir, record: dict) -> list[np.ndarray] | None:
     """Each ok replica's raw latencies (ms); one group (the whole raw file) for a record without replicas."""
-    raws = [run.raw(n) for n in replica_files(record)]
+    reps = [s["replica"] for s in record.get("replicas") or [] if s["status"] == "ok"]
+    raws = [run.raw(replica_id(record["job_id"], k, record["repeat"])) for k in reps] or [run.raw(record["job_id"])]
     if any(r is None or len(r) < 2 for r in raws):
         return None
     return [r.astype(np.float64) / 1e6 for r in raws]

@@ -59,10 +59,9 @@ class Run:
         job = record.get("job_id")
         if job not in self._raw:
             try:
-                raw = RunDir(self.path).latencies(record)
+                self._raw[job] = RunDir(self.path).latencies(record)
             except (OSError, ValueError):
-                raw = None
-            self._raw[job] = None if raw is None or len(raw) == 0 else raw.astype(np.float64) / 1e6
+                self._raw[job] = None
         return self._raw[job]
 
 
