@@ -11,7 +11,6 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
-from bench.records import ops
 from bench.records.jobkey import FIELDS, JobKey
 from bench.records.rundir import RunDir, replica_raws
 from bench.records.schema import value_at
@@ -129,7 +128,7 @@ def _labels(cmp: RunComparison) -> list[str]:
 
 def op_changes(cmp: RunComparison) -> Table | None:
     """The op types that changed most per matched job where both runs have an operator profile."""
-    items = [(label, ops.load(cmp.a.path, p.a), ops.load(cmp.b.path, p.b))
+    items = [(label, RunDir(cmp.a.path).op_table(p.a), RunDir(cmp.b.path).op_table(p.b))
              for label, p in zip(_labels(cmp), cmp.pairs, strict=True)]
     return explain.op_changes_table(items, "Op types that changed most (B vs A)")
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from bench.measure import energy, machine, ops, roofline
-from bench.records import ops as op_tables
+from bench.records.rundir import RunDir
+from bench.report import explain
 from tests.conftest import ROOT, recbench
 
 PEAKS = {"threads": 2, "fp32_gemm_gflops": 100.0, "int8_gemm_gops": 400.0, "triad_gbps": 10.0, "gather_gbps": 2.0}
@@ -129,14 +130,14 @@ def test_normalize_shares_are_of_the_measured_iteration(tmp_path):
     rel = ops.save(tmp_path, "job", table)
     s = ops.summary(table, rel)
     assert s["top"][0]["op_type"] == "Gemm" and s["top_node"] == "fc1" and s["file"] == "ops/job.json"
-    assert op_tables.load(tmp_path, {"op_profile": s}) == json.loads((tmp_path / rel).read_text())
+    assert RunDir(tmp_path).op_table({"op_profile": s}) == json.loads((tmp_path / rel).read_text())
 
 
 def test_op_changes_rank_by_absolute_time():
     a = ops.normalize(RAW, 2.0)
     faster = {**RAW, "rows": [{**RAW["rows"][0], "total_ms": 2.0}, RAW["rows"][1], RAW["rows"][2],
                               {"op_type": "DequantizeLinear", "node": "dq", "calls": 10, "total_ms": 1.0}]}
-    rows = op_tables.changes(a, ops.normalize(faster, 1.0))
+    rows = explain.changes(a, ops.normalize(faster, 1.0))
     assert rows[0]["op_type"] == "Gemm" and rows[0]["ratio"] == pytest.approx(0.7 / 1.5)
     assert next(r for r in rows if r["op_type"] == "DequantizeLinear")["ratio"] is None
 

@@ -1,5 +1,5 @@
 """Per-operator profiles: one normalized table per job (ops/<job>.json) and a top-op summary for the record (read
-back, and compared between runs, by bench/records/ops.py)."""
+back by RunDir.op_table and compared between runs by report/explain.py)."""
 
 from __future__ import annotations
 

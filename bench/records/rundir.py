@@ -143,6 +143,14 @@ class RunDir:
         stat = self.records_path.stat() if self.records_path.exists() else None
         return [dict(r) for r in _records(self.path, stat and (stat.st_size, stat.st_mtime_ns))]
 
+    def op_table(self, record: dict) -> dict | None:
+        """A job's op profile (ops/<job>.json), or None where it was not profiled (or the file is gone)."""
+        rel = (record.get("op_profile") or {}).get("file")
+        try:
+            return json.loads((self.path / rel).read_text()) if rel else None
+        except (OSError, json.JSONDecodeError):
+            return None
+
     def env(self) -> dict:
         path = self.path / "env.json"
         return json.loads(path.read_text()) if path.exists() else {}

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from bench.records import ops
+from bench.records.rundir import RunDir
 from bench.report.charts import NoData, Palette, _figure, _legend, _unique
 from bench.report.data import BASELINE_VARIANT, Run
 from bench.report.tables import Table, num
@@ -91,7 +91,7 @@ def top_nodes_table(run: Run, per_job: int = 5) -> Table | None:
     pal = Palette(run.ok)
     rows = [[pal.job(r), n["node"][:70], n["op_type"], n.get("kernel", "-"), num(n["ms_per_iter"]),
              num(n["share"], ".1%")]
-            for r in profiled(run) for n in (ops.load(run.path, r) or {}).get("nodes", [])[:per_job]]
+            for r in profiled(run) for n in (RunDir(run.path).op_table(r) or {}).get("nodes", [])[:per_job]]
     if not rows:
         return None
     return Table("Top nodes per job (operator profile)", ["job", "node", "op type", "kernel", "ms/iter", "share"],
@@ -123,7 +123,7 @@ def op_changes_table(items: list[tuple[str, dict, dict]], title: str, top: int =
     """Per (job label, op table A, op table B) with both tables: the op types whose time changed most, B vs A."""
     rows = [[label, c["op_type"], num(c["a_ms"]), num(c["b_ms"]), num(c["delta_ms"], "+.4g"),
              num(c["ratio"], ".3g") if c["ratio"] is not None else ("new" if not c["a_ms"] else "gone")]
-            for label, a, b in items if a and b for c in ops.changes(a, b, top)]
+            for label, a, b in items if a and b for c in changes(a, b, top)]
     if not rows:
         return None
     return Table(title, ["job", "op type", "A ms/iter", "B ms/iter", "Δ ms", "B/A"], rows, numeric={2, 3, 4, 5},
@@ -136,6 +136,15 @@ def variant_op_changes(run: Run) -> Table | None:
     slot = ("backend", "device", "scenario", "batch_size")
     base = {tuple(r.get(k) for k in slot): r for r in recs if r.get("variant") == BASELINE_VARIANT}
     items = [(f"{r['variant']} vs {BASELINE_VARIANT} · {r.get('backend')} · b{r.get('batch_size')}",
-              ops.load(run.path, b), ops.load(run.path, r))
+              RunDir(run.path).op_table(b), RunDir(run.path).op_table(r))
              for r in recs if r.get("variant") != BASELINE_VARIANT and (b := base.get(tuple(r.get(k) for k in slot)))]
     return op_changes_table(items, f"Op types that changed most vs {BASELINE_VARIANT}")
+
+
+def changes(a: dict, b: dict, top: int = 5) -> list[dict]:
+    """Op types whose time per iteration moved most from table a to table b (by absolute ms), with the ratio b/a."""
+    ta = {t["op_type"]: t["ms_per_iter"] for t in a["op_types"]}
+    tb = {t["op_type"]: t["ms_per_iter"] for t in b["op_types"]}
+    rows = [{"op_type": k, "a_ms": ta.get(k, 0.0), "b_ms": tb.get(k, 0.0), "delta_ms": tb.get(k, 0.0) - ta.get(k, 0.0),
+             "ratio": tb[k] / ta[k] if ta.get(k) and k in tb else None} for k in ta.keys() | tb.keys()]
+    return sorted(rows, key=lambda r: -abs(r["delta_ms"]))[:top]
