@@ -12,6 +12,7 @@ from PIL import Image
 
 from bench.recommend.judge import pareto_front
 from bench.report.build import build_report
+from bench.report.document import Bullets, Document, Facts, Figure
 from tests.conftest import ROOT, recbench
 from tests.recorded_runs import copy_run, external_references, read_records, recorded_run, write_records
 
@@ -286,3 +287,16 @@ def test_headless_chromium_renders_the_report(report, tmp_path):
     # the charts' backend colours are on screen: a rendered page, not a blank or an error page
     saturated = (pixels.max(axis=2) - pixels.min(axis=2)) > 100
     assert saturated.mean() > 0.002
+
+
+def test_one_document_renders_to_html_and_markdown(tmp_path):
+    png = tmp_path / "charts" / "c.png"
+    png.parent.mkdir()
+    png.write_bytes(b"\x89PNG")
+    doc = Document("T", "sub")
+    doc.add(Facts("A", [("cpu", "x")]), Facts("B", [("cpu", "y")]), Bullets("empty", []), None,
+            Figure("chart", png, png.with_suffix(".svg"), "cap"), Bullets("notes", ["a|b"]))
+    md, page = doc.write(tmp_path / "md" / "r.md", tmp_path / "html" / "r.html")
+    assert page.read_text().count('<div class="facts">') == 1 and "empty" not in page.read_text()  # facts side by side
+    text = md.read_text()
+    assert "](../charts/c.png)" in text and "- a|b" in text and "empty" not in text
