@@ -96,7 +96,7 @@ def test_the_worker_s_record_is_typed_and_sources_never_collide():
     rec = job().outcome("ok", None, None, **{**{"gpu_mem_bytes": None, "latency_ms": {"p50": 1.0}},
                                              **{"gpu_mem_bytes": 1024}})
     assert rec["gpu_mem_bytes"] == 1024 and rec["harness_options"] == {"inject_delay_ms": 2}
-    assert Record(**rec).key == JobKey.of(vars(job()))
+    assert JobKey.of(Record(**rec).model_dump()) == JobKey.of(vars(job()))
     with pytest.raises(ValueError, match="invalid record: latency_ms.p50: expected a number, got 'fast'"):
         job().outcome("ok", latency_ms={"p50": "fast"})
     line = dataclasses.replace(job(), replica=2, repeat=3).outcome("failed", "boom")

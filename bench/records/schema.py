@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
 from bench.config.harness_options import harness_part
 from bench.config.validation import describe
 from bench.errors import UserError
-from bench.records.jobkey import JobKey
 
 SCHEMA_VERSION = 3  # 2: validated, `harness_options` split out; 3: one line per replica, every field typed
 
@@ -282,10 +281,6 @@ class Record(Part):
     # a job's pooled view (bench.records.pooled), derived from its replicas' lines when read
     replicas: list[Replica] | None = None
     replica_cv: dict[str, Real | None] | None = None
-
-    @property
-    def key(self) -> JobKey:
-        return JobKey.of(self.model_dump())
 
     def line(self) -> dict[str, Any]:
         """The record as written: the fields that were given, in their order (no nulls added for absent ones)."""
