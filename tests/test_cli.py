@@ -75,7 +75,7 @@ def test_help_prints_its_text_as_written():
 def test_user_strings_print_as_written():
     """The CLI's consoles read no emoji codes, and a job's reason is not markup ("[extras]" stays)."""
     from bench.cli.main import console, err_console
-    from bench.report.summary import print_summary
+    from bench.report.tables import print_summary
 
     for c in (console, err_console):
         with c.capture() as cap:

@@ -15,8 +15,7 @@ from rich.console import Console
 
 import bench.cli.main as cli
 from bench.records.rundir import RunDir
-from bench.report.summary import print_summary
-from bench.report.tables import jobs_table
+from bench.report.tables import jobs_table, print_summary
 from bench.stats.latency import summarize
 from tests.runs import latencies
 

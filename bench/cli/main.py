@@ -143,7 +143,7 @@ def run(
     from bench.config.sweep import build_config
     from bench.records.history import record_run_quietly
     from bench.records.rundir import RunDir
-    from bench.report.summary import print_summary
+    from bench.report.tables import print_summary
     from bench.run.fleet.runner import run_fleet
     from bench.run.sweep import run_sweep
     from models.fileio import load_yaml
@@ -191,7 +191,7 @@ def report(
     import json
 
     from bench.report.build import build_report
-    from bench.report.summary import print_summary
+    from bench.report.tables import print_summary
 
     rep = build_report(run_dir, out, reference_backend)
     if as_json:

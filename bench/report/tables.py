@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table as RichTable
 from rich.text import Text
@@ -243,3 +244,17 @@ def targets_table(records: list[dict]) -> Table | None:
     cols = ["variant", "backend", "scenario", "batch"] + [f"{t} {m}" for t in targets for m in ("samples/s", "p99 ms")]
     return Table("Per target: throughput and p99", cols, rows, numeric=set(range(3, len(cols))),
                  note="one column pair per fleet target; '-' where the target does not run that job")
+
+
+def print_summary(console: Console, records: list[dict], title: str) -> None:
+    """A run's jobs as a terminal table, then each job's reason (not ok) and warnings, one line each."""
+    table = jobs_table(records, title, reasons=False)
+    print_table(console, table.to_rich(compact=True), table.keys)
+    for r in records:
+        if r.get("status") != "ok":
+            console.print(f"[dim]{r.get('status')}[/] {escape(r['job_id'])}: {escape(r.get('reason') or '')}",
+                          highlight=False, soft_wrap=True)
+    for r in records:
+        if r.get("warnings"):  # one line per job; the record keeps each warning separately
+            console.print(f"[yellow]warning[/] {escape(r['job_id'])}: {escape('; '.join(r['warnings']))}",
+                          highlight=False, soft_wrap=True)
