@@ -42,8 +42,8 @@ class Profile(BaseModel):
         return None
 
     def thread_count(self) -> int:
-        pinned = self.pinned()
-        return self.threads or (len(pinned) if pinned else len(usable_cores()))
+        pinned = self.pinned()  # checks the affinity even where threads are given
+        return self.threads or len(pinned or usable_cores())
 
 
 BUILTIN = {
