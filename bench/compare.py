@@ -187,8 +187,8 @@ def ratio_chart(cmp: RunComparison) -> charts.Chart | None:
         axes[0].set_yticks(y, labels)
         axes[0].invert_yaxis()
     return charts.Chart("compare-latency-ratios", "Latency ratios B/A", fig,
-                     "Bars: 95% CI of the ratio (hierarchical bootstrap over replicas); green/red: significant "
-                     "improvement/regression.")
+                        "Bars: 95% CI of the ratio (hierarchical bootstrap over replicas); green/red: significant "
+                        "improvement/regression.")
 
 
 def write(cmp: RunComparison, markdown_file: Path | None = None, html_file: Path | None = None,
