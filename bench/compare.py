@@ -15,7 +15,7 @@ from bench.records.jobkey import FIELDS, JobKey
 from bench.records.rundir import RunDir, replica_raws
 from bench.records.schema import value_at
 from bench.report import charts, explain
-from bench.report.data import Run, env_summary, load_run
+from bench.report.data import Run, env_summary, read_run
 from bench.report.document import Bullets, Document, Facts, Section
 from bench.report.tables import Table, identity_columns, num, with_ci
 from bench.report.variant_ratio import NO_DIFFERENCE
@@ -87,7 +87,7 @@ def compare_runs(path_a: Path, path_b: Path, allow_interrupted: bool = False) ->
     """Match the ok jobs of two runs on their JobKey (preset included: a tiny and an edge model never pair).
 
     An incomplete run (interrupted, killed) is no baseline A unless `allow_interrupted`."""
-    a, b = load_run(path_a), load_run(path_b)
+    a, b = read_run(path_a), read_run(path_b)
     RunDir(a.path).refuse_interrupted("baseline A", allow_interrupted)
     by_a, by_b = ({JobKey.of(r): r for r in run.ok} for run in (a, b))
     pairs = [Pair(ra, by_b[k], _tests(a, b, ra, by_b[k])) for k, ra in by_a.items() if k in by_b]

@@ -1,4 +1,4 @@
-"""Runs as data: bench.load_frame and `recbench export` round-trip a real run with the same numbers."""
+"""Runs as data: bench.load_run and `recbench export` round-trip a real run with the same numbers."""
 
 import json
 
@@ -18,9 +18,9 @@ def run():
     return recorded_run(*GRID)
 
 
-def test_load_frame_is_one_row_per_record_with_flat_columns(run):
+def test_load_run_is_one_row_per_record_with_flat_columns(run):
     records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
-    frame = bench.load_frame(run, raw=True)
+    frame = bench.load_run(run, raw=True)
     assert len(frame) == len(records) and {"latency_ms.p50", "latency_ms.p99", "throughput_sps"} <= set(frame.columns)
     ok = frame[frame["status"] == "ok"]
     assert list(ok["latency_ms.p50"]) == [r["latency_ms"]["p50"] for r in records if r["status"] == "ok"]
@@ -34,7 +34,7 @@ def test_export_round_trips_the_numbers(run, tmp_path, fmt):
     r = recbench("export", str(run), "--format", fmt, "--out", str(out))
     assert r.returncode == 0, r.stderr
     back = pd.read_parquet(out) if fmt == "parquet" else pd.read_csv(out)
-    frame = bench.load_frame(run)
+    frame = bench.load_run(run)
     for column in ("latency_ms.p50", "latency_ms.p99", "throughput_sps", "peak_rss_bytes", "batch_size"):
         assert np.allclose(back[column], frame[column], rtol=0 if fmt == "parquet" else 1e-12, equal_nan=True)
     assert list(back["backend"]) == list(frame["backend"])

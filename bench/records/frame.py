@@ -13,7 +13,7 @@ from bench.records.rundir import RunDir
 FORMATS = ("parquet", "csv")
 
 
-def load_frame(path: str | Path, raw: bool = False) -> pd.DataFrame:
+def load_run(path: str | Path, raw: bool = False) -> pd.DataFrame:
     """One row per record of the run folder, nested fields as dotted columns (`latency_ms.p50`); `raw=True` adds
     `raw_latency_ms`, each job's per-iteration latencies (ms, a numpy array; None where not recorded)."""
     run = RunDir(Path(path))
@@ -38,7 +38,7 @@ def export_run(path: str | Path, fmt: str, out: Path | None = None) -> Path:
     """Write the run's records as Parquet (pyarrow) or CSV; returns the file written (default RUN/records.<fmt>)."""
     if fmt not in FORMATS:
         raise UserError(f"--format takes {' or '.join(FORMATS)}, got '{fmt}'")
-    frame = load_frame(path)
+    frame = load_run(path)
     frame = frame.apply(lambda c: _tabular(c) if c.dtype == object else c)
     out = Path(out) if out else Path(path) / f"records.{fmt}"
     if fmt == "parquet":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bench.report import explain
 from bench.report.charts import CHARTS, Chart, Palette, closed_loop, draw_all, groups, pick_reference
-from bench.report.data import Run, env_summary, load_run, run_summary
+from bench.report.data import Run, env_summary, read_run, run_summary
 from bench.report.document import Bullets, Document, Facts, Figure, Section
 from bench.report.serving_charts import SERVING_CHARTS
 from bench.report.tables import jobs_table, load_table, problems_table, targets_table
@@ -52,7 +52,7 @@ def build_report(run_path: Path, out_dir: Path | None = None, reference_backend:
     """Read a run folder and write report.html, report.md and charts/*.png|svg into out_dir (RUN/report).
 
     require_ok=False (the end of `recbench run`): a run whose every job failed still gets a report saying why."""
-    run = load_run(run_path, require_ok)
+    run = read_run(run_path, require_ok)
     pick_reference(run, reference_backend)  # a backend asked for by name must be in the run
     out_dir = Path(out_dir) if out_dir else run.path / "report"
     charts = draw_all(run, reference_backend, CHARTS + explain.CHARTS + SERVING_CHARTS)

@@ -65,7 +65,7 @@ class Run:
         return self._raw[job]
 
 
-def load_run(path: Path, require_ok: bool = True) -> Run:
+def read_run(path: Path, require_ok: bool = True) -> Run:
     """Read a run folder; bad input (not a run, newer schema, no ok record unless not required) is a UserError."""
     path = Path(path)
     if not (path / RECORDS).is_file():
