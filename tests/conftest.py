@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -26,3 +27,9 @@ def tiny_ws():
     from models.registry import get_family
 
     return Workspace(get_family("dlrm"), "tiny")
+
+
+def sigint_default() -> None:
+    """preexec_fn: a shell may start the suite with SIGINT ignored (as a background job) and a child inherits that;
+    the CLI under test gets Ctrl-C as a user's terminal would send it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

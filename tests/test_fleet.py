@@ -29,7 +29,7 @@ from bench.run.fleet.node import Shipped, build_here, node_env, place_files, whe
 from bench.run.fleet.runner import FleetRun, plan
 from bench.run.fleet.spec import load_fleet
 from models.fileio import cache_root
-from tests.conftest import ROOT, recbench
+from tests.conftest import ROOT, recbench, sigint_default
 
 QUICK = TimingConfig(warmup_iters=2, warmup_s=0, min_iters=10, min_duration_s=0.05, quality_samples=4096)
 
@@ -252,7 +252,8 @@ def test_a_fleet_run_stopped_by_ctrl_c_is_marked_interrupted_and_never_a_baselin
     proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--fleet", str(fleet_file(tmp_path, EDGE_B)),
                              "--cluster", c.address, "--quick", "--preset", "tiny", "--batch-sizes", "1,2,4,8,16,32",
                              "--scenario", "single-stream", "--no-report", "--out", str(out)],
-                            cwd=ROOT, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not any(p.read_text()
                                                                      for p in out.glob("*/records.jsonl")):

@@ -12,7 +12,7 @@ import pytest
 from bench.records.history import History, default_db
 from bench.records.rundir import RunDir
 from bench.run import interleave
-from tests.conftest import ROOT, recbench
+from tests.conftest import ROOT, recbench, sigint_default
 from tests.runs import latencies, make_run
 
 
@@ -20,7 +20,8 @@ def test_an_interrupted_run_is_marked_and_never_a_baseline(tmp_path):
     out = tmp_path / "runs"
     proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--quick", "--preset", "tiny", "--backends",
                              "onnxruntime", "--batch-sizes", "1,2,4,8,16", "--out", str(out)], cwd=ROOT,
-                            env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default)
     deadline = time.time() + 300
     while time.time() < deadline and not any(p.read_text() for p in out.glob("*/records.jsonl")):
         time.sleep(0.2)
@@ -89,7 +90,8 @@ def test_ctrl_c_in_a_real_repeat_run_keeps_what_ended(tmp_path):
     out = tmp_path / "runs"
     proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--quick", "--preset", "tiny", "--repeat", "3",
                              "--backends", "onnxruntime", "--batch-sizes", "1,8", "--no-report", "--out", str(out)],
-                            cwd=ROOT, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default)
     deadline = time.time() + 300
     while time.time() < deadline and len(list(out.glob("*/raw/*.npy"))) < 2 and proc.poll() is None:
         time.sleep(0.1)

@@ -91,10 +91,11 @@ def test_replicas_are_interleaved_appended_each_and_quality_is_scored_once(repli
     # round-robin: replica 0 of every job starts before replica 1 of any
     spec = {p.stem.removesuffix(".job"): p.stat().st_mtime_ns for p in (run.path / "logs").glob("*.job.json")}
     assert spec[f"{b8['job_id']}.r0"] < spec[f"{b1['job_id']}.r1"]
-    # quality: scored by the first job of the variant x backend, shared with the other when read
+    # quality: scored once, by the first job of the variant x backend; every other line carries that score
     assert b1["quality"] and "quality_from" not in b1
     assert b8["quality"] == b1["quality"] and b8["quality_from"] == b1["job_id"]
-    assert [ln["quality"] is not None for ln in lines] == [True, False, False, False]
+    assert all(ln["quality"] == b1["quality"] for ln in lines)
+    assert [ln.get("quality_from") for ln in lines] == [None, b1["job_id"], b1["job_id"], b1["job_id"]]
 
 
 def test_rerun_interleaves_both_runs_and_catches_an_injected_delay(replicated_run, tmp_path):

@@ -72,19 +72,21 @@ class Job:
     artifacts: Artifacts = Artifacts()
     replica: int = 0  # replica k of `repeat` processes measuring this job (Job.replica)
     repeat: int = 1
+    shared_quality: tuple[str, dict] | None = None  # (job id, quality) scored for this variant x backend already
 
     @property
     def replica_id(self) -> str:
         """The name of this replica's raw/ and logs/ files."""
         return replica_id(self.job_id, self.replica, self.repeat)
 
-    def replica_of(self, k: int, repeat: int, score_quality: bool) -> Job:
+    def replica_of(self, k: int, repeat: int, score_quality: bool, shared: tuple[str, dict] | None = None) -> Job:
         """Replica k of `repeat` of this job: the job's id, its own raw/log names (replica_id); the measured window is
         split across replicas (as pyperf splits values across worker processes), never below one second or the
-        window asked for if shorter."""
+        window asked for if shorter. Quality is scored, or `shared` (job id, quality) is what its line carries."""
         t = self.timing
         window = max(t.min_duration_s / repeat, min(1.0, t.min_duration_s))
-        replica = replace(self, replica=k, repeat=repeat, timing=t.model_copy(update={"min_duration_s": window}))
+        replica = replace(self, replica=k, repeat=repeat, timing=t.model_copy(update={"min_duration_s": window}),
+                          shared_quality=None if score_quality else shared)
         return replica if score_quality else replica.with_artifacts(reference=None)
 
     def with_artifacts(self, **changes) -> Job:

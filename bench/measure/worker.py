@@ -95,9 +95,9 @@ def run_job(job: Job) -> dict:
     run_dir.save_raw(job.replica_id, measurement.latencies_ns)
     for phase, values in (measurement.device_ms or {}).items():
         run_dir.save_raw(f"{job.replica_id}.device-{phase}-ms", values)
-    # the held-out set scored through the backend itself, with the model family's own evaluator
-    quality = (load_entry(job.quality_entry)(backend.run, art.reference, job.timing.quality_samples)
-               if art.reference else None)
+    # the held-out set scored through the backend itself (the model family's evaluator), or the score it shares
+    owner, quality = job.shared_quality or (None, load_entry(job.quality_entry)(
+        backend.run, art.reference, job.timing.quality_samples) if art.reference else None)
     peak = peak_rss_bytes()
     flops = art.flops_per_sample
     explained = {**meter.fields(summary["samples"], summary["duration_s"]),
@@ -117,7 +117,8 @@ def run_job(job: Job) -> dict:
         scenario_options=job.scenario_options.model_dump(mode="json"), noise=host,
         warnings=[*harness_warnings(job, host), *summary.get("warnings", [])],
         model_bytes=artifact_bytes(art.path), artifact_sha256=artifact_sha256(art.path),
-        quality=quality, achieved_gflops=flops * summary["throughput_sps"] / 1e9 if flops else None,
+        quality=quality, **({"quality_from": owner} if owner else {}),
+        achieved_gflops=flops * summary["throughput_sps"] / 1e9 if flops else None,
         backend_settings=backend.describe(), **explained,
     )
     # one merge, later sources win: a field two of them name can never fail the job (as ** keywords would)

@@ -24,14 +24,14 @@ class Planned:
 
 
 class Interleaver:
-    """Launches planned jobs in rounds; quality is scored once per variant x backend (the run's reader shares it)."""
+    """Launches planned jobs in rounds; quality is scored once per variant x backend, the others' lines carry it."""
 
     def __init__(self, repeat: int, order: Callable[[int, list[Planned]], list[Planned]] | None = None,
                  on_launch: Callable[[Planned, int], None] | None = None):
         self.repeat = repeat
         self.order = order or (lambda _round, plans: plans)
         self.on_launch = on_launch or (lambda _plan, _k: None)
-        self.scored: set[str] = set()  # quality keys a job has scored
+        self.scored: dict[str, tuple[str, dict]] = {}  # quality key -> (the job that scored it, its quality)
 
     def run(self, plans: list[Planned], done: Callable[[Planned, dict], None]) -> None:
         """Every replica of every plan; `done(plan, line)` gets each replica's line the moment it ends (a plan's
@@ -44,8 +44,8 @@ class Interleaver:
                     continue
                 key = quality_key(vars(plan.job))
                 self.on_launch(plan, k)
-                line = launch(plan.job.replica_of(k, self.repeat, score_quality=key not in self.scored))
+                line = launch(plan.job.replica_of(k, self.repeat, key not in self.scored, self.scored.get(key)))
                 if line["status"] == "ok" and line.get("quality") is not None:
-                    self.scored.add(key)
+                    self.scored.setdefault(key, (plan.job.job_id, line["quality"]))
                 plan.stopped = k == 0 and line["status"] != "ok"
                 done(plan, line)
