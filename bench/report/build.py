@@ -33,20 +33,6 @@ class Report:
                 "incomplete": self.run.interruption or None}
 
 
-def _glance(run: Run) -> Bullets:
-    """Per batch size: who is fastest at p50 and who moves the most samples per second."""
-    pal = Palette(run.ok)
-    items = []
-    for (scenario, batch), recs in sorted(groups(closed_loop(run), lambda r: (r.get("scenario"), r.get("batch_size"))
-                                                  ).items(), key=lambda kv: (str(kv[0][0]), kv[0][1] or 0)):
-        fastest = ", ".join(f"{pal.label(r)} {r['latency_ms']['p50']:.4g} ms"
-                            for r in sorted(recs, key=lambda r: r["latency_ms"]["p50"]))
-        top = max(recs, key=lambda r: r.get("throughput_sps") or 0)
-        items.append(f"{scenario}, batch {batch}: p50 from fastest: {fastest}; highest throughput: {pal.label(top)} "
-                     f"{top.get('throughput_sps') or 0:,.0f} samples/s")
-    return Bullets("At a glance", items)
-
-
 def build_report(run_path: Path, out_dir: Path | None = None, reference_backend: str | None = None,
                  require_ok: bool = True) -> Report:
     """Read a run folder and write report.html, report.md and charts/*.png|svg into out_dir (RUN/report).
@@ -64,7 +50,15 @@ def build_report(run_path: Path, out_dir: Path | None = None, reference_backend:
                    + "Every number below is read from the run's records; nothing was re-run.")
     skipped = [f"{c.title}: {c.skipped}" for c in charts if not c.figure]
     warnings = [f"{r['job_id']}: {w}" for r in run.ok for w in r.get("warnings") or []]
-    doc.add(Facts("Run", run_summary(run)), Facts("Environment", env_summary(run.env)), _glance(run),
+    pal, glance = Palette(run.ok), []  # per batch size: who is fastest at p50, who moves the most samples per second
+    for (scenario, batch), recs in sorted(groups(closed_loop(run), lambda r: (r.get("scenario"), r.get("batch_size"))
+                                                  ).items(), key=lambda kv: (str(kv[0][0]), kv[0][1] or 0)):
+        fastest = ", ".join(f"{pal.label(r)} {r['latency_ms']['p50']:.4g} ms"
+                            for r in sorted(recs, key=lambda r: r["latency_ms"]["p50"]))
+        top = max(recs, key=lambda r: r.get("throughput_sps") or 0)
+        glance.append(f"{scenario}, batch {batch}: p50 from fastest: {fastest}; highest throughput: {pal.label(top)} "
+                      f"{top.get('throughput_sps') or 0:,.0f} samples/s")
+    doc.add(Facts("Run", run_summary(run)), Facts("Environment", env_summary(run.env)), Bullets("At a glance", glance),
             targets_table(run.ok), Section("Charts"), *figures,
             Bullets("Charts not drawn (the run lacks their data)", skipped), Section("Results"),
             jobs_table(run.ok, "Every measured job", detailed=True), load_table(run.ok),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -166,8 +167,8 @@ def latency_cdf(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, 
                  + (f" {skipped} more panels not drawn (at most {MAX_PANELS})." if skipped else ""))
 
 
-def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str, str, str]], caption: str
-                     ) -> tuple[Figure, str]:
+def _per_batch_lines(run: Run, pal: Palette, reference: str | None, title: str, metrics: list[tuple[str, str, str]],
+                     caption: str) -> tuple[Figure, str]:
     """One panel per metric (field, ci field, y label), one line per series over batch size (log scales)."""
     recs = [r for r in closed_loop(run) if value_at(r, metrics[0][0]) is not None]
     batches = sorted({r["batch_size"] for r in recs if r.get("batch_size")})
@@ -198,19 +199,6 @@ def _per_batch_lines(run: Run, pal: Palette, title: str, metrics: list[tuple[str
                title=ylabel.split(" (")[0] if len(metrics) > 1 else "")
     _legend(fig, axes)
     return fig, caption
-
-
-def latency_vs_batch(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
-    return _per_batch_lines(run, pal, "Latency vs batch size", [
-        ("latency_ms.p50", "latency_ci_ms.p50", "p50 latency (ms per request, log scale)"),
-        ("latency_ms.p99", "latency_ci_ms.p99", "p99 latency (ms per request, log scale)")],
-        "One line per backend (and variant); error bars are 95% CIs where recorded.")
-
-
-def throughput_vs_batch(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
-    return _per_batch_lines(run, pal, "Throughput vs batch size", [
-        ("throughput_sps", "throughput_ci_sps", "throughput (samples/s, log scale)")],
-        "Samples over the wall time of the measured phase; error bars are 95% CIs where recorded.")
 
 
 def latency_vs_load(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
@@ -264,7 +252,11 @@ def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
             ax.errorbar(x, y, xerr=[[max(x - ci[0], 0)], [max(ci[1] - x, 0)]], color=st["color"], linewidth=0.8,
                         capsize=2, zorder=2)
         if top or len(recs) <= MAX_SERIES:  # many points: name the front only (the legend names the rest)
-            ax.annotate(f"{r.get('variant')}{same_as_fp32(run, recs, r)}", (x, y), textcoords="offset points",
+            # ' (= fp32)' when its p99 is no different from fp32's on the same backend (replica CIs)
+            base = next((b for b in recs if b.get("variant") == BASELINE_VARIANT and _engine(b) == _engine(r)), r)
+            up = None if base is r else speedup(run.path, base, r, "p99")
+            same = f" (= {BASELINE_VARIANT})" if up is not None and not up.differs else ""
+            ax.annotate(f"{r.get('variant')}{same}", (x, y), textcoords="offset points",
                         fontsize=7, xytext=(5, -10 if top and front.index(i) % 2 else 4))  # front labels alternate
     fx, fy = zip(*sorted(pts[i] for i in front), strict=True)
     ax.plot(fx, fy, drawstyle="steps-post", color="black", linewidth=1.6, label="Pareto front", zorder=2)
@@ -275,15 +267,6 @@ def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
     return fig, ("Outlined points are on the front: no other variant/backend is both faster at p99 and more accurate. "
                  f"Bars: the p99's 95% CI; '(= {BASELINE_VARIANT})': the p99 ratio to {BASELINE_VARIANT} on the same "
                  "backend has a CI spanning 1 (no difference).")
-
-
-def same_as_fp32(run: Run, recs: list[dict], rec: dict) -> str:
-    """' (= fp32)' when the record's p99 is no different from fp32's on the same backend (replica CIs), else ''."""
-    base = next((r for r in recs if r.get("variant") == BASELINE_VARIANT and _engine(r) == _engine(rec)), None)
-    if base is None or base is rec:
-        return ""
-    up = speedup(run.path, base, rec, "p99")
-    return f" (= {BASELINE_VARIANT})" if up is not None and not up.differs else ""
 
 
 def memory(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
@@ -361,8 +344,14 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
 
 CHARTS: list[tuple[str, str, Callable]] = [
     ("latency-cdf", "Latency distribution", latency_cdf),
-    ("latency-vs-batch", "Latency vs batch size", latency_vs_batch),
-    ("throughput-vs-batch", "Throughput vs batch size", throughput_vs_batch),
+    ("latency-vs-batch", "Latency vs batch size", partial(_per_batch_lines, title="Latency vs batch size", metrics=[
+        ("latency_ms.p50", "latency_ci_ms.p50", "p50 latency (ms per request, log scale)"),
+        ("latency_ms.p99", "latency_ci_ms.p99", "p99 latency (ms per request, log scale)")],
+        caption="One line per backend (and variant); error bars are 95% CIs where recorded.")),
+    ("throughput-vs-batch", "Throughput vs batch size", partial(
+        _per_batch_lines, title="Throughput vs batch size",
+        metrics=[("throughput_sps", "throughput_ci_sps", "throughput (samples/s, log scale)")],
+        caption="Samples over the wall time of the measured phase; error bars are 95% CIs where recorded.")),
     ("latency-vs-load", "Latency under load", latency_vs_load),
     ("quality-vs-latency", "Quality vs latency (Pareto front)", quality_pareto),
     ("memory", "Memory", memory),

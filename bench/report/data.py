@@ -18,7 +18,6 @@ LOAD_SCENARIOS = ("server", "concurrency", "max-qps")
 BASELINE_VARIANT = "fp32"
 
 
-
 def varying(records: list[dict], fields: tuple[str, ...]) -> list[str]:
     """The fields (in the given order) that take more than one value across the records."""
     return [f for f in fields if len({str(r.get(f)) for r in records}) > 1]
@@ -27,12 +26,6 @@ def varying(records: list[dict], fields: tuple[str, ...]) -> list[str]:
 def is_load(record: dict) -> bool:
     """A record measured under load (server / concurrency / max-qps), not back to back."""
     return record.get("scenario") in LOAD_SCENARIOS or record.get("achieved_qps") is not None
-
-
-def _runs_below(path: Path) -> list[str]:
-    if not path.is_dir():
-        return []
-    return sorted(str(p.parent.relative_to(path)) for p in path.glob(f"*/{RECORDS}"))[:3]
 
 
 @dataclass
@@ -69,12 +62,16 @@ def read_run(path: Path, require_ok: bool = True) -> Run:
     """Read a run folder; bad input (not a run, newer schema, no ok record unless not required) is a UserError."""
     path = Path(path)
     if not (path / RECORDS).is_file():
-        below = _runs_below(path)
+        below = sorted(str(p.parent.relative_to(path)) for p in path.glob(f"*/{RECORDS}"))[:3] if path.is_dir() else []
         hint = f"; run folders inside it: {', '.join(below)}" if below else ""
         raise UserError(f"{path} is not a recbench run folder (no {RECORDS}){hint}")
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        config = {}
     rd = RunDir(path)
     records = rd.records()
-    run = Run(path, records, rd.env(), _read_json(path / "config.json"), rd.interruption())
+    run = Run(path, records, rd.env(), config, rd.interruption())
     if require_ok and not run.ok:
         counts = ", ".join(f"{sum(r.get('status') == s for r in records)} {s}" for s in ("failed", "skipped"))
         first = next((r.get("reason") for r in records if r.get("reason")), None)
@@ -82,13 +79,6 @@ def read_run(path: Path, require_ok: bool = True) -> Run:
         stopped = f"; {run.interruption}" if run.interruption else ""
         raise UserError(f"{path} has no ok records to report ({len(records)} records: {counts}){why}{stopped}")
     return run
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def env_summary(env: dict) -> list[tuple[str, str]]:
@@ -137,9 +127,8 @@ def _load_point(record: dict, point: dict) -> dict:
     ci = point.get("latency_ci_ms") or {}
     offered = point.get("target_qps") or point.get("concurrency") or samples or 0
     return {"setting": setting, "offered": offered, "clients": point.get("concurrency"),
-            "target_qps": point.get("target_qps"), "achieved_qps": achieved,
-            "samples_per_s": samples, "p50": value_at(point, "latency_ms.p50"),
-            "p99": value_at(point, "latency_ms.p99"),
+            "target_qps": point.get("target_qps"), "achieved_qps": achieved, "samples_per_s": samples,
+            "p50": value_at(point, "latency_ms.p50"), "p99": value_at(point, "latency_ms.p99"),
             "p50_ci": ci.get("p50"), "p99_ci": ci.get("p99"), "passed": point.get("passed")}
 
 

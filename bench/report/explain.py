@@ -62,8 +62,7 @@ def roofline(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str
     for key, label, style in (("fp32_gemm_gflops", "fp32 GEMM peak", "-"), ("int8_gemm_gops", "int8 GEMM peak", "--")):
         if peaks.get(key):
             ax.axhline(peaks[key], color="black", linestyle=style, linewidth=1, label=f"{label} {peaks[key]:.0f}")
-    for key, label, c in (("triad_gbps", "memory (STREAM triad)", "#555555"),
-                          ("gather_gbps", "Zipf gather", "#999999")):
+    for key, label, c in (("triad_gbps", "memory (STREAM triad)", "#555"), ("gather_gbps", "Zipf gather", "#999")):
         if peaks.get(key):
             ax.plot(x, peaks[key] * x, color=c, linestyle=":", label=f"{label} {peaks[key]:.1f} GB/s")
     for r, i in zip(recs, intensity, strict=True):
@@ -143,8 +142,7 @@ def variant_op_changes(run: Run) -> Table | None:
 
 def changes(a: dict, b: dict, top: int = 5) -> list[dict]:
     """Op types whose time per iteration moved most from table a to table b (by absolute ms), with the ratio b/a."""
-    ta = {t["op_type"]: t["ms_per_iter"] for t in a["op_types"]}
-    tb = {t["op_type"]: t["ms_per_iter"] for t in b["op_types"]}
+    ta, tb = ({t["op_type"]: t["ms_per_iter"] for t in x["op_types"]} for x in (a, b))
     rows = [{"op_type": k, "a_ms": ta.get(k, 0.0), "b_ms": tb.get(k, 0.0), "delta_ms": tb.get(k, 0.0) - ta.get(k, 0.0),
              "ratio": tb[k] / ta[k] if ta.get(k) and k in tb else None} for k in ta.keys() | tb.keys()]
     return sorted(rows, key=lambda r: -abs(r["delta_ms"]))[:top]

@@ -73,7 +73,12 @@ def print_table(console: Console, table: RichTable, keys: int = 1) -> None:
     A table that does not fit gets fixed column widths: no-wrap (numeric) columns and every header keep their
     full width, text columns fold down to TEXT_MIN_WIDTH. If even that is too wide, the table is printed in parts,
     each holding as many of the other columns as fit beside its first `keys` columns (the row's identity)."""
-    natural, floor = _column_widths(console, table)
+    options = console.options.update_width(10**6)
+    natural, floor = [], []  # each column's widest cell (or header), and the width below which something is cut
+    for col in table.columns:
+        header = Measurement.get(console, options, col.header).maximum
+        natural.append(max([header, *(Measurement.get(console, options, c).maximum for c in col.cells)]))
+        floor.append(natural[-1] if col.no_wrap else max(header, col.min_width or 0, min(natural[-1], TEXT_MIN_WIDTH)))
     every = list(range(len(table.columns)))
     if _width(console, table, every, natural) <= console.width:
         parts = [table]
@@ -92,19 +97,6 @@ def print_table(console: Console, table: RichTable, keys: int = 1) -> None:
             part.caption = table.caption if k == len(parts) else None
     for part in parts:
         console.print(part)
-
-
-def _column_widths(console: Console, table: RichTable) -> tuple[list[int], list[int]]:
-    """Each column's natural width (widest cell or header) and its floor, below which something would be cut: a
-    no-wrap column's natural width; a text column's header, or TEXT_MIN_WIDTH (or its own min_width) to fold to."""
-    options = console.options.update_width(10**6)
-    natural, floor = [], []
-    for col in table.columns:
-        header = Measurement.get(console, options, col.header).maximum
-        widest = max([header, *(Measurement.get(console, options, c).maximum for c in col.cells)])
-        natural.append(widest)
-        floor.append(widest if col.no_wrap else max(header, col.min_width or 0, min(widest, TEXT_MIN_WIDTH)))
-    return natural, floor
 
 
 def _subset(table: RichTable, columns: list[int], widths: list[int]) -> RichTable:

@@ -40,11 +40,8 @@ class BackendChoice:
 
 
 def choose_backends(cfg: SweepConfig, here: bool = True) -> list[BackendChoice]:
-    """The sweep's backends; a backend named explicitly must be available, a default one is skipped.
-
-    A `device` given (flag or config) that no chosen backend runs on is bad input; the backends that cannot use it
-    are skipped with the reason. Without one, each backend runs on its own first device.
-    here=False: the jobs run on other machines (a fleet), which check availability themselves."""
+    """The sweep's backends: one named explicitly must be available, a default one is skipped (so is one that cannot
+    use a `device` given; none that can is bad input). here=False: a fleet's nodes check availability themselves."""
     explicit = cfg.backends is not None
     names = cfg.backends if explicit else list(registry.CPU_BACKENDS)
     classes = {name: registry.load_class(lookup("backend", name, registry.BACKENDS)) for name in names}
@@ -77,9 +74,8 @@ def save_input_pool(run: RunDir, ws: Workspace, rows: int, pool: int, row_pool: 
 
 
 def open_model(cfg: SweepConfig, batch_sizes: list[int], log: Callable[[str], None]) -> tuple:
-    """(family, preset, workspace): a built-in model family by name and its preset's workspace, or a bring-your-own
-    model (a file or module:factory, checked before jobs; a factory's pre-flight and parity need the batch sizes),
-    which is its own workspace."""
+    """(family, preset, workspace): a built-in family and its preset's workspace, or a bring-your-own model (checked
+    before jobs: a factory's pre-flight and parity need the batch sizes), which is its own workspace."""
     if is_byo(cfg.model):
         family = open_byo(cfg.model, cfg.input_spec, cfg.student, cfg.calibration, cfg.exporter, batch_sizes)
     else:
@@ -187,27 +183,22 @@ class Sweep:
     def plan(self, run: RunDir, environment: dict, first_index: int = 0, skip: str | None = None) -> list[Planned]:
         """Every job of the grid, its variant built and its inputs saved, or its skipped / failed record (every
         job `skipped` with the reason `skip` when given); job ids count from `first_index`."""
-        ws = self.ws
         prepared: dict[str, object] = {}
         plans = []
         for index, (variant, b, scenario, batch, shapes) in enumerate(self.grid(), first_index):
             named = shapes if len(self.shapes(b, scenario)) > 1 else None
             job = Job(
                 job_id=job_id(index, self.family.name, variant.name, b.name, scenario, batch, self.target, named),
-                shapes=shapes,
-                run_id=run.run_id, run_dir=str(run.path), model=self.family.name, preset=self.preset,
+                shapes=shapes, run_id=run.run_id, run_dir=str(run.path), model=self.family.name, preset=self.preset,
                 variant=variant.name, backend=b.name, backend_entry=registry.BACKENDS[b.name], device=b.device,
                 profile=self.profile.name, scenario=scenario, batch_size=batch, threads=self.threads,
                 timing=self.cfg.timing, timeout_s=self.harness[variant.name, b.name].timeout_s or self.cfg.timeout_s,
-                inputs=self.family.input_names,
-                affinity=self.affinity, memory_cap_bytes=self.profile.memory_cap_bytes,
+                inputs=self.family.input_names, affinity=self.affinity, memory_cap_bytes=self.profile.memory_cap_bytes,
                 env_id=environment["env_id"], quality_entry=self.family.quality_entry,
-                backend_options=self.backend_options(variant, b),
-                scenario_options=self.scenario_options,
-                profile_detail=self.profile.model_dump(mode="json"),
-                op_profile=self.cfg.op_profile, machine_peaks=environment["machine"], target=self.target,
-            )
-            ready = job.outcome("skipped", skip) if skip else self._prepare(job, variant, b, ws, run, prepared)
+                backend_options=self.backend_options(variant, b), scenario_options=self.scenario_options,
+                profile_detail=self.profile.model_dump(mode="json"), op_profile=self.cfg.op_profile,
+                machine_peaks=environment["machine"], target=self.target)
+            ready = job.outcome("skipped", skip) if skip else self._prepare(job, variant, b, self.ws, run, prepared)
             plans.append(Planned(job, run, ready) if isinstance(ready, dict) else
                          Planned(replace(job, artifacts=ready), run))
         return plans
