@@ -46,25 +46,21 @@ class Profile(BaseModel):
         return self.threads or len(pinned or usable_cores())
 
 
-BUILTIN = {
-    "default": Profile(name="default", description="all cores, batch 1/64/512, single-stream"),
-    "edge": Profile(name="edge", threads=2, cores=2, batch_sizes=[1, 4, 16], scenarios=["single-stream", "server"],
-                    scenario_options=ScenarioOptions(load=0.25),
-                    description="an edge box: 2 pinned cores, small batches, one request at a time and a low-QPS "
-                                "server (a quarter of the measured capacity)"),
-    "datacenter": Profile(name="datacenter", batch_sizes=[64, 512, 4096], scenarios=["offline", "server"],
-                          scenario_options=ScenarioOptions(load=0.5),
-                          description="a server: all cores, large batches, offline throughput and a server at half "
-                                      "the measured capacity"),
-    "mlperf-dlrmv3": Profile(name="mlperf-dlrmv3", batch_sizes=[1, 16, 64], scenarios=["offline", "server"],
-                             scenario_options=ScenarioOptions(load=0.5, p99_budget_ms=80, user_order="time"),
-                             description="MLPerf Inference DLRMv3 (--model hstu): offline and server; server "
-                                         "requests are issued in time-series order (a user's later request, with "
-                                         "a longer history, after their earlier one) and those over the 80 ms p99 "
-                                         "bound count as late; its accuracy rule (NE, "
-                                         "accuracy, AUC each within 99.9% of fp32) is scripts/budgets/"
-                                         "mlperf-dlrmv3.yaml, for recbench gate and recbench recommend"),
-}
+BUILTIN = {p.name: p for p in (
+    Profile(name="default", description="all cores, batch 1/64/512, single-stream"),
+    Profile(name="edge", threads=2, cores=2, batch_sizes=[1, 4, 16], scenarios=["single-stream", "server"],
+            scenario_options=ScenarioOptions(load=0.25), description="an edge box: 2 pinned cores, small batches, one "
+            "request at a time and a low-QPS server (a quarter of the measured capacity)"),
+    Profile(name="datacenter", batch_sizes=[64, 512, 4096], scenarios=["offline", "server"],
+            scenario_options=ScenarioOptions(load=0.5), description="a server: all cores, large batches, offline "
+            "throughput and a server at half the measured capacity"),
+    Profile(name="mlperf-dlrmv3", batch_sizes=[1, 16, 64], scenarios=["offline", "server"],
+            scenario_options=ScenarioOptions(load=0.5, p99_budget_ms=80, user_order="time"),
+            description="MLPerf Inference DLRMv3 (--model hstu): offline and server; server requests are issued in "
+            "time-series order (a user's later request, with a longer history, after their earlier one) and those "
+            "over the 80 ms p99 bound count as late; its accuracy rule (NE, accuracy, AUC each within 99.9% of fp32) "
+            "is scripts/budgets/mlperf-dlrmv3.yaml, for recbench gate and recbench recommend"),
+)}
 
 
 def load_profile(name_or_path: str) -> Profile:

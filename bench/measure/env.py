@@ -17,17 +17,6 @@ PACKAGES = ("recbench", "torch", "onnxruntime", "onnxruntime-gpu", "openvino", "
 CPU_FLAGS = {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni"}
 
 
-def _cpu() -> dict:
-    """The CPU's model name and which of the vector/matrix features the runtimes use it has (/proc/cpuinfo)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        lines = []
-    info = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
-    return {"cpu": info.get("model name") or platform.processor() or platform.machine(),
-            "cpu_flags": sorted(CPU_FLAGS & set(info.get("flags", "").split()))}
-
-
 def _version(package: str) -> str | None:
     try:
         return metadata.version(package)
@@ -35,22 +24,26 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _git_revision() -> str | None:
-    try:
-        rev = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=5)
-        return rev.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def capture() -> dict:
+    """This machine's facts (hardware, OS, versions, git revision) and their hash, `env_id`."""
     from backends.gpu import cuda_facts, nvml_gpus
 
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    info = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    try:
+        rev = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        rev = None
     gpus, gpu_error = nvml_gpus()
     facts = cuda_facts()
     env = {
-        **_cpu(),
+        # the CPU's model name and which of the vector/matrix features the runtimes use it has
+        "cpu": info.get("model name") or platform.processor() or platform.machine(),
+        "cpu_flags": sorted(CPU_FLAGS & set(info.get("flags", "").split())),
         "logical_cores": psutil.cpu_count(logical=True),
         "physical_cores": psutil.cpu_count(logical=False),
         "usable_cores": len(os.sched_getaffinity(0)),
@@ -58,7 +51,7 @@ def capture() -> dict:
         "os": platform.platform(),
         "python": platform.python_version(),
         "versions": {pkg: _version(pkg) for pkg in PACKAGES},
-        "git_revision": _git_revision(),
+        "git_revision": rev,
         # GPUs as the driver reports them (clocks at the start of the run), and the CUDA build of torch
         "gpus": gpus, "gpu_error": gpu_error, "torch_cuda": facts.torch_cuda, "torch_gpus": facts.torch_gpus,
         "cuda_visible_devices": facts.visible_devices,

@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import resource
 
+from backends.gpu import nvml
+
 
 def peak_rss_bytes() -> int:
-    """High-water mark of this process's resident set (kernel-tracked, not sampled).
-
-    Linux: VmHWM of /proc/self/status. Not getrusage's ru_maxrss: in a process started by fork (+exec: the
-    multiprocessing "spawn"; "forkserver", which the launcher uses, forks a small preloaded server) ru_maxrss
-    starts at the parent's RSS at fork time, because the forked copy's high-water mark is carried over the exec;
-    measured 280 MiB for a 14 MiB fresh child.
-    """
+    """High-water mark of this process's resident set: VmHWM of /proc/self/status (kernel-tracked, not sampled).
+    Not ru_maxrss: a forked process (spawn, forkserver) starts at the parent's RSS at fork time, carried over the
+    exec (measured 280 MiB for a 14 MiB fresh child)."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -27,19 +25,15 @@ def peak_rss_bytes() -> int:
 def nvml_process_bytes() -> int | None:
     """GPU memory NVML says this process holds, summed over GPUs; None without nvidia-ml-py or a GPU."""
     try:
-        import pynvml
-    except ImportError:
+        nv = nvml()
+    except RuntimeError:
         return None
     try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        return None
-    try:
-        mine = [int(p.usedGpuMemory) for i in range(pynvml.nvmlDeviceGetCount())
-                for p in pynvml.nvmlDeviceGetComputeRunningProcesses(pynvml.nvmlDeviceGetHandleByIndex(i))
+        mine = [int(p.usedGpuMemory) for i in range(nv.nvmlDeviceGetCount())
+                for p in nv.nvmlDeviceGetComputeRunningProcesses(nv.nvmlDeviceGetHandleByIndex(i))
                 if p.pid == os.getpid() and p.usedGpuMemory is not None]
         return sum(mine) if mine else None
-    except pynvml.NVMLError:
+    except nv.NVMLError:
         return None
     finally:
-        pynvml.nvmlShutdown()
+        nv.nvmlShutdown()

@@ -13,14 +13,6 @@ OTHERS_BUSY = 0.10  # other processes took more than this share of our cores' ti
 STEAL_BUSY = 0.05  # the hypervisor took more than this share: a noisy neighbour on the physical host
 
 
-def cpu_seconds(cores: list[int]) -> tuple[float, float, float]:
-    """(busy, steal, total) CPU seconds summed over `cores` (psutil reads /proc/stat's per-CPU lines)."""
-    per_cpu = psutil.cpu_times(percpu=True)
-    times = [per_cpu[c] for c in cores if c < len(per_cpu)]
-    busy = sum(t.user + t.nice + t.system + t.irq + t.softirq for t in times)
-    return busy, sum(t.steal for t in times), sum(sum(t[:8]) for t in times)  # the 8 fields that partition time
-
-
 def _read(path: str) -> str | None:
     try:
         return Path(path).read_text().strip()
@@ -28,16 +20,9 @@ def _read(path: str) -> str | None:
         return None
 
 
-def cpu_frequency(cores: list[int]) -> dict:
-    """Governor and current MHz of the first core, where the kernel exposes cpufreq (often not in VMs)."""
-    base = f"/sys/devices/system/cpu/cpu{cores[0] if cores else 0}/cpufreq"
-    khz = _read(f"{base}/scaling_cur_freq")
-    return {"governor": _read(f"{base}/scaling_governor"), "cpu_mhz": int(khz) / 1000 if khz else None,
-            "boost": _read("/sys/devices/system/cpu/cpufreq/boost")}
-
-
 class Snapshot(NamedTuple):
-    """Counters at one instant: wall clock, our process's CPU time, the cores' CPU seconds, the load average."""
+    """Counters at one instant: wall clock, our process's CPU time, the cores' (busy, steal, total) CPU seconds, the
+    load average."""
 
     wall: float
     own_cpu_s: float
@@ -46,8 +31,12 @@ class Snapshot(NamedTuple):
 
     @classmethod
     def take(cls, cores: list[int]) -> Snapshot:
-        t = psutil.Process().cpu_times()
-        return cls(time.monotonic(), t.user + t.system, cpu_seconds(cores), os.getloadavg())
+        own = psutil.Process().cpu_times()
+        per_cpu = psutil.cpu_times(percpu=True)  # /proc/stat's per-CPU lines
+        times = [per_cpu[c] for c in cores if c < len(per_cpu)]
+        busy = sum(t.user + t.nice + t.system + t.irq + t.softirq for t in times)
+        cores_s = busy, sum(t.steal for t in times), sum(sum(t[:8]) for t in times)  # the 8 fields that partition time
+        return cls(time.monotonic(), own.user + own.system, cores_s, os.getloadavg())
 
 
 def busy_reasons(noise: dict) -> list[str]:
@@ -70,6 +59,8 @@ def between(before: Snapshot, after: Snapshot, cores: list[int], threads: int) -
     own = after.own_cpu_s - before.own_cpu_s
     capacity = wall * len(cores)
     measured = total > 0
+    freq = f"/sys/devices/system/cpu/cpu{cores[0] if cores else 0}/cpufreq"
+    khz = _read(f"{freq}/scaling_cur_freq")
     noise = {
         "loadavg_before": list(before.loadavg), "loadavg_after": list(after.loadavg),
         "others_cpu_share": max(0.0, busy - own) / capacity if measured else None,
@@ -77,7 +68,9 @@ def between(before: Snapshot, after: Snapshot, cores: list[int], threads: int) -
         "steal_share": steal / capacity if measured else None,
         "cores_available": len(cores), "threads_configured": threads,
         "threads_running": psutil.Process().num_threads(), "seconds": wall,
-        **cpu_frequency(cores),
+        # governor and MHz of the first core, where the kernel exposes cpufreq (often not in VMs)
+        "governor": _read(f"{freq}/scaling_governor"), "cpu_mhz": int(khz) / 1000 if khz else None,
+        "boost": _read("/sys/devices/system/cpu/cpufreq/boost"),
     }
     reasons = busy_reasons(noise)
     return {**noise, "busy": bool(reasons), "busy_reasons": reasons}

@@ -18,8 +18,7 @@ PROFILE_ITERS = (20, 200)  # ... within these iteration counts
 
 def profile_job(backend: Backend, batches: list[dict[str, np.ndarray]], mean_ms: float, run_dir: Path,
                 job_id: str) -> dict:
-    """Run the backend's profiler pass, save ops/<job>.json and return the record's summary (or why there is none;
-    a failed profile never fails the measured job)."""
+    """Run the profiler pass, save ops/<job>.json, return the record's summary (or why none: it never fails the job)."""
     lo, hi = PROFILE_ITERS
     iterations = int(min(hi, max(lo, PROFILE_S * 1e3 / mean_ms))) if mean_ms > 0 else lo
     try:

@@ -62,8 +62,7 @@ class RunDir:
         return self.path / RECORDS
 
     def append(self, result: dict) -> None:
-        """Validate one result (`schema.build`: an unknown field is a ValueError) and append it, on disk before
-        this returns."""
+        """Validate one result (`schema.build`) and append it, on disk (fsync) before this returns."""
         line = json.dumps(record.build(result), default=float, allow_nan=True) + "\n"
         with open(self.records_path, "a") as f:
             f.write(line)
@@ -124,8 +123,7 @@ class RunDir:
         return None if groups is None else np.concatenate(groups)
 
     def lines(self) -> list[dict]:
-        """Every complete line of records.jsonl, migrated and validated; a torn last line (a write cut short) is
-        ignored."""
+        """Every complete line of records.jsonl, migrated and validated; a torn last line (a cut write) is ignored."""
         if not self.records_path.exists():
             raise UserError(f"{self.path} is not a recbench run folder (no {RECORDS})")
         out = []

@@ -1,9 +1,7 @@
 """Starts each job in a fresh process with a timeout; crashes and hangs fail that job only.
 
-Processes fork from a forkserver that has imported the worker (numpy, scipy, the harness) once: a job still gets
-its own process and imports its runtime itself, but no longer pays seconds of harness imports on a busy machine.
-The preload holds no runtime (tests/test_job_process.py): a job's memory is the harness plus its own backend's.
-"""
+Processes fork from a forkserver that has imported the worker (numpy, scipy, the harness, no runtime) once: a job
+imports only its own runtime, not seconds of harness imports on a busy machine (tests/test_job_process.py)."""
 
 from __future__ import annotations
 
@@ -17,15 +15,6 @@ from bench.measure.worker import child_main
 TRACEBACK_STARTS = ("Traceback (most recent call last):", "Fatal Python error:")
 CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
 MAX_TRACEBACK_LINES = 60
-
-
-def _exit_reason(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"worker killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"worker killed by signal {-code}"
-    return f"worker exited with code {code} before sending a record"
 
 
 def _log_tail(path: Path, name: str) -> str:
@@ -72,6 +61,13 @@ def launch(job: Job) -> dict:
             proc.join(5)
     finally:
         recv.close()
-    if record is None:
-        return job.outcome("failed", _exit_reason(proc.exitcode) + _log_tail(log_path, job.replica_id))
-    return record
+    if record is not None:
+        return record
+    code = proc.exitcode
+    why = f"worker exited with code {code} before sending a record"
+    if code is not None and code < 0:
+        try:
+            why = f"worker killed by {signal.Signals(-code).name}"
+        except ValueError:
+            why = f"worker killed by signal {-code}"
+    return job.outcome("failed", why + _log_tail(log_path, job.replica_id))

@@ -26,9 +26,8 @@ def _interrupt(signum, frame) -> None:
 
 @contextmanager
 def lifecycle(run: RunDir, environment: dict, config: dict, planned: int) -> Iterator[RunDir]:
-    """Begin `run` (its env and config written, `planned` results expected: jobs x replicas), yield it, and finish
-    it whatever happens: complete, interrupted (raised as RunInterrupted; the CLI exits 130) or failed (the error
-    re-raised)."""
+    """Begin `run` (env and config written, `planned` results expected: jobs x replicas), yield it, and finish it
+    whatever happens: complete, interrupted (raised as RunInterrupted; the CLI exits 130) or failed (re-raised)."""
     write_json_atomic(run.path / "env.json", environment)
     write_json_atomic(run.path / "config.json", config)
     run.mark("running", jobs=planned, done=0)

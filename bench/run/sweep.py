@@ -163,8 +163,7 @@ class Sweep:
         return {**environment, "machine": machine.cached(environment)}
 
     def run(self, progress: SweepProgress | None = None) -> RunDir:
-        """Run every job's replicas into a new run folder, begun and finished by the one run lifecycle (Ctrl-C:
-        RunInterrupted, every replica that ended kept)."""
+        """Run every job's replicas into a new run folder (Ctrl-C: RunInterrupted, every replica that ended kept)."""
         run = self.new_run()
         environment = self.environment()
         with lifecycle(run, environment, self.config_json(), len(list(self.grid())) * self.repeat):

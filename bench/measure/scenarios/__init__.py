@@ -1,5 +1,4 @@
-"""Load scenarios: how requests are driven into a backend during the measured phase, each with what it needs from
-the worker (`Scenario`)."""
+"""Load scenarios: how requests are driven into a backend while measuring, and what each needs from the worker."""
 
 from __future__ import annotations
 

@@ -80,8 +80,7 @@ def offline(ctx: timing.ScenarioContext) -> tuple[dict, timing.Measurement]:
 
 
 def concurrency(ctx: timing.ScenarioContext) -> tuple[dict, timing.Measurement]:
-    """K clients issuing requests back to back, swept over K. Top-level fields: the K with the highest throughput;
-    `curve`: every K measured."""
+    """K clients back to back, swept over K: top-level fields from the K of highest throughput, `curve` every K."""
     t = ctx.timing
     warm, _ = timing.warm_up(ctx.backend, ctx.handles, t, ctx.clock)
     results = []
