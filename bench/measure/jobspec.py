@@ -97,15 +97,12 @@ class Job:
         """The job's record (bench.records.schema.Record, validated): identity, status, then the measured fields."""
         a = self.artifacts
         return build({
-            "schema_version": SCHEMA_VERSION, **{k: getattr(self, k) for k in RECORDED},
-            "params": a.params, "flops_per_sample": a.flops_per_sample,
-            "artifact": a.path or None, "artifact_format": a.format or None,
+            "schema_version": SCHEMA_VERSION, **{k: getattr(self, k) for k in RECORDED}, "params": a.params,
+            "flops_per_sample": a.flops_per_sample, "artifact": a.path or None, "artifact_format": a.format or None,
             "backend_options": self.backend_options, "harness_options": harness_part(self.backend_options),
             "timing": self.timing.model_dump(), "profile_detail": self.profile_detail, "variant_notes": a.variant_notes,
-            **({"target": self.target, "node": self.node} if self.target else {}),
-            "status": status, "reason": reason, "started_at": started_at or now_iso(), "finished_at": now_iso(),
-            **fields,
-        })
+            **({"target": self.target, "node": self.node} if self.target else {}), "status": status,
+            "reason": reason, "started_at": started_at or now_iso(), "finished_at": now_iso(), **fields})
 
     def save(self, path: str | Path) -> None:
         Path(path).write_bytes(_JSON.dump_json(self))

@@ -88,9 +88,8 @@ def env_summary(env: dict) -> list[tuple[str, str]]:
     cores = f"{env.get('usable_cores', '?')} usable of {env.get('logical_cores', '?')} logical " \
             f"({env.get('physical_cores', '?')} physical)"
     ram = env.get("ram_bytes")
-    gpus = env.get("gpus") or []
     gpu = "; ".join(f"{g.get('name')} ({g.get('memory_bytes', 0) / 2**30:.0f} GiB, driver {g.get('driver')})"
-                    for g in gpus) or "none"
+                    for g in env.get("gpus") or []) or "none"
     versions = ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items() if v)
     flags = " ".join(env.get("cpu_flags") or []) or "-"
     return [("CPU", str(env.get("cpu", "?"))), ("cores", cores), ("CPU features", flags),

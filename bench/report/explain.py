@@ -107,8 +107,8 @@ def explain_table(run: Run) -> Table | None:
     for r in recs:
         prof = r.get("op_profile") or {}
         energy = num(r.get("joules_per_1k_samples")) if r.get("energy_j") is not None else r.get("power_source", "-")
-        rows.append([pal.job(r), num(r.get("flops_per_sample"), ".3g"), num(r.get("bytes_per_sample"), ".3g"),
-                     num(r.get("achieved_gflops"), ".3g"), num(r.get("achieved_gbps"), ".3g"),
+        rows.append([pal.job(r), *(num(r.get(f), ".3g") for f in ("flops_per_sample", "bytes_per_sample",
+                                                                   "achieved_gflops", "achieved_gbps")),
                      num(r.get("fraction_of_peak"), ".1%"), str(r.get("bound") or "-"),
                      num(prof.get("share_sum"), ".0%") if prof.get("share_sum") is not None else prof.get("error", "-"),
                      num(r.get("avg_watts"), ".1f"), str(energy)])
