@@ -215,13 +215,15 @@ def compare(
     out: Path | None = typer.Option(None, "--out", help="write compare.md, compare.html and the chart here"),
     as_json: bool = typer.Option(False, "--json", help="print the comparison as JSON (for machines)"),
     allow_interrupted: bool = typer.Option(False, "--allow-interrupted", help="accept an incomplete run as A"),
+    across_targets: bool = typer.Option(False, "--across-targets",
+                                        help="pair jobs of different fleet targets (kept apart by default)"),
 ) -> None:
     """Side by side: ratios B/A of p50, p99, throughput and memory per matched job, with significance."""
     import json
 
     from bench import compare as cmp_mod
 
-    cmp = cmp_mod.compare_runs(run_a, run_b, allow_interrupted)
+    cmp = cmp_mod.compare_runs(run_a, run_b, allow_interrupted, across_targets)
     for r in (cmp.a, cmp.b):
         if r.interruption:
             err_console.print(f"warning: {r.interruption}", highlight=False, soft_wrap=True)
