@@ -79,6 +79,32 @@ def test_a_request_larger_than_max_batch_is_split_by_rows():
     assert s["throughput_sps"] == pytest.approx(10 * s["achieved_qps"]) and s["samples"] == 500
 
 
+def test_the_live_batcher_forms_batches_from_what_has_arrived():
+    """Real time: a generator thread enqueues requests on schedule; each call holds only requests that had arrived
+    when it was dispatched, none waits much past max_delay, and the dispatcher's lateness is recorded."""
+    n, gap_ms, delay_ms = 120, 1.0, 2.5
+    offsets = Arrivals(kind="constant").offsets(n, 1e3 / gap_ms)
+    run = server.serve(lambda handle: None, [0], offsets, 1, 1e3 / gap_ms, rows=np.ones(n, np.int64),
+                       batching=Batching(max_batch=64, max_delay_ms=delay_ms))
+    summary, _ = server.summarize_run(run, 1, budget_ms=100)
+    t = run.times()
+    assert set(t) == {"scheduled_ns", "dispatch_ns", "start_ns", "end_ns", "rows"} and (t["end_ns"] >= 0).all()
+    assert (t["dispatch_ns"] >= t["scheduled_ns"]).all() and (t["start_ns"] >= t["dispatch_ns"]).all()
+    late_ms = summary["dispatch_lateness_ms"]["max"]
+    assert ((t["dispatch_ns"] - t["scheduled_ns"]) / MS <= delay_ms + late_ms + 0.01).all()
+    assert summary["batch_rows_mean"] > 1.5 and sum(int(k) * v for k, v in summary["batch_sizes_formed"].items()) == n
+
+
+def test_each_request_carries_its_own_rows():
+    """Requests draw their own rows from the pool: no two consecutive ones (of any size) share their rows."""
+    from bench.measure.serving.request_handles import SizedHandles
+
+    sized = SizedHandles(lambda batch: batch["x"][:, 0].tolist(), {"x": np.arange(256).reshape(256, 1)}, 1)
+    calls = [sized(0, [(i, 0, size)]) for i, size in enumerate([8, 8, 8, 1, 1, 32])]
+    assert all(a != b for a, b in zip(calls, calls[1:], strict=False)) and len(calls[5]) == 32
+    assert sized(0, [(2, 0, 3), (3, 0, 1)]) == calls[2][:3] + calls[3]  # a batch: its requests' rows in turn
+
+
 def test_max_qps_searches_once_per_batcher_setting():
     """1 ms per call whatever its rows: one request per call caps at 1000/s, batches of up to 8 lift that."""
     backend, wait = virtual([MS])
@@ -188,6 +214,9 @@ def test_batched_variable_requests_on_a_real_runtime(tmp_path):
     assert [s["batching"]["max_delay_ms"] for s in rec["batching_sweep"]] == [0, 2]
     assert max(int(k) for k in rec["batch_sizes_formed"]) <= 32 and rec["service_ms"]["mean"] > 0
     assert rec["throughput_sps"] == pytest.approx(rec["achieved_qps"] * rec["rows_per_request"]["mean"])
+    assert rec["dispatch_lateness_ms"]["p99"] >= 0  # the host's own share of the queue wait
+    times = run.requests(rec["job_id"])  # raw/<job>.requests.npz beside raw/<job>.npy
+    assert len(times["end_ns"]) == rec["requests"] and (times["rows"] >= 1).all()
     drawn = {c.name for c in build_report(run.path).charts if c.figure is not None}
     assert {"latency-breakdown", "batching-sweep"} <= drawn
 
