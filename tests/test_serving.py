@@ -103,6 +103,9 @@ def test_each_request_carries_its_own_rows():
     calls = [sized(0, [(i, 0, size)]) for i, size in enumerate([8, 8, 8, 1, 1, 32])]
     assert all(a != b for a, b in zip(calls, calls[1:], strict=False)) and len(calls[5]) == 32
     assert sized(0, [(2, 0, 3), (3, 0, 1)]) == calls[2][:3] + calls[3]  # a batch: its requests' rows in turn
+    # the row pool holds the largest request too, not only the largest call (a request is split across calls)
+    opts = ScenarioOptions(candidates={"distribution": "fixed", "n": 76}, batching={"max_batch": 32})
+    assert opts.row_pool(1) == 152
 
 
 def test_max_qps_searches_once_per_batcher_setting():
