@@ -72,6 +72,14 @@ def test_batcher_forms_the_batches_theory_predicts_for_constant_arrivals():
     assert set(s["batch_sizes_formed"]) <= {"1", "3", "4"} and s["batch_rows_mean"] == pytest.approx(3.5, rel=0.01)
 
 
+def test_preferred_batch_sizes_dispatch_as_soon_as_they_are_queued():
+    s = constant_run(1.0, 300, 0.1, Batching(max_batch=64, max_delay_ms=10, preferred=[2, 4]))
+    assert s["batch_sizes_formed"] == {"4": 75}  # the 4th request's arrival sends each call, not the 10 ms delay
+    assert s["queue_ms"]["max"] == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="preferred"):
+        Batching(max_batch=8, preferred=[16])
+
+
 def test_a_request_larger_than_max_batch_is_split_by_rows():
     s = constant_run(10.0, 50, 1.0, Batching(max_batch=4, max_delay_ms=0), rows=10)
     assert s["batch_sizes_formed"] == {"2": 50, "4": 100}  # 10 rows = 4 + 4 + 2, one call after another

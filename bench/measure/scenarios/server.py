@@ -79,16 +79,16 @@ def serve(call: Callable[[Any], None], handles: list[Any], arrivals_ns: np.ndarr
                 if not q.queue or q.closed:
                     return
                 head = q.queue[0]
-                opened, max_rows = max(free, q.arrivals[head]), batching.max_batch if batching else q.left[head]
-                q.wait_until(q.arrivals[head] + delay, max_rows)
+                opened, fill = max(free, q.arrivals[head]), batching.fill() if batching else q.left[head]
+                q.wait_until(q.arrivals[head] + delay, fill)
                 if not q.queue:
                     continue
                 if max_ns is not None and (now := q.now()) > max_ns:
                     q.closed = True  # out of time: the requests not yet served are dropped
                     q.cond.notify_all()
                     return
-                now, due = q.now(), q.due(opened, q.arrivals[head] + delay, max_rows)
-                segments = q.take(max_rows)
+                now, due = q.now(), q.due(opened, q.arrivals[head] + delay, fill)
+                segments = q.take(batching.call_rows(q.rows) if batching else fill)
             for i, lo, _ in segments:
                 dispatched[i] = now if lo == 0 else dispatched[i]
             handle = handle_for(w, segments)

@@ -19,7 +19,7 @@ import threading
 from collections import deque
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bench.stats import latency as stats
 
@@ -33,6 +33,8 @@ class Batching(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_batch: int = Field(512, ge=1)  # rows per inference call at most
     max_delay_ms: float | list[float] = 2.0  # how long the oldest queued request may wait for the batch to fill
+    preferred: list[int] = []  # Triton's preferred batch sizes: a call goes once the largest is queued, and takes
+    # the largest that fits what is queued (all of it, when none does)
 
     @field_validator("max_delay_ms")
     @classmethod
@@ -42,10 +44,25 @@ class Batching(BaseModel):
             raise ValueError(f"max_delay_ms must be >= 0 (one value or a non-empty list), got {v}")
         return v
 
+    @model_validator(mode="after")
+    def _preferred_fit(self) -> Batching:
+        if any(not 1 <= p <= self.max_batch for p in self.preferred):
+            raise ValueError(f"preferred batch sizes must lie in [1, max_batch={self.max_batch}], got {self.preferred}")
+        return self
+
+    def fill(self) -> int:
+        """Rows that dispatch a call before its delay is up."""
+        return max(self.preferred, default=self.max_batch)
+
+    def call_rows(self, queued: int) -> int:
+        """Rows of a call dispatched with `queued` rows waiting."""
+        fit = min(queued, self.max_batch)
+        return max((p for p in self.preferred if p <= fit), default=fit)
+
     def settings(self) -> list[Batching]:
         """One batcher per max_delay_ms of a sweep (just this one when a single delay is given)."""
         delays = self.max_delay_ms if isinstance(self.max_delay_ms, list) else [self.max_delay_ms]
-        return [Batching(max_batch=self.max_batch, max_delay_ms=d) for d in delays]
+        return [self.model_copy(update={"max_delay_ms": d}) for d in delays]
 
 
 class Arrived:
