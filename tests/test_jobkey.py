@@ -60,6 +60,22 @@ def test_targets_stay_apart_unless_asked(tmp_path):
     assert JobKey.of({**RECORD, "target": ""}) == JobKey.of(RECORD) and JobKey.of(RECORD).target is None
 
 
+def test_history_trends_keep_targets_apart(tmp_path):
+    from bench.records.rundir import RunDir
+    from bench.report.trend import chart, trend
+
+    run = RunDir(write_targets(tmp_path / "run", ["edge-a", "edge-b"]))
+    local = RunDir(write_run(tmp_path / "local", "edge"))
+    with History(tmp_path / "h.sqlite") as h:
+        h.record_run(run)
+        h.record_run(local)
+        rows = {(r["run_id"], r["job_id"]): r for r in h.db.execute("SELECT * FROM records")}
+        df = trend(h, {}, "latency_ms.p50")
+    assert sorted(str(r["target"]) for r in rows.values()) == ["None", "edge-a", "edge-b"]
+    assert sorted(df["target"]) == ["-", "edge-a", "edge-b"]  # three series, a local run's among them
+    assert chart(df, "latency_ms.p50", tmp_path / "c.png").is_file()
+
+
 def test_history_from_before_targets_gets_the_column(tmp_path):
     import sqlite3
 
