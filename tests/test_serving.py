@@ -249,3 +249,20 @@ def test_queueing_prediction_only_where_its_model_applies(kind, model, tmp_path)
         assert "gg1_queue_ms" not in summary
     else:  # Kingman is an approximation: within 25% of the virtual-time wait at load 0.8
         assert summary["gg1_queue_ms"] == pytest.approx(summary["queue_ms"]["mean"], rel=0.25)
+
+
+def test_the_breakdown_chart_recomputes_queue_and_service_from_the_raw_request_times(tmp_path):
+    from bench.records.rundir import RunDir
+    from bench.report.data import Run
+    from bench.report.serving_charts import from_raw
+
+    rec = {"job_id": "j", "repeat": 2, "queue_ms": {"mean": 99.0}, "service_ms": {"mean": 99.0}}
+    folder = RunDir(tmp_path)
+    (tmp_path / "raw").mkdir()
+    for k, queue in enumerate((1, 3)):  # replica k: every request queued `queue` ms, served in 2 ms
+        n = np.arange(10, dtype=np.int64) * 10 * MS
+        folder.save_requests(f"j.r{k}", {"scheduled_ns": n, "dispatch_ns": n + queue * MS, "start_ns": n + queue * MS,
+                                         "end_ns": n + (queue + 2) * MS, "rows": np.ones(10, np.int64)})
+    got = from_raw(Run(tmp_path, [rec], {}), rec)
+    assert got["queue_ms"]["mean"] == pytest.approx(2.0) and got["service_ms"]["p99"] == pytest.approx(2.0)
+    assert from_raw(Run(tmp_path, [rec], {}), {**rec, "job_id": "k"})["queue_ms"]["mean"] == 99.0  # none kept
