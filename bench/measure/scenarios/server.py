@@ -83,9 +83,8 @@ def serve(call: Callable[[Any], None], handles: list[Any], arrivals_ns: np.ndarr
                 q.wait_until(q.arrivals[head] + delay, fill)
                 if not q.queue:
                     continue
-                if max_ns is not None and (now := q.now()) > max_ns:
-                    q.closed = True  # out of time: the requests not yet served are dropped
-                    q.cond.notify_all()
+                if max_ns is not None and q.now() > max_ns:
+                    q.close()  # out of time: the requests not yet served are dropped
                     return
                 now, due = q.now(), q.due(opened, q.arrivals[head] + delay, fill)
                 segments = q.take(batching.call_rows(q.rows) if batching else fill)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -71,7 +72,8 @@ class Arrived:
     dispatcher sees only what has really arrived when it wakes. Virtual time (tests: a clock only waiting moves,
     one dispatcher): a request is queued once the clock has passed its arrival."""
 
-    def __init__(self, arrivals_ns: np.ndarray, rows: np.ndarray, clock, wait, live: bool):
+    def __init__(self, arrivals_ns: np.ndarray, rows: np.ndarray, clock: Callable[[], int],
+                 wait: Callable[[int], None], live: bool):
         self.arrivals = np.asarray(arrivals_ns, dtype=np.int64).tolist()  # Python ints: fast one at a time
         self.size = np.asarray(rows, dtype=np.int64).tolist()
         self.left = list(self.size)  # rows of each request not yet given to a call
@@ -102,7 +104,7 @@ class Arrived:
                 self.cond.notify_all()
 
     def close(self) -> None:
-        with self.cond:
+        with self.cond:  # reentrant: a dispatcher holding it may close
             self.closed = True
             self.cond.notify_all()
 
