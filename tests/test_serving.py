@@ -49,6 +49,20 @@ def test_queue_wait_matches_md1_and_mm1(service, rho, tolerance):
     assert summary["dropped_requests"] == 0 and summary["achieved_qps"] == pytest.approx(qps, rel=0.01)
 
 
+@pytest.mark.parametrize("rho", [0.5, 0.8])
+def test_the_batcher_with_max_batch_1_is_m_g_1(rho):
+    """One request per call, no delay: the batcher's queue wait is P-K's from the same run's service moments."""
+    n, rng = 50_000, np.random.default_rng(5)
+    backend, wait = virtual(rng.gamma(2.0, MS / 2, n).astype(np.int64))  # mean 1 ms, cs^2 = 0.5
+    run = server.serve(backend.infer_sync, [0], Arrivals().offsets(n, rho * 1000, seed=2), 1, rho * 1000,
+                       clock=backend.clock, wait=wait, batching=Batching(max_batch=1, max_delay_ms=0))
+    t = run.times()
+    service_s = (t["end_ns"] - t["dispatch_ns"]) / 1e9
+    rate = n / (run.window_ns / 1e9)
+    pk_ms = rate * (service_s**2).mean() / (2 * (1 - rate * service_s.mean())) * 1e3
+    assert ((t["dispatch_ns"] - t["scheduled_ns"]) / MS).mean() == pytest.approx(pk_ms, rel=0.10)
+
+
 def constant_run(gap_ms: float, n: int, service_ms: float, batching: Batching, rows: int = 1):
     backend, wait = virtual([int(service_ms * MS)])
     qps = 1e3 / gap_ms
