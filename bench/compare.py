@@ -83,13 +83,16 @@ def _tests(a: Run, b: Run, ra: dict, rb: dict) -> dict[str, Estimate]:
     return {} if ga is None or gb is None else {stat: ratio(ga, gb, stat) for stat in ("p50", "p99")}
 
 
-def compare_runs(path_a: Path, path_b: Path, allow_interrupted: bool = False) -> RunComparison:
-    """Match the ok jobs of two runs on their JobKey (preset included: a tiny and an edge model never pair).
+def compare_runs(path_a: Path, path_b: Path, allow_interrupted: bool = False,
+                 across_targets: bool = False) -> RunComparison:
+    """Match the ok jobs of two runs on their JobKey (preset and fleet target included: a tiny and an edge model,
+    or two targets' jobs, never pair unless `across_targets`).
 
     An incomplete run (interrupted, killed) is no baseline A unless `allow_interrupted`."""
     a, b = read_run(path_a), read_run(path_b)
     RunDir(a.path).refuse_interrupted("baseline A", allow_interrupted)
-    by_a, by_b = ({JobKey.of(r): r for r in run.ok} for run in (a, b))
+    key = (lambda r: JobKey.of(r).across_targets()) if across_targets else JobKey.of
+    by_a, by_b = ({key(r): r for r in run.ok} for run in (a, b))
     pairs = [Pair(ra, by_b[k], _tests(a, b, ra, by_b[k])) for k, ra in by_a.items() if k in by_b]
     return RunComparison(a, b, pairs, [r for k, r in by_a.items() if k not in by_b],
                          [r for k, r in by_b.items() if k not in by_a])

@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from bench.records.rundir import RunDir
 from bench.report.tables import targets_table
 from bench.run.fleet.node import Shipped, build_here, node_env, place_files, where_to_build
 from bench.run.fleet.runner import FleetRun, plan
-from bench.run.fleet.spec import load_fleet
+from bench.run.fleet.spec import live_nodes, load_fleet, offering
 from models.fileio import cache_root
 from tests.conftest import ROOT, recbench, sigint_default
 
@@ -73,23 +74,27 @@ def test_a_node_builds_the_artifact_itself_where_its_library_differs():
 
 
 def test_a_node_points_the_job_at_its_own_copies_of_every_file(tmp_path):
-    """The input pool, the row pool and the arrival trace come from the node's cache; the head's job is unchanged."""
+    """The input pool, the row pool, the arrival trace and the candidate counts come from the node's cache; the head's
+    job is unchanged."""
     files = {}
-    for name in ("b4.npz", "rows16.npz", "gaps.txt", "model.onnx"):
+    for name in ("b4.npz", "rows16.npz", "gaps.txt", "counts.txt", "model.onnx"):
         (tmp_path / name).write_text("100\n")
         files[name] = [Shipped(name, name, (tmp_path / name).read_bytes())]  # the fake object store holds the bytes
     head = replace(Job(job_id="j", run_id="r", run_dir="", model="dlrm", preset="tiny", variant="fp32",
                        backend="onnxruntime", backend_entry="", device="cpu", profile="default", scenario="server",
                        batch_size=4, threads=1, timing=QUICK, timeout_s=60,
-                       scenario_options=ScenarioOptions(arrivals={"file": str(tmp_path / "gaps.txt")})),
+                       scenario_options=ScenarioOptions(arrivals={"file": str(tmp_path / "gaps.txt")}, candidates={
+                           "distribution": "file", "file": str(tmp_path / "counts.txt")})),
                    artifacts=Artifacts(str(tmp_path / "model.onnx"), "onnx", input_pool=str(tmp_path / "b4.npz"),
                                        row_pool=str(tmp_path / "rows16.npz")))
     ray = SimpleNamespace(get=lambda ref: ref)
     shipped = {"artifact": files["model.onnx"], "inputs": files["b4.npz"], "rows": files["rows16.npz"],
-               "trace": files["gaps.txt"]}
+               "arrivals": files["gaps.txt"], "candidates": files["counts.txt"]}
     job, source = place_files(ray, head, shipped, node_env()["versions"])
-    local = [job.artifacts.path, job.artifacts.input_pool, job.artifacts.row_pool, job.scenario_options.arrivals.file]
-    assert [Path(p).name for p in local] == ["model.onnx", "b4.npz", "rows16.npz", "gaps.txt"]
+    opts = job.scenario_options
+    local = [job.artifacts.path, job.artifacts.input_pool, job.artifacts.row_pool, opts.arrivals.file,
+             opts.candidates.file]
+    assert [Path(p).name for p in local] == ["model.onnx", "b4.npz", "rows16.npz", "gaps.txt", "counts.txt"]
     assert all(Path(p).parent.parent == cache_root() / "fleet" for p in local) and source["artifact_source"] == "head"
     assert head.artifacts.row_pool == str(tmp_path / "rows16.npz")  # the head's job is untouched
 
@@ -147,6 +152,42 @@ def test_a_trace_file_replays_on_a_node_from_its_own_copy(tmp_path, cluster):
     shipped = Path(rec["scenario_options"]["arrivals"]["file"])  # the node's copy, in its cache by content hash
     assert shipped != gaps and shipped.name == "gaps.txt" and shipped.parent.parent.name == "fleet"
     assert rec["achieved_qps"] == pytest.approx(250, rel=0.25)
+
+
+def test_a_node_that_cannot_see_the_heads_disk_runs_a_batched_traced_server_job(tmp_path, cluster):
+    """The node joins from a private mount namespace where the head's folder (run folder, trace, candidate counts)
+    and the artifact cache are empty: everything a job reads reaches it through Ray, everything it writes (record,
+    raw samples and request times, log, op profile) comes back."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("hiding the head's disk from a node needs unshare as root")
+    ray, c, _ = cluster
+    head = tmp_path / "head"
+    head.mkdir()
+    (head / "gaps.txt").write_text("2000\n" * 150)
+    (head / "counts.txt").write_text("4\n8\n16\n")
+    cache_root().mkdir(parents=True, exist_ok=True)
+    hide = " && ".join(f"mount -t tmpfs none '{p}'" for p in (tmp_path, cache_root()))
+    join = f"exec '{Path(sys.executable).parent / 'ray'}' start --address {c.address} --num-cpus 1 --block " \
+           "--resources '{\"device:hidden\": 1}'"
+    node = subprocess.Popen(["unshare", "-m", "sh", "-c", f"{hide} && {join}"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while not offering(live_nodes(ray), "device:hidden") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        opts = {"arrivals": {"file": str(head / "gaps.txt")}, "batching": {"max_batch": 32, "max_delay_ms": 2},
+                "candidates": {"distribution": "file", "file": str(head / "counts.txt")}}
+        run = fleet_run(ray, head, "targets:\n  - {name: hidden, resource: 'device:hidden', backends: [onnxruntime]}",
+                        batch_sizes=[1], scenario="server", op_profile=True, scenario_options=opts)
+    finally:
+        node.terminate()
+        node.wait(60)
+    (rec,) = run.records()
+    assert rec["status"] == "ok", rec["reason"]
+    assert rec["requests"] == 150 and rec["dispatch_lateness_ms"] and rec["batch_sizes_formed"]
+    assert (run.path / rec["op_profile"]["file"]).is_file()
+    assert {p.name for p in (run.path / "raw").iterdir()} == {f"{rec['job_id']}.npy", f"{rec['job_id']}.requests.npz"}
+    assert any((run.path / "logs").glob(f"{rec['job_id']}*"))
 
 
 def test_every_record_names_its_target_and_node(tmp_path, cluster, monkeypatch):

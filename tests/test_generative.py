@@ -120,8 +120,8 @@ def test_a_served_request_is_one_history_with_n_candidates():
     rows = {"history": np.arange(12).reshape(3, 4), "candidates": np.arange(100, 130).reshape(3, 10)}
     sized = SizedHandles(lambda batch: batch, rows, batch_size=1, item_input="candidates")
     assert sized.total == 30  # the pool's candidates laid end to end
-    call = sized(0, 25)
+    call = sized(0, [(0, 0, 25)])
     assert call["history"].shape == (1, 4) and call["candidates"].shape == (1, 25)
     assert set(call["candidates"].ravel()) <= set(rows["candidates"].ravel())
-    plain = SizedHandles(lambda batch: batch, rows, batch_size=1)(0, 2)  # other models: a row is a sample
+    plain = SizedHandles(lambda batch: batch, rows, batch_size=1)(0, [(0, 0, 2)])  # other models: a row is a sample
     assert plain["history"].shape == (2, 4) and plain["candidates"].shape == (2, 10)

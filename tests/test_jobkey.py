@@ -26,8 +26,7 @@ def test_every_reader_uses_the_same_key(tmp_path):
         assert set(FIELDS) <= {row[1] for row in h.db.execute("PRAGMA table_info(records)")}
     assert "preset" in FIELDS
     assert SERIES_FIELDS == tuple(f for f in FIELDS if f != "batch_size")
-    # a fleet run's target labels rows and series where it varies; it is not (yet) part of the key
-    assert TABLE_IDENTITY == (*SERIES_FIELDS, "target")  # the report's tables and chart series
+    assert TABLE_IDENTITY == SERIES_FIELDS and "target" in FIELDS  # the report's tables and chart series
     key = JobKey.of({**RECORD, "preset": "tiny"})
     assert key == JobKey.of({**RECORD, "preset": "tiny", "threads": 9}) and hash(key)
     assert key != JobKey.of({**RECORD, "preset": "edge"})
@@ -40,6 +39,54 @@ def test_compare_never_pairs_jobs_of_different_presets(tmp_path):
     cross = compare_runs(tmp_path / "a", write_run(tmp_path / "c", "edge"))
     assert not cross.pairs and len(cross.only_a) == len(cross.only_b) == 1
     assert cross.as_dict()["only_in_b"][0]["preset"] == "edge"
+
+
+def write_targets(path: Path, targets: list[str]) -> Path:
+    path.mkdir()
+    (path / "records.jsonl").write_text("".join(json.dumps({**RECORD, "preset": "edge", "job_id": f"00{i}-{t}",
+                                                            "target": t}) + "\n" for i, t in enumerate(targets)))
+    (path / "state.json").write_text(json.dumps({"state": "complete", "jobs": len(targets), "done": len(targets)}))
+    return path
+
+
+def test_targets_stay_apart_unless_asked(tmp_path):
+    """Two fleet targets of one profile and backend are two jobs; a local record (no target, or '') is neither."""
+    both = compare_runs(write_targets(tmp_path / "a", ["edge-a", "edge-b"]), tmp_path / "a")
+    assert sorted(p.a["target"] + p.b["target"] for p in both.pairs) == ["edge-aedge-a", "edge-bedge-b"]
+    cross = compare_runs(tmp_path / "a", write_targets(tmp_path / "b", ["edge-c"]))
+    assert not cross.pairs
+    asked = compare_runs(write_targets(tmp_path / "c", ["edge-a"]), tmp_path / "b", across_targets=True)
+    assert [(p.a["target"], p.b["target"]) for p in asked.pairs] == [("edge-a", "edge-c")]
+    assert JobKey.of({**RECORD, "target": ""}) == JobKey.of(RECORD) and JobKey.of(RECORD).target is None
+
+
+def test_history_trends_keep_targets_apart(tmp_path):
+    from bench.records.rundir import RunDir
+    from bench.report.trend import chart, trend
+
+    run = RunDir(write_targets(tmp_path / "run", ["edge-a", "edge-b"]))
+    local = RunDir(write_run(tmp_path / "local", "edge"))
+    with History(tmp_path / "h.sqlite") as h:
+        h.record_run(run)
+        h.record_run(local)
+        rows = {(r["run_id"], r["job_id"]): r for r in h.db.execute("SELECT * FROM records")}
+        df = trend(h, {}, "latency_ms.p50")
+    assert sorted(str(r["target"]) for r in rows.values()) == ["None", "edge-a", "edge-b"]
+    assert sorted(df["target"]) == ["-", "edge-a", "edge-b"]  # three series, a local run's among them
+    assert chart(df, "latency_ms.p50", tmp_path / "c.png").is_file()
+
+
+def test_history_from_before_targets_gets_the_column(tmp_path):
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "h.sqlite")  # a history written before target joined the key
+    db.execute("CREATE TABLE records (run_id TEXT NOT NULL, job_id TEXT NOT NULL, status TEXT, model TEXT, "
+               "record TEXT NOT NULL, PRIMARY KEY (run_id, job_id))")
+    db.execute("INSERT INTO records VALUES ('r', '000', 'ok', 'dlrm', '{}')")
+    db.commit()
+    db.close()
+    with History(tmp_path / "h.sqlite") as h:
+        assert h.db.execute("SELECT target FROM records").fetchall()[0][0] is None  # a local run: no target
 
 
 def test_a_job_knows_its_key():

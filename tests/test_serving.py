@@ -10,6 +10,7 @@ from bench.measure.scenarios import max_qps, server
 from bench.measure.serving.queueing import Batching
 from bench.measure.serving.workload import Arrivals, Candidates
 from bench.measure.timing import ScenarioContext
+from bench.records import schema as record_schema
 from bench.report.build import build_report
 from bench.run.sweep import Sweep
 from tests.conftest import recbench
@@ -49,6 +50,20 @@ def test_queue_wait_matches_md1_and_mm1(service, rho, tolerance):
     assert summary["dropped_requests"] == 0 and summary["achieved_qps"] == pytest.approx(qps, rel=0.01)
 
 
+@pytest.mark.parametrize("rho", [0.5, 0.8])
+def test_the_batcher_with_max_batch_1_is_m_g_1(rho):
+    """One request per call, no delay: the batcher's queue wait is P-K's from the same run's service moments."""
+    n, rng = 50_000, np.random.default_rng(5)
+    backend, wait = virtual(rng.gamma(2.0, MS / 2, n).astype(np.int64))  # mean 1 ms, cs^2 = 0.5
+    run = server.serve(backend.infer_sync, [0], Arrivals().offsets(n, rho * 1000, seed=2), 1, rho * 1000,
+                       clock=backend.clock, wait=wait, batching=Batching(max_batch=1, max_delay_ms=0))
+    t = run.times()
+    service_s = (t["end_ns"] - t["dispatch_ns"]) / 1e9
+    rate = n / (run.window_ns / 1e9)
+    pk_ms = rate * (service_s**2).mean() / (2 * (1 - rate * service_s.mean())) * 1e3
+    assert ((t["dispatch_ns"] - t["scheduled_ns"]) / MS).mean() == pytest.approx(pk_ms, rel=0.10)
+
+
 def constant_run(gap_ms: float, n: int, service_ms: float, batching: Batching, rows: int = 1):
     backend, wait = virtual([int(service_ms * MS)])
     qps = 1e3 / gap_ms
@@ -72,11 +87,48 @@ def test_batcher_forms_the_batches_theory_predicts_for_constant_arrivals():
     assert set(s["batch_sizes_formed"]) <= {"1", "3", "4"} and s["batch_rows_mean"] == pytest.approx(3.5, rel=0.01)
 
 
+def test_preferred_batch_sizes_dispatch_as_soon_as_they_are_queued():
+    s = constant_run(1.0, 300, 0.1, Batching(max_batch=64, max_delay_ms=10, preferred=[2, 4]))
+    assert s["batch_sizes_formed"] == {"4": 75}  # the 4th request's arrival sends each call, not the 10 ms delay
+    assert s["queue_ms"]["max"] == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="preferred"):
+        Batching(max_batch=8, preferred=[16])
+
+
 def test_a_request_larger_than_max_batch_is_split_by_rows():
     s = constant_run(10.0, 50, 1.0, Batching(max_batch=4, max_delay_ms=0), rows=10)
     assert s["batch_sizes_formed"] == {"2": 50, "4": 100}  # 10 rows = 4 + 4 + 2, one call after another
     assert s["service_ms"]["mean"] == pytest.approx(3.0) and s["queue_ms"]["max"] == 0
     assert s["throughput_sps"] == pytest.approx(10 * s["achieved_qps"]) and s["samples"] == 500
+
+
+def test_the_live_batcher_forms_batches_from_what_has_arrived():
+    """Real time: a generator thread enqueues requests on schedule; each call holds only requests that had arrived
+    when it was dispatched, none waits much past max_delay, and the dispatcher's lateness is recorded."""
+    n, gap_ms, delay_ms = 120, 1.0, 2.5
+    offsets = Arrivals(kind="constant").offsets(n, 1e3 / gap_ms)
+    run = server.serve(lambda handle: None, [0], offsets, 1, 1e3 / gap_ms, rows=np.ones(n, np.int64),
+                       batching=Batching(max_batch=64, max_delay_ms=delay_ms))
+    summary, _ = server.summarize_run(run, 1, budget_ms=100)
+    t = run.times()
+    assert set(t) == {"scheduled_ns", "dispatch_ns", "start_ns", "end_ns", "rows"} and (t["end_ns"] >= 0).all()
+    assert (t["dispatch_ns"] >= t["scheduled_ns"]).all() and (t["start_ns"] >= t["dispatch_ns"]).all()
+    late_ms = summary["dispatch_lateness_ms"]["max"]
+    assert ((t["dispatch_ns"] - t["scheduled_ns"]) / MS <= delay_ms + late_ms + 0.01).all()
+    assert summary["batch_rows_mean"] > 1.5 and sum(int(k) * v for k, v in summary["batch_sizes_formed"].items()) == n
+
+
+def test_each_request_carries_its_own_rows():
+    """Requests draw their own rows from the pool: no two consecutive ones (of any size) share their rows."""
+    from bench.measure.serving.request_handles import SizedHandles
+
+    sized = SizedHandles(lambda batch: batch["x"][:, 0].tolist(), {"x": np.arange(256).reshape(256, 1)}, 1)
+    calls = [sized(0, [(i, 0, size)]) for i, size in enumerate([8, 8, 8, 1, 1, 32])]
+    assert all(a != b for a, b in zip(calls, calls[1:], strict=False)) and len(calls[5]) == 32
+    assert sized(0, [(2, 0, 3), (3, 0, 1)]) == calls[2][:3] + calls[3]  # a batch: its requests' rows in turn
+    # the row pool holds the largest request too, not only the largest call (a request is split across calls)
+    opts = ScenarioOptions(candidates={"distribution": "fixed", "n": 76}, batching={"max_batch": 32})
+    assert opts.row_pool(1) == 152
 
 
 def test_max_qps_searches_once_per_batcher_setting():
@@ -188,6 +240,11 @@ def test_batched_variable_requests_on_a_real_runtime(tmp_path):
     assert [s["batching"]["max_delay_ms"] for s in rec["batching_sweep"]] == [0, 2]
     assert max(int(k) for k in rec["batch_sizes_formed"]) <= 32 and rec["service_ms"]["mean"] > 0
     assert rec["throughput_sps"] == pytest.approx(rec["achieved_qps"] * rec["rows_per_request"]["mean"])
+    assert rec["dispatch_lateness_ms"]["p99"] >= 0  # the host's own share of the queue wait
+    old = {**rec, "wakeup_ms": rec.pop("dispatch_lateness_ms")}  # a record from before the live batcher still reads
+    assert record_schema.read(old, "old run")["wakeup_ms"] == old["wakeup_ms"]
+    times = run.requests(rec["job_id"])  # raw/<job>.requests.npz beside raw/<job>.npy
+    assert len(times["end_ns"]) == rec["requests"] and (times["rows"] >= 1).all()
     drawn = {c.name for c in build_report(run.path).charts if c.figure is not None}
     assert {"latency-breakdown", "batching-sweep"} <= drawn
 
@@ -209,3 +266,20 @@ def test_queueing_prediction_only_where_its_model_applies(kind, model, tmp_path)
         assert "gg1_queue_ms" not in summary
     else:  # Kingman is an approximation: within 25% of the virtual-time wait at load 0.8
         assert summary["gg1_queue_ms"] == pytest.approx(summary["queue_ms"]["mean"], rel=0.25)
+
+
+def test_the_breakdown_chart_recomputes_queue_and_service_from_the_raw_request_times(tmp_path):
+    from bench.records.rundir import RunDir
+    from bench.report.data import Run
+    from bench.report.serving_charts import from_raw
+
+    rec = {"job_id": "j", "repeat": 2, "queue_ms": {"mean": 99.0}, "service_ms": {"mean": 99.0}}
+    folder = RunDir(tmp_path)
+    (tmp_path / "raw").mkdir()
+    for k, queue in enumerate((1, 3)):  # replica k: every request queued `queue` ms, served in 2 ms
+        n = np.arange(10, dtype=np.int64) * 10 * MS
+        folder.save_requests(f"j.r{k}", {"scheduled_ns": n, "dispatch_ns": n + queue * MS, "start_ns": n + queue * MS,
+                                         "end_ns": n + (queue + 2) * MS, "rows": np.ones(10, np.int64)})
+    got = from_raw(Run(tmp_path, [rec], {}), rec)
+    assert got["queue_ms"]["mean"] == pytest.approx(2.0) and got["service_ms"]["p99"] == pytest.approx(2.0)
+    assert from_raw(Run(tmp_path, [rec], {}), {**rec, "job_id": "k"})["queue_ms"]["mean"] == 99.0  # none kept

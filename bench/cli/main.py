@@ -215,13 +215,15 @@ def compare(
     out: Path | None = typer.Option(None, "--out", help="write compare.md, compare.html and the chart here"),
     as_json: bool = typer.Option(False, "--json", help="print the comparison as JSON (for machines)"),
     allow_interrupted: bool = typer.Option(False, "--allow-interrupted", help="accept an incomplete run as A"),
+    across_targets: bool = typer.Option(False, "--across-targets",
+                                        help="pair jobs of different fleet targets (kept apart by default)"),
 ) -> None:
     """Side by side: ratios B/A of p50, p99, throughput and memory per matched job, with significance."""
     import json
 
     from bench import compare as cmp_mod
 
-    cmp = cmp_mod.compare_runs(run_a, run_b, allow_interrupted)
+    cmp = cmp_mod.compare_runs(run_a, run_b, allow_interrupted, across_targets)
     for r in (cmp.a, cmp.b):
         if r.interruption:
             err_console.print(f"warning: {r.interruption}", highlight=False, soft_wrap=True)
@@ -425,7 +427,14 @@ def recommend(
     preset: str | None = typer.Option(None, "--preset", help="model size preset (tiny, edge, datacenter)"),
     profile: str = typer.Option("default", "--profile", help="edge, datacenter or a profile YAML"),
     time_budget: str = typer.Option("10m", "--time-budget", help="wall-clock limit of the search, e.g. 90s, 10m"),
-    objective: str = typer.Option("throughput", "--objective", help="throughput, p99 or size"),
+    objective: str = typer.Option("throughput", "--objective", help="throughput, p99, size or max-qps (serving)"),
+    scenario: str = typer.Option("single-stream", "--scenario", help="what each trial runs: single-stream, "
+                                 "concurrency (searches client streams) or max-qps (server QPS under a p99 budget)"),
+    concurrency: str | None = typer.Option(None, "--concurrency", help="concurrency: client counts, e.g. 1,2,4,8"),
+    p99_budget_ms: float | None = typer.Option(None, "--p99-budget-ms", help="max-qps: the server's p99 budget"),
+    max_delays: str | None = typer.Option(None, "--max-delays", help="max-qps: dynamic batcher delays (ms) to "
+                                          "search, e.g. 0,1,2,4 [no batching]"),
+    max_batch: int = typer.Option(128, "--max-batch", min=1, help="max-qps with --max-delays: rows per call at most"),
     variants: str | None = typer.Option(None, "--variants", help="variants to search [all; a bring-your-own "
                                         "model: as given]"),
     backends: str | None = typer.Option(None, "--backends", help="backends to search [every available CPU one]"),
@@ -434,8 +443,9 @@ def recommend(
     write: Path = typer.Option(Path("recommended.yaml"), "--write", help="where the recommended config goes"),
     out: Path = typer.Option(Path("results"), "--out", help="parent folder of the search's runs and summary"),
 ) -> None:
-    """Find the best deployable configuration (variant, backend, batch, threads) under latency/memory/quality
-    budgets: exit 0 found (config written), 1 none meets the budgets (closest misses printed), 2 bad input."""
+    """Find the best deployable configuration (variant, backend, batch, threads; serving: client streams, or the
+    server's max QPS under a p99 budget with the batcher's delay) under latency/memory/quality budgets: exit 0 found
+    (config written), 1 none meets the budgets (closest misses printed), 2 bad input."""
     from bench.cli.recommend import recommend as search
     from bench.config.sweep import build_config
     from models.byo import is_byo
@@ -443,8 +453,10 @@ def recommend(
     names = _csv(variants) or (None if is_byo(model) else ["all"])
     overrides = {"model": model, "input_spec": input_spec, "preset": preset, "profile": profile,
                  "variants": names, "backends": _csv(backends), "batch_sizes": _ints(batch_sizes), "out": out,
-                 "scenario": "single-stream"}
-    cfg = build_config({}, overrides, source="command line")
+                 "scenario": scenario}
+    serving = {"concurrency": _ints(concurrency, "--concurrency", positive=True), "p99_budget_ms": p99_budget_ms,
+               "batching": max_delays and {"max_batch": max_batch, "max_delay_ms": _csv(max_delays)}}
+    cfg = build_config({"scenario_options": {k: v for k, v in serving.items() if v}}, overrides, source="command line")
     thread_counts = _ints(threads, "--threads", positive=True)
     raise typer.Exit(0 if search(console, cfg, budgets, objective, time_budget, thread_counts, write) else 1)
 

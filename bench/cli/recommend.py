@@ -22,6 +22,7 @@ from bench.run.sweep import Sweep
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*$")
 _SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
+SCENARIOS = dict.fromkeys(("single-stream", "concurrency", "max-qps"))  # what a trial can run
 
 
 def parse_duration(text: str) -> float:
@@ -52,6 +53,9 @@ def recommend(console: Console, base: SweepConfig, budgets_path: Path, objective
     """Search and report; True when a configuration meets every budget."""
     started = time.monotonic()
     lookup("objective", objective, OBJECTIVES)
+    lookup("scenario", base.scenario, SCENARIOS)
+    if (objective == "max-qps") != (base.scenario == "max-qps"):
+        raise UserError("--objective max-qps and --scenario max-qps go together (the max-qps trials report it)")
     seconds = parse_duration(time_budget)
     budgets = load_budgets(budgets_path)
     sweep = Sweep(base, log=console.print)  # validates model, variants, backends, batch sizes, profile
@@ -74,9 +78,9 @@ def recommend(console: Console, base: SweepConfig, budgets_path: Path, objective
     chart = output.draw_front(out / "pareto.png", outcome)
     _print(console, outcome, result.elapsed_s)
     (out / "recommendation.json").write_text(json.dumps({
-        "chosen": outcome.chosen and output.config_for(base, outcome.chosen.candidate), "reasons": outcome.reasons,
+        "chosen": outcome.chosen and output.config_for(base, outcome.chosen), "reasons": outcome.reasons,
         "closest_misses": outcome.misses, "rounds": result.rounds, "elapsed_s": result.elapsed_s,
-        "pareto_front": [output.config_for(base, t.candidate) for t in outcome.front]}, indent=1))
+        "pareto_front": [output.config_for(base, t) for t in outcome.front]}, indent=1))
     console.print(f"details: {md}" + (f"; Pareto chart: {chart}" if chart else ""), soft_wrap=True, highlight=False)
     if outcome.chosen is None:
         return False

@@ -43,8 +43,8 @@ class ScenarioOptions(BaseModel):
         return self.candidates is not None or self.batching is not None
 
     def row_pool(self, batch_size: int) -> int:
-        """Distinct input rows variable-size or time-ordered calls are cut from (0: each call is one fixed batch)."""
-        if self.batching:
-            return 2 * self.batching.max_batch
-        rows = 2 * self.candidates.largest() if self.candidates else 0
+        """Distinct input rows variable-size or time-ordered calls are cut from (0: each call is one fixed batch):
+        twice the largest call and the largest request, which each request's own rows are drawn from."""
+        rows = max(2 * self.batching.max_batch if self.batching else 0,
+                   2 * self.candidates.largest() if self.candidates else 0)
         return max(rows, TIME_ORDER_USERS) if self.user_order == "time" else rows

@@ -48,6 +48,7 @@ class Measurement:
     samples_per_iter: int
     warmup_iters: int
     device_ms: dict[str, np.ndarray] | None = None  # per-iteration device time of each phase (GPU backends)
+    requests: dict[str, np.ndarray] | None = None  # server: each request's times, kept raw (.requests.npz)
 
 
 def _run_until(backend: Backend, handles: list[Any], min_iters: int, min_s: float, max_s: float, clock: Clock,

@@ -93,6 +93,8 @@ def run_job(job: Job) -> dict:
     peak_run, gpu_nvml = peak_rss_bytes(), nvml_process_bytes()
     run_dir = RunDir(Path(job.run_dir))
     run_dir.save_raw(job.replica_id, measurement.latencies_ns)
+    if measurement.requests:
+        run_dir.save_requests(job.replica_id, measurement.requests)
     for phase, values in (measurement.device_ms or {}).items():
         run_dir.save_raw(f"{job.replica_id}.device-{phase}-ms", values)
     # the held-out set scored through the backend itself (the model family's evaluator), or the score it shares

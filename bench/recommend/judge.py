@@ -15,7 +15,8 @@ from bench.records.schema import value_at
 from bench.stats.percentiles import PERCENTILES
 
 # objective name -> (record metric, larger is better)
-OBJECTIVES = {"throughput": ("throughput_sps", True), "p99": ("latency_ms.p99", False), "size": ("model_bytes", False)}
+OBJECTIVES = {"throughput": ("throughput_sps", True), "p99": ("latency_ms.p99", False), "size": ("model_bytes", False),
+              "max-qps": ("max_qps", True)}  # max-qps: the highest server QPS within the p99 budget
 
 
 def metric_value(record: dict, path: str) -> float | None:

@@ -12,7 +12,7 @@ from bench.config.sweep import SweepConfig
 from bench.gate.budgets import Budgets, rule_label
 from bench.gate.evaluate import fmt_number, matches
 from bench.recommend.judge import OBJECTIVES, Miss, metric_value, misses, pareto_front, quality_axis, rank_key
-from bench.recommend.trials import Candidate, SearchResult, Trial
+from bench.recommend.trials import SearchResult, Trial
 from bench.records.schema import value_at
 from bench.report.tables import Table
 
@@ -56,7 +56,8 @@ def decide(result: SearchResult, budgets: Budgets, objective: str) -> Outcome:
 
 def _speed(record: dict) -> str:
     p50, p99 = (fmt_number(metric_value(record, f"latency_ms.{q}") or 0) for q in ("p50", "p99"))
-    return f"{record.get('throughput_sps') or 0:,.0f} samples/s, p50 {p50} ms, p99 {p99} ms"
+    qps = record.get("max_qps") and f", max {record['max_qps']:,.0f} QPS within p99 {record['p99_budget_ms']:g} ms"
+    return f"{record.get('throughput_sps') or 0:,.0f} samples/s, p50 {p50} ms, p99 {p99} ms{qps or ''}"
 
 
 def _ratio(record: dict, chosen: dict, objective: str) -> str:
@@ -132,11 +133,16 @@ def closest_misses(result: SearchResult, budgets: Budgets) -> list[str]:
     return lines
 
 
-def config_for(base: SweepConfig, c: Candidate) -> dict:
-    """A `recbench run --config` file that measures exactly this configuration."""
+def config_for(base: SweepConfig, t: Trial) -> dict:
+    """A `recbench run --config` file that measures exactly this configuration (serving: with the load settings the
+    trial found best, its batcher and client count)."""
+    c, r = t.candidate, t.record
+    found = {"batching": r.get("batching"), "concurrency": [r["concurrency"]] if r.get("concurrency") else None}
+    opts = {**base.scenario_options.model_dump(mode="json", exclude_unset=True),
+            **{k: v for k, v in found.items() if v}}
     cfg = {"model": base.model, "preset": base.preset, "variants": [c.variant], "backends": [c.backend],
            "batch_sizes": [c.batch_size], "threads": c.threads, "profile": base.profile,
-           "scenario": base.scenario or "single-stream",
+           "scenario": base.scenario or "single-stream", "scenario_options": opts or None,
            "input_spec": str(Path(base.input_spec).resolve()) if base.input_spec else None}
     return {k: v for k, v in cfg.items() if v is not None}
 
@@ -145,7 +151,7 @@ def write_config(path: Path, base: SweepConfig, chosen: Trial, objective: str) -
     header = (f"# written by `recbench recommend` on {datetime.now():%Y-%m-%d %H:%M} (objective: {objective}).\n"
               f"# measured: {_speed(chosen.record)}\n# reproduce: recbench run --config {path.name}\n")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(header + yaml.safe_dump(config_for(base, chosen.candidate), sort_keys=False))
+    path.write_text(header + yaml.safe_dump(config_for(base, chosen), sort_keys=False))
     return path
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 
@@ -20,12 +20,18 @@ class JobKey:
     scenario: str | None
     batch_size: int | None
     shapes: str | None  # static | dynamic input shapes (a fixed batch compiled ahead, or any batch)
+    target: str | None = None  # a fleet target's name; None for a local run (and for history rows from before it)
 
     @classmethod
     def of(cls, record: dict[str, Any]) -> JobKey:
         """The key of a record (or any mapping with these fields; a missing one is None, but shapes: records from
-        before the field was measured with dynamic shapes)."""
-        return cls(**{f: record.get(f) for f in FIELDS} | {"shapes": record.get("shapes") or "dynamic"})
+        before the field was measured with dynamic shapes; target, None where empty)."""
+        return cls(**{f: record.get(f) for f in FIELDS} | {"shapes": record.get("shapes") or "dynamic",
+                                                            "target": record.get("target") or None})
+
+    def across_targets(self) -> JobKey:
+        """The key with its target dropped: pairs one target's job with another's (only when asked for)."""
+        return replace(self, target=None)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

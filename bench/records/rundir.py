@@ -112,6 +112,19 @@ class RunDir:
 
         return save_atomic(self.path / "raw" / f"{name}.npy", write)
 
+    def save_requests(self, name: str, times: dict[str, np.ndarray]) -> Path:
+        """raw/<name>.requests.npz: a server replica's per-request times (ns) and rows."""
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as f:
+                np.savez(f, **times)
+
+        return save_atomic(self.path / "raw" / f"{name}.requests.npz", write)
+
+    def requests(self, name: str) -> dict[str, np.ndarray] | None:
+        """raw/<name>.requests.npz as saved, or None."""
+        path = self.path / "raw" / f"{name}.requests.npz"
+        return dict(np.load(path)) if path.exists() else None
+
     def raw(self, name: str) -> np.ndarray | None:
         """raw/<name>.npy: one replica's per-iteration latencies (ns), or None."""
         path = self.path / "raw" / f"{name}.npy"

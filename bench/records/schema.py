@@ -258,7 +258,8 @@ class Record(Part):
     rows_per_request: dict[str, Real] | None = None
     queue_ms: Stats | None = None
     service_ms: Stats | None = None
-    wakeup_ms: Stats | None = None
+    dispatch_lateness_ms: Stats | None = None  # how late dispatchers took calls after they were due
+    wakeup_ms: Stats | None = None  # runs from before the live batcher: how late planned calls began
     utilization: Real | None = None
     queue_model: str | None = None
     mg1_queue_ms: Real | None = None

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 from matplotlib.figure import Figure
 
+from bench.records.rundir import RunDir, replica_id
 from bench.records.schema import value_at
 from bench.report.charts import MARKERS, NoData, Palette, _figure, _legend
 from bench.report.data import Run
@@ -20,8 +21,23 @@ def _settings(pal: Palette, r: dict) -> list[tuple[str, dict]]:
             for s in r.get("batching_sweep") or [r]]
 
 
+def from_raw(run: Run, r: dict) -> dict:
+    """The record with its queue and service times recomputed from its replicas' raw per-request times, where kept
+    (raw/<replica>.requests.npz)."""
+    folder, repeat = RunDir(run.path), r.get("repeat") or 1
+    kept = [t for k in range(repeat) if (t := folder.requests(replica_id(r["job_id"], k, repeat)))]
+    if not kept:
+        return r
+    t = {k: np.concatenate([part[k] for part in kept]) for k in kept[0]}
+    served = t["end_ns"] >= 0
+    spans = {"queue_ms": t["dispatch_ns"] - t["scheduled_ns"], "service_ms": t["end_ns"] - t["dispatch_ns"]}
+    return {**r, **{k: {"mean": v[served].mean() / 1e6, "p99": np.percentile(v[served], 99) / 1e6}
+                    for k, v in spans.items()}}
+
+
 def latency_breakdown(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
-    recs = [r for r in run.ok if None not in (value_at(r, "queue_ms.mean"), value_at(r, "service_ms.mean"))]
+    recs = [from_raw(run, r) for r in run.ok
+            if None not in (value_at(r, "queue_ms.mean"), value_at(r, "service_ms.mean"))]
     if not recs:
         raise NoData("no server / max-qps records with queue and service times")
     pal = pal.within(recs)
@@ -42,8 +58,9 @@ def latency_breakdown(run: Run, pal: Palette, reference: str | None) -> tuple[Fi
         ax.invert_yaxis()
         ax.set(xlabel=f"{stat} (ms)", title=f"{stat}: queue wait and service time")
     _legend(fig, axes)
-    return fig, ("Queue wait runs from each request's scheduled arrival to the start of its service (it includes a "
-                 "batcher's hold and the worker's wake-up); service is the inference call(s) that served it. "
+    return fig, ("Queue wait runs from each request's scheduled arrival to its dispatch (it includes a batcher's hold "
+                 "and the dispatcher's wake-up); service is gathering its batch and the inference call(s) that served "
+                 "it; both recomputed from the requests' raw times where kept. "
                  "Server records at their offered load, max-qps records at the highest QPS within the budget.")
 
 

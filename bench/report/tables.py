@@ -151,7 +151,7 @@ def with_ci(value: float | None, ci, fmt: str = ".4g") -> str:
     return f"{value:{fmt}} [{ci[0]:{fmt}}, {ci[1]:{fmt}}]" if is_ci(ci) else format(value, fmt)
 
 
-IDENTITY = (*SERIES_FIELDS, "target")  # the job key without the batch size (bench.records.jobkey), + a fleet target
+IDENTITY = SERIES_FIELDS  # the job key without the batch size (bench.records.jobkey), a fleet target included
 
 
 def identity_columns(records: list[dict]) -> list[str]:

@@ -17,7 +17,7 @@ from bench.records.history import History
 from bench.records.schema import value_at
 from bench.report.tables import print_table
 
-SERIES = ["variant", "backend", "scenario", "batch_size"]
+SERIES = ["variant", "backend", "scenario", "batch_size", "target"]  # target: a fleet target's, "-" for a local run
 
 
 def trend(history: History, select: dict, metric: str) -> pd.DataFrame:
@@ -28,7 +28,8 @@ def trend(history: History, select: dict, metric: str) -> pd.DataFrame:
         raise UserError(f"--metric: {e}") from None
     gates = {run_id: "pass" if passed else "fail" for run_id, passed in history.gate_status().items()}
     rows = [{"run_id": run["run_id"], "started_at": run["started_at"], "git": run["git_revision"],
-             **{k: rec.get(k) for k in SERIES}, metric: value_at(rec, metric), "gate": gates.get(run["run_id"], "-")}
+             **{k: rec.get(k) for k in SERIES}, "target": rec.get("target") or "-", metric: value_at(rec, metric),
+             "gate": gates.get(run["run_id"], "-")}
             for run, rec in history.records() if rec.get("status") == "ok" and matches(rec, select)]
     return pd.DataFrame(rows, columns=["run_id", "started_at", "git", *SERIES, metric, "gate"])
 
@@ -40,15 +41,17 @@ def chart_name(metric: str, select: dict) -> str:
 
 
 def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
-    """One line per (variant, backend, scenario, batch) over run start time; failed gates marked with a red x."""
+    """One line per (variant, backend, scenario, batch, target) over run start time; failed gates marked with a red
+    x."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11, 4.5))
     ax = fig.subplots()
     times = pd.to_datetime(df["started_at"], utc=True, format="ISO8601")
     failed_label = "gate failed"
-    for (variant, backend, scenario, batch), group in df.assign(t=times).groupby(SERIES, sort=True):
-        ax.plot(group["t"], group[metric], marker="o", label=f"{variant} {backend} {scenario} b{batch}")
+    for (variant, backend, scenario, batch, target), group in df.assign(t=times).groupby(SERIES, sort=True):
+        where = "" if target == "-" else f" {target}"
+        ax.plot(group["t"], group[metric], marker="o", label=f"{variant} {backend} {scenario} b{batch}{where}")
         failed = group[group["gate"] == "fail"]
         if len(failed):
             ax.scatter(failed["t"], failed[metric], marker="x", s=80, color="red", zorder=3, label=failed_label)

@@ -1,9 +1,11 @@
-"""Successive halving over variants x backends x batch sizes x threads, inside a wall-clock budget.
+"""Successive halving over variants x backends x batch sizes x threads, inside a wall-clock budget; for serving,
+each trial is a load scenario (concurrency: the client counts swept; max-qps: the highest QPS within the p99 budget,
+the batcher's delays swept) and the trial reports its best setting.
 
 Quality first: one short job per (variant, backend) scores the held-out set; a pair that breaks a quality budget
 is never timed again. The survivors, at every batch size and thread count, then race in rounds of growing
 measurement windows; each round keeps the best third (budgets met first, then the objective), and the last round
-measures the finalists with the full statistics.
+measures the finalists with the full statistics, FINAL_REPEAT replicas each.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from bench.run.sweep import Sweep
 
 KEEP = 1 / 3  # share of configurations that survive a round
 FINALISTS = 2
+FINAL_REPEAT = 3  # finalists run as replicas (separate processes): their CIs include the between-process noise
 SCREEN_SHARE = 0.5  # at most this share of the time budget goes to the quality screen
 FINAL_RESERVE = 0.2  # kept back for the finalists' full measurement
 SLACK = 0.05  # never planned: estimates of a job's cost on a busy machine run short
@@ -71,6 +74,7 @@ class Search:
                 "variants": list(dict.fromkeys(c.variant for c in group)),
                 "backends": list(dict.fromkeys(c.backend for c in group)),
                 "batch_sizes": sorted({c.batch_size for c in group}), "threads": threads, "timing": timing,
+                "repeat": FINAL_REPEAT if stage == "final" else 1,
                 "out": self.out / f"{self.sweeps:02d}-{stage.replace(' ', '')}-t{threads}"})
             t0 = time.monotonic()
             run = _Subset(cfg, {(c.variant, c.backend, c.batch_size) for c in group}, self.log).run()
@@ -119,12 +123,13 @@ class Search:
         return sorted((t for t in trials if t.record["status"] == "ok"),
                       key=lambda t: rank_key(t.record, self.budgets, self.objective))
 
-    def affordable(self, cands: list[Candidate], timing: TimingConfig, reserve: float) -> int:
-        """How many of these candidates (in order) fit in the time left, keeping `reserve` seconds back."""
+    def affordable(self, cands: list[Candidate], timing: TimingConfig, reserve: float, repeat: int = 1) -> int:
+        """How many of these candidates (in order, `repeat` replicas each) fit in the time left, keeping `reserve`
+        seconds back."""
         left = self.remaining() - reserve
         windows = (timing.target_iters() * self.p50_ms.get((c.variant, c.backend, c.batch_size), 0.0) / 1e3
                    for c in cands)
-        costs = (self.job_s + timing.warmup_s + min(timing.max_duration_s, max(timing.min_duration_s, w))
+        costs = (repeat * (self.job_s + timing.warmup_s + min(timing.max_duration_s, max(timing.min_duration_s, w)))
                  for w in windows)
         return sum(spent <= left for spent in accumulate(costs))
 
@@ -163,7 +168,8 @@ class Search:
         queue = finalists + [t.candidate for t in shorter if t.candidate not in finalists
                              and not misses(t.record, self.budgets)]
         measured: list[Candidate] = []
-        while group := queue[:FINALISTS][:self.affordable(queue[:FINALISTS], FINAL_TIMING, SLACK * self.budget)]:
+        while group := queue[:FINALISTS][:self.affordable(queue[:FINALISTS], FINAL_TIMING, SLACK * self.budget,
+                                                                       FINAL_REPEAT)]:
             queue = queue[len(group):]
             if measured:
                 self.log(f"final: none of {len(measured)} configurations meets every budget with the full statistics; "

@@ -66,7 +66,7 @@ def run(ctx: timing.ScenarioContext) -> tuple[dict, timing.Measurement]:
         while (qid := pending.get()) is not None:
             try:
                 if not errors:
-                    backend.infer_sync(handle_for(w, 1))
+                    backend.infer_sync(handle_for(w, []))
             except BaseException as e:  # noqa: BLE001 - every query must still complete, or LoadGen waits forever
                 errors.append(e)
             end = clock()

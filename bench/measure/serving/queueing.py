@@ -1,10 +1,11 @@
-"""The server's request queue: which queued requests (or rows of them) the next inference call serves, and when
-(the dynamic batcher); and where a run's latency went in it (queue wait vs service time, utilization, the queueing
-model's prediction).
+"""The server's request queue, live: requests are enqueued as they arrive and a dispatcher forms each call from what
+is queued when it goes (the dynamic batcher); and where a run's latency went (queue wait vs service time,
+utilization, the queueing model's prediction).
 
-Like Triton's dynamic batcher: a free worker takes the oldest queued request and waits until `max_batch` rows
-are queued or `max_delay_ms` have passed since that request arrived, whichever is first; a request with more
-rows than fit is split by rows across consecutive calls. Without batching, each call serves one whole request.
+Like Triton's dynamic batcher: a free dispatcher takes the oldest queued request and waits until `max_batch` rows
+are queued or `max_delay_ms` have passed since that request arrived, whichever is first, then takes what is queued;
+a request with more rows than fit is split by rows across consecutive calls. Without batching, each call serves one
+whole request. How late a dispatcher went after its call was due is the host's own share of the queue wait.
 
 A queueing model is offered only where its assumptions hold: Pollaczek-Khinchine (exact mean for M/G/1) for Poisson
 arrivals; Kingman's G/G/1 approximation for renewal arrivals of another kind (constant: D/G/1, a trace); none for
@@ -13,10 +14,13 @@ bursty arrivals, whose correlated gaps no renewal model describes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import threading
+from collections import deque
+from collections.abc import Callable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bench.stats import latency as stats
 
@@ -30,6 +34,8 @@ class Batching(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_batch: int = Field(512, ge=1)  # rows per inference call at most
     max_delay_ms: float | list[float] = 2.0  # how long the oldest queued request may wait for the batch to fill
+    preferred: list[int] = []  # Triton's preferred batch sizes: a call goes once the largest is queued, and takes
+    # the largest that fits what is queued (all of it, when none does)
 
     @field_validator("max_delay_ms")
     @classmethod
@@ -39,54 +45,113 @@ class Batching(BaseModel):
             raise ValueError(f"max_delay_ms must be >= 0 (one value or a non-empty list), got {v}")
         return v
 
+    @model_validator(mode="after")
+    def _preferred_fit(self) -> Batching:
+        if any(not 1 <= p <= self.max_batch for p in self.preferred):
+            raise ValueError(f"preferred batch sizes must lie in [1, max_batch={self.max_batch}], got {self.preferred}")
+        return self
+
+    def fill(self) -> int:
+        """Rows that dispatch a call before its delay is up."""
+        return max(self.preferred, default=self.max_batch)
+
+    def call_rows(self, queued: int) -> int:
+        """Rows of a call dispatched with `queued` rows waiting."""
+        fit = min(queued, self.max_batch)
+        return max((p for p in self.preferred if p <= fit), default=fit)
+
     def settings(self) -> list[Batching]:
         """One batcher per max_delay_ms of a sweep (just this one when a single delay is given)."""
         delays = self.max_delay_ms if isinstance(self.max_delay_ms, list) else [self.max_delay_ms]
-        return [Batching(max_batch=self.max_batch, max_delay_ms=d) for d in delays]
+        return [self.model_copy(update={"max_delay_ms": d}) for d in delays]
 
 
-@dataclass
-class Call:
-    """One planned inference call: when it may start (ns) and the (request, rows) segments it serves."""
+class Arrived:
+    """The FIFO of requests that have arrived, with the rows of each not yet given to a call, shared by the
+    dispatchers under one condition. Live: a generator thread enqueues each request at its scheduled time, so a
+    dispatcher sees only what has really arrived when it wakes. Virtual time (tests: a clock only waiting moves,
+    one dispatcher): a request is queued once the clock has passed its arrival."""
 
-    due: int
-    opened: int  # when its batch could have started at the earliest (worker free and a request queued)
-    segments: list[tuple[int, int]] = field(default_factory=list)
-    rows: int = 0
-
-
-class Backlog:
-    """The FIFO of scheduled requests (arrival ns, rows) that workers plan calls from, under the caller's lock."""
-
-    def __init__(self, arrivals_ns: np.ndarray, rows: np.ndarray):
+    def __init__(self, arrivals_ns: np.ndarray, rows: np.ndarray, clock: Callable[[], int],
+                 wait: Callable[[int], None], live: bool):
         self.arrivals = np.asarray(arrivals_ns, dtype=np.int64).tolist()  # Python ints: fast one at a time
-        self.left = np.asarray(rows, dtype=np.int64).tolist()  # rows of each request not yet given to a call
-        self.head = 0
+        self.size = np.asarray(rows, dtype=np.int64).tolist()
+        self.left = list(self.size)  # rows of each request not yet given to a call
+        self.clock, self.wait, self.live = clock, wait, live
+        self.queue: deque[int] = deque()
+        self.rows = self.next = 0  # rows queued; the next request to arrive
+        self.closed = False  # out of time: nothing more is enqueued or dispatched
+        self.cond = threading.Condition()
+        self.begin = clock()
 
-    def next_call(self, now: int, batching: Batching | None) -> Call | None:
-        """The next call for a worker free at `now` (ns), or None when every request is taken."""
-        h = self.head
-        if h >= len(self.arrivals):
-            return None
-        opened = max(now, self.arrivals[h])
-        if batching is None:
-            self.head += 1
-            return Call(opened, opened, [(h, self.left[h])], self.left[h])
-        deadline = max(now, self.arrivals[h] + int(batching.max_delay_ms * 1e6))
-        call, room, j = Call(deadline, opened), batching.max_batch, h
-        while j < len(self.arrivals) and room and self.arrivals[j] <= deadline:
-            take = min(self.left[j], room)
-            call.segments.append((j, take))
-            call.rows += take
-            self.left[j] -= take
-            room -= take
-            if not room:
-                call.due = max(now, self.arrivals[j])  # full: it goes as soon as its last rows arrived
-            if self.left[j]:
+    def now(self) -> int:
+        return self.clock() - self.begin
+
+    def _enqueue(self, i: int) -> None:
+        self.queue.append(i)
+        self.rows += self.left[i]
+        self.next = i + 1
+
+    def generate(self) -> None:
+        """Live: the client, enqueueing each request when its scheduled arrival comes."""
+        for i, t in enumerate(self.arrivals):
+            while (left := t - self.now()) > 0 and not self.closed:
+                self.wait(left)
+            with self.cond:
+                if self.closed:
+                    return
+                self._enqueue(i)
+                self.cond.notify_all()
+
+    def close(self) -> None:
+        with self.cond:  # reentrant: a dispatcher holding it may close
+            self.closed = True
+            self.cond.notify_all()
+
+    def wait_until(self, deadline: float, rows: int) -> None:
+        """Under the lock: wait until `rows` rows are queued or `deadline` (ns) has passed (an endless one: or until
+        no request is left to come)."""
+        self._admit()
+        while self.rows < rows and not self.closed and (left := deadline - self.now()) > 0:
+            if math.isinf(deadline) and self.next == len(self.arrivals):
+                return
+            if self.live:
+                self.cond.wait(None if math.isinf(left) else left / 1e9)
+                continue
+            self.wait(int(min(left, self.arrivals[self.next] - self.now() if self.next < len(self.arrivals) else left)))
+            self._admit()
+
+    def _admit(self) -> None:
+        """Virtual time: every request whose arrival the clock has passed is queued."""
+        while not self.live and self.next < len(self.arrivals) and self.arrivals[self.next] <= self.now():
+            self._enqueue(self.next)
+
+    def due(self, opened: int, deadline: int, max_rows: int) -> int:
+        """When a batch of the queue should have gone: at the deadline, or once its rows were there, but not before
+        its worker was free (`opened`)."""
+        total, at = 0, deadline
+        for i in self.queue:
+            total += self.left[i]
+            if total >= max_rows:
+                at = min(deadline, self.arrivals[i])
                 break
-            j += 1
-        self.head = j
-        return call
+        return max(opened, at)
+
+    def take(self, max_rows: int) -> list[tuple[int, int, int]]:
+        """The next call's (request, first row, end row) segments: up to `max_rows` rows from the head, splitting a
+        request by rows when it does not fit."""
+        segments, room = [], max_rows
+        while self.queue and room:
+            i = self.queue[0]
+            n = min(self.left[i], room)
+            first = self.size[i] - self.left[i]
+            segments.append((i, first, first + n))
+            self.left[i] -= n
+            self.rows -= n
+            room -= n
+            if not self.left[i]:
+                self.queue.popleft()
+        return segments
 
 
 def pollaczek_khinchine_ms(rate_per_s: float, service_ns: np.ndarray) -> float | None:

@@ -14,46 +14,47 @@ import numpy as np
 from models.data_sequence import history_prefix
 
 REQUESTS_PER_USER = 8  # user_order time: requests per user in one run, where the pool has users enough (else more)
-HandleFor = Callable[[int, int, int], Any]  # (worker, rows, first request of the call) -> a handle only it uses
+Segments = list[tuple[int, int, int]]  # what one call serves: (request, first row, end row) of each request in it
+HandleFor = Callable[[int, Segments], Any]  # (worker, segments) -> the call's handle
 
 
 def rotating(handles: list[Any], workers: int) -> HandleFor:
     """Fixed-size requests: each worker rotates through its own share of the job's prepared batches."""
     own = [itertools.cycle(handles[w::workers]) for w in range(workers)]
-    return lambda worker, rows, request=0: next(own[worker])
+    return lambda worker, segments: next(own[worker])
 
 
 class SizedHandles:
-    """One prepared handle per (worker, row count), each a different slice of the row pool (no copy of a batch).
+    """Each request's own rows, drawn from one long pool of distinct rows (generated with the model's Zipf ids): a
+    call's inputs are its requests' rows gathered when it is dispatched (as a server copies requests into a batch)
+    and prepared then, inside the measured service time.
 
-    With `item_input` (a model whose request is one user's history + N candidates: hstu, din) a row is a candidate:
-    a call of N rows is one pool row's other inputs with N items cut from the pool's items laid end to end."""
+    Request i's rows follow a shuffled order of the pool from position i x STRIDE, so consecutive requests never
+    carry the same rows. With `item_input` (a model whose request is one user's history + N candidates: hstu, din) a
+    row is a candidate: a request is one pool user's other inputs with N items from the pool's items end to end."""
+
+    STRIDE = 104_729  # a prime larger than any pool: consecutive requests start far apart in the shuffled order
 
     def __init__(self, prepare: Callable[[dict], Any], rows: dict[str, np.ndarray], batch_size: int,
-                 item_input: str = ""):
+                 item_input: str = "", seed: int = 0):
         self.prepare, self.batch_size, self.item_input, self.pool = prepare, batch_size, item_input, rows
         self.rows = {**rows, item_input: rows[item_input].reshape(1, -1)} if item_input else rows
         self.total = self.rows[item_input].shape[1] if item_input else len(next(iter(rows.values())))
-        self.cache: dict[tuple[int, int], Any] = {}
+        self.users = len(next(v for k, v in rows.items() if k != item_input)) if item_input else self.total
+        self.order = np.tile(np.random.default_rng(seed + 11).permutation(self.total), 2)
 
-    def cut(self, start: int, rows: int) -> dict[str, np.ndarray]:
-        """The inputs of one call of `rows` rows starting at pool position `start`."""
+    def cut(self, segments: list[tuple[int, int, int]]) -> dict[str, np.ndarray]:
+        """The inputs of one call: rows [first, end) of each (request, first, end) segment, one after another."""
+        if (most := max(end for _, _, end in segments)) > self.total:
+            raise ValueError(f"a request of {most} rows needs a row pool that large; the pool has {self.total}")
+        picks = np.concatenate([self.order[(i * self.STRIDE) % self.total:][lo:hi] for i, lo, hi in segments])
         if not self.item_input:
-            return {k: v[start:start + rows] for k, v in self.rows.items()}
-        user = start % len(next(v for k, v in self.rows.items() if k != self.item_input))
-        return {k: v[:, start:start + rows] if k == self.item_input else v[user:user + 1] for k, v in self.rows.items()}
+            return {k: v[picks] for k, v in self.rows.items()}
+        user = segments[0][0] * 7919 % self.users  # batched requests share the first one's history
+        return {k: v[:, picks] if k == self.item_input else v[user:user + 1] for k, v in self.rows.items()}
 
-    def start(self, rows: int, k: int) -> int:
-        """Where the k-th slice of `rows` rows begins: slices spread over the pool."""
-        if rows > self.total:
-            raise ValueError(f"a call of {rows} rows needs a row pool that large; the pool has {self.total}")
-        return (rows * 7919 + k * 104_729) % (self.total - rows + 1)
-
-    def __call__(self, worker: int, rows: int, request: int = 0) -> Any:
-        key = (worker, rows)
-        if key not in self.cache:
-            self.cache[key] = self.prepare(self.cut(self.start(rows, worker), rows))
-        return self.cache[key]
+    def __call__(self, worker: int, segments: list[tuple[int, int, int]]) -> Any:
+        return self.prepare(self.cut(segments))
 
 
 def time_order(users: int, slots: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,13 +83,13 @@ class TimeOrdered:
         def inputs(i: int) -> dict[str, np.ndarray]:
             slots = slice(i * self.per, (i + 1) * self.per)
             cands = (sized.pool[items][self.user[slots]] if rows is None
-                     else sized.cut(sized.start(int(rows[i]), i), int(rows[i]))[items])
+                     else sized.cut([(i, 0, int(rows[i]))])[items])
             return {**{k: v[slots] for k, v in histories.items()}, items: cands}
 
         self.handles = [sized.prepare(inputs(i)) for i in range(requests)]
 
-    def __call__(self, worker: int, rows: int, request: int) -> object:
-        return self.handles[request]
+    def __call__(self, worker: int, segments: Segments) -> object:
+        return self.handles[segments[0][0]]
 
     def fields(self) -> dict:
         """The record's `user_order`: users issued, requests per user (one user's part of a request counts once)."""

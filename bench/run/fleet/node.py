@@ -14,7 +14,7 @@ from pathlib import Path
 
 from backends.registry import load_class
 from bench.config.profiles import Profile
-from bench.measure import env
+from bench.measure import env, machine
 from bench.measure.jobspec import Job
 from bench.records.rundir import RunDir
 from bench.run.launcher import launch
@@ -105,16 +105,16 @@ def build_here(job: Job) -> Job:
 
 
 def place_files(ray, job: Job, files: dict[str, list[Shipped]], head_versions: dict) -> tuple[Job, dict]:
-    """The job pointed at local copies of its artifact, input and row pools, reference data and arrival trace; and
-    where the artifact came from."""
+    """The job pointed at local copies of its artifact, input and row pools, reference data, arrival trace and
+    candidate counts; and where the artifact came from."""
     from models.registry import FAMILIES
 
     source, why = where_to_build(job.artifacts.format, job.model in FAMILIES, head_versions, node_env()["versions"])
     job = job.with_artifacts(input_pool=receive(ray, files["inputs"]), row_pool=receive(ray, files["rows"]) or "")
-    if trace := receive(ray, files["trace"]):
-        opts = job.scenario_options
-        arrivals = opts.arrivals.model_copy(update={"file": Path(trace)})
-        job = replace(job, scenario_options=opts.model_copy(update={"arrivals": arrivals}))
+    opts = job.scenario_options
+    moved = {name: getattr(opts, name).model_copy(update={"file": Path(path)})
+             for name in ("arrivals", "candidates") if (path := receive(ray, files[name]))}
+    job = replace(job, scenario_options=opts.model_copy(update=moved))
     if source == "head":  # a replica that scores no quality (reference None) needs no reference data
         job = job.with_artifacts(path=receive(ray, files["artifact"]),
                                  reference=job.artifacts.reference and receive(ray, files["reference"]))
@@ -122,20 +122,25 @@ def place_files(ray, job: Job, files: dict[str, list[Shipped]], head_versions: d
 
 
 def result(record: dict, environment: dict, run: RunDir | None = None) -> dict:
-    """What the head gets back: the record, this node's env, and the raw latencies and logs the job wrote."""
-    def written(folder: str, pattern: str) -> dict[str, bytes]:
-        return {p.name: p.read_bytes() for p in (run.path / folder).glob(pattern)} if run else {}
+    """What the head gets back: the record, this node's env, and every file the job wrote in its run folder (raw
+    samples and per-request times, logs, op profiles), by folder."""
+    def written(folder: str) -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in (run.path / folder).glob("*") if p.is_file()} if run else {}
 
-    return {"record": record, "env": environment, "raw": written("raw", "*.npy"), "logs": written("logs", "*.log")}
+    return {"record": record, "env": environment, **{folder: written(folder) for folder in WRITTEN}}
+
+
+WRITTEN = ("raw", "logs", "ops")  # the run folder's subfolders a job writes into
 
 
 def run_on_node(job: Job, files: dict[str, list[Shipped]], head_versions: dict) -> dict:
     """Ray task body: resolve the profile on this node, run the job in a fresh process, return what it wrote."""
     import ray
 
-    environment = node_env()
+    environment = {**node_env(), "machine": machine.cached(node_env())}  # this node's peaks feed the roofline
     profile = Profile(**job.profile_detail)
     job = replace(job, node=ray.get_runtime_context().get_node_id(), env_id=environment["env_id"],
+                  machine_peaks=environment["machine"],
                   affinity=profile.pinned(),  # this node's cores, not the head's
                   threads=job.threads or profile.thread_count())  # None from the head: the profile sets no count
     ok, why = load_class(job.backend_entry).available_on(job.device)

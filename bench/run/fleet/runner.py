@@ -86,10 +86,11 @@ class FleetRun:
                     self.finish(planned.outcome)
                     continue
                 job = planned.job
-                art = job.artifacts
+                art, opts = job.artifacts, job.scenario_options
                 files = {"artifact": shipper.put(*artifact_files(art.path)), "inputs": shipper.put(art.input_pool),
                          "rows": shipper.put(art.row_pool), "reference": shipper.put(art.reference),
-                         "trace": shipper.put(job.scenario_options.arrivals.file)}
+                         "arrivals": shipper.put(opts.arrivals.file),
+                         "candidates": shipper.put(opts.candidates and opts.candidates.file)}
                 jobs.append(Attempt(job, target, files))
                 self.submit(jobs[-1])
             index += len(list(sweep.grid()))
@@ -123,13 +124,14 @@ class FleetRun:
             self.drop_orphans()
 
     def store(self, attempt: Attempt, result: dict) -> None:
-        """The node's record, raw latencies and logs, under the names the node gave them."""
+        """The node's record and the files its job wrote (raw, op profiles, logs), under the names the node gave."""
         record = result["record"]
         if record.get("node") and record["node"] not in self.env["nodes"]:
             self.env["nodes"][record["node"]] = result["env"]
             write_json_atomic(self.run_dir.path / "env.json", self.env)
-        for name, data in result["raw"].items():
-            save_atomic(self.run_dir.path / "raw" / name, lambda tmp, data=data: tmp.write_bytes(data))
+        for folder, name, data in ((f, n, d) for f in ("raw", "ops") for n, d in result[f].items()):
+            (self.run_dir.path / folder).mkdir(exist_ok=True)
+            save_atomic(self.run_dir.path / folder / name, lambda tmp, data=data: tmp.write_bytes(data))
         for name, data in result["logs"].items():  # after the head's own log of the variant's build
             with open(self.run_dir.path / "logs" / name, "ab") as f:
                 f.write(data)
