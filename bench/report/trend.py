@@ -16,11 +16,12 @@ from bench.gate.metrics import get_metric
 from bench.records.history import History
 from bench.records.schema import value_at
 from bench.report.tables import print_table
+from bench.stats.changes import change_points
 
 SERIES = ["variant", "backend", "scenario", "batch_size"]
 
 
-def trend(history: History, select: dict, metric: str) -> pd.DataFrame:
+def trend(history: History, select: dict, metric: str, machine: str | None = None) -> pd.DataFrame:
     """One row per (run, job) of the ok records matching `select`: the run, its job identity, the metric, the gate."""
     try:
         get_metric(metric)
@@ -29,7 +30,7 @@ def trend(history: History, select: dict, metric: str) -> pd.DataFrame:
     gates = {run_id: "pass" if passed else "fail" for run_id, passed in history.gate_status().items()}
     rows = [{"run_id": run["run_id"], "started_at": run["started_at"], "git": run["git_revision"],
              **{k: rec.get(k) for k in SERIES}, metric: value_at(rec, metric), "gate": gates.get(run["run_id"], "-")}
-            for run, rec in history.records() if rec.get("status") == "ok" and matches(rec, select)]
+            for run, rec in history.records(machine) if rec.get("status") == "ok" and matches(rec, select)]
     return pd.DataFrame(rows, columns=["run_id", "started_at", "git", *SERIES, metric, "gate"])
 
 
@@ -39,8 +40,17 @@ def chart_name(metric: str, select: dict) -> str:
     return "history-" + re.sub(r"[^A-Za-z0-9._+-]+", "_", "-".join(str(p) for p in parts)) + ".png"
 
 
-def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
-    """One line per (variant, backend, scenario, batch) over run start time; failed gates marked with a red x."""
+def changes(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Each series' change points: the run where its new level starts, its git revision, magnitude and confidence."""
+    rows = [{**group.iloc[c.index][["run_id", "started_at", "git", *SERIES]].to_dict(), "magnitude": c.magnitude,
+             "confidence": 1 - c.pvalue}
+            for _, group in df.groupby(SERIES, sort=True) for c in change_points(group[metric].tolist())]
+    return pd.DataFrame(rows, columns=["run_id", "started_at", "git", *SERIES, "magnitude", "confidence"])
+
+
+def chart(df: pd.DataFrame, metric: str, path: Path, cps: pd.DataFrame | None = None) -> Path:
+    """One line per (variant, backend, scenario, batch) over run start time; failed gates marked with a red x,
+    change points with a dashed vertical line."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11, 4.5))
@@ -53,6 +63,8 @@ def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
         if len(failed):
             ax.scatter(failed["t"], failed[metric], marker="x", s=80, color="red", zorder=3, label=failed_label)
             failed_label = None
+    for i, t in enumerate(pd.to_datetime(cps["started_at"], utc=True, format="ISO8601") if cps is not None else []):
+        ax.axvline(t, color="purple", linestyle="--", alpha=0.6, label=None if i else "change point")
     unit = get_metric(metric).unit
     ax.set(xlabel="run start (UTC)", ylabel=f"{metric} [{unit}]" if unit else metric, title=f"{metric} across runs")
     if times.nunique() == 1:  # one run: a day around it, not matplotlib's default five years
@@ -65,9 +77,12 @@ def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
     return path
 
 
-def show_trend(console: Console, history: History, select: dict, metric: str, last: int, chart_path: Path) -> None:
-    """Print the newest `last` runs' values of `metric` as a table and draw the chart."""
-    df = trend(history, select, metric)
+def show_trend(console: Console, history: History, select: dict, metric: str, last: int, chart_path: Path,
+               find_changes: bool = False, machine: str | None = None) -> None:
+    """Print the newest `last` runs' values of `metric` as a table and draw the chart (with the change points found
+    over the whole series)."""
+    df = trend(history, select, metric, machine)
+    cps = changes(df, metric) if find_changes else None
     runs = list(dict.fromkeys(df["run_id"]))[-last:]
     df = df[df["run_id"].isin(runs)]
     if df.empty:
@@ -80,4 +95,10 @@ def show_trend(console: Console, history: History, select: dict, metric: str, la
     for row in df.itertuples(index=False):
         table.add_row(*(Text("-" if v is None else fmt_number(v) if isinstance(v, float) else str(v)) for v in row))
     print_table(console, table)
-    console.print(f"chart: {chart(df, metric, chart_path)}", highlight=False)
+    for c in [] if cps is None else cps.itertuples(index=False):
+        console.print(f"change point: {metric} {c.variant} {c.backend} {c.scenario} b{c.batch_size} at run {c.run_id} "
+                      f"(git {c.git or '-'}): {c.magnitude:+.1%}, confidence {c.confidence:.4f}", highlight=False,
+                      soft_wrap=True)
+    if cps is not None:
+        console.print(f"{len(cps)} change points in {metric}", highlight=False)
+    console.print(f"chart: {chart(df, metric, chart_path, cps)}", highlight=False)
