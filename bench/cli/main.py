@@ -273,12 +273,11 @@ def gate(
     rerun: bool = typer.Option(False, "--rerun", help="re-measure the baseline's and the candidate's jobs now, "
                                "replicas interleaved (ABBA), and judge those (recommended on shared machines)"),
     repeat: int = typer.Option(5, "--repeat", min=2, help="with --rerun: replicas of each side"),
-    history: bool = typer.Option(False, "--history", help="judge each metric against the last --window runs of the "
-                                 "same jobs on the same machine class in the history database"),
+    history: bool = typer.Option(False, "--history", help="judge against the last runs on this machine class"),
     window: int = typer.Option(20, "--window", min=2, help="with --history: how many earlier runs"),
     model: str = typer.Option("t-test", "--model", help="with --history: t-test, z-score, percentage or iqr"),
     fail_on_change: bool = typer.Option(False, "--fail-on-change", help="with --history: fail on a change point "
-                                        "for the worse among the newest 3 runs"),
+                                        "for the worse in the newest 3 runs"),
 ) -> None:
     """Release gate: exit 0 when every check passes, 1 when a budget or the regression check fails, 2 bad input.
 
@@ -305,8 +304,7 @@ def history(
     chart: Path | None = typer.Option(None, "--chart", help="PNG path [FOLDER/history-METRIC.png]"),
     db: Path | None = typer.Option(None, "--db", help="history database [FOLDER/history.sqlite]"),
     change_points: bool = typer.Option(False, "--change-points", help="find each series' change points (Otava)"),
-    machine: str | None = typer.Option(None, "--machine", help="only the runs of this machine class (--machines)"),
-    machines: bool = typer.Option(False, "--machines", help="list the machine classes in the history"),
+    machine: str | None = typer.Option(None, "--machine", help="only the runs of this machine class (its column)"),
 ) -> None:
     """Trend of a metric across recorded runs (table + chart); --rebuild re-reads the run folders."""
     from bench.records.history import History, default_db
@@ -319,10 +317,6 @@ def history(
     with History(db) as h:
         if rebuild:
             console.print(f"rebuilt {db} from {h.rebuild(folder)} run folders under {folder}", highlight=False)
-        if machines:
-            for machine_id, (cpu, n) in h.machines().items():
-                console.print(f"{machine_id}  {n} runs  {cpu}", highlight=False, soft_wrap=True)
-            return
         select = {k: v for k, v in {"model": model, "preset": preset, "variant": variant, "backend": backend,
                                     "scenario": scenario, "batch_size": batch_size}.items() if v is not None}
         show_trend(console, h, select, metric, last, chart or folder / chart_name(metric, select), change_points,
@@ -472,12 +466,17 @@ def export(
 ) -> None:
     """A run's records as one table (one row per job, columns like latency_ms.p50) in Parquet or CSV, or its metrics
     as the JSON CI tools ingest (one benchmark per job, named by its identity)."""
-    from bench.records import frame
-    from bench.report.export import FORMATS, export_ci
+    import json
 
-    if fmt not in (*frame.FORMATS, *FORMATS):
-        raise UserError(f"--format takes {', '.join((*frame.FORMATS, *FORMATS))}, got '{fmt}'")
-    written = export_ci(run_dir, fmt, out) if fmt in FORMATS else frame.export_run(run_dir, fmt, out)
+    from bench.records import frame
+    from bench.records.rundir import RunDir
+    from bench.report.export import FORMATS, bmf, gab
+
+    if fmt not in FORMATS:
+        written = frame.export_run(run_dir, fmt, out)
+    else:  # the CI formats: JSON, by default RUN_DIR/<format>.json
+        records, written = RunDir(run_dir).records(), out or run_dir / f"{fmt}.json"
+        written.write_text(json.dumps(bmf(records) if fmt == "bmf" else gab(records, fmt == "gab-bigger"), indent=2))
     console.print(f"wrote {written}", highlight=False, soft_wrap=True)
 
 

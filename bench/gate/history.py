@@ -1,5 +1,5 @@
 """History gate: each metric of a candidate run against the last N comparable runs (same job, same machine class),
-within statistical lower and upper boundaries (Bencher's threshold models), and change points in the latest runs."""
+within statistical lower and upper boundaries (Bencher's threshold models), and change points (Apache Otava)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,28 @@ import numpy as np
 from scipy import stats
 
 from bench.errors import UserError
-from bench.gate.result import FAIL, INCONCLUSIVE, PASS, SKIP, Check, GateResult
+from bench.gate.regression import decide
+from bench.gate.result import FAIL, PASS, SKIP, Check, GateResult
 from bench.records.history import History, machine_id
 from bench.records.jobkey import JobKey
 from bench.records.rundir import RunDir
 from bench.records.schema import value_at
-from bench.stats.changes import change_points
 
 MODELS = ("t-test", "z-score", "percentage", "iqr")
 CONFIDENCE = 0.99  # the one-sided quantile of the t-test and z-score boundaries
 FENCE = 1.5  # Tukey's fences: the quartiles -/+ 1.5 interquartile ranges
 FRESH = 3  # a change point among the newest 3 runs (the candidate's included) is fresh
+
+
+def change_points(series: list[float]) -> list[tuple[int, float, float]]:
+    """(index of the first point of the new level, mean after / mean before - 1, p-value) of each change point
+    (Otava's defaults: its two sides differ by Student's t-test at p <= 0.001, windows of 50 points)."""
+    try:
+        from otava.analysis import compute_change_points
+    except ImportError:
+        raise UserError("change points need Apache Otava: pip install 'recbench[continuous]'") from None
+    found = compute_change_points([float(x) for x in series])[0] if len(series) > 2 else []
+    return [(int(c.index), float(c.stats.forward_rel_change()), float(c.stats.pvalue)) for c in found]
 
 
 def samples(record: dict, metric: str) -> list[float]:
@@ -41,21 +52,17 @@ def boundaries(model: str, window: np.ndarray, m: int, threshold: float) -> tupl
     return mean - half, mean + half
 
 
-def judge(metric: str, job: str, cand: list[float], window: list[list[float]], model: str, threshold: float) -> Check:
+def judge(metric: str, job: str, rec: dict, past: list[dict], model: str, threshold: float) -> Check:
     """Fail when the candidate lies beyond the worse boundary and is worse than the window's mean by more than the
-    threshold; inconclusive when the window is so noisy that its boundary lies beyond the threshold; pass otherwise."""
-    pooled = np.concatenate([np.asarray(w, dtype=float) for w in window])
+    threshold; inconclusive when the window's noise puts that boundary beyond the threshold; pass otherwise
+    (bench.gate.regression.decide, with the boundary's distance from the mean as the minimum detectable effect)."""
+    cand, pooled = samples(rec, metric), np.concatenate([samples(p, metric) for p in past])
     lo, hi = boundaries(model, pooled, len(cand), threshold)
-    value, mean, bigger = float(np.mean(cand)), float(pooled.mean()), metric == "throughput_sps"
-    worse, width = (1 - value / mean, 1 - lo / mean) if bigger else (value / mean - 1, hi / mean - 1)
-    beyond, better = (value < lo, value > hi) if bigger else (value > hi, value < lo)
-    reps = f"{len(window)} runs, {len(pooled)} replicas, {model}"
-    if beyond and worse > threshold:
-        verdict, note = FAIL, f"beyond the {model} boundary and worse than the threshold ({reps})"
-    elif width > threshold:
-        verdict, note = INCONCLUSIVE, f"history too noisy: its boundary is {width:.0%} off its mean ({reps})"
-    else:
-        verdict, note = PASS, ("better than the boundary: " if better else "") + reps
+    value, mean = float(np.mean(cand)), float(pooled.mean())
+    worse, width, beyond = (1 - value / mean, 1 - lo / mean, value < lo) if metric == "throughput_sps" else \
+        (value / mean - 1, hi / mean - 1, value > hi)
+    verdict, note = decide(worse if beyond else 0.0, round(width, 9), threshold, False,  # percentage: width == T
+                           f"{len(past)} runs, {len(pooled)} replicas, {model}", past[-1], rec)
     return Check("history", job, metric, f"[{lo:.4g}, {hi:.4g}], worse by <= {threshold:.0%}",
                  f"{value:.4g} vs mean {mean:.4g} ({value / mean - 1:+.1%})", f"{threshold - worse:+.1%}", verdict,
                  note)
@@ -64,9 +71,8 @@ def judge(metric: str, job: str, cand: list[float], window: list[list[float]], m
 def fresh_change(metric: str, job: str, series: list[float]) -> Check:
     """Fail on a change point for the worse among the newest FRESH runs of the series (the candidate last)."""
     bigger = metric == "throughput_sps"
-    fresh = [c for c in change_points(series) if c.index >= len(series) - FRESH and (c.magnitude < 0) == bigger]
-    note = ", ".join(f"{c.magnitude:+.1%} at {len(series) - 1 - c.index} runs before this one (p={c.pvalue:.1g})"
-                     for c in fresh)
+    fresh = [(i, m, p) for i, m, p in change_points(series) if i >= len(series) - FRESH and (m < 0) == bigger]
+    note = ", ".join(f"{m:+.1%} from {len(series) - 1 - i} runs before this one (p={p:.1g})" for i, m, p in fresh)
     return Check("change-point", job, metric, f"none in the newest {FRESH} runs", f"{len(series)} runs", "-",
                  FAIL if fresh else PASS, note)
 
@@ -91,11 +97,7 @@ def evaluate_history(candidate: RunDir, db: History, threshold: float, metrics: 
                                        f"{len(past)} comparable earlier runs on this machine class: 2 needed"))
             continue
         for metric in metrics:
-            result.checks.append(judge(metric, job, samples(rec, metric), [samples(p, metric) for p in past], model,
-                                       threshold))
+            result.checks.append(judge(metric, job, rec, past, model, threshold))
             if fail_on_change:
-                series = [value_at(r, metric) for r in (*past, rec)]
-                result.checks.append(fresh_change(metric, job, series))
-    if not any(c.verdict != SKIP for c in result.checks):
-        result.checks.append(Check("history", "-", "-", "-", "-", "-", SKIP, "nothing comparable in the history"))
+                result.checks.append(fresh_change(metric, job, [value_at(r, metric) for r in (*past, rec)]))
     return result

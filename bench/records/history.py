@@ -109,15 +109,6 @@ class History(AbstractContextManager):
         rows = self.db.execute("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC").fetchall()
         return [r for r in rows if machine is None or machine_id(json.loads(r["env"] or "{}")) == machine]
 
-    def machines(self) -> dict[str, tuple[str, int]]:
-        """machine class -> (its CPU, the number of its runs)."""
-        found: dict[str, tuple[str, int]] = {}
-        for row in self.runs():
-            env = json.loads(row["env"] or "{}")
-            cpu, n = found.get(machine_id(env), (env.get("cpu") or "?", 0))
-            found[machine_id(env)] = (cpu, n + 1)
-        return found
-
     def gate_status(self) -> dict[str, bool]:
         """run_id -> whether its latest verdict of every gate kind passed (runs never gated are absent)."""
         rows = self.db.execute(

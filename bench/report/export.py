@@ -1,13 +1,9 @@
-"""A run's numbers in the formats CI tools ingest: Bencher Metric Format (BMF) and github-action-benchmark's custom
-JSON (`gab`: customSmallerIsBetter latencies, `gab-bigger`: customBiggerIsBetter throughputs)."""
+"""A run's numbers as CI tools ingest them: Bencher Metric Format (BMF) and github-action-benchmark's custom JSON
+(`gab`: customSmallerIsBetter latencies, `gab-bigger`: customBiggerIsBetter throughputs)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from bench.records.jobkey import JobKey
-from bench.records.rundir import RunDir
 from bench.records.schema import value_at
 
 FORMATS = ("bmf", "gab", "gab-bigger")
@@ -28,31 +24,17 @@ def bmf(records: list[dict]) -> dict:
     out: dict[str, dict] = {}
     for rec in (r for r in records if r.get("status") == "ok"):
         for measure, (metric, ci_path, _) in MEASURES.items():
+            ci = value_at(rec, ci_path) or []
             if (value := value_at(rec, metric)) is not None:
-                ci = value_at(rec, ci_path) or []
                 bounds = {"lower_value": ci[0], "upper_value": ci[1]} if len(ci) == 2 else {}
                 out.setdefault(benchmark_name(rec), {})[measure] = {"value": value, **bounds}
     return out
 
 
-def gab(records: list[dict], bigger: bool) -> list[dict]:
-    """[{name, unit, value, range, extra}]: the latencies (smaller is better) or the throughputs (bigger is better)."""
-    out = []
-    for name, measures in bmf(records).items():
-        for measure, m in measures.items():
-            if measure.startswith("throughput") == bigger:
-                entry = {"name": f"{name} {measure}", "unit": MEASURES[measure][2], "value": m["value"]}
-                if "lower_value" in m:
-                    entry["range"] = f"± {(m['upper_value'] - m['lower_value']) / 2:.4g}"
-                    entry["extra"] = f"95% CI [{m['lower_value']:.4g}, {m['upper_value']:.4g}]"
-                out.append(entry)
-    return out
-
-
-def export_ci(path: Path, fmt: str, out: Path | None) -> Path:
-    """Write the run's BMF or github-action-benchmark JSON; returns the file written (default RUN/<format>.json)."""
-    records = RunDir(Path(path)).records()
-    data = bmf(records) if fmt == "bmf" else gab(records, fmt == "gab-bigger")
-    out = Path(out) if out else Path(path) / f"{fmt}.json"
-    out.write_text(json.dumps(data, indent=2))
-    return out
+def gab(records: list[dict], bigger: bool = False) -> list[dict]:
+    """[{name, unit, value, range?, extra?}]: the latencies (smaller is better) or the throughputs (bigger is)."""
+    return [{"name": f"{name} {measure}", "unit": MEASURES[measure][2], "value": m["value"],
+             **({"range": f"± {(m['upper_value'] - m['lower_value']) / 2:.4g}",
+                 "extra": f"95% CI [{m['lower_value']:.4g}, {m['upper_value']:.4g}]"} if "lower_value" in m else {})}
+            for name, measures in bmf(records).items() for measure, m in measures.items()
+            if measure.startswith("throughput") == bigger]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -12,11 +13,11 @@ from rich.text import Text
 
 from bench.errors import UserError
 from bench.gate.evaluate import fmt_number, matches
+from bench.gate.history import change_points
 from bench.gate.metrics import get_metric
-from bench.records.history import History
+from bench.records.history import History, machine_id
 from bench.records.schema import value_at
 from bench.report.tables import print_table
-from bench.stats.changes import change_points
 
 SERIES = ["variant", "backend", "scenario", "batch_size"]
 
@@ -29,9 +30,10 @@ def trend(history: History, select: dict, metric: str, machine: str | None = Non
         raise UserError(f"--metric: {e}") from None
     gates = {run_id: "pass" if passed else "fail" for run_id, passed in history.gate_status().items()}
     rows = [{"run_id": run["run_id"], "started_at": run["started_at"], "git": run["git_revision"],
-             **{k: rec.get(k) for k in SERIES}, metric: value_at(rec, metric), "gate": gates.get(run["run_id"], "-")}
+             "machine": machine_id(json.loads(run["env"] or "{}")), **{k: rec.get(k) for k in SERIES},
+             metric: value_at(rec, metric), "gate": gates.get(run["run_id"], "-")}
             for run, rec in history.records(machine) if rec.get("status") == "ok" and matches(rec, select)]
-    return pd.DataFrame(rows, columns=["run_id", "started_at", "git", *SERIES, metric, "gate"])
+    return pd.DataFrame(rows, columns=["run_id", "started_at", "git", "machine", *SERIES, metric, "gate"])
 
 
 def chart_name(metric: str, select: dict) -> str:
@@ -42,10 +44,11 @@ def chart_name(metric: str, select: dict) -> str:
 
 def changes(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Each series' change points: the run where its new level starts, its git revision, magnitude and confidence."""
-    rows = [{**group.iloc[c.index][["run_id", "started_at", "git", *SERIES]].to_dict(), "magnitude": c.magnitude,
-             "confidence": 1 - c.pvalue}
-            for _, group in df.groupby(SERIES, sort=True) for c in change_points(group[metric].tolist())]
-    return pd.DataFrame(rows, columns=["run_id", "started_at", "git", *SERIES, "magnitude", "confidence"])
+    columns = ["run_id", "started_at", "git", "machine", *SERIES]
+    rows = [{**group.iloc[i][columns].to_dict(), "magnitude": m, "confidence": 1 - p, "p": p}
+            for _, group in df.groupby(["machine", *SERIES], sort=True)
+            for i, m, p in change_points(group[metric].tolist())]
+    return pd.DataFrame(rows, columns=[*columns, "magnitude", "confidence", "p"])
 
 
 def chart(df: pd.DataFrame, metric: str, path: Path, cps: pd.DataFrame | None = None) -> Path:
@@ -95,10 +98,8 @@ def show_trend(console: Console, history: History, select: dict, metric: str, la
     for row in df.itertuples(index=False):
         table.add_row(*(Text("-" if v is None else fmt_number(v) if isinstance(v, float) else str(v)) for v in row))
     print_table(console, table)
-    for c in [] if cps is None else cps.itertuples(index=False):
-        console.print(f"change point: {metric} {c.variant} {c.backend} {c.scenario} b{c.batch_size} at run {c.run_id} "
-                      f"(git {c.git or '-'}): {c.magnitude:+.1%}, confidence {c.confidence:.4f}", highlight=False,
-                      soft_wrap=True)
-    if cps is not None:
-        console.print(f"{len(cps)} change points in {metric}", highlight=False)
+    if cps is not None:  # pandas' text: a run id is never folded
+        text = cps.to_string(index=False, float_format="{:.4g}".format)
+        console.print(f"{len(cps)} change points in {metric}:\n{text}", highlight=False, soft_wrap=True)
+    cps = None if cps is None else cps[cps["run_id"].isin(runs)]
     console.print(f"chart: {chart(df, metric, chart_path, cps)}", highlight=False)
