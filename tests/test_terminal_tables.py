@@ -101,7 +101,8 @@ def test_gate(tmp_path, narrow):
                                                              "quality.auc_delta": ">= -0.001"}}]}))
     with pytest.raises(typer.Exit):
         cli.gate(b, budgets=budgets, baseline=str(a), max_regression="5%", metrics=None, strict=False, junit=None,
-                 markdown=None, db=tmp_path / "h.sqlite", record=False, allow_interrupted=False, rerun=False, repeat=5)
+                 markdown=None, db=tmp_path / "h.sqlite", record=False, allow_interrupted=False, rerun=False, repeat=5,
+                 history=False, window=20, model="t-test", fail_on_change=False)
     from bench.gate.output import COLUMNS
 
     assert_whole(printed(narrow), [*COLUMNS, "<= 8 ms", ">= -0.001", "-0.0024", "pass", "fail"])
@@ -129,7 +130,8 @@ def test_history(tmp_path, narrow):
     with History(default_db(tmp_path)) as h:
         h.record_run(RunDir(wide_run(tmp_path, "20261205-141516-abcdef")))
     cli.history(tmp_path, rebuild=False, metric="latency_ms.p50", model=None, preset=None, variant=None, backend=None,
-                scenario=None, batch_size=None, last=20, chart=tmp_path / "c.png", db=None)
+                scenario=None, batch_size=None, last=20, chart=tmp_path / "c.png", db=None, change_points=False,
+                machine=None)
     assert_whole(printed(narrow), ["run_id", "started_at", "batch_size", "latency_ms.p50", "gate", "256",
                                    "2026-01-01T00:00:00+00:00", "20261205-141516-abcdef"])
 

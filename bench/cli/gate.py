@@ -11,6 +11,7 @@ from bench.errors import USER_ERRORS, UserError
 from bench.gate import output
 from bench.gate.budgets import load_budgets
 from bench.gate.evaluate import evaluate_budgets
+from bench.gate.history import evaluate_history
 from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
 from bench.gate.result import SKIP, Check, GateResult
 from bench.records.history import REFS, History, default_db
@@ -61,13 +62,14 @@ def rerun_regression(console: Console, base: RunDir, run: RunDir, threshold: flo
 def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: str | None, max_regression: str,
              metrics: str | None, strict: bool, junit: Path | None, markdown: Path | None, db: Path | None,
              rerun: bool = False, repeat: int = DEFAULT_PAIRS, record: bool = False,
-             allow_interrupted: bool = False) -> bool:
+             allow_interrupted: bool = False, history: bool = False, window: int = 20, model: str = "t-test",
+             fail_on_change: bool = False) -> bool:
     """Judge RUN_DIR against a budgets file and/or a baseline run; True when every check passed.
 
     The verdict goes into the history (and so into what `last-pass` means) only with `record`: trying a budgets
     file out must not change the baseline of the next CI build."""
-    if budgets is None and baseline is None:
-        raise UserError("gate needs --budgets FILE, --baseline RUN_OR_REF, or both")
+    if budgets is None and baseline is None and not history:
+        raise UserError("gate needs --budgets FILE, --baseline RUN_OR_REF and/or --history")
     if rerun and baseline is None:
         raise UserError("--rerun re-measures the baseline and the candidate: it needs --baseline")
     run = open_run(run_dir)
@@ -90,6 +92,11 @@ def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: st
     elif baseline:  # the first run of a new history has nothing to regress from: say so, do not fail
         note = f"no {baseline} baseline in the history yet: regression not checked"
         results.append(GateResult("regression", baseline, [Check("regression", "-", "-", "-", "-", "-", SKIP, note)]))
+    if history:
+        if not db.exists():
+            raise UserError(f"no history database at {db} (use --db, or `recbench history --rebuild FOLDER`)")
+        with History(db) as h:
+            results.append(evaluate_history(run, h, threshold, names, model, window, fail_on_change, strict))
     print_table(console, output.table(results, title=f"gate {run.run_id}"), 2)
     ok = all(r.passed for r in results)
     console.print(("[green]" if ok else "[bold red]") + output.summary(results), highlight=False)

@@ -275,6 +275,11 @@ def gate(
     rerun: bool = typer.Option(False, "--rerun", help="re-measure the baseline's and the candidate's jobs now, "
                                "replicas interleaved (ABBA), and judge those (recommended on shared machines)"),
     repeat: int = typer.Option(5, "--repeat", min=2, help="with --rerun: replicas of each side"),
+    history: bool = typer.Option(False, "--history", help="judge against the last runs on this machine class"),
+    window: int = typer.Option(20, "--window", min=2, help="with --history: how many earlier runs"),
+    model: str = typer.Option("t-test", "--model", help="with --history: t-test, z-score, percentage or iqr"),
+    fail_on_change: bool = typer.Option(False, "--fail-on-change", help="with --history: fail on a change point "
+                                        "for the worse in the newest 3 runs"),
 ) -> None:
     """Release gate: exit 0 when every check passes, 1 when a budget or the regression check fails, 2 bad input.
 
@@ -282,7 +287,7 @@ def gate(
     from bench.cli.gate import run_gate
 
     ok = run_gate(console, run_dir, budgets, baseline, max_regression, metrics, strict, junit, markdown, db,
-                  rerun, repeat, record, allow_interrupted)
+                  rerun, repeat, record, allow_interrupted, history, window, model, fail_on_change)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -300,6 +305,8 @@ def history(
     last: int = typer.Option(20, "--last", min=1, help="show the newest N runs"),
     chart: Path | None = typer.Option(None, "--chart", help="PNG path [FOLDER/history-METRIC.png]"),
     db: Path | None = typer.Option(None, "--db", help="history database [FOLDER/history.sqlite]"),
+    change_points: bool = typer.Option(False, "--change-points", help="find each series' change points (Otava)"),
+    machine: str | None = typer.Option(None, "--machine", help="only the runs of this machine class (its column)"),
 ) -> None:
     """Trend of a metric across recorded runs (table + chart); --rebuild re-reads the run folders."""
     from bench.records.history import History, default_db
@@ -314,7 +321,8 @@ def history(
             console.print(f"rebuilt {db} from {h.rebuild(folder)} run folders under {folder}", highlight=False)
         select = {k: v for k, v in {"model": model, "preset": preset, "variant": variant, "backend": backend,
                                     "scenario": scenario, "batch_size": batch_size}.items() if v is not None}
-        show_trend(console, h, select, metric, last, chart or folder / chart_name(metric, select))
+        show_trend(console, h, select, metric, last, chart or folder / chart_name(metric, select), change_points,
+                   machine)
 
 
 @app.command("fleet")
@@ -464,13 +472,24 @@ def recommend(
 @app.command()
 def export(
     run_dir: Path = typer.Argument(..., help="a run folder (results/<run-id>)"),
-    fmt: str = typer.Option("parquet", "--format", help="parquet or csv"),
+    fmt: str = typer.Option("parquet", "--format", help="parquet, csv, bmf (Bencher), gab or gab-bigger (github-action-"
+                            "benchmark customSmallerIsBetter latencies / customBiggerIsBetter throughputs)"),
     out: Path | None = typer.Option(None, "--out", help="the file to write [RUN_DIR/records.<format>]"),
 ) -> None:
-    """A run's records as one table (one row per job, columns like latency_ms.p50) in Parquet or CSV."""
-    from bench.records.frame import export_run
+    """A run's records as one table (one row per job, columns like latency_ms.p50) in Parquet or CSV, or its metrics
+    as the JSON CI tools ingest (one benchmark per job, named by its identity)."""
+    import json
 
-    console.print(f"wrote {export_run(run_dir, fmt, out)}", highlight=False, soft_wrap=True)
+    from bench.records import frame
+    from bench.records.rundir import RunDir
+    from bench.report.export import FORMATS, bmf, gab
+
+    if fmt not in FORMATS:
+        written = frame.export_run(run_dir, fmt, out)
+    else:  # the CI formats: JSON, by default RUN_DIR/<format>.json
+        records, written = RunDir(run_dir).records(), out or run_dir / f"{fmt}.json"
+        written.write_text(json.dumps(bmf(records) if fmt == "bmf" else gab(records, fmt == "gab-bigger"), indent=2))
+    console.print(f"wrote {written}", highlight=False, soft_wrap=True)
 
 
 @app.command("backends")

@@ -37,7 +37,7 @@ def _tabular(column: pd.Series) -> pd.Series:
 def export_run(path: str | Path, fmt: str, out: Path | None = None) -> Path:
     """Write the run's records as Parquet (pyarrow) or CSV; returns the file written (default RUN/records.<fmt>)."""
     if fmt not in FORMATS:
-        raise UserError(f"--format takes {' or '.join(FORMATS)}, got '{fmt}'")
+        raise UserError(f"--format takes {', '.join(FORMATS)}, bmf, gab or gab-bigger, got '{fmt}'")
     frame = load_run(path)
     frame = frame.apply(lambda c: _tabular(c) if c.dtype == object else c)
     out = Path(out) if out else Path(path) / f"records.{fmt}"

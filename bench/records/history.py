@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -26,6 +27,15 @@ CREATE TABLE IF NOT EXISTS gates (
     passed INTEGER NOT NULL, n_failed INTEGER, checked_at TEXT NOT NULL, result TEXT);
 """
 REFS = ("last-pass", "last")
+PER_RUN = ("git_revision", "env_id", "gpus")  # what changes between runs of one machine (gpus: their clocks)
+
+
+def machine_id(env: dict) -> str:
+    """A run's machine class: its environment (CPU, cores, OS, runtime versions, GPU names) but what changes from run
+    to run of one machine (the git revision, GPU clocks); runs of different classes are never thresholded together."""
+    stable = {k: v for k, v in env.items() if k not in PER_RUN}
+    stable["gpus"] = [g.get("name") for g in env.get("gpus") or []]
+    return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def default_db(results_dir: Path) -> Path:
@@ -94,9 +104,10 @@ class History(AbstractContextManager):
             self.db.execute("DELETE FROM gates WHERE run_id NOT IN (SELECT run_id FROM runs)")
         return len(runs)
 
-    def runs(self) -> list[sqlite3.Row]:
-        """Every run, newest first."""
-        return self.db.execute("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC").fetchall()
+    def runs(self, machine: str | None = None) -> list[sqlite3.Row]:
+        """Every run (of one machine class), newest first."""
+        rows = self.db.execute("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC").fetchall()
+        return [r for r in rows if machine is None or machine_id(json.loads(r["env"] or "{}")) == machine]
 
     def gate_status(self) -> dict[str, bool]:
         """run_id -> whether its latest verdict of every gate kind passed (runs never gated are absent)."""
@@ -105,12 +116,13 @@ class History(AbstractContextManager):
             "ORDER BY checked_at DESC, id DESC) AS newest FROM gates) WHERE newest = 1 GROUP BY run_id")
         return {run_id: bool(passed) for run_id, passed in rows}
 
-    def records(self) -> Iterator[tuple[sqlite3.Row, dict]]:
-        """(run row, record) for every record, oldest run first."""
-        runs = {r["run_id"]: r for r in self.runs()}
+    def records(self, machine: str | None = None) -> Iterator[tuple[sqlite3.Row, dict]]:
+        """(run row, record) for every record (of one machine class), oldest run first."""
+        runs = {r["run_id"]: r for r in self.runs(machine)}
         for row in self.db.execute("SELECT r.run_id, r.record FROM records r JOIN runs USING (run_id) "
                                    "ORDER BY runs.started_at, r.run_id, r.job_id"):
-            yield runs[row["run_id"]], json.loads(row["record"])
+            if row["run_id"] in runs:
+                yield runs[row["run_id"]], json.loads(row["record"])
 
     def resolve(self, ref: str, candidate: RunDir) -> RunDir | None:
         """A baseline: `last-pass` (newest run of the same model/preset whose gates all passed), `last`, or a run id.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -12,15 +13,16 @@ from rich.text import Text
 
 from bench.errors import UserError
 from bench.gate.evaluate import fmt_number, matches
+from bench.gate.history import change_points
 from bench.gate.metrics import get_metric
-from bench.records.history import History
+from bench.records.history import History, machine_id
 from bench.records.schema import value_at
 from bench.report.tables import print_table
 
 SERIES = ["variant", "backend", "scenario", "batch_size", "target"]  # target: a fleet target's, "-" for a local run
 
 
-def trend(history: History, select: dict, metric: str) -> pd.DataFrame:
+def trend(history: History, select: dict, metric: str, machine: str | None = None) -> pd.DataFrame:
     """One row per (run, job) of the ok records matching `select`: the run, its job identity, the metric, the gate."""
     try:
         get_metric(metric)
@@ -28,10 +30,10 @@ def trend(history: History, select: dict, metric: str) -> pd.DataFrame:
         raise UserError(f"--metric: {e}") from None
     gates = {run_id: "pass" if passed else "fail" for run_id, passed in history.gate_status().items()}
     rows = [{"run_id": run["run_id"], "started_at": run["started_at"], "git": run["git_revision"],
-             **{k: rec.get(k) for k in SERIES}, "target": rec.get("target") or "-", metric: value_at(rec, metric),
-             "gate": gates.get(run["run_id"], "-")}
-            for run, rec in history.records() if rec.get("status") == "ok" and matches(rec, select)]
-    return pd.DataFrame(rows, columns=["run_id", "started_at", "git", *SERIES, metric, "gate"])
+             "machine": machine_id(json.loads(run["env"] or "{}")), **{k: rec.get(k) for k in SERIES},
+             "target": rec.get("target") or "-", metric: value_at(rec, metric), "gate": gates.get(run["run_id"], "-")}
+            for run, rec in history.records(machine) if rec.get("status") == "ok" and matches(rec, select)]
+    return pd.DataFrame(rows, columns=["run_id", "started_at", "git", "machine", *SERIES, metric, "gate"])
 
 
 def chart_name(metric: str, select: dict) -> str:
@@ -40,9 +42,18 @@ def chart_name(metric: str, select: dict) -> str:
     return "history-" + re.sub(r"[^A-Za-z0-9._+-]+", "_", "-".join(str(p) for p in parts)) + ".png"
 
 
-def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
-    """One line per (variant, backend, scenario, batch, target) over run start time; failed gates marked with a red
-    x."""
+def changes(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Each series' change points: the run where its new level starts, its git revision, magnitude and confidence."""
+    columns = ["run_id", "started_at", "git", "machine", *SERIES]
+    rows = [{**group.iloc[i][columns].to_dict(), "magnitude": m, "confidence": 1 - p, "p": p}
+            for _, group in df.dropna(subset=[metric]).groupby(["machine", *SERIES], sort=True)
+            for i, m, p in change_points(group[metric].tolist())]
+    return pd.DataFrame(rows, columns=[*columns, "magnitude", "confidence", "p"])
+
+
+def chart(df: pd.DataFrame, metric: str, path: Path, cps: pd.DataFrame | None = None) -> Path:
+    """One line per (variant, backend, scenario, batch, target) over run start time; failed gates marked with a red x,
+    change points with a dashed vertical line."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11, 4.5))
@@ -56,6 +67,8 @@ def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
         if len(failed):
             ax.scatter(failed["t"], failed[metric], marker="x", s=80, color="red", zorder=3, label=failed_label)
             failed_label = None
+    for i, t in enumerate(pd.to_datetime(cps["started_at"], utc=True, format="ISO8601") if cps is not None else []):
+        ax.axvline(t, color="purple", linestyle="--", alpha=0.6, label=None if i else "change point")
     unit = get_metric(metric).unit
     ax.set(xlabel="run start (UTC)", ylabel=f"{metric} [{unit}]" if unit else metric, title=f"{metric} across runs")
     if times.nunique() == 1:  # one run: a day around it, not matplotlib's default five years
@@ -68,9 +81,12 @@ def chart(df: pd.DataFrame, metric: str, path: Path) -> Path:
     return path
 
 
-def show_trend(console: Console, history: History, select: dict, metric: str, last: int, chart_path: Path) -> None:
-    """Print the newest `last` runs' values of `metric` as a table and draw the chart."""
-    df = trend(history, select, metric)
+def show_trend(console: Console, history: History, select: dict, metric: str, last: int, chart_path: Path,
+               find_changes: bool = False, machine: str | None = None) -> None:
+    """Print the newest `last` runs' values of `metric` as a table and draw the chart (with the change points found
+    over the whole series)."""
+    df = trend(history, select, metric, machine)
+    cps = changes(df, metric) if find_changes else None
     runs = list(dict.fromkeys(df["run_id"]))[-last:]
     df = df[df["run_id"].isin(runs)]
     if df.empty:
@@ -83,4 +99,8 @@ def show_trend(console: Console, history: History, select: dict, metric: str, la
     for row in df.itertuples(index=False):
         table.add_row(*(Text("-" if v is None else fmt_number(v) if isinstance(v, float) else str(v)) for v in row))
     print_table(console, table)
-    console.print(f"chart: {chart(df, metric, chart_path)}", highlight=False)
+    if cps is not None:  # pandas' text: a run id is never folded
+        text = cps.to_string(index=False, float_format="{:.4g}".format)
+        console.print(f"{len(cps)} change points in {metric}:\n{text}", highlight=False, soft_wrap=True)
+    cps = None if cps is None else cps[cps["run_id"].isin(runs)]
+    console.print(f"chart: {chart(df, metric, chart_path, cps)}", highlight=False)
