@@ -92,11 +92,13 @@ def show_trend(console: Console, history: History, select: dict, metric: str, la
     if df.empty:
         console.print(f"no ok records match {select or 'anything'} in {history.path}", highlight=False)
         return
-    table = Table(title=f"{metric} across {len(runs)} runs", header_style="bold")
-    for name in df.columns:  # numbers and timestamps are never wrapped nor cut
-        table.add_column(name, no_wrap=name in ("started_at", "batch_size", metric),
+    same = [c for c in ("machine", "target") if df[c].nunique() == 1]  # one value in every row: said once, above
+    where = "".join(f", {c} {df[c].iloc[0]}" for c in same)
+    table = Table(title=f"{metric} across {len(runs)} runs{where}", header_style="bold")
+    for name in df.drop(columns=same).columns:  # ids, numbers and timestamps are never wrapped nor cut
+        table.add_column(name, no_wrap=name in ("run_id", "started_at", "batch_size", metric),
                          justify="right" if name in ("batch_size", metric) else "left")
-    for row in df.itertuples(index=False):
+    for row in df.drop(columns=same).itertuples(index=False):
         table.add_row(*(Text("-" if v is None else fmt_number(v) if isinstance(v, float) else str(v)) for v in row))
     print_table(console, table)
     if cps is not None:  # pandas' text: a run id is never folded
