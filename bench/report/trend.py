@@ -46,7 +46,7 @@ def changes(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Each series' change points: the run where its new level starts, its git revision, magnitude and confidence."""
     columns = ["run_id", "started_at", "git", "machine", *SERIES]
     rows = [{**group.iloc[i][columns].to_dict(), "magnitude": m, "confidence": 1 - p, "p": p}
-            for _, group in df.dropna(subset=[metric]).groupby(["machine", *SERIES], sort=True)
+            for _, group in df.dropna(subset=[metric]).groupby(["machine", *SERIES], sort=True, dropna=False)
             for i, m, p in change_points(group[metric].tolist())]
     return pd.DataFrame(rows, columns=[*columns, "magnitude", "confidence", "p"])
 
