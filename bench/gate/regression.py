@@ -89,7 +89,7 @@ def compare_metric(metric: str, base: dict, cand: dict, groups_a: list, groups_b
     verdict, note = (SKIP, f"{statistic} not resolvable; {'; '.join(short)}") if short else \
         decide(est, tolerated, paired, reps, base, cand)
     return Check("regression", job, metric, f"worse by <= {threshold:.0%}", measured, f"{threshold - worse:+.1%}",
-                 verdict, note)
+                 verdict, note, (value, *ci))
 
 
 def evaluate_regression(baseline: RunDir, candidate: RunDir, threshold: float,

@@ -19,6 +19,7 @@ class Check:
     margin: str
     verdict: str  # pass | fail | skip | inconclusive
     note: str = ""
+    ratio: tuple[float, float, float] | None = None  # a regression check's ratio B/A and its CI (value, low, high)
 
 
 @dataclass

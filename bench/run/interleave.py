@@ -27,8 +27,9 @@ class Interleaver:
     """Launches planned jobs in rounds; quality is scored once per variant x backend, the others' lines carry it."""
 
     def __init__(self, repeat: int, order: Callable[[int, list[Planned]], list[Planned]] | None = None,
-                 on_launch: Callable[[Planned, int], None] | None = None):
+                 on_launch: Callable[[Planned, int], None] | None = None, until: Callable[[int], bool] | None = None):
         self.repeat = repeat
+        self.until = until or (lambda _rounds: False)  # asked after each round: True stops (a sequential A/B)
         self.order = order or (lambda _round, plans: plans)
         self.on_launch = on_launch or (lambda _plan, _k: None)
         self.scored: dict[str, tuple[str, dict]] = {}  # quality key -> (the job that scored it, its quality)
@@ -49,3 +50,5 @@ class Interleaver:
                     self.scored.setdefault(key, (plan.job.job_id, line["quality"]))
                 plan.stopped = k == 0 and line["status"] != "ok"
                 done(plan, line)
+            if self.until(k + 1):
+                return
