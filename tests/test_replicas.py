@@ -239,3 +239,21 @@ def test_rerun_of_a_run_that_hashed_only_an_irs_xml_says_so(tmp_path, launches):
     with pytest.raises(UserError, match=f"^{xml}: run .*base hashed only this IR's .xml"):
         ab.rerun(base, cand, 3, JobKey.of)
     assert calls == []
+
+
+def test_cpu_time_per_inference_is_recorded_pooled_and_gateable(replicated_run):
+    """CPU time over the measured phase next to wall time: per infer call and in core-seconds per million samples,
+    on every replica's line and pooled (weighted by iterations); the regression gate compares it over replicas."""
+    run = replicated_run
+    for rec in run.records():
+        lines = [ln for ln in run.lines() if ln["job_id"] == rec["job_id"]]
+        cpu = [ln["cpu_time"] for ln in lines]
+        assert all(c["per_inference_ms"] > 0 for c in cpu)
+        assert all(c["core_s_per_million"] == pytest.approx(c["per_inference_ms"] * 1e3 / rec["batch_size"])
+                   for c in cpu)
+        weights = [ln["iterations"] for ln in lines]
+        assert rec["cpu_time"]["per_inference_ms"] == pytest.approx(
+            np.average([c["per_inference_ms"] for c in cpu], weights=weights))
+        assert [s["cpu_time"] for s in rec["replicas"]] == cpu
+    checks = evaluate_regression(run, run, 0.05, ("cpu_time.per_inference_ms",), paired=True).checks
+    assert [c.ratio[0] for c in checks] == pytest.approx([1.0, 1.0])  # A/A on itself: exactly no change

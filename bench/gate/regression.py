@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from bench.errors import UserError
 from bench.gate.evaluate import fmt_number, unresolved_in
 from bench.gate.result import FAIL, INCONCLUSIVE, SKIP, Check, GateResult
@@ -14,7 +16,8 @@ from bench.stats import hboot
 from bench.stats.percentiles import PERCENTILES
 
 # metric -> the statistic of the raw latencies whose ratio's CI (bench.stats.hboot.ratio) decides significance
-STATISTICS = {**{f"latency_ms.{q}": q for q in (*PERCENTILES, "mean")}, "throughput_sps": "mean"}
+CPU = "cpu_time.per_inference_ms"  # compared over the replicas' values (each process's CPU time per inference)
+STATISTICS = {**{f"latency_ms.{q}": q for q in (*PERCENTILES, "mean")}, "throughput_sps": "mean", CPU: "mean"}
 DEFAULT_METRICS = ("latency_ms.p50", "latency_ms.p99", "throughput_sps")
 
 
@@ -30,7 +33,7 @@ def parse_metrics(text: str | None) -> tuple[str, ...]:
     """'p50,p99,throughput' (or full record paths) -> record metric paths."""
     if not text:
         return DEFAULT_METRICS
-    aliases = {**{m.split(".")[-1]: m for m in STATISTICS}, "throughput": "throughput_sps"}
+    aliases = {**{m.split(".")[-1]: m for m in STATISTICS}, "throughput": "throughput_sps", "cpu": CPU}
     names = tuple(aliases.get(m.strip(), m.strip()) for m in text.split(",") if m.strip())
     bad = [m for m in names if m not in STATISTICS]
     if bad or not names:
@@ -67,10 +70,19 @@ def _groups(run: RunDir, record: dict) -> list:
     return groups
 
 
+def cpu_groups(record: dict) -> list[np.ndarray] | None:
+    """Each ok replica's CPU ms per inference as a group of one (None where a replica timed no CPU)."""
+    reps = [s.get("cpu_time") for s in record.get("replicas") or [] if s["status"] == "ok"] or [record.get("cpu_time")]
+    return [np.array([c["per_inference_ms"]]) for c in reps] if all(reps) else None
+
+
 def compare_metric(metric: str, base: dict, cand: dict, groups_a: list, groups_b: list, threshold: float, job: str,
                    paired: bool = False, confidence: float = hboot.CONFIDENCE) -> Check:
     """The decision rule on the ratio's CI (hierarchical bootstrap over replicas, at `confidence`)."""
     statistic = STATISTICS[metric]
+    if metric == CPU and None in (groups := (cpu_groups(base), cpu_groups(cand))):
+        return Check("regression", job, metric, "-", "-", "-", SKIP, "no CPU time recorded on a side")
+    groups_a, groups_b = groups if metric == CPU else (groups_a, groups_b)
     est = hboot.ratio(groups_a, groups_b, statistic, paired=paired, confidence=confidence)
     if metric == "throughput_sps":  # from the mean latency: its inverse in a closed loop
         value, ci = 1 / est.value, (1 / est.ci[1], 1 / est.ci[0])

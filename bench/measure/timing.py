@@ -48,6 +48,7 @@ class Measurement:
     samples_per_iter: int
     warmup_iters: int
     device_ms: dict[str, np.ndarray] | None = None  # per-iteration device time of each phase (GPU backends)
+    cpu_s: float | None = None  # the process's CPU time (all its threads) over the measured phase, where timed
 
 
 def _run_until(backend: Backend, handles: list[Any], min_iters: int, min_s: float, max_s: float, clock: Clock,
@@ -82,11 +83,12 @@ def measure(backend: Backend, handles: list[Any], timing: TimingConfig, batch_si
     """Warm up by count and time, then time every infer+synchronize individually (closed loop)."""
     warm = warm_up(backend, handles, timing, clock)[0] if timing.warmup_iters or timing.warmup_s else 0
     device: list[dict] = []
+    cpu = time.process_time()
     lat, wall = _run_until(backend, handles, timing.target_iters(), timing.min_duration_s, timing.max_duration_s,
                            clock, device)
     # per-phase device times (GPU backends), only where every iteration has them
     device_ms = {k: np.array([d[k] for d in device], np.float64) for k in device[0]} if all(device) else None
-    return Measurement(np.asarray(lat, dtype=np.int64), wall, batch_size, warm, device_ms)
+    return Measurement(np.asarray(lat, dtype=np.int64), wall, batch_size, warm, device_ms, time.process_time() - cpu)
 
 
 def run_threads(target: Callable[[int], None], count: int) -> None:

@@ -23,7 +23,7 @@ from bench.measure.energy import EnergyMeter, counters_for
 from bench.measure.inputs import InputPool
 from bench.measure.jobspec import Job
 from bench.measure.memory import nvml_process_bytes, peak_rss_bytes
-from bench.measure.timing import ScenarioContext
+from bench.measure.timing import Measurement, ScenarioContext
 from bench.records.rundir import RunDir, now_iso
 from models.fileio import cache_root
 
@@ -114,7 +114,7 @@ def run_job(job: Job) -> dict:
         peak_rss_quality_bytes=peak - peak_run, gpu_mem_nvml_bytes=gpu_nvml,
         # what a deployed process adds by serving this model: runtime, model, inputs, inference (footprint budgets)
         footprint_bytes=peak_run - rss_start,
-        scenario_options=job.scenario_options.model_dump(mode="json"), noise=host,
+        scenario_options=job.scenario_options.model_dump(mode="json"), noise=host, cpu_time=cpu_time(measurement),
         warnings=[*harness_warnings(job, host), *summary.get("warnings", [])],
         model_bytes=artifact_bytes(art.path), artifact_sha256=artifact_sha256(art.path),
         quality=quality, **({"quality_from": owner} if owner else {}),
@@ -123,6 +123,13 @@ def run_job(job: Job) -> dict:
     )
     # one merge, later sources win: a field two of them name can never fail the job (as ** keywords would)
     return job.outcome("ok", None, started, **{**summary, **backend.memory(), **harness_fields})
+
+
+def cpu_time(m: Measurement) -> dict | None:
+    """CPU per inference (infer call) and core-seconds per million samples, where the scenario timed the CPU."""
+    n = len(m.latencies_ns)
+    return {"per_inference_ms": m.cpu_s * 1e3 / n, "core_s_per_million": m.cpu_s * 1e6 / (n * m.samples_per_iter)
+            } if m.cpu_s is not None and n else None
 
 
 def harness_warnings(job: Job, host: dict) -> list[str]:

@@ -34,13 +34,20 @@ def summary(line: dict) -> dict:
     noise = line.get("noise") or {}
     return {"replica": line.get("replica", 0), "status": line["status"], "reason": line.get("reason"),
             "started_at": line.get("started_at"), "latency_ms": {q: lat.get(q) for q in ("mean", "p50", "p99")},
-            **{f: line.get(f) for f in ("throughput_sps", "iterations", "duration_s", "cv", "stable")},
+            **{f: line.get(f) for f in ("throughput_sps", "iterations", "duration_s", "cv", "stable", "cpu_time")},
             "noise": {f: noise.get(f) for f in NOISE_KEPT}}
 
 
 def _cv(values: list[float | None]) -> float | None:
     v = np.asarray([x for x in values if x is not None], dtype=np.float64)
     return float(v.std(ddof=1) / v.mean()) if len(v) > 1 and v.mean() > 0 else None
+
+
+def _cpu(lines: list[dict]) -> dict | None:
+    """The replicas' CPU time per inference, each weighted by its iterations (None unless every replica has one)."""
+    cpu = [(r["cpu_time"], r["iterations"]) for r in lines if r.get("cpu_time")]
+    return {k: sum(c[k] * n for c, n in cpu) / sum(n for _, n in cpu) for k in cpu[0][0]} \
+        if cpu and len(cpu) == len(lines) else None
 
 
 def _noise(lines: list[dict]) -> dict:
@@ -128,7 +135,7 @@ def pool(oks: list[dict], groups: list[np.ndarray], notes: list[str]) -> dict:
         "replica_cv": cv, "stable": not unstable and all(r.get("stable") for r in oks),
         "warnings": busy + unstable + notes + list(own) + warnings, "noise": noise,
         "peak_rss_bytes": max(r.get("peak_rss_bytes") or 0 for r in oks),
-        **_rates(base, throughput), **_energy(oks, samples, wall),
+        **_rates(base, throughput), **_energy(oks, samples, wall), "cpu_time": _cpu(oks),
     }
 
 
