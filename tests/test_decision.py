@@ -104,3 +104,29 @@ def test_a_look_says_what_is_being_decided():
     line = look_line("p50 b64", (1.08, 1.03, 1.14), INCONCLUSIVE, 0.05, 100)
     assert line == "p50 b64: x1.080 [1.030, 1.140] — deciding vs 5%, <= 2 min left"
     assert look_line("p50 b64", (1.0, 0.98, 1.02), PASS, 0.05, 100).endswith("— pass")
+
+
+def test_a_sequential_judge_stops_at_a_decided_look_and_prints_each_metric(tmp_path):
+    from rich.console import Console
+
+    from bench.cli.gate import judge_sequentially
+    from tests.runs import replicated_run
+
+    base = replicated_run(tmp_path, "base", 1.0, seed=1, replicas=6)
+    runs = {"same": replicated_run(tmp_path, "same", 1.0, seed=2, replicas=6),
+            "slower": replicated_run(tmp_path, "slower", 1.5, seed=3, replicas=6),
+            "noisy": replicated_run(tmp_path, "noisy", 1.0, seed=4, replicas=6, between=0.3)}
+    for name, decided in (("same", True), ("slower", True), ("noisy", False)):
+        console = Console(record=True, width=200)
+        stops = []
+
+        def measure(look, n=name, s=stops):
+            s.append(look((base, runs[n]), 6, 90, False))
+            return base, runs[n]
+
+        _, result = judge_sequentially(console, measure, T, ("latency_ms.p50", "throughput_sps"), strict=True)
+        assert stops == [decided], name
+        text = console.export_text()
+        assert "look 1 after 6 interleaved pairs" in text and text.count(" fp32 onnxruntime single-stream b1: x") == 2
+        assert ("deciding vs 5%, <= 2 min left" in text) == (not decided), text
+    assert {c.verdict for c in result.checks} == {INCONCLUSIVE}

@@ -12,7 +12,7 @@ from bench.gate import output
 from bench.gate.budgets import load_budgets
 from bench.gate.evaluate import evaluate_budgets
 from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
-from bench.gate.result import INCONCLUSIVE, SKIP, Check, GateResult
+from bench.gate.result import FAIL, INCONCLUSIVE, SKIP, Check, GateResult
 from bench.records.history import REFS, History, default_db
 from bench.records.jobkey import JobKey
 from bench.records.rundir import RunDir
@@ -60,7 +60,8 @@ def judge_sequentially(console: Console, measure, threshold: float, names: tuple
             label = f"{c.metric.removeprefix('latency_ms.')} {c.job}"
             console.print("  " + look_line(label, c.ratio, c.verdict, threshold, 0 if last else left_s),
                           highlight=False, soft_wrap=True)
-        return all(c.verdict != INCONCLUSIVE for c in looks[-1].checks)
+        verdicts = {c.verdict for c in looks[-1].checks}
+        return FAIL in verdicts or INCONCLUSIVE not in verdicts  # a fail decides the gate: no pair more is needed
 
     runs = measure(look)
     return runs, looks[-1] if looks else evaluate_regression(*runs, threshold, names, paired=True, strict=strict,
