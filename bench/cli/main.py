@@ -261,7 +261,7 @@ def gate(
     baseline: str | None = typer.Option(None, "--baseline", help="baseline run folder, run id, last-pass or last"),
     max_regression: str = typer.Option("5%", "--max-regression", help="tolerated slowdown vs the baseline"),
     metrics: str | None = typer.Option(None, "--metrics", help="regression metrics, default: p50,p99,throughput "
-                                       "(also p90, p95, mean)"),
+                                       "(also p90, p95, mean, cpu)"),
     strict: bool = typer.Option(False, "--strict", help="judge budgets on the pessimistic end of each CI; "
                                 "an inconclusive regression check fails"),
     junit: Path | None = typer.Option(None, "--junit", help="write JUnit XML (one test case per rule x job)"),
