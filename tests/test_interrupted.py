@@ -59,11 +59,11 @@ def _interrupt_after(monkeypatch, launches: int) -> list[str]:
     """The real launcher for the first `launches` replicas, then Ctrl-C (as a KeyboardInterrupt in the launcher)."""
     real, seen = interleave.launch, []
 
-    def launch(job):
+    def launch(*jobs):
         if len(seen) == launches:
             raise KeyboardInterrupt
-        seen.append(job.replica_id)
-        return real(job)
+        seen.extend(job.replica_id for job in jobs)
+        return real(*jobs)
 
     monkeypatch.setattr(interleave, "launch", launch)
     return seen

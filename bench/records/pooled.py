@@ -80,7 +80,7 @@ def _rates(base: dict, throughput: float) -> dict:
     return out
 
 
-def merge(lines: list[dict], load: Load) -> dict:
+def merge(lines: list[dict], load: Load, complete: bool = False) -> dict:
     """One job's record from its replicas' lines (in the order they ended); a line written before replicas had
     lines of their own (schema 2: already pooled) is returned as it is."""
     first = lines[0]
@@ -102,7 +102,7 @@ def merge(lines: list[dict], load: Load) -> dict:
             oks.append(r)
     if not oks:  # its first replica failed (the job was not run again), or nothing it measured is on disk
         return {**view, "replicas": summaries}
-    if len(lines) < repeat:
+    if len(lines) < repeat and not complete:  # a complete run with fewer: a sequential A/B stopped once decided
         notes.append(f"{len(lines)} of {repeat} replicas recorded (the run stopped before the rest): pooled from "
                      "those")
     return {**pool(oks, groups, notes), "repeat": repeat, "replicas": summaries}
@@ -139,13 +139,13 @@ def pool(oks: list[dict], groups: list[np.ndarray], notes: list[str]) -> dict:
     }
 
 
-def jobs(lines: list[dict], load: Load) -> list[dict]:
+def jobs(lines: list[dict], load: Load, complete: bool = False) -> list[dict]:
     """One record per job (in the order jobs first appear), merged from its lines; a job that did not score
     quality shares that of the job that did for the same variant, backend and options (`quality_from`)."""
     by_job: dict[str, list[dict]] = {}
     for line in lines:
         by_job.setdefault(line.get("job_id"), []).append(line)
-    records = [merge(group, load) for group in by_job.values()]
+    records = [merge(group, load, complete) for group in by_job.values()]
     # reversed: the first job to score a key owns it
     scored = {quality_key(r): r for r in reversed(records) if r["status"] == "ok" and r.get("quality") is not None}
     for r in records:

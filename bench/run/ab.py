@@ -7,6 +7,7 @@ delays included); `recbench ab X Y` runs two models / artifacts / variants given
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -18,11 +19,12 @@ from backends.base import artifact_sha256, file_sha256
 from bench.errors import UserError
 from bench.measure import env
 from bench.measure.jobspec import Job
-from bench.records.rundir import RunDir
+from bench.records.rundir import RunDir, write_json_atomic
 from bench.run.interleave import Interleaver, Planned
 from bench.run.lifecycle import lifecycle
 from bench.stats.hboot import LOOKS
 
+PAIRED = ("single-stream",)  # the scenarios whose A and B are timed in turns in one process
 DEFAULT_PAIRS = LOOKS[-1]  # the most replicas of each side a sequential A/B measures (it stops once decided)
 MAX_TIME_S = 180.0  # per pair of jobs: the time a sequential A/B may take before its last look
 
@@ -30,11 +32,13 @@ MAX_TIME_S = 180.0  # per pair of jobs: the time a sequential A/B may take befor
 Look = Callable[[tuple[RunDir, RunDir], int, float, bool], bool]
 
 
-def abba(round_: int, plans: list[Planned]) -> list[Planned]:
-    """Plans come as [a0, b0, a1, b1, ...]; odd rounds run each pair B first, so neither side always goes first."""
-    if round_ % 2 == 0:
-        return plans
-    return [p for i in range(0, len(plans), 2) for p in (plans[i + 1], plans[i])]
+def abba(round_: int, plans: list[Planned]) -> list[tuple[Planned, ...]]:
+    """Plans come as [a0, b0, a1, b1, ...]; odd rounds run each pair B first, so neither side always goes first. A
+    single-stream pair runs in one paired process (timed in turns of a few ms: bench.measure.timing.Baton), other
+    scenarios one process per side."""
+    pairs = [(a, b) if round_ % 2 == 0 else (b, a) for a, b in zip(plans[::2], plans[1::2], strict=True)]
+    return [g for pair in pairs for g in ([pair] if all(p.job.scenario in PAIRED for p in pair) else
+                                          [(p,) for p in pair])]
 
 
 def recorded_job(run: RunDir, record: dict) -> Job:
@@ -81,24 +85,30 @@ def verify_artifact(job: Job, sha256: str | None, measured_by: str) -> None:
 def sequential(runs: tuple[RunDir, RunDir], jobs: int, repeat: int, max_time: float, look: Look | None
                ) -> Callable[[int], bool]:
     """When to stop adding rounds of pairs: look at the planned looks (bench.stats.hboot.LOOKS), and for the last time
-    when `repeat` rounds are done or the next round would overrun `max_time` per pair of jobs; stop once decided."""
+    when `repeat` rounds are done or the next round would overrun `max_time` per pair of jobs; stop once decided.
+    Why it stopped goes into both runs' config.json (`stopped`)."""
     start, budget = time.monotonic(), max_time * jobs
 
     def until(rounds: int) -> bool:
         spent = time.monotonic() - start
         last = rounds >= repeat or spent + spent / rounds > budget
-        if look is None or (rounds not in LOOKS and not last):
-            return last
-        return look(runs, rounds, budget - spent, last) or last
+        decided = look is not None and (rounds in LOOKS or last) and look(runs, rounds, budget - spent, last)
+        if decided or last:
+            why = ("decided" if decided else "all pairs done" if rounds >= repeat else
+                   f"out of time (--max-time {max_time:g} s per pair of jobs)")
+            for run in runs:
+                config = json.loads((run.path / "config.json").read_text())
+                write_json_atomic(run.path / "config.json", {**config, "stopped": f"{why} after {rounds} pairs"})
+        return decided or last
     return until
 
 
 def interleave(pairs: list[tuple[Planned, Planned]], repeat: int,
                on_launch: Callable[[Planned, int], None] | None = None, until: Callable[[int], bool] | None = None
                ) -> None:
-    """Run every pair up to `repeat` times (`until` may stop it sooner), A and B of a pair back to back in ABBA
-    order; each replica's line is appended to its side's run as it ends. Before every launch the plan's artifact
-    must still be the pinned file."""
+    """Run every pair up to `repeat` times (`until` may stop it sooner), A and B of a pair in one paired process
+    or back to back, in ABBA order; each replica's line is appended to its side's run as it ends. Before every
+    launch the plan's artifact must still be the pinned file."""
     def launching(plan: Planned, k: int) -> None:
         verify_artifact(plan.job, *plan.pin)
         if on_launch:
