@@ -150,16 +150,13 @@ def harness_warnings(job: Job, host: dict) -> list[str]:
 
 def run_jobs(jobs: tuple[Job, ...]) -> list[dict]:
     """One job, or two (A and B of an interleaved pair) loaded side by side in this process and timed in turns
-    (Baton): each job's record, an exception recorded as that job's failure."""
+    (Baton): their records; an exception in either is raised (child_main records it as both jobs' failure)."""
     baton = Baton() if len(jobs) == 2 else None
     records: list[dict] = [{} for _ in jobs]
 
     def side(i: int) -> None:
         try:
             records[i] = run_job(jobs[i], baton, i)
-        except Exception as e:  # noqa: BLE001 - any failure becomes this job's record
-            traceback.print_exc()
-            records[i] = jobs[i].outcome("failed", f"{type(e).__name__}: {e}".strip())  # whole: screens cut it
         finally:
             if baton:
                 baton.leave(i)
@@ -185,8 +182,8 @@ def child_main(jobs: tuple[Job, ...], conn, log_path: str) -> None:
         job.save(Path(job.run_dir) / "logs" / f"{job.replica_id}.job.json")
     try:
         records = run_jobs(jobs)
-    except BaseException as e:  # noqa: BLE001 - any failure becomes the records of the process's jobs
-        traceback.print_exc()
+    except BaseException as e:  # noqa: BLE001 - any failure becomes the record of each of the process's jobs
+        traceback.print_exc()  # whole: screens cut it, records don't
         records = [job.outcome("failed", f"{type(e).__name__}: {e}".strip()) for job in jobs]
     for record in records:
         print(f"{record['status']}{': ' + record['reason'] if record.get('reason') else ''}", flush=True)

@@ -82,11 +82,11 @@ def verify_artifact(job: Job, sha256: str | None, measured_by: str) -> None:
                         "(`recbench ab`, or `recbench run` and `recbench gate --baseline`)")
 
 
-def sequential(runs: tuple[RunDir, RunDir], jobs: int, repeat: int, max_time: float, look: Look | None
-               ) -> Callable[[int], bool]:
+def sequential(runs: tuple[RunDir, RunDir], jobs: int, repeat: int, max_time: float, look: Look | None,
+               on_stop: Callable[[str], None] = lambda _why: None) -> Callable[[int], bool]:
     """When to stop adding rounds of pairs: look at the planned looks (bench.stats.hboot.LOOKS), and for the last time
-    when `repeat` rounds are done or the next round would overrun `max_time` per pair of jobs; stop once decided.
-    Why it stopped goes into both runs' config.json (`stopped`)."""
+    when `repeat` rounds are done or the next round would overrun `max_time` per pair of jobs; stop once decided
+    (`on_stop` gets why: "decided after 9 pairs")."""
     start, budget = time.monotonic(), max_time * jobs
 
     def until(rounds: int) -> bool:
@@ -94,13 +94,19 @@ def sequential(runs: tuple[RunDir, RunDir], jobs: int, repeat: int, max_time: fl
         last = rounds >= repeat or spent + spent / rounds > budget
         decided = look is not None and (rounds in LOOKS or last) and look(runs, rounds, budget - spent, last)
         if decided or last:
-            why = ("decided" if decided else "all pairs done" if rounds >= repeat else
-                   f"out of time (--max-time {max_time:g} s per pair of jobs)")
-            for run in runs:
-                config = json.loads((run.path / "config.json").read_text())
-                write_json_atomic(run.path / "config.json", {**config, "stopped": f"{why} after {rounds} pairs"})
+            on_stop(("decided" if decided else "all pairs done" if rounds >= repeat else
+                     f"out of time (--max-time {max_time:g} s per pair of jobs)") + f" after {rounds} pairs")
         return decided or last
     return until
+
+
+def stopped_in(runs: tuple[RunDir, RunDir]) -> Callable[[str], None]:
+    """Why a sequential A/B stopped, into both runs' config.json (`stopped`)."""
+    def note(why: str) -> None:
+        for run in runs:
+            write_json_atomic(run.path / "config.json", {**json.loads((run.path / "config.json").read_text()),
+                                                         "stopped": why})
+    return note
 
 
 def interleave(pairs: list[tuple[Planned, Planned]], repeat: int,
@@ -147,7 +153,7 @@ def rerun(run_a: RunDir, run_b: RunDir, repeat: int, key, on_launch=None, look: 
     with both(runs, env.capture(), configs, len(recorded) * repeat):
         pairs = [tuple(Planned(_rehome(job, run), run, pin=pin) for (job, pin), run in zip(pair, runs, strict=True))
                  for pair in recorded]
-        interleave(pairs, repeat, on_launch, sequential(runs, len(pairs), repeat, max_time, look))
+        interleave(pairs, repeat, on_launch, sequential(runs, len(pairs), repeat, max_time, look, stopped_in(runs)))
     return runs
 
 
@@ -188,5 +194,5 @@ def run_ab(cfg_a, cfg_b, repeat: int, log: Callable[[str], None], look: Look | N
             p.pin = (artifact_sha256(p.job.artifacts.path), "this A/B's build")  # as built now, not one rebuilt since
         interleave(list(zip(*plans, strict=True)), repeat,
                    lambda plan, k: log(f"  {plan.run.run_id} {plan.job.job_id} r{k}"),
-                   sequential(runs, len(plans[0]), repeat, max_time, look))
+                   sequential(runs, len(plans[0]), repeat, max_time, look, stopped_in(runs)))
     return runs
