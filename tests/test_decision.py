@@ -1,5 +1,5 @@
 """The one decision rule (bench.stats.hboot.decide) and its operating characteristics under the sequential design
-(looks at hboot.LOOKS, alpha split over them), by simulation: synthetic lognormal replicas with between-process
+(looks at hboot.LOOKS, alpha spent by hboot.spent), by simulation: synthetic lognormal replicas with between-process
 noise, part of it shared by the two replicas of an interleaved pair (a load that comes and goes)."""
 
 import numpy as np
@@ -9,7 +9,7 @@ from bench.gate.regression import decide
 from bench.run.ab import sequential
 from bench.run.progress import look_line
 from bench.stats import hboot
-from bench.stats.hboot import FAIL, INCONCLUSIVE, LOOK_CONFIDENCE, LOOKS, NO_DIFFERENCE, PASS, Estimate
+from bench.stats.hboot import FAIL, INCONCLUSIVE, LOOKS, NO_DIFFERENCE, PASS, Estimate
 
 T = 0.05
 
@@ -49,9 +49,12 @@ def simulate(change: float, seed: int, between: float = 0.04, shared: float = 0.
         shock = rng.normal(0, shared)
         a.append(np.exp(shock + rng.normal(0, between) + rng.normal(0, 0.1, n)))
         b.append(change * np.exp(shock + rng.normal(0, between) + rng.normal(0, 0.1, n)))
+    used = 0.0
     for pairs in LOOKS:
+        alpha = hboot.spent(pairs / LOOKS[-1]) - used
+        used += alpha
         verdict, _ = hboot.decide(hboot.ratio(a[:pairs], b[:pairs], "p50", paired=True, seed=seed,
-                                              confidence=LOOK_CONFIDENCE), T)
+                                              confidence=1 - alpha), T)
         if verdict != INCONCLUSIVE:
             return verdict
     return verdict
@@ -88,8 +91,8 @@ def test_a_change_of_twice_the_threshold_fails_at_least_80_percent(fast_bootstra
 def test_sequential_looks_at_the_planned_looks_and_stops_once_decided():
     seen = []
 
-    def look(runs, pairs, left_s, last):
-        seen.append((pairs, last))
+    def look(runs, pairs, left_s, fraction):
+        seen.append((pairs, fraction >= 1))
         return pairs >= 9
 
     until = sequential(("a", "b"), 1, LOOKS[-1], 1e6, look)
@@ -121,7 +124,7 @@ def test_a_sequential_judge_stops_at_a_decided_look_and_prints_each_metric(tmp_p
         stops = []
 
         def measure(look, n=name, s=stops):
-            s.append(look((base, runs[n]), 6, 90, False))
+            s.append(look((base, runs[n]), 6, 90, 0.5))
             return base, runs[n]
 
         _, result = judge_sequentially(console, measure, T, ("latency_ms.p50", "throughput_sps"), strict=True)

@@ -18,7 +18,7 @@ from bench.records.jobkey import JobKey
 from bench.records.rundir import RunDir
 from bench.report.tables import print_table
 from bench.run.ab import DEFAULT_PAIRS, MAX_TIME_S
-from bench.stats.hboot import LOOK_CONFIDENCE
+from bench.stats import hboot
 
 
 def open_run(path: Path, what: str = "run") -> RunDir:
@@ -46,26 +46,30 @@ def resolve_baseline(ref: str, candidate: RunDir, db: Path) -> RunDir | None:
 
 def judge_sequentially(console: Console, measure, threshold: float, names: tuple[str, ...], strict: bool,
                        key=JobKey.of) -> tuple[tuple[RunDir, RunDir], GateResult]:
-    """Run `measure(look)` (bench.run.ab's rerun or run_ab), judging the pairs at each look with the alpha spent per
-    look (bench.stats.hboot.LOOK_CONFIDENCE) and printing one line per metric; the last look's verdicts."""
+    """Run `measure(look)` (bench.run.ab's rerun or run_ab), judging the pairs at each look at the alpha spent since
+    the one before (bench.stats.hboot.spent, by the fraction of the time budget spent) and printing one line per
+    metric; the last look's verdicts."""
     from bench.run.progress import look_line
 
     looks: list[GateResult] = []
+    used = [0.0]  # alpha spent by the looks so far
 
-    def look(runs: tuple[RunDir, RunDir], pairs: int, left_s: float, last: bool) -> bool:
+    def look(runs: tuple[RunDir, RunDir], pairs: int, left_s: float, fraction: float) -> bool:
+        alpha = max(hboot.spent(fraction) - used[0], 1e-9)
+        used[0] += alpha
         looks.append(evaluate_regression(*runs, threshold, names, paired=True, strict=strict, key=key,
-                                         confidence=LOOK_CONFIDENCE))
-        console.print(f"look {len(looks)} after {pairs} interleaved pairs:", highlight=False)
+                                         confidence=1 - alpha))
+        console.print(f"look {len(looks)} after {pairs} interleaved pairs (alpha {alpha:.3g}):", highlight=False)
         for c in (c for c in looks[-1].checks if c.ratio):
             label = f"{c.metric.removeprefix('latency_ms.')} {c.job}"
-            console.print("  " + look_line(label, c.ratio, c.verdict, threshold, 0 if last else left_s),
+            console.print("  " + look_line(label, c.ratio, c.verdict, threshold, 0 if fraction >= 1 else left_s),
                           highlight=False, soft_wrap=True)
         verdicts = {c.verdict for c in looks[-1].checks}
         return FAIL in verdicts or INCONCLUSIVE not in verdicts  # a fail decides the gate: no pair more is needed
 
     runs = measure(look)
     return runs, looks[-1] if looks else evaluate_regression(*runs, threshold, names, paired=True, strict=strict,
-                                                             key=key, confidence=LOOK_CONFIDENCE)
+                                                             key=key)
 
 
 def rerun_regression(console: Console, base: RunDir, run: RunDir, threshold: float, names: tuple[str, ...],

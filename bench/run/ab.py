@@ -28,8 +28,9 @@ PAIRED = ("single-stream",)  # the scenarios whose A and B are timed in turns in
 DEFAULT_PAIRS = LOOKS[-1]  # the most replicas of each side a sequential A/B measures (it stops once decided)
 MAX_TIME_S = 180.0  # per pair of jobs: the time a sequential A/B may take before its last look
 
-# look(runs, pairs, seconds_left, last): judge the runs measured so far; True when every gated metric is decided
-Look = Callable[[tuple[RunDir, RunDir], int, float, bool], bool]
+# look(runs, pairs, seconds_left, fraction of the time spent, 1 at the last look): judge the runs measured so far;
+# True when every gated metric is decided
+Look = Callable[[tuple[RunDir, RunDir], int, float, float], bool]
 
 
 def abba(round_: int, plans: list[Planned]) -> list[tuple[Planned, ...]]:
@@ -92,7 +93,8 @@ def sequential(runs: tuple[RunDir, RunDir], jobs: int, repeat: int, max_time: fl
     def until(rounds: int) -> bool:
         spent = time.monotonic() - start
         last = rounds >= repeat or spent + spent / rounds > budget
-        decided = look is not None and (rounds in LOOKS or last) and look(runs, rounds, budget - spent, last)
+        fraction = 1.0 if last else spent / budget
+        decided = look is not None and (rounds in LOOKS or last) and look(runs, rounds, budget - spent, fraction)
         if decided or last:
             on_stop(("decided" if decided else "all pairs done" if rounds >= repeat else
                      f"out of time (--max-time {max_time:g} s per pair of jobs)") + f" after {rounds} pairs")

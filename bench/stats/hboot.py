@@ -20,10 +20,9 @@ MAX_VALUES = 2000  # a replica's iterations are subsampled to this many; the spr
 CONFIDENCE = 0.95
 SINGLE_REPLICA_CV = 0.20  # between-process CV assumed for a side measured in one process (it cannot show its own)
 POWER = 0.80  # the MDE is the change found this often (at a two-sided 5% level)
-# a sequential comparison looks after this many interleaved pairs (or when its time is spent, as the next look), each
-# at CONFIDENCE's alpha split evenly over the looks (Bonferroni): its error rates hold however early it stops
+# a sequential comparison looks after this many interleaved pairs (or when its time is spent, as the last look);
+# each look spends alpha by spent() (its error rates hold however early it stops)
 LOOKS = (4, 6, 9, 13, 19, 28, 40)
-LOOK_CONFIDENCE = 1 - (1 - CONFIDENCE) / len(LOOKS)
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 NO_DIFFERENCE = "no difference"
 
@@ -121,6 +120,15 @@ def ratio(groups_a: list[np.ndarray], groups_b: list[np.ndarray], name: str, pai
         return _estimate(cb - ca, _var(db - da, ra), ra, confidence)
     unseen = ((ra == 1) + (rb == 1)) * np.log1p(SINGLE_REPLICA_CV) ** 2
     return _estimate(cb - ca, _var(da, ra) + _var(db, rb) + unseen, min(ra, rb), confidence)
+
+
+def spent(fraction: float, alpha: float = 1 - CONFIDENCE) -> float:
+    """The alpha a sequential comparison may have spent by `fraction` of its budget (the last look: 1), Lan & DeMets'
+    O'Brien-Fleming-type spending function 2 - 2 Phi(z_{1-alpha/2} / sqrt(t)): early looks decide only clear cases,
+    nearly all the alpha is left for the last. A look at the k-th fraction tests at the alpha spent since the one
+    before, so the looks' alphas sum to `alpha` (a union bound: valid for any correlation between looks)."""
+    t = min(max(fraction, 1e-6), 1.0)
+    return float(2 - 2 * sps.norm.cdf(sps.norm.ppf(1 - alpha / 2) / np.sqrt(t)))
 
 
 def decide(worse: Estimate, threshold: float) -> tuple[str, str]:
