@@ -278,7 +278,7 @@ def test_regression_needs_size_significance_and_power(tmp_path):
     base = replicated_run(tmp_path, "base", 1.0, seed=1)
     same = replicated_run(tmp_path, "same", 1.0, seed=2)  # A/A
     slower = replicated_run(tmp_path, "slower", 1.2, seed=3)
-    slightly = replicated_run(tmp_path, "slightly", 1.03, seed=4)  # under 5%
+    slightly = replicated_run(tmp_path, "slightly", 1.01, seed=4)  # well under 5%: the whole CI within it
     noisy_base = replicated_run(tmp_path, "noisy_base", 1.0, seed=5, between=0.3)
     noisy = replicated_run(tmp_path, "noisy", 1.1, seed=6, between=0.3)  # 10% worse, replicas all over the place
     few = make_run(tmp_path, "few", {"fp32": [latencies(2.0, n=100, seed=70 + k) for k in range(2)]})  # p99: 200 its
@@ -286,6 +286,9 @@ def test_regression_needs_size_significance_and_power(tmp_path):
     assert set(verdicts(base, same).values()) == {PASS}
     assert verdicts(base, slower) == {"latency_ms.p50": FAIL, "latency_ms.p99": FAIL, "throughput_sps": FAIL}
     assert verdicts(base, slightly)["latency_ms.p50"] == PASS
+    # a true +3% against 5% with 4 replicas: the CI may reach past 5%; never a fail, never a pass beyond its CI
+    near = {c.metric: c for c in evaluate_regression(base, replicated_run(tmp_path, "near", 1.03, seed=4), 0.05).checks}
+    assert near["latency_ms.p50"].verdict != FAIL
     noisy_p50 = next(c for c in evaluate_regression(noisy_base, noisy, 0.05).checks if c.metric == "latency_ms.p50")
     # worse, but the between-replica noise hides a 5% change: inconclusive (never a silent pass), with the MDE
     assert noisy_p50.verdict == INCONCLUSIVE and "MDE" in noisy_p50.note and "MDE" in noisy_p50.measured
@@ -300,15 +303,16 @@ def test_regression_needs_size_significance_and_power(tmp_path):
 
 
 def test_single_replica_runs_cannot_show_their_between_process_noise(tmp_path):
-    """One process per side: the between-process noise is assumed, so an A/A or a 20% change is inconclusive,
-    and only a change far beyond any noise (a 30x slowdown) fails."""
+    """One process per side: the between-process noise is assumed, so an A/A or a 20% change is inconclusive; and
+    recorded runs that cannot show their noise never fail, even a 30x slowdown: re-run interleaved."""
     base = make_run(tmp_path, "base", {"fp32": latencies(1.0, seed=1)})
     same = make_run(tmp_path, "same", {"fp32": latencies(1.05, seed=2)})
     slower = make_run(tmp_path, "slower", {"fp32": latencies(1.2, seed=3)})
     much = make_run(tmp_path, "much", {"fp32": latencies(30.0, seed=4)})
     assert set(verdicts(base, same).values()) == {INCONCLUSIVE}
     assert verdicts(base, slower)["latency_ms.p50"] == INCONCLUSIVE
-    assert verdicts(base, much)["latency_ms.p50"] == FAIL
+    (p50,) = [c for c in evaluate_regression(base, much, 0.05).checks if c.metric == "latency_ms.p50"]
+    assert p50.verdict == INCONCLUSIVE and "one replica" in p50.note and "--rerun" in p50.note
 
 
 def test_busier_candidate_host_never_fails_a_sequential_comparison(tmp_path):
@@ -395,11 +399,13 @@ def test_cli_regression_aa_passes_and_injected_delay_is_caught(runs, tmp_path):
     assert rec["backend_options"]["inject_delay_ms"] == 3 and rec["latency_ms"]["p50"] >= 3
     res = recbench("gate", "--baseline", str(a), str(b), "--max-regression", "25%")
     assert res.returncode == 0, res.stdout  # A/A: same config, must pass
-    res = recbench("gate", "--baseline", str(a), str(slow), "--max-regression", "25%", "--junit",
+    # one replica a side: the delay is beyond 25% across the CI, but recorded runs cannot show their between-run
+    # noise, so the gate never blames the code: inconclusive, re-run interleaved (a failure with --strict)
+    res = recbench("gate", "--baseline", str(a), str(slow), "--max-regression", "25%")
+    assert res.returncode == 0 and res.stdout.count("(worse than 25%") >= 2, res.stdout
+    res = recbench("gate", "--baseline", str(a), str(slow), "--max-regression", "25%", "--strict", "--junit",
                    str(tmp_path / "r.xml"))
-    assert res.returncode == 1, res.stdout
-    # p50 and throughput caught; p99 too unless the busy host's tail (tens of ms here) swamps a 3 ms delay
-    assert res.stdout.count("fail (worse") >= 2 and "latency_ms.p99" in res.stdout
+    assert res.returncode == 1 and "--rerun" in res.stdout, res.stdout
     assert ET.parse(tmp_path / "r.xml").getroot().find("testsuite").get("failures") == "1"
 
 

@@ -56,14 +56,16 @@ def _cli(monkeypatch, *args: str) -> int:
 
 
 def _interrupt_after(monkeypatch, launches: int) -> list[str]:
-    """The real launcher for the first `launches` replicas, then Ctrl-C (as a KeyboardInterrupt in the launcher)."""
-    real, seen = interleave.launch, []
+    """The real launcher for the first `launches` launches (a job's replica, or a paired A/B's two), then Ctrl-C (as a
+    KeyboardInterrupt in the launcher)."""
+    real, seen, done = interleave.launch, [], []
 
-    def launch(job):
-        if len(seen) == launches:
+    def launch(*jobs):
+        if len(done) == launches:
             raise KeyboardInterrupt
-        seen.append(job.replica_id)
-        return real(job)
+        done.append(jobs)
+        seen.extend(job.replica_id for job in jobs)
+        return real(*jobs)
 
     monkeypatch.setattr(interleave, "launch", launch)
     return seen
@@ -117,12 +119,12 @@ def test_a_run_folder_without_state_json_is_no_baseline(tmp_path):
 
 
 def test_ctrl_c_during_ab_marks_both_sides_and_exits_130(tmp_path, monkeypatch):
-    _interrupt_after(monkeypatch, 1)  # A's first replica ends, then Ctrl-C before B's
+    seen = _interrupt_after(monkeypatch, 1)  # the first pair's process ends (A and B: one process), then Ctrl-C
     code = _cli(monkeypatch, "ab", "fp32", "fp32", "--preset", "tiny", "--backends", "onnxruntime", "--batch-sizes",
                 "1", "--quick", "--repeat", "2", "--out", str(tmp_path))
     side_a, side_b = sorted((tmp_path / "ab").iterdir())
-    assert code == 130
-    assert RunDir(side_a).state == {"state": "interrupted", "jobs": 2, "done": 1}
-    assert RunDir(side_b).state == {"state": "interrupted", "jobs": 2, "done": 0}
-    (rec,) = RunDir(side_a).records()
-    assert rec["status"] == "ok" and rec["replicas"][0]["replica"] == 0
+    assert code == 130 and len(seen) == 2
+    for side in (side_a, side_b):
+        assert RunDir(side).state == {"state": "interrupted", "jobs": 2, "done": 1}
+        (rec,) = RunDir(side).records()
+        assert rec["status"] == "ok" and rec["replicas"][0]["replica"] == 0

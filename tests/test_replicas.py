@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -16,7 +17,7 @@ from bench.gate.result import FAIL, INCONCLUSIVE, PASS, Check, GateResult
 from bench.measure import noise
 from bench.measure.jobspec import Artifacts, Job
 from bench.records.jobkey import JobKey
-from bench.records.rundir import RunDir
+from bench.records.rundir import RunDir, replica_raws
 from bench.run import ab, interleave, sweep
 from bench.run.sweep import Sweep
 from bench.stats import hboot
@@ -110,13 +111,36 @@ def test_rerun_interleaves_both_runs_and_catches_an_injected_delay(replicated_ru
     assert [c.verdict for c in res.checks] == [FAIL]  # 3 ms on top of ~0.05 ms
 
 
-def recorded_run(parent, run_id: str, artifact) -> ab.RunDir:
+def test_a_paired_worker_times_both_sides_in_one_process_and_their_ratio_is_paired(replicated_run, tmp_path):
+    """gate --rerun of single-stream jobs: replica k of A and of B come from one process (one log, both specs, the
+    same replica index); a sequential run stopped once decided says so and does not warn of missing replicas."""
+    cfg = SweepConfig(preset="tiny", backends=["onnxruntime"], batch_sizes=[8], timing=QUICK, out=tmp_path)
+    other = Sweep(cfg, log=lambda s: None).run()
+    new_a, new_b = ab.rerun(replicated_run, other, 5, JobKey.of, look=lambda runs, pairs, left, last: True)
+    (ra,), (rb,) = new_a.records(), new_b.records()
+    assert [s["replica"] for s in ra["replicas"]] == [s["replica"] for s in rb["replicas"]] == [0, 1, 2, 3]
+    for k in range(4):
+        ida, idb = f"{ra['job_id']}.r{k}", f"{rb['job_id']}.r{k}"
+        first = (new_a, ida) if k % 2 == 0 else (new_b, idb)  # ABBA: odd rounds start with B
+        log = (first[0].path / "logs" / f"{first[1]}.log").read_text()
+        assert f"job {ida}:" in log and f"job {idb}:" in log and log.count("\nok") == 2, log  # one process, both
+        assert (new_a.path / "logs" / f"{ida}.job.json").exists() and (new_b.path / "logs" / f"{idb}.job.json").exists()
+    for run in (new_a, new_b):
+        assert run.state["state"] == "complete" and run.state["done"] == 4
+        assert json.loads((run.path / "config.json").read_text())["stopped"] == "decided after 4 pairs"
+    assert not any("replicas recorded" in w for w in ra["warnings"] + rb["warnings"])
+    groups = [replica_raws(run, rec) for run, rec in ((new_a, ra), (new_b, rb))]
+    paired, unpaired = (hboot.ratio(*groups, "p50", paired=p) for p in (True, False))
+    assert paired.replicas == 4 and paired.ci != unpaired.ci  # pairs resampled together
+
+
+def recorded_run(parent, run_id: str, artifact, scenario: str = "single-stream") -> ab.RunDir:
     """A run whose one job measured `artifact` (its sha256 recorded) and saved its job spec, as the worker does."""
     run = make_run(parent, run_id, {"fp32": latencies(1.0)}, artifact=str(artifact),
                    artifact_sha256=file_sha256(artifact))
     job = Job(job_id=run.records()[0]["job_id"], run_id=run_id, run_dir=str(run.path), model="dlrm", preset="tiny",
               variant="fp32", backend="onnxruntime", backend_entry="backends.ort:OrtBackend", device="cpu",
-              profile="default", scenario="single-stream", batch_size=1, threads=2, timing=QUICK, timeout_s=60,
+              profile="default", scenario=scenario, batch_size=1, threads=2, timing=QUICK, timeout_s=60,
               artifacts=Artifacts(str(artifact)))
     (run.path / "logs").mkdir(exist_ok=True)
     job.save(run.path / "logs" / f"{job.job_id}.job.json")
@@ -128,11 +152,11 @@ def launches(monkeypatch):
     """No process: each launch is logged and fails; `then` runs at the first (e.g. a rebuild of the artifact)."""
     calls = []
 
-    def launch(job):
-        calls.append(job.job_id)
+    def launch(*jobs):  # one launch: one job, or a paired A/B's two
+        calls.append([job.job_id for job in jobs])
         if len(calls) == 1 and launch.then:
             launch.then()
-        return job.outcome("failed", "fake launch")
+        return [job.outcome("failed", "fake launch") for job in jobs]
 
     launch.then = None
     monkeypatch.setattr(interleave, "launch", launch)
@@ -159,12 +183,13 @@ def test_rerun_refuses_an_artifact_changed_since_its_run(tmp_path, launches):
 
 
 def test_interleaved_runs_refuse_an_artifact_rebuilt_between_replicas(tmp_path, launches, monkeypatch):
-    """`ab` pins each side's file as built at its start; `gate --rerun` pins the recorded one."""
+    """`ab` pins each side's file as built at its start; `gate --rerun` pins the recorded one (checked before each
+    launch: here one process per side, as for scenarios that are not timed in a paired worker)."""
     calls, launch = launches
     model = tmp_path / "model.onnx"
     model.write_bytes(b"v1")
     launch.then = lambda: model.write_bytes(b"v2")  # rebuilt by another process while A's first replica ran
-    base, cand = (recorded_run(tmp_path / "runs", name, model) for name in ("base", "cand"))
+    base, cand = (recorded_run(tmp_path / "runs", name, model, "server") for name in ("base", "cand"))
     with pytest.raises(UserError, match=f"^{model} changed since run .*cand measured it"):
         ab.rerun(base, cand, 3, JobKey.of)
     assert len(calls) == 1
@@ -239,3 +264,21 @@ def test_rerun_of_a_run_that_hashed_only_an_irs_xml_says_so(tmp_path, launches):
     with pytest.raises(UserError, match=f"^{xml}: run .*base hashed only this IR's .xml"):
         ab.rerun(base, cand, 3, JobKey.of)
     assert calls == []
+
+
+def test_cpu_time_per_inference_is_recorded_pooled_and_gateable(replicated_run):
+    """CPU time over the measured phase next to wall time: per infer call and in core-seconds per million samples,
+    on every replica's line and pooled (weighted by iterations); the regression gate compares it over replicas."""
+    run = replicated_run
+    for rec in run.records():
+        lines = [ln for ln in run.lines() if ln["job_id"] == rec["job_id"]]
+        cpu = [ln["cpu_time"] for ln in lines]
+        assert all(c["per_inference_ms"] > 0 for c in cpu)
+        assert all(c["core_s_per_million"] == pytest.approx(c["per_inference_ms"] * 1e3 / rec["batch_size"])
+                   for c in cpu)
+        weights = [ln["iterations"] for ln in lines]
+        assert rec["cpu_time"]["per_inference_ms"] == pytest.approx(
+            np.average([c["per_inference_ms"] for c in cpu], weights=weights))
+        assert [s["cpu_time"] for s in rec["replicas"]] == cpu
+    checks = evaluate_regression(run, run, 0.05, ("cpu_time.per_inference_ms",), paired=True).checks
+    assert [c.ratio[0] for c in checks] == pytest.approx([1.0, 1.0])  # A/A on itself: exactly no change

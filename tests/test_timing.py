@@ -1,5 +1,8 @@
 """The timing loop and statistics, checked against latencies known exactly (fake clock)."""
 
+import itertools
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -75,3 +78,27 @@ def test_measured_phase_extends_until_p99_is_resolvable_up_to_the_cap():
 def test_max_duration_stops_a_slow_backend():
     _, m = run_scripted([1000.0], min_iters=1000, max_duration_s=5)
     assert len(m.latencies_ns) == 5
+
+
+def test_a_baton_times_two_sides_in_turns_abba_each_with_its_own_time():
+    """The paired worker's two sides: blocks of ~BLOCK_NS in turns A B B A ..., each side's wall and iterations its
+    own (the other side's blocks not counted), and a side left alone once the other is done."""
+    from bench.measure.timing import BLOCK_NS, Baton, run_threads
+
+    baton, order, results = Baton(), [], {}
+    # A: 10 ms an iteration, 3 a block; B: 40 ms, 1 a block; 12 iterations each
+    backends = [ScriptedBackend([10_000_000]), ScriptedBackend([40_000_000])]
+    for side, b in enumerate(backends):
+        b.infer = lambda h, b=b, side=side: (ScriptedBackend.infer(b, h), order.append(side))
+    cfg = TimingConfig(warmup_iters=0, warmup_s=0, min_iters=12, min_duration_s=0, resolve=None)
+
+    def run(side: int) -> None:
+        results[side] = measure(backends[side], [0], cfg, 1, backends[side].clock, partial(baton.turn, side))
+        baton.leave(side)
+
+    run_threads(run, 2)
+    blocks = [(s, len(list(g))) for s, g in itertools.groupby(order)]
+    # A, B B, A A, B B, A (A is done: 12), then B alone
+    assert BLOCK_NS == 30_000_000 and blocks == [(0, 3), (1, 2), (0, 6), (1, 2), (0, 3), (1, 8)]
+    assert [len(results[s].latencies_ns) for s in (0, 1)] == [12, 12]
+    assert results[0].wall_s == pytest.approx(0.12) and results[1].wall_s == pytest.approx(0.48)

@@ -13,12 +13,13 @@ from bench.gate.budgets import load_budgets
 from bench.gate.evaluate import evaluate_budgets
 from bench.gate.history import evaluate_history
 from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
-from bench.gate.result import SKIP, Check, GateResult
+from bench.gate.result import FAIL, INCONCLUSIVE, SKIP, Check, GateResult
 from bench.records.history import REFS, History, default_db
 from bench.records.jobkey import JobKey
 from bench.records.rundir import RunDir
 from bench.report.tables import print_table
-from bench.run.ab import DEFAULT_PAIRS
+from bench.run.ab import DEFAULT_PAIRS, MAX_TIME_S
+from bench.stats import hboot
 
 
 def open_run(path: Path, what: str = "run") -> RunDir:
@@ -44,26 +45,55 @@ def resolve_baseline(ref: str, candidate: RunDir, db: Path) -> RunDir | None:
     return open_run(base.path, "baseline") if base else None
 
 
+def judge_sequentially(console: Console, measure, threshold: float, names: tuple[str, ...], strict: bool,
+                       key=JobKey.of) -> tuple[tuple[RunDir, RunDir], GateResult]:
+    """Run `measure(look)` (bench.run.ab's rerun or run_ab), judging the pairs at each look at the alpha spent since
+    the one before (bench.stats.hboot.spent, by the fraction of the time budget spent) and printing one line per
+    metric; the last look's verdicts."""
+    from bench.run.progress import look_line
+
+    looks: list[GateResult] = []
+    used = [0.0]  # alpha spent by the looks so far
+
+    def look(runs: tuple[RunDir, RunDir], pairs: int, left_s: float, fraction: float) -> bool:
+        alpha = max(hboot.spent(fraction) - used[0], 1e-9)
+        used[0] += alpha
+        looks.append(evaluate_regression(*runs, threshold, names, paired=True, strict=strict, key=key,
+                                         confidence=1 - alpha))
+        console.print(f"look {len(looks)} after {pairs} interleaved pairs (alpha {alpha:.3g}):", highlight=False)
+        for c in (c for c in looks[-1].checks if c.ratio):
+            label = f"{c.metric.removeprefix('latency_ms.')} {c.job}"
+            console.print("  " + look_line(label, c.ratio, c.verdict, threshold, 0 if fraction >= 1 else left_s),
+                          highlight=False, soft_wrap=True)
+        verdicts = {c.verdict for c in looks[-1].checks}
+        return FAIL in verdicts or INCONCLUSIVE not in verdicts  # a fail decides the gate: no pair more is needed
+
+    runs = measure(look)
+    return runs, looks[-1] if looks else evaluate_regression(*runs, threshold, names, paired=True, strict=strict,
+                                                             key=key)
+
+
 def rerun_regression(console: Console, base: RunDir, run: RunDir, threshold: float, names: tuple[str, ...],
-                     strict: bool, repeat: int) -> GateResult:
-    """Re-measure both runs' shared jobs now, interleaved, and judge the candidate on those measurements."""
+                     strict: bool, repeat: int, max_time: float = MAX_TIME_S) -> GateResult:
+    """Re-measure both runs' shared jobs now, interleaved, until decided, and judge the candidate on those."""
     from bench.run.ab import rerun
 
-    console.print(f"re-running the jobs of {base.path.name} and {run.path.name} interleaved, {repeat} replicas each",
-                  highlight=False)
-    new_a, new_b = rerun(base, run, repeat, JobKey.of,
-                         lambda plan, k: console.print(f"  {plan.run.run_id} {plan.job.job_id} r{k}", highlight=False))
+    console.print(f"re-running the jobs of {base.path.name} and {run.path.name} interleaved until decided (at most "
+                  f"{repeat} pairs, {max_time:.0f} s per pair of jobs)", highlight=False)
+    (new_a, new_b), result = judge_sequentially(console, lambda look: rerun(
+        base, run, repeat, JobKey.of, lambda plan, k: console.print(f"  {plan.run.run_id} {plan.job.job_id} r{k}",
+                                                                    highlight=False), look, max_time),
+        threshold, names, strict)
     console.print(f"re-run measurements: {new_a.path} {new_b.path}", soft_wrap=True, highlight=False)
-    result = evaluate_regression(new_a, new_b, threshold, names, paired=True, strict=strict)
     result.source = f"{base.path} (re-run interleaved with the candidate)"
     return result
 
 
 def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: str | None, max_regression: str,
              metrics: str | None, strict: bool, junit: Path | None, markdown: Path | None, db: Path | None,
-             rerun: bool = False, repeat: int = DEFAULT_PAIRS, record: bool = False,
-             allow_interrupted: bool = False, history: bool = False, window: int = 20, model: str = "t-test",
-             fail_on_change: bool = False) -> bool:
+             rerun: bool = False, repeat: int | None = None, record: bool = False,
+             allow_interrupted: bool = False, max_time: float | None = None, history: bool = False, window: int = 20,
+             model: str = "t-test", fail_on_change: bool = False) -> bool:
     """Judge RUN_DIR against a budgets file and/or a baseline run; True when every check passed.
 
     The verdict goes into the history (and so into what `last-pass` means) only with `record`: trying a budgets
@@ -86,7 +116,8 @@ def run_gate(console: Console, run_dir: Path, budgets: Path | None, baseline: st
     if spec:
         results.append(evaluate_budgets(spec, run.records(), str(budgets), strict))
     if base and rerun:
-        results.append(rerun_regression(console, base, run, threshold, names, strict, repeat))
+        results.append(rerun_regression(console, base, run, threshold, names, strict, repeat or DEFAULT_PAIRS,
+                                        max_time or MAX_TIME_S))
     elif base:
         results.append(evaluate_regression(base, run, threshold, names, strict=strict))
     elif baseline:  # the first run of a new history has nothing to regress from: say so, do not fail

@@ -263,7 +263,7 @@ def gate(
     baseline: str | None = typer.Option(None, "--baseline", help="baseline run folder, run id, last-pass or last"),
     max_regression: str = typer.Option("5%", "--max-regression", help="tolerated slowdown vs the baseline"),
     metrics: str | None = typer.Option(None, "--metrics", help="regression metrics, default: p50,p99,throughput "
-                                       "(also p90, p95, mean)"),
+                                       "(also p90, p95, mean, cpu)"),
     strict: bool = typer.Option(False, "--strict", help="judge budgets on the pessimistic end of each CI; "
                                 "an inconclusive regression check fails"),
     junit: Path | None = typer.Option(None, "--junit", help="write JUnit XML (one test case per rule x job)"),
@@ -274,7 +274,10 @@ def gate(
     allow_interrupted: bool = typer.Option(False, "--allow-interrupted", help="accept an incomplete baseline run"),
     rerun: bool = typer.Option(False, "--rerun", help="re-measure the baseline's and the candidate's jobs now, "
                                "replicas interleaved (ABBA), and judge those (recommended on shared machines)"),
-    repeat: int = typer.Option(5, "--repeat", min=2, help="with --rerun: replicas of each side"),
+    repeat: int | None = typer.Option(None, "--repeat", min=2, help="with --rerun: at most this many replicas of "
+                                      "each side [40] (it stops once every metric is decided)"),
+    max_time: float | None = typer.Option(None, "--max-time", min=1, help="with --rerun: seconds per pair of jobs "
+                                          "before the last look [180]"),
     history: bool = typer.Option(False, "--history", help="judge against the last runs on this machine class"),
     window: int = typer.Option(20, "--window", min=2, help="with --history: how many earlier runs"),
     model: str = typer.Option("t-test", "--model", help="with --history: t-test, z-score, percentage or iqr"),
@@ -287,7 +290,7 @@ def gate(
     from bench.cli.gate import run_gate
 
     ok = run_gate(console, run_dir, budgets, baseline, max_regression, metrics, strict, junit, markdown, db,
-                  rerun, repeat, record, allow_interrupted, history, window, model, fail_on_change)
+                  rerun, repeat, record, allow_interrupted, max_time, history, window, model, fail_on_change)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -379,16 +382,20 @@ def ab(
     profile: str | None = typer.Option(None, "--profile", help="edge, datacenter or a profile YAML"),
     scenario: str | None = typer.Option(None, "--scenario", help="load scenario"),
     quick: bool = typer.Option(False, "--quick", help="short measurement windows"),
-    repeat: int = typer.Option(5, "--repeat", min=2, help="replicas of each side, interleaved A B, B A, ..."),
+    repeat: int | None = typer.Option(None, "--repeat", min=2, help="at most this many replicas of each side [40], "
+                                      "interleaved A B, B A, ... (it stops once every metric is decided)"),
+    max_time: float | None = typer.Option(None, "--max-time", min=1, help="seconds per pair of jobs before the last "
+                                          "look [180]"),
     max_regression: str = typer.Option("5%", "--max-regression", help="tolerated slowdown of B vs A"),
     metrics: str | None = typer.Option(None, "--metrics", help="default: p50,p99,throughput"),
     strict: bool = typer.Option(False, "--strict", help="an inconclusive check fails"),
     out: Path | None = typer.Option(None, "--out", help="parent folder of OUT/ab/<stamp>-ab-A|B [results]"),
 ) -> None:
     """Interleaved A/B of two models, artifacts or variants on this machine now: exit 0 B is not worse, 1 it is."""
+    from bench.cli.gate import judge_sequentially
     from bench.config.sweep import TimingConfig, build_config
     from bench.gate import output
-    from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
+    from bench.gate.regression import parse_metrics, parse_threshold
     from bench.report.tables import print_table
     from bench.run import ab as ab_mod
 
@@ -399,9 +406,10 @@ def ab(
         cfgs.append(build_config({}, {"model": m, "variants": [v], "preset": preset, "backends": _csv(backends),
                                       "batch_sizes": _ints(batch_sizes), "profile": profile, "scenario": scenario,
                                       "out": out, "timing": TimingConfig.quick() if quick else None}, source=text))
-    run_a, run_b = ab_mod.run_ab(cfgs[0], cfgs[1], repeat, console.print)
-    result = evaluate_regression(run_a, run_b, threshold, names, paired=True, strict=strict, key=ab_mod.ab_key)
-    print_table(console, output.table([result], title=f"B ({y}) vs A ({x}), {repeat} interleaved pairs"), 2)
+    (run_a, run_b), result = judge_sequentially(console, lambda look: ab_mod.run_ab(
+        cfgs[0], cfgs[1], repeat or ab_mod.DEFAULT_PAIRS, console.print, look, max_time or ab_mod.MAX_TIME_S),
+        threshold, names, strict, ab_mod.ab_key)
+    print_table(console, output.table([result], title=f"B ({y}) vs A ({x}), interleaved"), 2)
     console.print(("[green]" if result.passed else "[bold red]") + output.summary([result]), highlight=False)
     console.print(f"measurements: {run_a.path} {run_b.path}", soft_wrap=True, highlight=False)
     raise typer.Exit(0 if result.passed else 1)

@@ -7,8 +7,7 @@ import numpy as np
 from scipy import stats
 
 from bench.errors import UserError
-from bench.gate.regression import decide
-from bench.gate.result import FAIL, PASS, SKIP, Check, GateResult
+from bench.gate.result import FAIL, INCONCLUSIVE, PASS, SKIP, Check, GateResult
 from bench.records.history import History, machine_id
 from bench.records.jobkey import JobKey
 from bench.records.rundir import RunDir
@@ -54,15 +53,20 @@ def boundaries(model: str, window: np.ndarray, m: int, threshold: float) -> tupl
 
 def judge(metric: str, job: str, rec: dict, past: list[dict], model: str, threshold: float) -> Check:
     """Fail when the candidate lies beyond the worse boundary and is worse than the window's mean by more than the
-    threshold; inconclusive when the window's noise puts that boundary beyond the threshold; pass otherwise
-    (bench.gate.regression.decide, with the boundary's distance from the mean as the minimum detectable effect)."""
+    threshold; inconclusive when the window's noise puts that boundary beyond the threshold (a change of T could hide
+    inside it); pass otherwise."""
     cand, pooled = samples(rec, metric), np.concatenate([samples(p, metric) for p in past])
     lo, hi = boundaries(model, pooled, len(cand), threshold)
     value, mean = float(np.mean(cand)), float(pooled.mean())
     worse, width, beyond = (1 - value / mean, 1 - lo / mean, value < lo) if metric == "throughput_sps" else \
         (value / mean - 1, hi / mean - 1, value > hi)
-    verdict, note = decide(worse if beyond else 0.0, round(width, 9), threshold, False,  # percentage: width == T
-                           f"{len(past)} runs, {len(pooled)} replicas, {model}", past[-1], rec)
+    basis = f"{len(past)} runs, {len(pooled)} replicas, {model}"
+    if beyond and worse > threshold:
+        verdict, note = FAIL, f"beyond the boundary and worse than {threshold:.0%} ({basis})"
+    elif round(width, 9) > threshold:  # percentage: width == T
+        verdict, note = INCONCLUSIVE, f"the window's noise puts the boundary {width:.1%} away ({basis}); more runs"
+    else:
+        verdict, note = PASS, f"within the boundary ({basis})"
     return Check("history", job, metric, f"[{lo:.4g}, {hi:.4g}], worse by <= {threshold:.0%}",
                  f"{value:.4g} vs mean {mean:.4g} ({value / mean - 1:+.1%})", f"{threshold - worse:+.1%}", verdict,
                  note)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-PASS, FAIL, SKIP = "pass", "fail", "skip"
-INCONCLUSIVE = "inconclusive"  # the comparison cannot see a change of the threshold's size: not a pass, not a fail
+from bench.stats.hboot import FAIL, INCONCLUSIVE, PASS  # noqa: F401 - the verdicts of the one decision rule
+
+SKIP = "skip"
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class Check:
     margin: str
     verdict: str  # pass | fail | skip | inconclusive
     note: str = ""
+    ratio: tuple[float, float, float] | None = None  # a regression check's ratio B/A and its CI (value, low, high)
 
 
 @dataclass

@@ -3,9 +3,11 @@ over a pool of distinct batches) and the thread driver every multi-threaded scen
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +19,9 @@ from bench.config.sweep import TimingConfig
 
 SPIN_NS = 200_000  # the last 0.2 ms before an arrival is waited out by polling, not by an imprecise sleep
 
+BLOCK_NS = 30_000_000  # a paired worker's turn: ~30 ms of one side's iterations (at least one), then the other's
 Wait = Callable[[int], None]  # wait(ns): let about ns nanoseconds pass (the real one sleeps, then polls)
+Turn = Callable[[], AbstractContextManager]  # one block of a side's iterations, when it is that side's turn
 
 
 def real_wait(ns: int) -> None:
@@ -37,6 +41,40 @@ class ScenarioContext:
     item_input: str = ""  # the input whose axis 1 holds a request's candidates (hstu, din): a row is a candidate
     clock: Clock = time.perf_counter_ns
     wait: Wait = real_wait  # open-loop scenarios wait for each arrival with it (tests: virtual time)
+    turn: Turn | None = None  # a paired worker's side: single-stream times in turns with the other side (Baton)
+
+
+class Baton:
+    """Two jobs in one process (the paired worker) timed in turns of BLOCK_NS, A B B A A B ..., so a load that comes
+    and goes hits both alike; a side that is done (or failed) takes no turns, the other goes on alone."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._order = itertools.cycle((0, 1, 1, 0))
+        self._turn = next(self._order)
+        self._ready, self._gone = [False, False], [False, False]
+
+    @contextmanager
+    def turn(self, side: int) -> Iterator[None]:
+        """One block of `side`'s iterations, once the other side is ready to time too and it is `side`'s turn."""
+        with self._cond:
+            self._ready[side] = True
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._gone[1 - side] or (self._ready[1 - side] and self._turn == side))
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._turn = next(self._order)
+                self._cond.notify_all()
+
+    def leave(self, side: int, wait: bool = False) -> None:
+        """`side` times no more; with `wait`, it waits until the other side is done too (nothing runs beside it)."""
+        with self._cond:
+            self._gone[side] = True
+            self._cond.notify_all()
+            if wait:
+                self._cond.wait_for(lambda: self._gone[1 - side])
 
 
 @dataclass
@@ -49,45 +87,55 @@ class Measurement:
     warmup_iters: int
     device_ms: dict[str, np.ndarray] | None = None  # per-iteration device time of each phase (GPU backends)
     requests: dict[str, np.ndarray] | None = None  # server: each request's times, kept raw (.requests.npz)
+    cpu_s: float | None = None  # the process's CPU time (all its threads) over the measured phase, where timed
 
 
 def _run_until(backend: Backend, handles: list[Any], min_iters: int, min_s: float, max_s: float, clock: Clock,
-               device: list[dict] | None = None) -> tuple[list[int], float]:
-    """Time infer+synchronize round-robin over handles until both minimums (or max_s) are reached: the latencies
-    and the seconds taken; with `device`, also collect each iteration's device times (read outside the timing)."""
+               device: list[dict] | None = None, turn: Turn | None = None) -> tuple[list[int], float, float]:
+    """Time infer+synchronize round-robin over handles until both minimums (or max_s) are reached: the latencies,
+    the seconds and the process CPU seconds taken; with `device`, also collect each iteration's device times (read
+    outside the timing); with `turn`, in blocks of BLOCK_NS taken in turns (its own time and CPU only)."""
     lat: list[int] = []
-    start = clock()
     min_ns, max_ns = int(min_s * 1e9), int(max_s * 1e9)
-    while True:
-        t0 = clock()
-        backend.infer(handles[len(lat) % len(handles)])
-        backend.synchronize()
-        t1 = clock()
-        lat.append(t1 - t0)
-        if device is not None:
-            device.append(backend.device_times_ms())
-        if (len(lat) >= min_iters and t1 - start >= min_ns) or t1 - start >= max_ns:
-            return lat, (t1 - start) / 1e9
+    spent, cpu, done = 0, 0.0, False
+    while not done:
+        with turn() if turn else nullcontext():
+            start, cpu0 = clock(), time.process_time()
+            while True:
+                t0 = clock()
+                backend.infer(handles[len(lat) % len(handles)])
+                backend.synchronize()
+                t1 = clock()
+                lat.append(t1 - t0)
+                if device is not None:
+                    device.append(backend.device_times_ms())
+                own = spent + t1 - start
+                done = (len(lat) >= min_iters and own >= min_ns) or own >= max_ns
+                if done or (turn and t1 - start >= BLOCK_NS):
+                    break
+            spent, cpu = own, cpu + time.process_time() - cpu0
+    return lat, spent / 1e9, cpu
 
 
-def warm_up(backend: Backend, handles: list[Any], timing: TimingConfig, clock: Clock = time.perf_counter_ns
-            ) -> tuple[int, float]:
+def warm_up(backend: Backend, handles: list[Any], timing: TimingConfig, clock: Clock = time.perf_counter_ns,
+            turn: Turn | None = None) -> tuple[int, float]:
     """Closed-loop warm-up by count and time (at least one call); returns (calls, seconds) for a capacity estimate."""
-    lat, elapsed = _run_until(backend, handles, max(1, timing.warmup_iters), timing.warmup_s, timing.max_duration_s,
-                              clock)
+    lat, elapsed, _ = _run_until(backend, handles, max(1, timing.warmup_iters), timing.warmup_s,
+                                 timing.max_duration_s, clock, turn=turn)
     return len(lat), elapsed
 
 
 def measure(backend: Backend, handles: list[Any], timing: TimingConfig, batch_size: int,
-            clock: Clock = time.perf_counter_ns) -> Measurement:
-    """Warm up by count and time, then time every infer+synchronize individually (closed loop)."""
-    warm = warm_up(backend, handles, timing, clock)[0] if timing.warmup_iters or timing.warmup_s else 0
+            clock: Clock = time.perf_counter_ns, turn: Turn | None = None) -> Measurement:
+    """Warm up by count and time, then time every infer+synchronize individually (closed loop; with `turn`, in
+    blocks taken in turns with a paired worker's other side)."""
+    warm = warm_up(backend, handles, timing, clock, turn)[0] if timing.warmup_iters or timing.warmup_s else 0
     device: list[dict] = []
-    lat, wall = _run_until(backend, handles, timing.target_iters(), timing.min_duration_s, timing.max_duration_s,
-                           clock, device)
+    lat, wall, cpu = _run_until(backend, handles, timing.target_iters(), timing.min_duration_s,
+                                timing.max_duration_s, clock, device, turn)
     # per-phase device times (GPU backends), only where every iteration has them
     device_ms = {k: np.array([d[k] for d in device], np.float64) for k in device[0]} if all(device) else None
-    return Measurement(np.asarray(lat, dtype=np.int64), wall, batch_size, warm, device_ms)
+    return Measurement(np.asarray(lat, dtype=np.int64), wall, batch_size, warm, device_ms, cpu)
 
 
 def run_threads(target: Callable[[int], None], count: int) -> None:

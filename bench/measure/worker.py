@@ -10,6 +10,7 @@ import sys
 import time
 import traceback
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import psutil
@@ -23,7 +24,7 @@ from bench.measure.energy import EnergyMeter, counters_for
 from bench.measure.inputs import InputPool
 from bench.measure.jobspec import Job
 from bench.measure.memory import nvml_process_bytes, peak_rss_bytes
-from bench.measure.timing import ScenarioContext
+from bench.measure.timing import Baton, Measurement, ScenarioContext, run_threads
 from bench.records.rundir import RunDir, now_iso
 from models.fileio import cache_root
 
@@ -54,7 +55,9 @@ def injected_delay(backend, delay_ms: float):
         del backend.infer
 
 
-def run_job(job: Job) -> dict:
+def run_job(job: Job, baton: Baton | None = None, side: int = 0) -> dict:
+    """Load, warm up, measure, score quality, build the record; with `baton`, as `side` of a paired worker (its
+    single-stream timing in turns with the other side's; what follows it waits until the other is done timing)."""
     started = now_iso()
     if job.affinity:
         os.sched_setaffinity(0, job.affinity)
@@ -84,12 +87,15 @@ def run_job(job: Job) -> dict:
     backend.synchronize()
     first_infer_ms = (time.perf_counter() - t0) * 1e3
     ctx = ScenarioContext(backend, handles, job.scenario_options, job.timing, job.batch_size,
-                          InputPool.load(art.row_pool).batches[0] if art.row_pool else None, art.item_input)
+                          InputPool.load(art.row_pool).batches[0] if art.row_pool else None, art.item_input,
+                          turn=baton and partial(baton.turn, side))
     cores = job.affinity or usable_cores()
     before = noise.Snapshot.take(cores)
     with injected_delay(backend, harness.inject_delay_ms), EnergyMeter(*counters_for(job.device)) as meter:
         summary, measurement = load.run(ctx)
     host = noise.between(before, noise.Snapshot.take(cores), cores, job.threads)
+    if baton:
+        baton.leave(side, wait=True)
     peak_run, gpu_nvml = peak_rss_bytes(), nvml_process_bytes()
     run_dir = RunDir(Path(job.run_dir))
     run_dir.save_raw(job.replica_id, measurement.latencies_ns)
@@ -116,7 +122,7 @@ def run_job(job: Job) -> dict:
         peak_rss_quality_bytes=peak - peak_run, gpu_mem_nvml_bytes=gpu_nvml,
         # what a deployed process adds by serving this model: runtime, model, inputs, inference (footprint budgets)
         footprint_bytes=peak_run - rss_start,
-        scenario_options=job.scenario_options.model_dump(mode="json"), noise=host,
+        scenario_options=job.scenario_options.model_dump(mode="json"), noise=host, cpu_time=cpu_time(measurement),
         warnings=[*harness_warnings(job, host), *summary.get("warnings", [])],
         model_bytes=artifact_bytes(art.path), artifact_sha256=artifact_sha256(art.path),
         quality=quality, **({"quality_from": owner} if owner else {}),
@@ -125,6 +131,13 @@ def run_job(job: Job) -> dict:
     )
     # one merge, later sources win: a field two of them name can never fail the job (as ** keywords would)
     return job.outcome("ok", None, started, **{**summary, **backend.memory(), **harness_fields})
+
+
+def cpu_time(m: Measurement) -> dict | None:
+    """CPU per inference (infer call) and core-seconds per million samples, where the scenario timed the CPU."""
+    n = len(m.latencies_ns)
+    return {"per_inference_ms": m.cpu_s * 1e3 / n, "core_s_per_million": m.cpu_s * 1e6 / (n * m.samples_per_iter)
+            } if m.cpu_s is not None and n else None
 
 
 def harness_warnings(job: Job, host: dict) -> list[str]:
@@ -137,8 +150,25 @@ def harness_warnings(job: Job, host: dict) -> list[str]:
     return out
 
 
-def child_main(job: Job, conn, log_path: str) -> None:
-    """Entry point of the spawned process: stdout/stderr go to the job's log, the record to the pipe.
+def run_jobs(jobs: tuple[Job, ...]) -> list[dict]:
+    """One job, or two (A and B of an interleaved pair) loaded side by side in this process and timed in turns
+    (Baton): their records; an exception in either is raised (child_main records it as both jobs' failure)."""
+    baton = Baton() if len(jobs) == 2 else None
+    records: list[dict] = [{} for _ in jobs]
+
+    def side(i: int) -> None:
+        try:
+            records[i] = run_job(jobs[i], baton, i)
+        finally:
+            if baton:
+                baton.leave(i)
+
+    run_threads(side, len(jobs))
+    return records
+
+
+def child_main(jobs: tuple[Job, ...], conn, log_path: str) -> None:
+    """Entry point of the spawned process: stdout/stderr go to the (first) job's log, the records to the pipe.
 
     The output is redirected first, so whatever fails later (a Python error anywhere, a fatal signal through
     faulthandler) leaves its traceback in the log, where the launcher finds it when no record arrives.
@@ -147,17 +177,19 @@ def child_main(job: Job, conn, log_path: str) -> None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     faulthandler.enable()
-    print(f"job {job.replica_id}: {job.backend} on {job.device}, {job.scenario}, batch {job.batch_size}, "
-          f"artifact {job.artifacts.path}", flush=True)
-    try:
+    for job in jobs:
+        print(f"job {job.replica_id}: {job.backend} on {job.device}, {job.scenario}, batch {job.batch_size}, "
+              f"artifact {job.artifacts.path}", flush=True)
         # the job spec beside its log: `python -m bench.measure.worker logs/<job>.job.json` re-runs it alone
-        job.save(Path(log_path).with_suffix(".job.json"))
-        record = run_job(job)
-    except BaseException as e:  # noqa: BLE001 - any failure becomes this job's record
-        traceback.print_exc()
-        record = job.outcome("failed", f"{type(e).__name__}: {e}".strip())  # whole: screens cut it, records don't
-    print(f"{record['status']}{': ' + record['reason'] if record.get('reason') else ''}", flush=True)
-    conn.send(record)
+        job.save(Path(job.run_dir) / "logs" / f"{job.replica_id}.job.json")
+    try:
+        records = run_jobs(jobs)
+    except BaseException as e:  # noqa: BLE001 - any failure becomes the record of each of the process's jobs
+        traceback.print_exc()  # whole: screens cut it, records don't
+        records = [job.outcome("failed", f"{type(e).__name__}: {e}".strip()) for job in jobs]
+    for record in records:
+        print(f"{record['status']}{': ' + record['reason'] if record.get('reason') else ''}", flush=True)
+    conn.send(records)
     conn.close()
 
 

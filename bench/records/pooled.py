@@ -34,13 +34,20 @@ def summary(line: dict) -> dict:
     noise = line.get("noise") or {}
     return {"replica": line.get("replica", 0), "status": line["status"], "reason": line.get("reason"),
             "started_at": line.get("started_at"), "latency_ms": {q: lat.get(q) for q in ("mean", "p50", "p99")},
-            **{f: line.get(f) for f in ("throughput_sps", "iterations", "duration_s", "cv", "stable")},
+            **{f: line.get(f) for f in ("throughput_sps", "iterations", "duration_s", "cv", "stable", "cpu_time")},
             "noise": {f: noise.get(f) for f in NOISE_KEPT}}
 
 
 def _cv(values: list[float | None]) -> float | None:
     v = np.asarray([x for x in values if x is not None], dtype=np.float64)
     return float(v.std(ddof=1) / v.mean()) if len(v) > 1 and v.mean() > 0 else None
+
+
+def _cpu(lines: list[dict]) -> dict | None:
+    """The replicas' CPU time per inference, each weighted by its iterations (None unless every replica has one)."""
+    cpu = [(r["cpu_time"], r["iterations"]) for r in lines if r.get("cpu_time")]
+    return {k: sum(c[k] * n for c, n in cpu) / sum(n for _, n in cpu) for k in cpu[0][0]} \
+        if cpu and len(cpu) == len(lines) else None
 
 
 def _noise(lines: list[dict]) -> dict:
@@ -73,7 +80,7 @@ def _rates(base: dict, throughput: float) -> dict:
     return out
 
 
-def merge(lines: list[dict], load: Load) -> dict:
+def merge(lines: list[dict], load: Load, complete: bool = False) -> dict:
     """One job's record from its replicas' lines (in the order they ended); a line written before replicas had
     lines of their own (schema 2: already pooled) is returned as it is."""
     first = lines[0]
@@ -95,7 +102,7 @@ def merge(lines: list[dict], load: Load) -> dict:
             oks.append(r)
     if not oks:  # its first replica failed (the job was not run again), or nothing it measured is on disk
         return {**view, "replicas": summaries}
-    if len(lines) < repeat:
+    if len(lines) < repeat and not complete:  # a complete run with fewer: a sequential A/B stopped once decided
         notes.append(f"{len(lines)} of {repeat} replicas recorded (the run stopped before the rest): pooled from "
                      "those")
     return {**pool(oks, groups, notes), "repeat": repeat, "replicas": summaries}
@@ -128,17 +135,17 @@ def pool(oks: list[dict], groups: list[np.ndarray], notes: list[str]) -> dict:
         "replica_cv": cv, "stable": not unstable and all(r.get("stable") for r in oks),
         "warnings": busy + unstable + notes + list(own) + warnings, "noise": noise,
         "peak_rss_bytes": max(r.get("peak_rss_bytes") or 0 for r in oks),
-        **_rates(base, throughput), **_energy(oks, samples, wall),
+        **_rates(base, throughput), **_energy(oks, samples, wall), "cpu_time": _cpu(oks),
     }
 
 
-def jobs(lines: list[dict], load: Load) -> list[dict]:
+def jobs(lines: list[dict], load: Load, complete: bool = False) -> list[dict]:
     """One record per job (in the order jobs first appear), merged from its lines; a job that did not score
     quality shares that of the job that did for the same variant, backend and options (`quality_from`)."""
     by_job: dict[str, list[dict]] = {}
     for line in lines:
         by_job.setdefault(line.get("job_id"), []).append(line)
-    records = [merge(group, load) for group in by_job.values()]
+    records = [merge(group, load, complete) for group in by_job.values()]
     # reversed: the first job to score a key owns it
     scored = {quality_key(r): r for r in reversed(records) if r["status"] == "ok" and r.get("quality") is not None}
     for r in records:

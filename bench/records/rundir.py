@@ -152,7 +152,7 @@ class RunDir:
         """One record per job, its replicas' lines merged (bench.records.pooled); derived once per state of
         records.jsonl in this process (readers call this often)."""
         stat = self.records_path.stat() if self.records_path.exists() else None
-        return [dict(r) for r in _records(self.path, stat and (stat.st_size, stat.st_mtime_ns))]
+        return [dict(r) for r in _records(self.path, stat and (stat.st_size, stat.st_mtime_ns), not self.interrupted)]
 
     def op_table(self, record: dict) -> dict | None:
         """A job's op profile (ops/<job>.json), or None where it was not profiled (or the file is gone)."""
@@ -168,10 +168,10 @@ class RunDir:
 
 
 @lru_cache(maxsize=32)
-def _records(path: Path, _version: tuple[int, int] | None) -> list[dict]:
+def _records(path: Path, _version: tuple[int, int] | None, complete: bool) -> list[dict]:
     run = RunDir(path)
     return pooled.jobs(run.lines(), lambda line: run.raw(replica_id(line["job_id"], line["replica"],
-                                                                     line.get("repeat") or 1)))
+                                                                     line.get("repeat") or 1)), complete)
 
 
 def replica_raws(run: RunDir, record: dict) -> list[np.ndarray] | None:

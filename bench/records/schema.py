@@ -114,6 +114,13 @@ class Noise(Part):
     busy_replicas: int | None = None  # a job's pooled view: how many of its replicas were busy
 
 
+class CpuTime(Part):
+    """cpu_time: the process's CPU time over the measured phase (all its threads, spinning ones included)."""
+
+    per_inference_ms: Number  # per infer call, beside latency_ms
+    core_s_per_million: Number  # core-seconds per million samples: what serving them costs in cores
+
+
 class LatencyCI(Part):
     p50: list[Real] | None = None
     p99: list[Real] | None = None
@@ -151,6 +158,7 @@ class Replica(Part):
     cv: Real | None = None
     stable: bool | None = None
     noise: Noise | None = None
+    cpu_time: CpuTime | None = None
 
 
 class Record(Part):
@@ -240,6 +248,7 @@ class Record(Part):
     power_source_reason: str | None = None
     op_profile: Fields | None = None
     noise: Noise | None = None
+    cpu_time: CpuTime | None = None
     # load scenarios (server, max-qps, concurrency, offline, server-loadgen)
     achieved_qps: Number | None = None
     max_qps: Number | None = None

@@ -6,9 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.records.rundir import RunDir, replica_raws
-from bench.stats.hboot import Estimate, ratio
-
-NO_DIFFERENCE = "no difference"
+from bench.stats.hboot import NO_DIFFERENCE, Estimate, ratio
 
 
 def speedup(run_path: Path, base: dict, rec: dict, statistic: str = "p50") -> Estimate | None:

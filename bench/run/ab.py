@@ -7,6 +7,8 @@ delays included); `recbench ab X Y` runs two models / artifacts / variants given
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
@@ -17,18 +19,27 @@ from backends.base import artifact_sha256, file_sha256
 from bench.errors import UserError
 from bench.measure import env
 from bench.measure.jobspec import Job
-from bench.records.rundir import RunDir
+from bench.records.rundir import RunDir, write_json_atomic
 from bench.run.interleave import Interleaver, Planned
 from bench.run.lifecycle import lifecycle
+from bench.stats.hboot import LOOKS
 
-DEFAULT_PAIRS = 5  # replicas of each side: the MDE of an A/B shrinks with the square root of the pairs
+PAIRED = ("single-stream",)  # the scenarios whose A and B are timed in turns in one process
+DEFAULT_PAIRS = LOOKS[-1]  # the most replicas of each side a sequential A/B measures (it stops once decided)
+MAX_TIME_S = 180.0  # per pair of jobs: the time a sequential A/B may take before its last look
+
+# look(runs, pairs, seconds_left, fraction of the time spent, 1 at the last look): judge the runs measured so far;
+# True when every gated metric is decided
+Look = Callable[[tuple[RunDir, RunDir], int, float, float], bool]
 
 
-def abba(round_: int, plans: list[Planned]) -> list[Planned]:
-    """Plans come as [a0, b0, a1, b1, ...]; odd rounds run each pair B first, so neither side always goes first."""
-    if round_ % 2 == 0:
-        return plans
-    return [p for i in range(0, len(plans), 2) for p in (plans[i + 1], plans[i])]
+def abba(round_: int, plans: list[Planned]) -> list[tuple[Planned, ...]]:
+    """Plans come as [a0, b0, a1, b1, ...]; odd rounds run each pair B first, so neither side always goes first. A
+    single-stream pair runs in one paired process (timed in turns of a few ms: bench.measure.timing.Baton), other
+    scenarios one process per side."""
+    pairs = [(a, b) if round_ % 2 == 0 else (b, a) for a, b in zip(plans[::2], plans[1::2], strict=True)]
+    return [g for pair in pairs for g in ([pair] if all(p.job.scenario in PAIRED for p in pair) else
+                                          [(p,) for p in pair])]
 
 
 def recorded_job(run: RunDir, record: dict) -> Job:
@@ -72,17 +83,47 @@ def verify_artifact(job: Job, sha256: str | None, measured_by: str) -> None:
                         "(`recbench ab`, or `recbench run` and `recbench gate --baseline`)")
 
 
+def sequential(runs: tuple[RunDir, RunDir], jobs: int, repeat: int, max_time: float, look: Look | None,
+               on_stop: Callable[[str], None] = lambda _why: None) -> Callable[[int], bool]:
+    """When to stop adding rounds of pairs: look at the planned looks (bench.stats.hboot.LOOKS), and for the last time
+    when `repeat` rounds are done or the next round would overrun `max_time` per pair of jobs; stop once decided
+    (`on_stop` gets why: "decided after 9 pairs")."""
+    start, budget = time.monotonic(), max_time * jobs
+
+    def until(rounds: int) -> bool:
+        spent = time.monotonic() - start
+        last = rounds >= repeat or spent + spent / rounds > budget
+        fraction = 1.0 if last else spent / budget
+        decided = look is not None and (rounds in LOOKS or last) and look(runs, rounds, budget - spent, fraction)
+        if decided or last:
+            on_stop(("decided" if decided else "all pairs done" if rounds >= repeat else
+                     f"out of time (--max-time {max_time:g} s per pair of jobs)") + f" after {rounds} pairs")
+        return decided or last
+    return until
+
+
+def stopped_in(runs: tuple[RunDir, RunDir]) -> Callable[[str], None]:
+    """Why a sequential A/B stopped, into both runs' config.json (`stopped`)."""
+    def note(why: str) -> None:
+        for run in runs:
+            write_json_atomic(run.path / "config.json", {**json.loads((run.path / "config.json").read_text()),
+                                                         "stopped": why})
+    return note
+
+
 def interleave(pairs: list[tuple[Planned, Planned]], repeat: int,
-               on_launch: Callable[[Planned, int], None] | None = None) -> None:
-    """Run every pair `repeat` times, A and B of a pair back to back in ABBA order; each replica's line is appended
-    to its side's run as it ends. Before every launch the plan's artifact must still be the pinned file."""
+               on_launch: Callable[[Planned, int], None] | None = None, until: Callable[[int], bool] | None = None
+               ) -> None:
+    """Run every pair up to `repeat` times (`until` may stop it sooner), A and B of a pair in one paired process
+    or back to back, in ABBA order; each replica's line is appended to its side's run as it ends. Before every
+    launch the plan's artifact must still be the pinned file."""
     def launching(plan: Planned, k: int) -> None:
         verify_artifact(plan.job, *plan.pin)
         if on_launch:
             on_launch(plan, k)
 
-    Interleaver(repeat, order=abba, on_launch=launching).run([p for pair in pairs for p in pair],
-                                                             lambda plan, line: plan.run.append(line))
+    Interleaver(repeat, order=abba, on_launch=launching, until=until).run([p for pair in pairs for p in pair],
+                                                                          lambda plan, line: plan.run.append(line))
 
 
 @contextmanager
@@ -95,9 +136,11 @@ def both(runs: tuple[RunDir, RunDir], environment: dict, configs: tuple[dict, di
         yield
 
 
-def rerun(run_a: RunDir, run_b: RunDir, repeat: int, key, on_launch=None) -> tuple[RunDir, RunDir]:
-    """Re-measure the jobs the two runs share (matched by `key`), interleaved; returns the two new run folders.
-    Exit 2, before anything runs, when an artifact is not the file its run measured."""
+def rerun(run_a: RunDir, run_b: RunDir, repeat: int, key, on_launch=None, look: Look | None = None,
+          max_time: float = MAX_TIME_S) -> tuple[RunDir, RunDir]:
+    """Re-measure the jobs the two runs share (matched by `key`), interleaved, until `look` says decided (sequential);
+    returns the two new run folders. Exit 2, before anything runs, when an artifact is not the file its run
+    measured."""
     by_a = {key(r): r for r in run_a.records() if r.get("status") == "ok"}
     matched = [(by_a[key(r)], r) for r in run_b.records() if r.get("status") == "ok" and key(r) in by_a]
     if not matched:
@@ -112,7 +155,7 @@ def rerun(run_a: RunDir, run_b: RunDir, repeat: int, key, on_launch=None) -> tup
     with both(runs, env.capture(), configs, len(recorded) * repeat):
         pairs = [tuple(Planned(_rehome(job, run), run, pin=pin) for (job, pin), run in zip(pair, runs, strict=True))
                  for pair in recorded]
-        interleave(pairs, repeat, on_launch)
+        interleave(pairs, repeat, on_launch, sequential(runs, len(pairs), repeat, max_time, look, stopped_in(runs)))
     return runs
 
 
@@ -133,8 +176,10 @@ def ab_key(record: dict) -> tuple:
     return tuple(record.get(k) for k in ("backend", "device", "profile", "scenario", "batch_size", "shapes"))
 
 
-def run_ab(cfg_a, cfg_b, repeat: int, log: Callable[[str], None]) -> tuple[RunDir, RunDir]:
-    """Plan both sides' jobs (building their variants), then run them interleaved into two new run folders."""
+def run_ab(cfg_a, cfg_b, repeat: int, log: Callable[[str], None], look: Look | None = None,
+           max_time: float = MAX_TIME_S) -> tuple[RunDir, RunDir]:
+    """Plan both sides' jobs (building their variants), then run them interleaved into two new run folders until
+    `look` says decided."""
     from bench.run.sweep import Sweep
 
     sweeps = Sweep(cfg_a, log=log), Sweep(cfg_b, log=log)
@@ -150,5 +195,6 @@ def run_ab(cfg_a, cfg_b, repeat: int, log: Callable[[str], None]) -> tuple[RunDi
         for p in (p for side in plans for p in side if p.outcome is None):  # every replica must measure the file
             p.pin = (artifact_sha256(p.job.artifacts.path), "this A/B's build")  # as built now, not one rebuilt since
         interleave(list(zip(*plans, strict=True)), repeat,
-                   lambda plan, k: log(f"  {plan.run.run_id} {plan.job.job_id} r{k}"))
+                   lambda plan, k: log(f"  {plan.run.run_id} {plan.job.job_id} r{k}"),
+                   sequential(runs, len(plans[0]), repeat, max_time, look, stopped_in(runs)))
     return runs

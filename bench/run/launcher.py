@@ -39,30 +39,33 @@ _CTX = mp.get_context("forkserver")
 _CTX.set_forkserver_preload(["bench.measure.worker"])
 
 
-def launch(job: Job) -> dict:
-    """Run `job` (one replica) in its own process and return its line, whatever happens to the process."""
-    log_path = Path(job.run_dir) / "logs" / f"{job.replica_id}.log"
+def launch(*jobs: Job) -> list[dict]:
+    """Run one job (one replica), or a pair timed in turns in one process (bench.measure.worker.run_jobs), in its own
+    process and return their lines, whatever happens to the process (its failure is every job's)."""
+    log_path = Path(jobs[0].run_dir) / "logs" / f"{jobs[0].replica_id}.log"
+    timeout = sum(job.timeout_s for job in jobs)
     recv, send = _CTX.Pipe(duplex=False)
-    proc = _CTX.Process(target=child_main, args=(job, send, str(log_path)), daemon=True)
+    proc = _CTX.Process(target=child_main, args=(jobs, send, str(log_path)), daemon=True)
     proc.start()
     send.close()
     try:
-        if not recv.poll(job.timeout_s):
+        if not recv.poll(timeout):
             proc.kill()
             proc.join(5)
-            return job.outcome("failed", f"timed out after {job.timeout_s:g}s" + _log_tail(log_path, job.replica_id))
+            return [job.outcome("failed", f"timed out after {timeout:g}s" + _log_tail(log_path, job.replica_id))
+                    for job in jobs]
         try:
-            record = recv.recv()
-        except EOFError:  # the process died before sending its record
-            record = None
+            records = recv.recv()
+        except EOFError:  # the process died before sending its records
+            records = None
         proc.join(10)
         if proc.is_alive():
             proc.kill()
             proc.join(5)
     finally:
         recv.close()
-    if record is not None:
-        return record
+    if records is not None:
+        return records
     code = proc.exitcode
     why = f"worker exited with code {code} before sending a record"
     if code is not None and code < 0:
@@ -70,4 +73,4 @@ def launch(job: Job) -> dict:
             why = f"worker killed by {signal.Signals(-code).name}"
         except ValueError:
             why = f"worker killed by signal {-code}"
-    return job.outcome("failed", why + _log_tail(log_path, job.replica_id))
+    return [job.outcome("failed", why + _log_tail(log_path, job.replica_id)) for job in jobs]

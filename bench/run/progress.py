@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -57,6 +58,14 @@ def result_line(record: dict) -> str:
     tput = record.get("throughput_sps")
     shown = [f"p50 {p50:.4g} ms" if p50 is not None else "p50 -", f"{tput:,.0f} samples/s" if tput else ""]
     return f"{name} ok {' '.join(s for s in shown if s)}" + ("" if record.get("stable", True) else " (unstable)")
+
+
+def look_line(label: str, ratio: tuple[float, float, float], verdict: str, threshold: float, left_s: float) -> str:
+    """One metric at one look of a sequential comparison: 'p50 b64: x1.08 [1.03, 1.14] — deciding vs 10%, <= 2 min
+    left', or its verdict once decided."""
+    state = f"deciding vs {threshold:.0%}, <= {math.ceil(max(left_s, 0) / 60)} min left" \
+        if verdict == "inconclusive" and left_s > 0 else verdict
+    return f"{label}: x{ratio[0]:.3f} [{ratio[1]:.3f}, {ratio[2]:.3f}] — {state}"
 
 
 class SweepProgress:

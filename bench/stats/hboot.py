@@ -20,6 +20,11 @@ MAX_VALUES = 2000  # a replica's iterations are subsampled to this many; the spr
 CONFIDENCE = 0.95
 SINGLE_REPLICA_CV = 0.20  # between-process CV assumed for a side measured in one process (it cannot show its own)
 POWER = 0.80  # the MDE is the change found this often (at a two-sided 5% level)
+# a sequential comparison looks after this many interleaved pairs (or when its time is spent, as the last look);
+# each look spends alpha by spent() (its error rates hold however early it stops)
+LOOKS = (4, 6, 9, 13, 19, 28, 40)
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+NO_DIFFERENCE = "no difference"
 
 
 def statistic(x: np.ndarray, name: str, axis: int | None = None) -> np.ndarray | float:
@@ -74,11 +79,11 @@ class Estimate:
         return float(np.expm1(z * self.se_log))
 
 
-def _estimate(centre: float, var: float, replicas: int) -> Estimate:
+def _estimate(centre: float, var: float, replicas: int, confidence: float = CONFIDENCE) -> Estimate:
     """Student-t interval on the log scale with the bootstrap's variance: with 3-5 replicas a percentile interval of
     the resamples is far too narrow (it has only a handful of distinct values to spread over)."""
     se = float(np.sqrt(var))
-    half = t_quantile(0.5 + CONFIDENCE / 2, replicas) * se
+    half = t_quantile(0.5 + confidence / 2, replicas) * se
     return Estimate(float(np.exp(centre)), (float(np.exp(centre - half)), float(np.exp(centre + half))), se,
                     replicas)
 
@@ -97,7 +102,7 @@ def pooled(groups: list[np.ndarray], name: str, seed: int = 0) -> Estimate:
 
 
 def ratio(groups_a: list[np.ndarray], groups_b: list[np.ndarray], name: str, paired: bool = False,
-          seed: int = 0) -> Estimate:
+          seed: int = 0, confidence: float = CONFIDENCE) -> Estimate:
     """B over A: the one ratio of compare, the gates, the reports' speedups and the fidelity scripts.
 
     Paired (replica i of A and of B ran back to back, interleaved; as many replicas on both sides, more than one):
@@ -112,6 +117,27 @@ def ratio(groups_a: list[np.ndarray], groups_b: list[np.ndarray], name: str, pai
     ca, cb = _centre(groups_a, name), _centre(groups_b, name)
     da, db = _log_draws(groups_a, name, picks_a, rng), _log_draws(groups_b, name, picks_b, rng)
     if paired:
-        return _estimate(cb - ca, _var(db - da, ra), ra)
+        return _estimate(cb - ca, _var(db - da, ra), ra, confidence)
     unseen = ((ra == 1) + (rb == 1)) * np.log1p(SINGLE_REPLICA_CV) ** 2
-    return _estimate(cb - ca, _var(da, ra) + _var(db, rb) + unseen, min(ra, rb))
+    return _estimate(cb - ca, _var(da, ra) + _var(db, rb) + unseen, min(ra, rb), confidence)
+
+
+def spent(fraction: float, alpha: float = 1 - CONFIDENCE) -> float:
+    """The alpha a sequential comparison may have spent by `fraction` of its budget (the last look: 1), Lan & DeMets'
+    O'Brien-Fleming-type spending function 2 - 2 Phi(z_{1-alpha/2} / sqrt(t)): early looks decide only clear cases,
+    nearly all the alpha is left for the last. A look at the k-th fraction tests at the alpha spent since the one
+    before, so the looks' alphas sum to `alpha` (a union bound: valid for any correlation between looks)."""
+    t = min(max(fraction, 1e-6), 1.0)
+    return float(2 - 2 * sps.norm.cdf(sps.norm.ppf(1 - alpha / 2) / np.sqrt(t)))
+
+
+def decide(worse: Estimate, threshold: float) -> tuple[str, str]:
+    """The one decision rule, on a ratio in its worse direction (> 1: worse) against a tolerated change T: fail when
+    the whole CI lies beyond 1+T, pass when it lies within 1+T (improved when it clears 1 on the good side, no
+    difference when it lies inside 1±T), inconclusive otherwise. The MDE is information, never the verdict."""
+    lo, hi = worse.ci
+    if lo > 1 + threshold:
+        return FAIL, f"worse than {threshold:.0%} across the whole CI"
+    if hi >= 1 + threshold:
+        return INCONCLUSIVE, f"the CI reaches past {threshold:.0%} (MDE {worse.mde:.1%})"
+    return PASS, "improved" if hi < 1 else NO_DIFFERENCE if lo > 1 - threshold else f"not worse than {threshold:.0%}"

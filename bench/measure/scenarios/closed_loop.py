@@ -62,7 +62,7 @@ def measured(starts: np.ndarray, ends: np.ndarray, batch_size: int, warm: int) -
 
 def single_stream(ctx: timing.ScenarioContext) -> tuple[dict, timing.Measurement]:
     """One request at a time."""
-    m = timing.measure(ctx.backend, ctx.handles, ctx.timing, ctx.batch_size, ctx.clock)
+    m = timing.measure(ctx.backend, ctx.handles, ctx.timing, ctx.batch_size, ctx.clock, ctx.turn)
     return {**stats.summarize(m.latencies_ns, m.samples_per_iter, m.wall_s), **stats.device_summary(m.device_ms)}, m
 
 

@@ -154,5 +154,5 @@ def run_on_node(job: Job, files: dict[str, list[Shipped]], head_versions: dict) 
             return result(job.outcome("failed", f"preparing the job on node {job.node}: {type(e).__name__}: {e}"),
                           environment)
         with main_not_reimported():
-            record = {**launch(job), **source}
+            record = {**launch(job)[0], **source}
         return result(record, environment, run)
