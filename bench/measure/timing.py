@@ -135,7 +135,7 @@ def measure(backend: Backend, handles: list[Any], timing: TimingConfig, batch_si
                                 timing.max_duration_s, clock, device, turn)
     # per-phase device times (GPU backends), only where every iteration has them
     device_ms = {k: np.array([d[k] for d in device], np.float64) for k in device[0]} if all(device) else None
-    return Measurement(np.asarray(lat, dtype=np.int64), wall, batch_size, warm, device_ms, cpu)
+    return Measurement(np.asarray(lat, dtype=np.int64), wall, batch_size, warm, device_ms, cpu_s=cpu)
 
 
 def run_threads(target: Callable[[int], None], count: int) -> None:
