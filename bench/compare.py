@@ -1,5 +1,5 @@
-"""`recbench compare RUN_A RUN_B`: match jobs across two runs, ratios B/A, and whether a change is real (the same
-ratio and CI as `recbench gate --baseline`: bench.stats.hboot.ratio over the replicas)."""
+"""`recbench compare RUN_A RUN_B`: match jobs across two runs, ratios B/A, and what changed by the one decision rule
+(the ratio, CI and verdict of `recbench gate --baseline` at the threshold, read both ways: bench.stats.hboot)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
+from bench.gate.regression import decide
 from bench.records.jobkey import FIELDS, JobKey
 from bench.records.rundir import RunDir, replica_raws
 from bench.records.schema import value_at
@@ -18,20 +19,17 @@ from bench.report import charts, explain
 from bench.report.data import Run, env_summary, read_run
 from bench.report.document import Bullets, Document, Facts, Section
 from bench.report.tables import Table, identity_columns, num, with_ci
-from bench.report.variant_ratio import NO_DIFFERENCE
-from bench.stats.hboot import Estimate, ratio
+from bench.stats.hboot import FASTER, SLOWER, TOLERANCE, Estimate, ratio, reading
 
 RATIOS = {"p50": "latency_ms.p50", "p99": "latency_ms.p99", "throughput": "throughput_sps",
           "peak_rss": "peak_rss_bytes", "model_bytes": "model_bytes"}
 
 
-def verdict(test: Estimate | None) -> str:
-    """B vs A: faster / slower where the ratio's CI excludes 1, else no difference; not tested without raw latencies."""
-    if test is None:
-        return "not tested"
-    if test.differs:
-        return "slower" if test.value > 1 else "faster"
-    return NO_DIFFERENCE
+def verdict(test: Estimate | None, threshold: float, a: dict, b: dict) -> str:
+    """B vs A at a tolerated change of ±threshold: slower (the whole CI beyond 1+T), faster (below 1), no difference
+    (inside ±T), not slower, inconclusive; recorded runs never call B slower on noise they cannot show (a side of
+    one replica, a busy host: bench.gate.regression.decide). Not tested without raw latencies."""
+    return "not tested" if test is None else reading(*decide(test, threshold, False, "", a, b))
 
 
 @dataclass
@@ -41,6 +39,7 @@ class Pair:
     a: dict
     b: dict
     tests: dict[str, Estimate]  # p50 / p99 ratios B/A from the replicas' raw latencies, where both sides have them
+    threshold: float = TOLERANCE
 
     @property
     def ratios(self) -> dict[str, float | None]:
@@ -48,9 +47,12 @@ class Pair:
         values = {k: (value_at(self.a, f), value_at(self.b, f)) for k, f in RATIOS.items()}
         return {k: b / a if a and b is not None else None for k, (a, b) in values.items()}
 
+    def verdict_of(self, stat: str) -> str:
+        return verdict(self.tests.get(stat), self.threshold, self.a, self.b)
+
     @property
     def verdict(self) -> str:
-        return verdict(self.tests.get("p50"))
+        return self.verdict_of("p50")
 
     def as_dict(self) -> dict:
         return {"job": JobKey.of(self.a).as_dict(), "job_id_a": self.a.get("job_id"),
@@ -58,7 +60,7 @@ class Pair:
                 "a": {k: value_at(self.a, f) for k, f in RATIOS.items()},
                 "b": {k: value_at(self.b, f) for k, f in RATIOS.items()},
                 "tests": {k: {"ratio": t.value, "ci": list(t.ci), "mde": t.mde, "replicas": t.replicas,
-                              "significant": t.differs} for k, t in self.tests.items()},
+                              "verdict": self.verdict_of(k)} for k, t in self.tests.items()},
                 "verdict": self.verdict}
 
 
@@ -69,11 +71,12 @@ class RunComparison:
     pairs: list[Pair]
     only_a: list[dict]
     only_b: list[dict]
+    threshold: float = TOLERANCE
 
     def as_dict(self) -> dict:
         only = {f"only_in_{side}": [{**JobKey.of(r).as_dict(), "job_id": r.get("job_id")} for r in recs]
                 for side, recs in (("a", self.only_a), ("b", self.only_b))}
-        return {"a": str(self.a.path), "b": str(self.b.path), "matched_on": list(FIELDS),
+        return {"a": str(self.a.path), "b": str(self.b.path), "matched_on": list(FIELDS), "threshold": self.threshold,
                 "pairs": [p.as_dict() for p in self.pairs], **only}
 
 
@@ -84,7 +87,7 @@ def _tests(a: Run, b: Run, ra: dict, rb: dict) -> dict[str, Estimate]:
 
 
 def compare_runs(path_a: Path, path_b: Path, allow_interrupted: bool = False,
-                 across_targets: bool = False) -> RunComparison:
+                 across_targets: bool = False, threshold: float = TOLERANCE) -> RunComparison:
     """Match the ok jobs of two runs on their JobKey (preset and fleet target included: a tiny and an edge model,
     or two targets' jobs, never pair unless `across_targets`).
 
@@ -93,9 +96,9 @@ def compare_runs(path_a: Path, path_b: Path, allow_interrupted: bool = False,
     RunDir(a.path).refuse_interrupted("baseline A", allow_interrupted)
     key = (lambda r: JobKey.of(r).across_targets()) if across_targets else JobKey.of
     by_a, by_b = ({key(r): r for r in run.ok} for run in (a, b))
-    pairs = [Pair(ra, by_b[k], _tests(a, b, ra, by_b[k])) for k, ra in by_a.items() if k in by_b]
+    pairs = [Pair(ra, by_b[k], _tests(a, b, ra, by_b[k]), threshold) for k, ra in by_a.items() if k in by_b]
     return RunComparison(a, b, pairs, [r for k, r in by_a.items() if k not in by_b],
-                         [r for k, r in by_b.items() if k not in by_a])
+                         [r for k, r in by_b.items() if k not in by_a], threshold)
 
 
 def _ratio_cell(value: float | None, test: Estimate | None = None) -> str:
@@ -113,13 +116,14 @@ def ratios_table(cmp: RunComparison) -> Table:
                   numeric=set(range(len(ident) + 1, len(cols) - 1)), keys=len(ident) + 1,
                   note="ratio < 1: lower in B (faster for latency, smaller for memory). p50/p99: the replicas' ratio "
                        "with its 95% CI (hierarchical bootstrap, as `recbench gate --baseline`; a side measured in one "
-                       "process gets an assumed between-process noise). The verdict (at p50) calls a change only when "
-                       "the CI excludes 1.")
+                       "process gets an assumed between-process noise). The verdict (at p50, tolerated change "
+                       f"±{cmp.threshold:.0%}): slower when the whole CI lies beyond +{cmp.threshold:.0%}, faster when "
+                       f"it lies below 1, no difference inside ±{cmp.threshold:.0%}, else not slower / inconclusive.")
     for p in cmp.pairs:
         table.rows.append([str(p.a.get(f)) for f in ident] + [str(p.a.get("batch_size")),
                           f"{num(value_at(p.a, 'latency_ms.p50'))} → {num(value_at(p.b, 'latency_ms.p50'))}",
                           *(_ratio_cell(ratio, p.tests.get(k)) for k, ratio in p.ratios.items()),
-                          (p.verdict, {"faster": "green", "slower": "red"}.get(p.verdict, "dim"))])
+                          (p.verdict, {FASTER: "green", SLOWER: "red"}.get(p.verdict, "dim"))])
     return table
 
 
@@ -169,7 +173,7 @@ def ratio_chart(cmp: RunComparison) -> charts.Chart | None:
     if not cmp.pairs:
         return None
     labels = _labels(cmp)
-    colours = {"faster": "#1a7f37", "slower": "#cf222e"}
+    colours = {FASTER: "#1a7f37", SLOWER: "#cf222e"}
     with matplotlib.rc_context(charts.STYLE):
         fig = MplFigure(figsize=(10, 1.6 + 0.32 * len(cmp.pairs)), layout="constrained")
         fig.suptitle(f"B / A per job — A: {cmp.a.run_id}, B: {cmp.b.run_id}", fontweight="bold")
@@ -181,7 +185,7 @@ def ratio_chart(cmp: RunComparison) -> charts.Chart | None:
                 value = t.value if t else p.ratios[stat]
                 if value is None:
                     continue
-                colour = colours.get(verdict(t), "#57606a")
+                colour = colours.get(p.verdict_of(stat), "#57606a")
                 err = [[value - t.ci[0]], [t.ci[1] - value]] if t else None
                 ax.errorbar([value], [i], xerr=err, fmt="o", color=colour, capsize=3, label=labels[i])
             ax.axvline(1.0, color="black", linewidth=0.8)
@@ -190,8 +194,8 @@ def ratio_chart(cmp: RunComparison) -> charts.Chart | None:
         axes[0].set_yticks(y, labels)
         axes[0].invert_yaxis()
     return charts.Chart("compare-latency-ratios", "Latency ratios B/A", fig,
-                        "Bars: 95% CI of the ratio (hierarchical bootstrap over replicas); green/red: significant "
-                        "improvement/regression.")
+                        "Bars: 95% CI of the ratio (hierarchical bootstrap over replicas); green: faster (the CI "
+                        f"below 1), red: slower by more than {cmp.threshold:.0%} (the whole CI beyond it).")
 
 
 def write(cmp: RunComparison, markdown_file: Path | None = None, html_file: Path | None = None,

@@ -43,3 +43,14 @@ def test_the_estimate_is_the_geometric_mean_of_the_replicas_statistics():
     assert est.value == pytest.approx(np.sqrt(2.0 * 8.0)) and est.replicas == 2
     assert hboot.Estimate(1.0, (0.9, 1.1), 0.05).differs is False
     assert hboot.Estimate(1.3, (1.1, 1.5), 0.05).differs is True
+
+
+@pytest.mark.parametrize(("ci", "said"), [((1.08, 1.2), hboot.SLOWER), ((0.8, 0.97), hboot.FASTER),
+                                          ((0.97, 1.04), hboot.NO_DIFFERENCE), ((0.9, 1.04), hboot.NOT_SLOWER),
+                                          ((1.02, 1.08), hboot.INCONCLUSIVE), ((0.9, 1.1), hboot.INCONCLUSIVE)])
+def test_a_comparison_reads_the_decision_rule_both_ways(ci, said):
+    """compare, the heatmap and recommend word the one rule at T = 5%: slower only when the whole CI lies beyond 5%."""
+    est = hboot.Estimate(float(np.sqrt(ci[0] * ci[1])), ci, 0.05, 5)
+    assert hboot.reading(*hboot.decide(est, 0.05)) == said
+    back = est.inverse
+    assert back.ci == pytest.approx((1 / ci[1], 1 / ci[0])) and back.value == pytest.approx(1 / est.value)

@@ -11,11 +11,12 @@ import yaml
 from bench.config.sweep import SweepConfig
 from bench.gate.budgets import Budgets
 from bench.recommend import output
-from bench.recommend.judge import misses, pareto_front, rank_key
+from bench.recommend.judge import misses, pareto_front, rank_key, versus
 from bench.run import search
 from bench.run.search import Candidate, Search, Trial
 from tests.conftest import recbench
 from tests.fakes import FakeClock
+from tests.runs import latencies, make_run
 
 BUDGETS = {"rules": [{"select": {"model": "dlrm"},
                       "limits": {"latency_ms.p50": "<= 1 ms", "quality.auc_delta": ">= -0.001"}}]}
@@ -241,3 +242,16 @@ def test_recommend_help_names_the_serving_search(tmp_path):
     budgets.write_text(yaml.safe_dump(BUDGETS))
     res = recbench("recommend", "--budgets", str(budgets), "--preset", "tiny", "--objective", "max-qps")
     assert res.returncode == 2 and "--scenario max-qps" in res.stderr, res.stderr
+
+
+def test_a_neighbour_is_read_by_the_decision_rule(tmp_path):
+    """'why not' lines read a neighbour against the recommendation by the gate's rule at ±5% on the objective's latency
+    statistic, replicas paired round by round within a run; no raw-latency statistic for the size objective."""
+    groups = {v: [latencies(m, seed=10 * i + k) for k in range(3)]
+              for i, (v, m) in enumerate({"fp32": 1.0, "int8-dynamic": 1.3, "prune-50": 1.0}.items())}
+    run = make_run(tmp_path, "r", groups)
+    recs = {r["variant"]: {**r, "run_dir": str(run.path)} for r in run.records()}
+    assert versus(recs["int8-dynamic"], recs["fp32"], "p99").startswith("slower vs the recommended at ±5% (p99 x1.3")
+    assert versus(recs["fp32"], recs["int8-dynamic"], "throughput").startswith("faster vs the recommended")
+    assert versus(recs["prune-50"], recs["fp32"], "throughput").startswith("no difference vs the recommended")
+    assert versus(recs["prune-50"], recs["fp32"], "size") is None

@@ -217,13 +217,17 @@ def compare(
     allow_interrupted: bool = typer.Option(False, "--allow-interrupted", help="accept an incomplete run as A"),
     across_targets: bool = typer.Option(False, "--across-targets",
                                         help="pair jobs of different fleet targets (kept apart by default)"),
+    threshold: str = typer.Option("5%", "--threshold", help="the change tolerated: 'no difference' inside ±this, "
+                                  "'slower' only when the whole CI lies beyond it"),
 ) -> None:
-    """Side by side: ratios B/A of p50, p99, throughput and memory per matched job, with significance."""
+    """Side by side: ratios B/A of p50, p99, throughput and memory per matched job, and what changed (gate's rule)."""
     import json
 
     from bench import compare as cmp_mod
+    from bench.gate.regression import parse_threshold
 
-    cmp = cmp_mod.compare_runs(run_a, run_b, allow_interrupted, across_targets)
+    tolerated = parse_threshold(threshold, "--threshold")
+    cmp = cmp_mod.compare_runs(run_a, run_b, allow_interrupted, across_targets, tolerated)
     for r in (cmp.a, cmp.b):
         if r.interruption:
             err_console.print(f"warning: {r.interruption}", highlight=False, soft_wrap=True)

@@ -21,11 +21,11 @@ STATISTICS = {**{f"latency_ms.{q}": q for q in (*PERCENTILES, "mean")}, "through
 DEFAULT_METRICS = ("latency_ms.p50", "latency_ms.p99", "throughput_sps")
 
 
-def parse_threshold(text: str) -> float:
+def parse_threshold(text: str, flag: str = "--max-regression") -> float:
     """'5%' -> 0.05; a plain number is a fraction ('0.05')."""
     m = re.fullmatch(r"\s*(\d+\.?\d*|\.\d+)\s*(%?)\s*", text)
     if not m or (not m.group(2) and float(m.group(1)) >= 1):
-        raise UserError(f"--max-regression takes a percentage like 5% (or a fraction like 0.05), got '{text}'")
+        raise UserError(f"{flag} takes a percentage like 5% (or a fraction like 0.05), got '{text}'")
     return float(m.group(1)) / (100 if m.group(2) else 1)
 
 

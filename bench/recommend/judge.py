@@ -10,8 +10,10 @@ import numpy as np
 
 from bench.gate.budgets import Budgets, Limit
 from bench.gate.evaluate import matches, unit_text
-from bench.records.rundir import RunDir
+from bench.records.rundir import RunDir, replica_raws
 from bench.records.schema import value_at
+from bench.report.data import is_load
+from bench.stats.hboot import TOLERANCE, decide, ratio, reading
 from bench.stats.percentiles import PERCENTILES
 
 # objective name -> (record metric, larger is better)
@@ -29,6 +31,24 @@ def metric_value(record: dict, path: str) -> float | None:
         raw = RunDir(Path(record["run_dir"])).raw(record["job_id"])
         return None if raw is None else float(np.percentile(raw, percent)) / 1e6
     return None
+
+
+def versus(record: dict, chosen: dict, objective: str, threshold: float = TOLERANCE) -> str | None:
+    """The record against the recommendation by the one decision rule (bench.stats.hboot.decide at ±threshold) on
+    the objective's latency statistic: p99, or for throughput the mean latency per sample (back to back only). Replicas
+    of one run pair up round by round. None where that statistic has no raw latencies (size, max-qps, under load)."""
+    stat = {"p99": "p99", "throughput": "mean"}.get(objective)
+    if stat is None or (stat == "mean" and (is_load(record) or is_load(chosen))):
+        return None
+    groups = [replica_raws(RunDir(Path(r["run_dir"])), r) if r.get("run_dir") else None for r in (chosen, record)]
+    if None in groups:
+        return None
+    per = [r["batch_size"] if stat == "mean" else 1 for r in (chosen, record)]
+    est = ratio(*([g / n for g in gs] for gs, n in zip(groups, per, strict=True)), stat,
+                paired=record["run_dir"] == chosen["run_dir"])
+    what = "p99" if stat == "p99" else "mean latency per sample"
+    return (f"{reading(*decide(est, threshold))} vs the recommended at ±{threshold:.0%} ({what} "
+            f"x{est.value:.2f} [{est.ci[0]:.2f}, {est.ci[1]:.2f}])")
 
 
 @dataclass(frozen=True)

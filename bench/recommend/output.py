@@ -11,7 +11,7 @@ import yaml
 from bench.config.sweep import SweepConfig
 from bench.gate.budgets import Budgets, rule_label
 from bench.gate.evaluate import fmt_number, matches
-from bench.recommend.judge import OBJECTIVES, Miss, metric_value, misses, pareto_front, quality_axis, rank_key
+from bench.recommend.judge import OBJECTIVES, Miss, metric_value, misses, pareto_front, quality_axis, rank_key, versus
 from bench.recommend.trials import SearchResult, Trial
 from bench.records.schema import value_at
 from bench.report.tables import Table
@@ -91,13 +91,12 @@ def reasons(outcome: Outcome, result: SearchResult, budgets: Budgets, objective:
     for t in outcome.latest:  # the neighbours: configurations that differ from the chosen one in exactly one dimension
         if sum(a != b for a, b in zip(astuple(t.candidate), astuple(chosen.candidate), strict=True)) != 1:
             continue
-        broken = misses(t.record, budgets)
-        if broken:
-            why = "; ".join(m.describe() for m in broken)
-        elif t.stage in same_stage:  # measured side by side with the recommendation, in the same round
-            why = _ratio(t.record, same_stage[t.stage], objective)
-        else:
-            why = f"not measured beside the recommendation; {_ratio(t.record, chosen.record, objective)}"
+        beside = same_stage.get(t.stage)  # measured side by side with the recommendation, in the same round
+        why = "; ".join(m.describe() for m in misses(t.record, budgets))
+        if not why:
+            said = versus(t.record, beside or chosen.record, objective)
+            why = ("" if beside else "not measured beside the recommendation; ") + \
+                _ratio(t.record, beside or chosen.record, objective) + (f"; {said}" if said else "")
         lines.append(f"{t.candidate.label()}: {why} ({t.stage})")
     return lines
 

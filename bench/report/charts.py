@@ -20,7 +20,8 @@ from bench.records.schema import value_at
 from bench.report import document
 from bench.report.data import BASELINE_VARIANT, Run, is_load, load_points, varying
 from bench.report.tables import IDENTITY, is_ci
-from bench.report.variant_ratio import speedup
+from bench.report.variant_ratio import speedup, speedup_reading
+from bench.stats.hboot import FASTER, NO_DIFFERENCE, SLOWER, TOLERANCE
 
 STYLE = {"font.size": 9, "axes.titlesize": 10, "figure.titlesize": 12, "axes.grid": True, "grid.alpha": 0.3,
          "svg.hashsalt": "recbench", "axes.spines.top": False, "axes.spines.right": False}
@@ -252,10 +253,10 @@ def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
             ax.errorbar(x, y, xerr=[[max(x - ci[0], 0)], [max(ci[1] - x, 0)]], color=st["color"], linewidth=0.8,
                         capsize=2, zorder=2)
         if top or len(recs) <= MAX_SERIES:  # many points: name the front only (the legend names the rest)
-            # ' (= fp32)' when its p99 is no different from fp32's on the same backend (replica CIs)
+            # ' (= fp32)' when its p99 is no different from fp32's on the same backend (the CI inside ±5%)
             base = next((b for b in recs if b.get("variant") == BASELINE_VARIANT and _engine(b) == _engine(r)), r)
             up = None if base is r else speedup(run.path, base, r, "p99")
-            same = f" (= {BASELINE_VARIANT})" if up is not None and not up.differs else ""
+            same = f" (= {BASELINE_VARIANT})" if up is not None and speedup_reading(up) == NO_DIFFERENCE else ""
             ax.annotate(f"{r.get('variant')}{same}", (x, y), textcoords="offset points",
                         fontsize=7, xytext=(5, -10 if top and front.index(i) % 2 else 4))  # front labels alternate
     fx, fy = zip(*sorted(pts[i] for i in front), strict=True)
@@ -266,7 +267,7 @@ def quality_pareto(run: Run, pal: Palette, reference: str | None) -> tuple[Figur
     _legend(fig, [ax])
     return fig, ("Outlined points are on the front: no other variant/backend is both faster at p99 and more accurate. "
                  f"Bars: the p99's 95% CI; '(= {BASELINE_VARIANT})': the p99 ratio to {BASELINE_VARIANT} on the same "
-                 "backend has a CI spanning 1 (no difference).")
+                 f"backend has its whole CI inside ±{TOLERANCE:.0%} (no difference).")
 
 
 def memory(run: Run, pal: Palette, reference: str | None) -> tuple[Figure, str]:
@@ -322,15 +323,17 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
         # the cell's speedup over the baseline with its CI (from the replicas), None where it was not measured
         ups = [[None if (rec := cells.get((scenario, batch, v, e))) is None else speedup(run.path, base, rec)
                 for e in engines] for v in variants]
-        # a ratio whose CI spans 1 is no difference: drawn neutral, never as its bare ratio
-        grid = np.array([[np.nan if u is None else u.value if u.differs else 1.0 for u in row] for row in ups])
+        # only a decided change is coloured; no difference, not slower, inconclusive: neutral, never a bare ratio
+        said = [[u and speedup_reading(u) for u in row] for row in ups]
+        grid = np.array([[np.nan if u is None else u.value if w in (FASTER, SLOWER) else 1.0
+                          for u, w in zip(row, words, strict=True)] for row, words in zip(ups, said, strict=True)])
         ax.imshow(np.log2(grid), cmap="RdYlGn", norm=TwoSlopeNorm(vcenter=0, vmin=-3, vmax=3), aspect="auto")
         for (i, j), value in np.ndenumerate(grid):
             u = ups[i][j]
             dark = not np.isnan(value) and abs(np.log2(value)) > 1.8  # saturated colours need white text
             text = "n/a" if u is None else "1 (ref.)" if (variants[i], engines[j]) == (BASELINE_VARIANT, ref) else \
-                f"{u.value:.2f}×\n[{u.ci[0]:.2f}, {u.ci[1]:.2f}]" if u.differs else \
-                f"no diff.\n[{u.ci[0]:.2f}, {u.ci[1]:.2f}]"
+                f"{u.value:.2f}×\n[{u.ci[0]:.2f}, {u.ci[1]:.2f}]" if said[i][j] in (FASTER, SLOWER) else \
+                f"{said[i][j]}\n[{u.ci[0]:.2f}, {u.ci[1]:.2f}]"
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
         ax.set_xticks(range(len(engines)), engines, rotation=30 if len(engines) > 2 else 0, ha="right"
                       if len(engines) > 2 else "center")
@@ -338,8 +341,10 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
         ax.set(xlabel="backend", ylabel="variant", title=f"batch {batch}")
         ax.grid(False)
     return fig, (f"Cell = p50 of {BASELINE_VARIANT} on {ref} / p50 of the cell at the same batch size, with its 95% CI "
-                 "from replicas interleaved with the baseline's (hierarchical bootstrap); above 1 (green) is faster, "
-                 "'no diff.' where the CI spans 1.")
+                 "from replicas interleaved with the baseline's (hierarchical bootstrap), read by the gate's rule at "
+                 f"±{TOLERANCE:.0%}: coloured only where decided (green: faster, the CI above 1; red: slower by more "
+                 f"than {TOLERANCE:.0%}); 'no difference' where the CI lies inside ±{TOLERANCE:.0%}, else 'not slower' "
+                 "or 'inconclusive'.")
 
 
 CHARTS: list[tuple[str, str, Callable]] = [

@@ -25,6 +25,7 @@ POWER = 0.80  # the MDE is the change found this often (at a two-sided 5% level)
 LOOKS = (4, 6, 9, 13, 19, 28, 40)
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 NO_DIFFERENCE = "no difference"
+TOLERANCE = 0.05  # the change compare, the heatmap and recommend tolerate by default: "no difference" within ±5%
 
 
 def statistic(x: np.ndarray, name: str, axis: int | None = None) -> np.ndarray | float:
@@ -77,6 +78,11 @@ class Estimate:
         """Minimum detectable effect: the relative change found with 80% power at a two-sided 5% level."""
         z = t_quantile(0.5 + CONFIDENCE / 2, self.replicas) + t_quantile(POWER, self.replicas)
         return float(np.expm1(z * self.se_log))
+
+    @property
+    def inverse(self) -> Estimate:
+        """1 / the ratio (a speedup read as a slowdown, or back), its CI flipped."""
+        return Estimate(1 / self.value, (1 / self.ci[1], 1 / self.ci[0]), self.se_log, self.replicas)
 
 
 def _estimate(centre: float, var: float, replicas: int, confidence: float = CONFIDENCE) -> Estimate:
@@ -141,3 +147,14 @@ def decide(worse: Estimate, threshold: float) -> tuple[str, str]:
     if hi >= 1 + threshold:
         return INCONCLUSIVE, f"the CI reaches past {threshold:.0%} (MDE {worse.mde:.1%})"
     return PASS, "improved" if hi < 1 else NO_DIFFERENCE if lo > 1 - threshold else f"not worse than {threshold:.0%}"
+
+
+SLOWER, FASTER, NOT_SLOWER = "slower", "faster", "not slower"
+
+
+def reading(verdict: str, note: str) -> str:
+    """A decision as a comparison of two measurements words it (compare, the heatmap, recommend): slower (fail),
+    faster (improved: the CI clears 1), no difference (inside ±T), not slower (within T), else inconclusive."""
+    if verdict != PASS:
+        return SLOWER if verdict == FAIL else INCONCLUSIVE
+    return FASTER if note.startswith("improved") else NO_DIFFERENCE if note.startswith(NO_DIFFERENCE) else NOT_SLOWER
