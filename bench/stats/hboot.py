@@ -69,11 +69,6 @@ class Estimate:
     replicas: int = 1  # the fewest replicas (pairs) on a side: the t distribution's degrees of freedom + 1
 
     @property
-    def differs(self) -> bool:
-        """The CI excludes 1: for a ratio, B differs from A."""
-        return self.ci[0] > 1 or self.ci[1] < 1
-
-    @property
     def mde(self) -> float:
         """Minimum detectable effect: the relative change found with 80% power at a two-sided 5% level."""
         z = t_quantile(0.5 + CONFIDENCE / 2, self.replicas) + t_quantile(POWER, self.replicas)
