@@ -133,3 +133,26 @@ def test_a_sequential_judge_stops_at_a_decided_look_and_prints_each_metric(tmp_p
         assert "look 1 after 6 interleaved pairs" in text and text.count(" fp32 onnxruntime single-stream b1: x") == 2
         assert ("deciding vs 5%, <= 2 min left" in text) == (not decided), text
     assert {c.verdict for c in result.checks} == {INCONCLUSIVE}
+
+
+def test_a_metric_decided_at_a_look_keeps_its_verdict_while_the_others_are_decided(tmp_path):
+    """Each metric's sequential test stops at its own boundary: p50 failed at look 1 stays failed at look 2 (whose data
+    alone would be inconclusive), and the comparison goes on while another metric is open."""
+    from rich.console import Console
+
+    from bench.cli.gate import judge_sequentially
+    from tests.runs import replicated_run
+
+    base = replicated_run(tmp_path, "base", 1.0, seed=1, replicas=6)
+    slower = replicated_run(tmp_path, "slower", 1.5, seed=3, replicas=6)
+    noisy = replicated_run(tmp_path, "noisy", 1.0, seed=4, replicas=6, between=0.3)
+    stops = []
+
+    def measure(look):
+        stops.append(look((base, slower), 6, 90, 0.5))
+        stops.append(look((base, noisy), 12, 0, 1.0))
+        return base, noisy
+
+    _, result = judge_sequentially(Console(record=True, width=200), measure, T, ("latency_ms.p50",), strict=False)
+    assert stops == [True, True] and [c.verdict for c in result.checks] == [FAIL]
+    assert result.checks[0].ratio[1] > 1 + T  # look 1's interval, not look 2's

@@ -13,7 +13,7 @@ from bench.gate.budgets import load_budgets
 from bench.gate.evaluate import evaluate_budgets
 from bench.gate.history import evaluate_history
 from bench.gate.regression import evaluate_regression, parse_metrics, parse_threshold
-from bench.gate.result import FAIL, INCONCLUSIVE, SKIP, Check, GateResult
+from bench.gate.result import FAIL, INCONCLUSIVE, PASS, SKIP, Check, GateResult
 from bench.records.history import REFS, History, default_db
 from bench.records.jobkey import JobKey
 from bench.records.rundir import RunDir
@@ -49,24 +49,29 @@ def judge_sequentially(console: Console, measure, threshold: float, names: tuple
                        key=JobKey.of) -> tuple[tuple[RunDir, RunDir], GateResult]:
     """Run `measure(look)` (bench.run.ab's rerun or run_ab), judging the pairs at each look at the alpha spent since
     the one before (bench.stats.hboot.spent, by the fraction of the time budget spent) and printing one line per
-    metric; the last look's verdicts."""
+    metric, until every metric is decided; the last look's verdicts. A metric decided at a look keeps that verdict
+    (its own sequential test stopped there: a group-sequential boundary once crossed is final), so a regression
+    goes on only to decide the metrics still open."""
     from bench.run.progress import look_line
 
     looks: list[GateResult] = []
     used = [0.0]  # alpha spent by the looks so far
+    decided: dict[tuple[str, str], Check] = {}
 
     def look(runs: tuple[RunDir, RunDir], pairs: int, left_s: float, fraction: float) -> bool:
         alpha = max(hboot.spent(fraction) - used[0], 1e-9)
         used[0] += alpha
         looks.append(evaluate_regression(*runs, threshold, names, paired=True, strict=strict, key=key,
                                          confidence=1 - alpha))
+        looks[-1].checks = [decided.get((c.job, c.metric)) or
+                            (decided.setdefault((c.job, c.metric), c) if c.verdict in (PASS, FAIL) else c)
+                            for c in looks[-1].checks]
         console.print(f"look {len(looks)} after {pairs} interleaved pairs (alpha {alpha:.3g}):", highlight=False)
         for c in (c for c in looks[-1].checks if c.ratio):
             label = f"{c.metric.removeprefix('latency_ms.')} {c.job}"
             console.print("  " + look_line(label, c.ratio, c.verdict, threshold, 0 if fraction >= 1 else left_s),
                           highlight=False, soft_wrap=True)
-        verdicts = {c.verdict for c in looks[-1].checks}
-        return FAIL in verdicts or INCONCLUSIVE not in verdicts  # a fail decides the gate: no pair more is needed
+        return INCONCLUSIVE not in {c.verdict for c in looks[-1].checks}
 
     runs = measure(look)
     return runs, looks[-1] if looks else evaluate_regression(*runs, threshold, names, paired=True, strict=strict,
