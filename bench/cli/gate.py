@@ -63,9 +63,11 @@ def judge_sequentially(console: Console, measure, threshold: float, names: tuple
         used[0] += alpha
         looks.append(evaluate_regression(*runs, threshold, names, paired=True, strict=strict, key=key,
                                          confidence=1 - alpha))
-        looks[-1].checks = [decided.get((c.job, c.metric)) or
-                            (decided.setdefault((c.job, c.metric), c) if c.verdict in (PASS, FAIL) else c)
-                            for c in looks[-1].checks]
+        for i, c in enumerate(looks[-1].checks):  # a metric decided at an earlier look keeps that look's check
+            if (c.job, c.metric) in decided:
+                looks[-1].checks[i] = decided[(c.job, c.metric)]
+            elif c.verdict in (PASS, FAIL):
+                decided[(c.job, c.metric)] = c
         console.print(f"look {len(looks)} after {pairs} interleaved pairs (alpha {alpha:.3g}):", highlight=False)
         for c in (c for c in looks[-1].checks if c.ratio):
             label = f"{c.metric.removeprefix('latency_ms.')} {c.job}"

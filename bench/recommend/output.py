@@ -94,9 +94,10 @@ def reasons(outcome: Outcome, result: SearchResult, budgets: Budgets, objective:
         beside = same_stage.get(t.stage)  # measured side by side with the recommendation, in the same round
         why = "; ".join(m.describe() for m in misses(t.record, budgets))
         if not why:
-            said = versus(t.record, beside or chosen.record, objective)
-            why = ("" if beside else "not measured beside the recommendation; ") + \
-                _ratio(t.record, beside or chosen.record, objective) + (f"; {said}" if said else "")
+            against = beside or chosen.record
+            parts = [] if beside else ["not measured beside the recommendation"]
+            parts += [_ratio(t.record, against, objective), versus(t.record, against, objective)]
+            why = "; ".join(p for p in parts if p)
         lines.append(f"{t.candidate.label()}: {why} ({t.stage})")
     return lines
 
