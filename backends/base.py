@@ -28,6 +28,9 @@ class BackendOptions:
     extra: dict[str, Any] = field(default_factory=dict)
     mode: str = "latency"  # "throughput": configure for infer_parallel (offline scenario)
     cache_dir: str | None = None  # where a backend may cache what it compiles (the harness passes recbench's cache)
+    # another model in this process is timed in turns with this one (an interleaved A/B): share the runtime's threads
+    # with it where the runtime can, so the idle side's threads neither spin beside the timed one nor differ from them
+    paired: bool = False
 
     def cache_path(self, sub: str) -> Path:
         """`<cache_dir>/<sub>`, created; the temp folder's recbench/ when no cache dir was given."""

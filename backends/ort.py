@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from typing import Any
 
 import numpy as np
@@ -41,19 +42,22 @@ class OnnxRuntime(Backend):
         # throughput mode (offline): several requests in flight on one session, each on its own calling thread
         opts = self.parse_options(options.extra)
         self.n_streams = (opts.streams or options.threads) if options.mode == "throughput" else 1
-        so.intra_op_num_threads = max(1, options.threads // self.n_streams)
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         spin = opts.allow_spinning
+        threads = max(1, options.threads // self.n_streams)
+        self.shared_pool = options.paired and spin is None and self.n_streams == 1 and shared_pool(threads)
+        if self.shared_pool:  # the paired worker's two sessions on one pool: the idle one's pool would spin
+            so.use_per_session_threads = False
+        else:
+            so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         if spin is not None:
             so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         self.session = ort.InferenceSession(artifact, so, providers=self.providers(artifact, options))
         self.artifact, self.load_options = artifact, options
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_name = self.session.get_outputs()[0].name
-        self.options = so
+        self.options, self.threads = so, threads
         self.spinning = spin
-        self.artifact = artifact
 
     def providers(self, artifact: str, options: BackendOptions) -> list:
         """Execution providers in priority order (GPU subclasses put theirs first)."""
@@ -101,9 +105,25 @@ class OnnxRuntime(Backend):
         return parse_ort_profile(events, iterations)
 
     def describe(self) -> dict[str, Any]:
-        return {"providers": self.session.get_providers(), "intra_op_threads": self.options.intra_op_num_threads,
-                "inter_op_threads": self.options.inter_op_num_threads, "streams": self.n_streams,
+        return {"providers": self.session.get_providers(), "intra_op_threads": self.threads, "inter_op_threads": 1,
+                "thread_pool": "process (paired worker)" if self.shared_pool else "session", "streams": self.n_streams,
                 "allow_spinning": self.spinning, "initializer_dtypes": initializer_dtypes(self.artifact)}
+
+
+_POOL: dict[str, int] = {}  # the size of this process's global intra-op pool, once made
+_POOL_LOCK = threading.Lock()
+
+
+def shared_pool(threads: int) -> bool:
+    """Make this process's global intra-op pool of `threads` threads (once, before its first session: a paired
+    worker's two sides load at the same time); True when the pool has that size."""
+    import onnxruntime.capi._pybind_state as C
+
+    with _POOL_LOCK:
+        if not _POOL:
+            C.set_global_thread_pool_sizes(threads, 1)
+            _POOL["intra"] = threads
+        return _POOL["intra"] == threads
 
 
 def initializer_dtypes(path: str) -> dict[str, int]:

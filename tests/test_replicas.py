@@ -113,7 +113,8 @@ def test_rerun_interleaves_both_runs_and_catches_an_injected_delay(replicated_ru
 
 def test_a_paired_worker_times_both_sides_in_one_process_and_their_ratio_is_paired(replicated_run, tmp_path):
     """gate --rerun of single-stream jobs: replica k of A and of B come from one process (one log, both specs, the
-    same replica index); a sequential run stopped once decided says so and does not warn of missing replicas."""
+    same replica index, one ONNX Runtime thread pool); a sequential run stopped once decided says so and does not
+    warn of missing replicas."""
     cfg = SweepConfig(preset="tiny", backends=["onnxruntime"], batch_sizes=[8], timing=QUICK, out=tmp_path)
     other = Sweep(cfg, log=lambda s: None).run()
     new_a, new_b = ab.rerun(replicated_run, other, 5, JobKey.of, look=lambda runs, pairs, left, last: True)
@@ -129,6 +130,9 @@ def test_a_paired_worker_times_both_sides_in_one_process_and_their_ratio_is_pair
         assert run.state["state"] == "complete" and run.state["done"] == 4
         assert json.loads((run.path / "config.json").read_text())["stopped"] == "decided after 4 pairs"
     assert not any("replicas recorded" in w for w in ra["warnings"] + rb["warnings"])
+    # both sessions on the process's one ORT pool (the idle side's own pool would spin beside the timed one)
+    assert ra["backend_settings"]["thread_pool"] == rb["backend_settings"]["thread_pool"] == "process (paired worker)"
+    assert other.records()[0]["backend_settings"]["thread_pool"] == "session"
     groups = [replica_raws(run, rec) for run, rec in ((new_a, ra), (new_b, rb))]
     paired, unpaired = (hboot.ratio(*groups, "p50", paired=p) for p in (True, False))
     assert paired.replicas == 4 and paired.ci != unpaired.ci  # pairs resampled together

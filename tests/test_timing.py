@@ -1,6 +1,7 @@
 """The timing loop and statistics, checked against latencies known exactly (fake clock)."""
 
 import itertools
+import threading
 from functools import partial
 
 import numpy as np
@@ -81,24 +82,27 @@ def test_max_duration_stops_a_slow_backend():
 
 
 def test_a_baton_times_two_sides_in_turns_abba_each_with_its_own_time():
-    """The paired worker's two sides: blocks of ~BLOCK_NS in turns A B B A ..., each side's wall and iterations its
-    own (the other side's blocks not counted), and a side left alone once the other is done."""
+    """The paired worker's two sides: blocks of ~BLOCK_NS in turns A B B A ..., all on the one serving thread, each
+    side's wall and iterations its own (the other side's blocks not counted), and a side left alone once the other is
+    done."""
     from bench.measure.timing import BLOCK_NS, Baton, run_threads
 
-    baton, order, results = Baton(), [], {}
+    baton, order, results, callers = Baton(), [], {}, set()
     # A: 10 ms an iteration, 3 a block; B: 40 ms, 1 a block; 12 iterations each
     backends = [ScriptedBackend([10_000_000]), ScriptedBackend([40_000_000])]
     for side, b in enumerate(backends):
-        b.infer = lambda h, b=b, side=side: (ScriptedBackend.infer(b, h), order.append(side))
+        b.infer = lambda h, b=b, side=side: (ScriptedBackend.infer(b, h), order.append(side),
+                                             callers.add(threading.get_ident()))
     cfg = TimingConfig(warmup_iters=0, warmup_s=0, min_iters=12, min_duration_s=0, resolve=None)
 
     def run(side: int) -> None:
-        results[side] = measure(backends[side], [0], cfg, 1, backends[side].clock, partial(baton.turn, side))
+        results[side] = measure(backends[side], [0], cfg, 1, backends[side].clock, partial(baton.run, side))
         baton.leave(side)
 
-    run_threads(run, 2)
+    run_threads(run, 2, baton.serve)
     blocks = [(s, len(list(g))) for s, g in itertools.groupby(order)]
     # A, B B, A A, B B, A (A is done: 12), then B alone
     assert BLOCK_NS == 30_000_000 and blocks == [(0, 3), (1, 2), (0, 6), (1, 2), (0, 3), (1, 8)]
     assert [len(results[s].latencies_ns) for s in (0, 1)] == [12, 12]
     assert results[0].wall_s == pytest.approx(0.12) and results[1].wall_s == pytest.approx(0.48)
+    assert callers == {threading.get_ident()}  # both sides' blocks on the thread that served them

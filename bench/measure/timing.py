@@ -6,8 +6,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,7 @@ SPIN_NS = 200_000  # the last 0.2 ms before an arrival is waited out by polling,
 
 BLOCK_NS = 30_000_000  # a paired worker's turn: ~30 ms of one side's iterations (at least one), then the other's
 Wait = Callable[[int], None]  # wait(ns): let about ns nanoseconds pass (the real one sleeps, then polls)
-Turn = Callable[[], AbstractContextManager]  # one block of a side's iterations, when it is that side's turn
+Turn = Callable[[Callable[[], None]], None]  # turn(block): run one block of a side's iterations in its turn (Baton)
 
 
 def real_wait(ns: int) -> None:
@@ -45,27 +44,49 @@ class ScenarioContext:
 
 
 class Baton:
-    """Two jobs in one process (the paired worker) timed in turns of BLOCK_NS, A B B A A B ..., so a load that comes
-    and goes hits both alike; a side that is done (or failed) takes no turns, the other goes on alone."""
+    """Two jobs in one process (the paired worker) timed in turns of BLOCK_NS, A B B A A B ..., every block on the one
+    thread that `serve`s: the runtime sees one calling thread (its thread-local state, its OpenMP team) whichever side
+    runs, so a load that comes and goes hits both alike and no side keeps a luckier thread placement for a whole
+    replica. A side that is done (or failed) takes no turns, the other goes on alone."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._order = itertools.cycle((0, 1, 1, 0))
         self._turn = next(self._order)
         self._ready, self._gone = [False, False], [False, False]
+        self._block: tuple[int, Callable[[], None]] | None = None
+        self._done: list[tuple[BaseException | None] | None] = [None, None]
 
-    @contextmanager
-    def turn(self, side: int) -> Iterator[None]:
-        """One block of `side`'s iterations, once the other side is ready to time too and it is `side`'s turn."""
+    def run(self, side: int, block: Callable[[], None]) -> None:
+        """Run one block of `side`'s iterations on the serving thread, once the other side is ready to time too and
+        it is `side`'s turn; what the block raised is raised here."""
         with self._cond:
             self._ready[side] = True
             self._cond.notify_all()
-            self._cond.wait_for(lambda: self._gone[1 - side] or (self._ready[1 - side] and self._turn == side))
-        try:
-            yield
-        finally:
+            self._cond.wait_for(lambda: self._block is None and (
+                self._gone[1 - side] or (self._ready[1 - side] and self._turn == side)))
+            self._block = side, block
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._done[side] is not None)
+            (error,), self._done[side] = self._done[side], None
+        if error:
+            raise error
+
+    def serve(self) -> None:
+        """Run the sides' blocks as they come, on the calling thread, until both sides have left."""
+        while True:
             with self._cond:
-                self._turn = next(self._order)
+                self._cond.wait_for(lambda: self._block is not None or all(self._gone))
+                if self._block is None:
+                    return
+                side, block = self._block
+            try:
+                block()
+                error = None
+            except BaseException as e:  # noqa: BLE001 - raised in the side's own thread (Baton.run)
+                error = e
+            with self._cond:
+                self._block, self._done[side], self._turn = None, (error,), next(self._order)
                 self._cond.notify_all()
 
     def leave(self, side: int, wait: bool = False) -> None:
@@ -98,22 +119,29 @@ def _run_until(backend: Backend, handles: list[Any], min_iters: int, min_s: floa
     lat: list[int] = []
     min_ns, max_ns = int(min_s * 1e9), int(max_s * 1e9)
     spent, cpu, done = 0, 0.0, False
+
+    def block() -> None:
+        nonlocal spent, cpu, done
+        start, cpu0 = clock(), time.process_time()
+        while True:
+            t0 = clock()
+            backend.infer(handles[len(lat) % len(handles)])
+            backend.synchronize()
+            t1 = clock()
+            lat.append(t1 - t0)
+            if device is not None:
+                device.append(backend.device_times_ms())
+            own = spent + t1 - start
+            done = (len(lat) >= min_iters and own >= min_ns) or own >= max_ns
+            if done or (turn and t1 - start >= BLOCK_NS):
+                break
+        spent, cpu = own, cpu + time.process_time() - cpu0
+
     while not done:
-        with turn() if turn else nullcontext():
-            start, cpu0 = clock(), time.process_time()
-            while True:
-                t0 = clock()
-                backend.infer(handles[len(lat) % len(handles)])
-                backend.synchronize()
-                t1 = clock()
-                lat.append(t1 - t0)
-                if device is not None:
-                    device.append(backend.device_times_ms())
-                own = spent + t1 - start
-                done = (len(lat) >= min_iters and own >= min_ns) or own >= max_ns
-                if done or (turn and t1 - start >= BLOCK_NS):
-                    break
-            spent, cpu = own, cpu + time.process_time() - cpu0
+        if turn:
+            turn(block)
+        else:
+            block()
     return lat, spent / 1e9, cpu
 
 
@@ -138,8 +166,9 @@ def measure(backend: Backend, handles: list[Any], timing: TimingConfig, batch_si
     return Measurement(np.asarray(lat, dtype=np.int64), wall, batch_size, warm, device_ms, cpu_s=cpu)
 
 
-def run_threads(target: Callable[[int], None], count: int) -> None:
-    """Run target(0..count-1) on `count` threads (inline when 1) and re-raise the first exception any raised."""
+def run_threads(target: Callable[[int], None], count: int, meanwhile: Callable[[], None] | None = None) -> None:
+    """Run target(0..count-1) on `count` threads (inline when 1; `meanwhile` on this thread as they run) and re-raise
+    the first exception any raised."""
     errors: list[BaseException] = []
 
     def guarded(j: int) -> None:
@@ -154,6 +183,8 @@ def run_threads(target: Callable[[int], None], count: int) -> None:
         threads = [threading.Thread(target=guarded, args=(j,), daemon=True) for j in range(count)]
         for t in threads:
             t.start()
+        if meanwhile:
+            meanwhile()
         for t in threads:
             t.join()
     if errors:

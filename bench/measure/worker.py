@@ -70,7 +70,7 @@ def run_job(job: Job, baton: Baton | None = None, side: int = 0) -> dict:
     harness, own = split_options(job.backend_options)
     options = BackendOptions(device=job.device, threads=job.threads, inputs=job.inputs, extra=own,
                              batch_size=job.batch_size, shapes=job.shapes, mode=load.mode,
-                             cache_dir=str(cache_root()))
+                             cache_dir=str(cache_root()), paired=baton is not None)
     art = job.artifacts
     t0 = time.perf_counter()
     try:
@@ -88,7 +88,7 @@ def run_job(job: Job, baton: Baton | None = None, side: int = 0) -> dict:
     first_infer_ms = (time.perf_counter() - t0) * 1e3
     ctx = ScenarioContext(backend, handles, job.scenario_options, job.timing, job.batch_size,
                           InputPool.load(art.row_pool).batches[0] if art.row_pool else None, art.item_input,
-                          turn=baton and partial(baton.turn, side))
+                          turn=baton and partial(baton.run, side))
     cores = job.affinity or usable_cores()
     before = noise.Snapshot.take(cores)
     with injected_delay(backend, harness.inject_delay_ms), EnergyMeter(*counters_for(job.device)) as meter:
@@ -163,7 +163,7 @@ def run_jobs(jobs: tuple[Job, ...]) -> list[dict]:
             if baton:
                 baton.leave(i)
 
-    run_threads(side, len(jobs))
+    run_threads(side, len(jobs), baton and baton.serve)
     return records
 
 
