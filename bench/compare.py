@@ -115,7 +115,7 @@ def ratios_table(cmp: RunComparison) -> Table:
     table = Table(f"B / A — A: {cmp.a.run_id}, B: {cmp.b.run_id}", cols,
                   numeric=set(range(len(ident) + 1, len(cols) - 1)), keys=len(ident) + 1,
                   note="ratio < 1: lower in B (faster for latency, smaller for memory). p50/p99: the replicas' ratio "
-                       "with its 95% CI (hierarchical bootstrap, as `recbench gate --baseline`; a side measured in one "
+                       "with its 95% CI (bootstrap of replicas, as `recbench gate --baseline`; a side measured in one "
                        "process gets an assumed between-process noise). The verdict (at p50, tolerated change "
                        f"±{cmp.threshold:.0%}): slower when the whole CI lies beyond +{cmp.threshold:.0%}, faster when "
                        f"it lies below 1, no difference inside ±{cmp.threshold:.0%}, else not slower / inconclusive.")
@@ -194,7 +194,7 @@ def ratio_chart(cmp: RunComparison) -> charts.Chart | None:
         axes[0].set_yticks(y, labels)
         axes[0].invert_yaxis()
     return charts.Chart("compare-latency-ratios", "Latency ratios B/A", fig,
-                        "Bars: 95% CI of the ratio (hierarchical bootstrap over replicas); green: faster (the CI "
+                        "Bars: 95% CI of the ratio (bootstrap over replicas); green: faster (the CI "
                         f"below 1), red: slower by more than {cmp.threshold:.0%} (the whole CI beyond it).")
 
 

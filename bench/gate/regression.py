@@ -78,7 +78,7 @@ def cpu_groups(record: dict) -> list[np.ndarray] | None:
 
 def compare_metric(metric: str, base: dict, cand: dict, groups_a: list, groups_b: list, threshold: float, job: str,
                    paired: bool = False, confidence: float = hboot.CONFIDENCE) -> Check:
-    """The decision rule on the ratio's CI (hierarchical bootstrap over replicas, at `confidence`)."""
+    """The decision rule on the ratio's CI (bootstrap over replicas, at `confidence`)."""
     statistic = STATISTICS[metric]
     if metric == CPU and None in (groups := (cpu_groups(base), cpu_groups(cand))):
         return Check("regression", job, metric, "-", "-", "-", SKIP, "no CPU time recorded on a side")

@@ -1,6 +1,6 @@
 """A job's pooled view, derived when a run is read and never written: the lines of its replicas (one process each)
 merged into one record, as torch.utils.benchmark's Measurement.merge does. Latency statistics come from the
-replicas' raw samples pooled, their CIs from the hierarchical bootstrap over replicas (bench.stats.hboot)."""
+replicas' raw samples pooled, their CIs from the bootstrap over replicas (bench.stats.hboot)."""
 
 from __future__ import annotations
 

@@ -341,7 +341,7 @@ def speedup_heatmap(run: Run, pal: Palette, reference: str | None) -> tuple[Figu
         ax.set(xlabel="backend", ylabel="variant", title=f"batch {batch}")
         ax.grid(False)
     return fig, (f"Cell = p50 of {BASELINE_VARIANT} on {ref} / p50 of the cell at the same batch size, with its 95% CI "
-                 "from replicas interleaved with the baseline's (hierarchical bootstrap), read by the gate's rule at "
+                 "from replicas interleaved with the baseline's (bootstrap over pairs), read by the gate's rule at "
                  f"±{TOLERANCE:.0%}: coloured only where decided (green: faster, the CI above 1; red: slower by more "
                  f"than {TOLERANCE:.0%}); 'no difference' where the CI lies inside ±{TOLERANCE:.0%}, else 'not slower' "
                  "or 'inconclusive'.")

@@ -1,4 +1,4 @@
-"""Hierarchical bootstrap over replicas: resample the replicas (processes), then the iterations within each.
+"""Bootstrap over replicas: resample the replicas (processes); a side of one replica, its iterations.
 
 The noise that matters on a shared machine is between processes and runs (neighbours, placement, frequency), not
 between the iterations of one process, so an interval from one process's iterations is far too narrow. Each
@@ -50,7 +50,12 @@ def _inner_log_draws(x: np.ndarray, name: str, rng: np.random.Generator, k: int 
 
 
 def _log_draws(groups: list[np.ndarray], name: str, picks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Resampled log geometric means: replicas chosen by `picks` (OUTER x R), each at one of its inner draws."""
+    """Resampled log geometric means of the replicas chosen by `picks` (OUTER x R). Each replica's statistic already
+    carries its iterations' sampling noise, so with two or more their spread shows it and only replicas are
+    resampled (resampling the iterations too counts that noise twice: Davison & Hinkley 1997, sec. 3.8); one replica
+    is resampled at one of its inner draws."""
+    if len(groups) > 1:
+        return np.array([_log(statistic(np.asarray(g, np.float64), name)) for g in groups])[picks].mean(axis=1)
     inner = np.stack([_inner_log_draws(g, name, rng) for g in groups])
     cols = rng.integers(0, inner.shape[1], picks.shape)
     return inner[picks, cols].mean(axis=1)
@@ -90,7 +95,7 @@ def _estimate(centre: float, var: float, replicas: int, confidence: float = CONF
     """Student-t interval on the log scale with the bootstrap's variance: with 3-5 replicas a percentile interval of
     the resamples is far too narrow (it has only a handful of distinct values to spread over)."""
     se = float(np.sqrt(var))
-    half = t_quantile(0.5 + confidence / 2, replicas) * se
+    half = min(t_quantile(0.5 + confidence / 2, replicas) * se, 700.0)  # an early look's "anything", not an overflow
     return Estimate(float(np.exp(centre)), (float(np.exp(centre - half)), float(np.exp(centre + half))), se,
                     replicas)
 
@@ -101,7 +106,7 @@ def t_quantile(p: float, replicas: int) -> float:
 
 
 def pooled(groups: list[np.ndarray], name: str, seed: int = 0) -> Estimate:
-    """The statistic over replicas (geometric mean of theirs) with a hierarchical bootstrap interval."""
+    """The statistic over replicas (geometric mean of theirs) with a bootstrap interval over them."""
     rng = np.random.default_rng(seed)
     r = len(groups)
     draws = _log_draws(groups, name, rng.integers(0, r, (OUTER, r)), rng)
