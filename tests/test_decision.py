@@ -156,3 +156,28 @@ def test_a_metric_decided_at_a_look_keeps_its_verdict_while_the_others_are_decid
     _, result = judge_sequentially(Console(record=True, width=200), measure, T, ("latency_ms.p50",), strict=False)
     assert stops == [True, True] and [c.verdict for c in result.checks] == [FAIL]
     assert result.checks[0].ratio[1] > 1 + T  # look 1's interval, not look 2's
+
+
+def test_a_pass_takes_a_later_looks_pass_so_a_faster_candidate_reads_improved(tmp_path):
+    """A metric that passed early ("no difference") while another was open keeps passing; when a later look passes it
+    too, the tighter interval is reported ("improved" once it clears 1). A later inconclusive look never undoes it."""
+    from rich.console import Console
+
+    from bench.cli.gate import judge_sequentially
+    from tests.runs import replicated_run
+
+    base = replicated_run(tmp_path, "base", 1.0, seed=1, replicas=6)
+    same = replicated_run(tmp_path, "same", 1.0, seed=2, replicas=6)
+    faster = replicated_run(tmp_path, "faster", 0.7, seed=3, replicas=6)
+    noisy = replicated_run(tmp_path, "noisy", 1.0, seed=4, replicas=6, between=0.3)
+
+    def judged(*looks) -> list[str]:
+        def measure(look):
+            for k, runs in enumerate(looks):
+                look(runs, 6 * (k + 1), 0, (k + 1) / len(looks))
+            return looks[-1]
+        _, result = judge_sequentially(Console(record=True, width=200), measure, T, ("latency_ms.p50",), False)
+        return [f"{c.verdict}: {c.note}" for c in result.checks]
+
+    assert judged((base, same), (base, faster))[0].startswith("pass: improved")
+    assert judged((base, same), (base, noisy))[0].startswith("pass: no difference")

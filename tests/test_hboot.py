@@ -85,5 +85,5 @@ def test_replicas_carry_their_own_sampling_noise_so_it_is_not_counted_twice():
     a, b = [replica() for _ in range(40)], [replica() for _ in range(40)]
     est = hboot.ratio(a, b, "p99", paired=True)
     assert 0.99 < est.ci[0] < 1 < est.ci[1] < 1.01, est
-    spread = np.std(np.log([np.quantile(y, 0.99) / np.quantile(x, 0.99) for x, y in zip(a, b)]), ddof=1)
+    spread = np.std(np.log([np.quantile(y, 0.99) / np.quantile(x, 0.99) for x, y in zip(a, b, strict=True)]), ddof=1)
     assert est.se_log == pytest.approx(spread / np.sqrt(40), rel=0.1)

@@ -51,7 +51,8 @@ def judge_sequentially(console: Console, measure, threshold: float, names: tuple
     the one before (bench.stats.hboot.spent, by the fraction of the time budget spent) and printing one line per
     metric, until every metric is decided; the last look's verdicts. A metric decided at a look keeps that verdict
     (its own sequential test stopped there: a group-sequential boundary once crossed is final), so a regression
-    goes on only to decide the metrics still open."""
+    goes on only to decide the metrics still open; a pass takes a later look's pass (its tighter interval may clear
+    1: "improved")."""
     from bench.run.progress import look_line
 
     looks: list[GateResult] = []
@@ -63,9 +64,10 @@ def judge_sequentially(console: Console, measure, threshold: float, names: tuple
         used[0] += alpha
         looks.append(evaluate_regression(*runs, threshold, names, paired=True, strict=strict, key=key,
                                          confidence=1 - alpha))
-        for i, c in enumerate(looks[-1].checks):  # a metric decided at an earlier look keeps that look's check
-            if (c.job, c.metric) in decided:
-                looks[-1].checks[i] = decided[(c.job, c.metric)]
+        for i, c in enumerate(looks[-1].checks):  # a metric decided at an earlier look keeps that look's verdict
+            old = decided.get((c.job, c.metric))
+            if old and not old.verdict == c.verdict == PASS:
+                looks[-1].checks[i] = old
             elif c.verdict in (PASS, FAIL):
                 decided[(c.job, c.metric)] = c
         console.print(f"look {len(looks)} after {pairs} interleaved pairs (alpha {alpha:.3g}):", highlight=False)
