@@ -99,7 +99,9 @@ def test_replicas_are_interleaved_appended_each_and_quality_is_scored_once(repli
     assert [ln.get("quality_from") for ln in lines] == [None, b1["job_id"], b1["job_id"], b1["job_id"]]
 
 
-def test_rerun_interleaves_both_runs_and_catches_an_injected_delay(replicated_run, tmp_path):
+def test_rerun_interleaves_both_runs_and_catches_an_injected_delay(replicated_run, tmp_path, monkeypatch):
+    """Every replica of a sequential A/B measures at least PAIR_WINDOW_S (here 0.3 s: the jobs ask for 0.05 s)."""
+    monkeypatch.setattr(ab, "PAIR_WINDOW_S", 0.3)
     cfg = SweepConfig(preset="tiny", backends=["onnxruntime"], batch_sizes=[1], timing=QUICK, out=tmp_path,
                       backend_options={"onnxruntime": {"inject_delay_ms": 3}})
     slow = Sweep(cfg, log=lambda s: None).run()
@@ -107,14 +109,17 @@ def test_rerun_interleaves_both_runs_and_catches_an_injected_delay(replicated_ru
     (ra,), (rb,) = new_a.records(), new_b.records()
     assert ra["repeat"] == rb["repeat"] == 3 and new_a.state["state"] == new_b.state["state"] == "complete"
     assert rb["backend_options"]["inject_delay_ms"] == 3 and ra["quality"] is None  # re-runs measure speed only
+    assert all(r["duration_s"] >= 0.3 for rec in (ra, rb) for r in rec["replicas"]), (ra["replicas"], rb["replicas"])
     res = evaluate_regression(new_a, new_b, 0.10, ("latency_ms.p50",), paired=True)
     assert [c.verdict for c in res.checks] == [FAIL]  # 3 ms on top of ~0.05 ms
 
 
-def test_a_paired_worker_times_both_sides_in_one_process_and_their_ratio_is_paired(replicated_run, tmp_path):
+def test_a_paired_worker_times_both_sides_in_one_process_and_their_ratio_is_paired(replicated_run, tmp_path,
+                                                                                   monkeypatch):
     """gate --rerun of single-stream jobs: replica k of A and of B come from one process (one log, both specs, the
     same replica index, one ONNX Runtime thread pool); a sequential run stopped once decided says so and does not
     warn of missing replicas."""
+    monkeypatch.setattr(ab, "PAIR_WINDOW_S", 0.0)  # the jobs' own 0.05 s windows: what is tested is the pairing
     cfg = SweepConfig(preset="tiny", backends=["onnxruntime"], batch_sizes=[8], timing=QUICK, out=tmp_path)
     other = Sweep(cfg, log=lambda s: None).run()
     new_a, new_b = ab.rerun(replicated_run, other, 5, JobKey.of, look=lambda runs, pairs, left, last: True)

@@ -22,6 +22,7 @@ class TimingConfig(BaseModel):
     min_iters: int = Field(200, ge=1)
     min_duration_s: float = Field(3.0, ge=0)
     max_duration_s: float = Field(60.0, gt=0)  # the cap: the measured phase never runs longer
+    replica_min_s: float = Field(1.0, ge=0)  # a replica measures at least this long (or min_duration_s if shorter)
     resolve: str | None = DEFAULT_RESOLVE  # measure until this percentile is resolvable (min_samples); None: off
     pool_size: int = Field(8, ge=1)
     quality_samples: int | None = Field(None, ge=1)  # None: the whole held-out set

@@ -81,10 +81,11 @@ class Job:
 
     def replica_of(self, k: int, repeat: int, score_quality: bool, shared: tuple[str, dict] | None = None) -> Job:
         """Replica k of `repeat` of this job: the job's id, its own raw/log names (replica_id); the measured window is
-        split across replicas (as pyperf splits values across worker processes), never below one second or the
-        window asked for if shorter. Quality is scored, or `shared` (job id, quality) is what its line carries."""
+        split across replicas (as pyperf splits values across worker processes), never below `replica_min_s` (1 s)
+        or the window asked for if shorter. Quality is scored, or `shared` (job id, quality) is what its line
+        carries."""
         t = self.timing
-        window = max(t.min_duration_s / repeat, min(1.0, t.min_duration_s))
+        window = max(t.min_duration_s / repeat, min(t.replica_min_s, t.min_duration_s))
         replica = replace(self, replica=k, repeat=repeat, timing=t.model_copy(update={"min_duration_s": window}),
                           shared_quality=None if score_quality else shared)
         return replica if score_quality else replica.with_artifacts(reference=None)

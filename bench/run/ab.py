@@ -27,6 +27,9 @@ from bench.stats.hboot import LOOKS
 PAIRED = ("single-stream",)  # the scenarios whose A and B are timed in turns in one process
 DEFAULT_PAIRS = LOOKS[-1]  # the most replicas of each side a sequential A/B measures (it stops once decided)
 MAX_TIME_S = 180.0  # per pair of jobs: the time a sequential A/B may take before its last look
+# each side of a pair measures at least this long: a pair's process start, loads and warm-ups cost ~3.5 s, and a
+# replica's p99 from a --quick window (~7 slowest of 662 calls) swings far more than its share of the time (DESIGN.md)
+PAIR_WINDOW_S = 2.0
 
 # look(runs, pairs, seconds_left, fraction of the time spent, 1 at the last look): judge the runs measured so far;
 # True when every gated metric is decided
@@ -61,6 +64,14 @@ def new_runs(parent: Path, label_a: str, label_b: str) -> tuple[RunDir, RunDir]:
 def _rehome(job: Job, run: RunDir) -> Job:
     """The recorded job measured into another run folder (quality is not re-scored: only speed is compared)."""
     return dataclasses.replace(job, run_id=run.run_id, run_dir=str(run.path)).with_artifacts(reference=None)
+
+
+def paired_window(job: Job) -> Job:
+    """The job measuring at least PAIR_WINDOW_S per replica (its own window if longer)."""
+    t = job.timing
+    return dataclasses.replace(job, timing=t.model_copy(update={
+        "replica_min_s": max(t.replica_min_s, PAIR_WINDOW_S), "min_duration_s": max(t.min_duration_s, PAIR_WINDOW_S),
+        "max_duration_s": max(t.max_duration_s, PAIR_WINDOW_S)}))
 
 
 def verify_artifact(job: Job, sha256: str | None, measured_by: str) -> None:
@@ -115,14 +126,17 @@ def interleave(pairs: list[tuple[Planned, Planned]], repeat: int,
                on_launch: Callable[[Planned, int], None] | None = None, until: Callable[[int], bool] | None = None
                ) -> None:
     """Run every pair up to `repeat` times (`until` may stop it sooner), A and B of a pair in one paired process
-    or back to back, in ABBA order; each replica's line is appended to its side's run as it ends. Before every
-    launch the plan's artifact must still be the pinned file."""
+    or back to back, in ABBA order, each side for at least PAIR_WINDOW_S; each replica's line is appended to its
+    side's run as it ends. Before every launch the plan's artifact must still be the pinned file."""
     def launching(plan: Planned, k: int) -> None:
         verify_artifact(plan.job, *plan.pin)
         if on_launch:
             on_launch(plan, k)
 
-    Interleaver(repeat, order=abba, on_launch=launching, until=until).run([p for pair in pairs for p in pair],
+    plans = [p for pair in pairs for p in pair]
+    for plan in plans:
+        plan.job = paired_window(plan.job)
+    Interleaver(repeat, order=abba, on_launch=launching, until=until).run(plans,
                                                                           lambda plan, line: plan.run.append(line))
 
 
