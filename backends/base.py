@@ -88,6 +88,9 @@ class Backend(ABC):
     install_hint: ClassVar[str] = ""
     option_model: ClassVar[type[Options]] = Options
     static_shapes: ClassVar[bool] = False  # can compile for one batch (BackendOptions.shapes); else always dynamic
+    # an interleaved A/B times its two models in turns in one process (BackendOptions.paired); False: the runtime does
+    # not time two models in one process alike, so each side gets a process of its own (the same turns, across them)
+    pairs_in_one_process: ClassVar[bool] = True
 
     @classmethod
     def parse_options(cls, extra: dict[str, Any]) -> Options:

@@ -29,6 +29,9 @@ class OpenVINO(Backend):
     install_hint = "pip install recbench[openvino]"
     option_model = OpenVINOOptions
     static_shapes = True
+    # under a CPU hog, of two models timed in turns in one process, the first to run met ~5x the other's 4-9 ms pauses
+    # (p99 8.6 vs 1.5 ms, b64, threads 2); in two processes, alike (p99 1.6 and 1.6 ms): DESIGN.md, paired worker
+    pairs_in_one_process = False
 
     @classmethod
     def versions(cls) -> dict[str, str]:

@@ -143,6 +143,22 @@ def test_a_paired_worker_times_both_sides_in_one_process_and_their_ratio_is_pair
     assert paired.replicas == 4 and paired.ci != unpaired.ci  # pairs resampled together
 
 
+def test_an_openvino_pair_times_its_sides_in_two_processes(tmp_path, monkeypatch):
+    """OpenVINO times two models in one process unalike (DESIGN.md, paired worker): replica k of A and of B run in a
+    process each (a log each, its own job only), in turns, both measured with the same replica index."""
+    monkeypatch.setattr(ab, "PAIR_WINDOW_S", 0.0)
+    cfg = SweepConfig(preset="tiny", backends=["openvino"], batch_sizes=[8], timing=QUICK, out=tmp_path)
+    run = Sweep(cfg, log=lambda s: None).run()
+    new_a, new_b = ab.rerun(run, run, 2, JobKey.of)
+    (ra,), (rb,) = new_a.records(), new_b.records()
+    assert ra["status"] == rb["status"] == "ok", (ra.get("reason"), rb.get("reason"))
+    assert [s["replica"] for s in ra["replicas"]] == [s["replica"] for s in rb["replicas"]] == [0, 1]
+    for k in range(2):
+        for run_, rec in ((new_a, ra), (new_b, rb)):
+            log = (run_.path / "logs" / f"{rec['job_id']}.r{k}.log").read_text()
+            assert log.startswith(f"job {rec['job_id']}.r{k}:") and log.count("job ") == log.count("\nok") == 1, log
+
+
 def recorded_run(parent, run_id: str, artifact, scenario: str = "single-stream") -> ab.RunDir:
     """A run whose one job measured `artifact` (its sha256 recorded) and saved its job spec, as the worker does."""
     run = make_run(parent, run_id, {"fp32": latencies(1.0)}, artifact=str(artifact),

@@ -106,3 +106,37 @@ def test_a_baton_times_two_sides_in_turns_abba_each_with_its_own_time():
     assert [len(results[s].latencies_ns) for s in (0, 1)] == [12, 12]
     assert results[0].wall_s == pytest.approx(0.12) and results[1].wall_s == pytest.approx(0.48)
     assert callers == {threading.get_ident()}  # both sides' blocks on the thread that served them
+
+
+def _process_side(baton, side: int, order, n) -> None:
+    """One side of a ProcessBaton pair in its own process: the threaded test's backends, each call's side logged."""
+    backend = ScriptedBackend([(10_000_000, 40_000_000)[side]])
+
+    def infer(handle) -> None:
+        ScriptedBackend.infer(backend, handle)
+        order[n.value] = side
+        n.value += 1
+
+    backend.infer = infer
+    cfg = TimingConfig(warmup_iters=0, warmup_s=0, min_iters=12, min_duration_s=0, resolve=None)
+    measure(backend, [0], cfg, 1, backend.clock, partial(baton.run, side))
+    baton.leave(side)
+
+
+def test_a_process_baton_times_two_processes_in_the_same_turns():
+    """A pair whose sides are in two processes (Backend.pairs_in_one_process False) takes the same turns as the
+    threaded Baton: A, B B, A A, B B, A, then B alone."""
+    import multiprocessing as mp
+
+    from bench.measure.timing import ProcessBaton
+
+    ctx = mp.get_context("spawn")
+    baton, order, n = ProcessBaton(ctx), ctx.RawArray("i", 24), ctx.RawValue("i", 0)
+    procs = [ctx.Process(target=_process_side, args=(baton, side, order, n)) for side in (0, 1)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0] and n.value == 24
+    blocks = [(s, len(list(g))) for s, g in itertools.groupby(order)]
+    assert blocks == [(0, 3), (1, 2), (0, 6), (1, 2), (0, 3), (1, 8)]

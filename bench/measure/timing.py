@@ -43,15 +43,20 @@ class ScenarioContext:
     turn: Turn | None = None  # a paired worker's side: single-stream times in turns with the other side (Baton)
 
 
+TURNS = (0, 1, 1, 0)  # the sides' blocks in turns, repeated: A B B A A B ...
+
+
 class Baton:
     """Two jobs in one process (the paired worker) timed in turns of BLOCK_NS, A B B A A B ..., every block on the one
     thread that `serve`s: the runtime sees one calling thread (its thread-local state, its OpenMP team) whichever side
     runs, so a load that comes and goes hits both alike and no side keeps a luckier thread placement for a whole
     replica. A side that is done (or failed) takes no turns, the other goes on alone."""
 
+    in_process = True  # both sides' models are in this process (BackendOptions.paired)
+
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._order = itertools.cycle((0, 1, 1, 0))
+        self._order = itertools.cycle(TURNS)
         self._turn = next(self._order)
         self._ready, self._gone = [False, False], [False, False]
         self._block: tuple[int, Callable[[], None]] | None = None
@@ -96,6 +101,42 @@ class Baton:
             self._cond.notify_all()
             if wait:
                 self._cond.wait_for(lambda: self._gone[1 - side])
+
+
+class ProcessBaton:
+    """Baton's turns for a pair whose sides run in two processes (a backend whose two models in one process are not
+    timed alike: `Backend.pairs_in_one_process`): the same order and rules, handed over through shared memory; each
+    side's blocks run on its own process's main thread. Made by the launcher, passed to both processes."""
+
+    in_process = False
+
+    def __init__(self, ctx: Any) -> None:
+        self._cond = ctx.Condition()
+        self._state = ctx.RawArray("i", 5)  # ready A, ready B, gone A, gone B, blocks run
+
+    def run(self, side: int, block: Callable[[], None]) -> None:
+        """Run one block of `side`'s iterations here, once the other side is ready to time too (or gone) and it is
+        `side`'s turn."""
+        state, other = self._state, 1 - side
+        with self._cond:
+            state[side] = 1
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: state[2 + other] or (state[other] and TURNS[state[4] % 4] == side))
+        try:
+            block()
+        finally:
+            with self._cond:
+                state[4] += 1
+                self._cond.notify_all()
+
+    def leave(self, side: int, wait: bool = False) -> None:
+        """`side` times no more (also said by the launcher for a process that ended); with `wait`, it waits until
+        the other side is gone too."""
+        with self._cond:
+            self._state[2 + side] = 1
+            self._cond.notify_all()
+            if wait:
+                self._cond.wait_for(lambda: self._state[3 - side])
 
 
 @dataclass

@@ -24,7 +24,7 @@ from bench.measure.energy import EnergyMeter, counters_for
 from bench.measure.inputs import InputPool
 from bench.measure.jobspec import Job
 from bench.measure.memory import nvml_process_bytes, peak_rss_bytes
-from bench.measure.timing import Baton, Measurement, ScenarioContext, run_threads
+from bench.measure.timing import Baton, Measurement, ProcessBaton, ScenarioContext, run_threads
 from bench.records.rundir import RunDir, now_iso
 from models.fileio import cache_root
 
@@ -55,9 +55,10 @@ def injected_delay(backend, delay_ms: float):
         del backend.infer
 
 
-def run_job(job: Job, baton: Baton | None = None, side: int = 0) -> dict:
-    """Load, warm up, measure, score quality, build the record; with `baton`, as `side` of a paired worker (its
-    single-stream timing in turns with the other side's; what follows it waits until the other is done timing)."""
+def run_job(job: Job, baton: Baton | ProcessBaton | None = None, side: int = 0) -> dict:
+    """Load, warm up, measure, score quality, build the record; with `baton`, as `side` of a pair (its single-stream
+    timing in turns with the other side's, in this process or another; what follows waits until the other is done
+    timing)."""
     started = now_iso()
     if job.affinity:
         os.sched_setaffinity(0, job.affinity)
@@ -70,7 +71,7 @@ def run_job(job: Job, baton: Baton | None = None, side: int = 0) -> dict:
     harness, own = split_options(job.backend_options)
     options = BackendOptions(device=job.device, threads=job.threads, inputs=job.inputs, extra=own,
                              batch_size=job.batch_size, shapes=job.shapes, mode=load.mode,
-                             cache_dir=str(cache_root()), paired=baton is not None)
+                             cache_dir=str(cache_root()), paired=bool(baton and baton.in_process))
     art = job.artifacts
     t0 = time.perf_counter()
     try:
@@ -150,25 +151,28 @@ def harness_warnings(job: Job, host: dict) -> list[str]:
     return out
 
 
-def run_jobs(jobs: tuple[Job, ...]) -> list[dict]:
-    """One job, or two (A and B of an interleaved pair) loaded side by side in this process and timed in turns
-    (Baton): their records; an exception in either is raised (child_main records it as both jobs' failure)."""
-    baton = Baton() if len(jobs) == 2 else None
+def run_jobs(jobs: tuple[Job, ...], across: ProcessBaton | None = None, side: int = 0) -> list[dict]:
+    """One job (`side` of a pair timed in turns with another process through `across`), or two (A and B of an
+    interleaved pair) loaded side by side in this process and timed in turns (Baton): their records; an exception in
+    either is raised (child_main records it as the process's jobs' failure)."""
+    baton = Baton() if len(jobs) == 2 else across
     records: list[dict] = [{} for _ in jobs]
 
-    def side(i: int) -> None:
+    def run(i: int) -> None:
         try:
-            records[i] = run_job(jobs[i], baton, i)
+            records[i] = run_job(jobs[i], baton, side + i)
         finally:
             if baton:
-                baton.leave(i)
+                baton.leave(side + i)
 
-    run_threads(side, len(jobs), baton and baton.serve)
+    run_threads(run, len(jobs), baton.serve if isinstance(baton, Baton) else None)
     return records
 
 
-def child_main(jobs: tuple[Job, ...], conn, log_path: str) -> None:
-    """Entry point of the spawned process: stdout/stderr go to the (first) job's log, the records to the pipe.
+def child_main(jobs: tuple[Job, ...], conn, log_path: str, across: ProcessBaton | None = None, side: int = 0
+               ) -> None:
+    """Entry point of the spawned process (`across`, `side`: run_jobs): stdout/stderr go to the (first) job's log,
+    the records to the pipe.
 
     The output is redirected first, so whatever fails later (a Python error anywhere, a fatal signal through
     faulthandler) leaves its traceback in the log, where the launcher finds it when no record arrives.
@@ -183,7 +187,7 @@ def child_main(jobs: tuple[Job, ...], conn, log_path: str) -> None:
         # the job spec beside its log: `python -m bench.measure.worker logs/<job>.job.json` re-runs it alone
         job.save(Path(job.run_dir) / "logs" / f"{job.replica_id}.job.json")
     try:
-        records = run_jobs(jobs)
+        records = run_jobs(jobs, across, side)
     except BaseException as e:  # noqa: BLE001 - any failure becomes the record of each of the process's jobs
         traceback.print_exc()  # whole: screens cut it, records don't
         records = [job.outcome("failed", f"{type(e).__name__}: {e}".strip()) for job in jobs]

@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 
+from backends.registry import load_class
 from bench.measure.jobspec import Job
+from bench.measure.timing import ProcessBaton
 from bench.measure.worker import child_main
 
 TRACEBACK_STARTS = ("Traceback (most recent call last):", "Fatal Python error:")
@@ -40,18 +45,38 @@ _CTX.set_forkserver_preload(["bench.measure.worker"])
 
 
 def launch(*jobs: Job) -> list[dict]:
-    """Run one job (one replica), or a pair timed in turns in one process (bench.measure.worker.run_jobs), in its own
-    process and return their lines, whatever happens to the process (its failure is every job's)."""
+    """Run one job (one replica), or a pair timed in turns (bench.measure.worker.run_jobs), in its own process and
+    return their lines, whatever happens to the process (its failure is every job's). A pair runs in one process,
+    or in two timed in turns through a ProcessBaton where a side's backend says its models are not timed alike in one
+    process (`Backend.pairs_in_one_process`)."""
+    deadline = time.monotonic() + sum(job.timeout_s for job in jobs)
+    if len(jobs) == 2 and not all(load_class(job.backend_entry).pairs_in_one_process for job in jobs):
+        baton = ProcessBaton(_CTX)
+        started = [_start((job,), baton, side) for side, job in enumerate(jobs)]
+        return [line for side, one in enumerate(started)
+                for line in _collect(*one, deadline, lambda side=side: baton.leave(side))]
+    return _collect(*_start(jobs), deadline, lambda: None)
+
+
+def _start(jobs: tuple[Job, ...], baton: ProcessBaton | None = None, side: int = 0
+           ) -> tuple[tuple[Job, ...], mp.Process, Connection, Path]:
     log_path = Path(jobs[0].run_dir) / "logs" / f"{jobs[0].replica_id}.log"
-    timeout = sum(job.timeout_s for job in jobs)
     recv, send = _CTX.Pipe(duplex=False)
-    proc = _CTX.Process(target=child_main, args=(jobs, send, str(log_path)), daemon=True)
+    proc = _CTX.Process(target=child_main, args=(jobs, send, str(log_path), baton, side), daemon=True)
     proc.start()
     send.close()
+    return jobs, proc, recv, log_path
+
+
+def _collect(jobs: tuple[Job, ...], proc: mp.Process, recv: Connection, log_path: Path,
+             deadline: float, gone: Callable[[], None]) -> list[dict]:
+    """The process's lines (its records, or its failure as each job's); `gone()` once it has ended (so the other
+    process of a pair no longer waits for its turns)."""
     try:
-        if not recv.poll(timeout):
+        if not recv.poll(max(deadline - time.monotonic(), 0)):
             proc.kill()
             proc.join(5)
+            timeout = sum(job.timeout_s for job in jobs)
             return [job.outcome("failed", f"timed out after {timeout:g}s" + _log_tail(log_path, job.replica_id))
                     for job in jobs]
         try:
@@ -64,6 +89,7 @@ def launch(*jobs: Job) -> list[dict]:
             proc.join(5)
     finally:
         recv.close()
+        gone()
     if records is not None:
         return records
     code = proc.exitcode
