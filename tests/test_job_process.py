@@ -77,3 +77,16 @@ def test_the_forkserver_preload_imports_no_runtime():
             "print([m for m in ('torch', 'onnxruntime', 'openvino') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.strip() == "[]"
+
+
+def test_a_pair_in_two_processes_goes_on_alone_when_the_other_dies(tmp_path, fakes_registered):
+    """An OpenVINO side is paired in a process of its own (Backend.pairs_in_one_process): when the other side's
+    process aborts while loading, the launcher says it is gone and OpenVINO's side is measured alone, not timed out."""
+    from bench.measure.jobspec import Job
+    from bench.run.launcher import launch
+
+    recs, run = _sweep(tmp_path, ["openvino", "crashing"])
+    jobs = [Job.load(run.path / "logs" / f"{recs[b]['job_id']}.job.json") for b in ("openvino", "crashing")]
+    ov, crashed = launch(*(job.replica_of(1, 2, False) for job in jobs))
+    assert ov["status"] == "ok" and ov["replica"] == 1, ov.get("reason")
+    assert crashed["status"] == "failed" and "SIGABRT" in crashed["reason"], crashed["reason"]

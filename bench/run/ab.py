@@ -38,8 +38,8 @@ Look = Callable[[tuple[RunDir, RunDir], int, float, float], bool]
 
 def abba(round_: int, plans: list[Planned]) -> list[tuple[Planned, ...]]:
     """Plans come as [a0, b0, a1, b1, ...]; odd rounds run each pair B first, so neither side always goes first. A
-    single-stream pair runs in one paired process (timed in turns of a few ms: bench.measure.timing.Baton), other
-    scenarios one process per side."""
+    single-stream pair is launched together, timed in turns of a few ms (in one process, or a process a side where
+    the backend asks: bench.run.launcher.launch), other scenarios one process per side, back to back."""
     pairs = [(a, b) if round_ % 2 == 0 else (b, a) for a, b in zip(plans[::2], plans[1::2], strict=True)]
     return [g for pair in pairs for g in ([pair] if all(p.job.scenario in PAIRED for p in pair) else
                                           [(p,) for p in pair])]
@@ -125,7 +125,7 @@ def stopped_in(runs: tuple[RunDir, RunDir]) -> Callable[[str], None]:
 def interleave(pairs: list[tuple[Planned, Planned]], repeat: int,
                on_launch: Callable[[Planned, int], None] | None = None, until: Callable[[int], bool] | None = None
                ) -> None:
-    """Run every pair up to `repeat` times (`until` may stop it sooner), A and B of a pair in one paired process
+    """Run every pair up to `repeat` times (`until` may stop it sooner), A and B of a pair timed in turns (abba)
     or back to back, in ABBA order, each side for at least PAIR_WINDOW_S; each replica's line is appended to its
     side's run as it ends. Before every launch the plan's artifact must still be the pinned file."""
     def launching(plan: Planned, k: int) -> None:

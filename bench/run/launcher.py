@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
+import threading
 import time
 from collections.abc import Callable
-from multiprocessing.connection import Connection
+from functools import partial
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from backends.registry import load_class
@@ -53,9 +55,15 @@ def launch(*jobs: Job) -> list[dict]:
     if len(jobs) == 2 and not all(load_class(job.backend_entry).pairs_in_one_process for job in jobs):
         baton = ProcessBaton(_CTX)
         started = [_start((job,), baton, side) for side, job in enumerate(jobs)]
-        return [line for side, one in enumerate(started)
-                for line in _collect(*one, deadline, lambda side=side: baton.leave(side))]
-    return _collect(*_start(jobs), deadline, lambda: None)
+        for side, (_, proc, _, _) in enumerate(started):  # one that dies (a crash) leaves the other to go on alone
+            threading.Thread(target=_on_exit, args=(proc, partial(baton.ended, side)), daemon=True).start()
+        return [line for one in started for line in _collect(*one, deadline)]
+    return _collect(*_start(jobs), deadline)
+
+
+def _on_exit(proc: mp.Process, then: Callable[[], None]) -> None:
+    wait([proc.sentinel])  # waits only: the exit code stays for _collect to read
+    then()
 
 
 def _start(jobs: tuple[Job, ...], baton: ProcessBaton | None = None, side: int = 0
@@ -68,10 +76,9 @@ def _start(jobs: tuple[Job, ...], baton: ProcessBaton | None = None, side: int =
     return jobs, proc, recv, log_path
 
 
-def _collect(jobs: tuple[Job, ...], proc: mp.Process, recv: Connection, log_path: Path,
-             deadline: float, gone: Callable[[], None]) -> list[dict]:
-    """The process's lines (its records, or its failure as each job's); `gone()` once it has ended (so the other
-    process of a pair no longer waits for its turns)."""
+def _collect(jobs: tuple[Job, ...], proc: mp.Process, recv: Connection, log_path: Path, deadline: float
+             ) -> list[dict]:
+    """The process's lines: its records, or its failure as each job's."""
     try:
         if not recv.poll(max(deadline - time.monotonic(), 0)):
             proc.kill()
@@ -89,7 +96,6 @@ def _collect(jobs: tuple[Job, ...], proc: mp.Process, recv: Connection, log_path
             proc.join(5)
     finally:
         recv.close()
-        gone()
     if records is not None:
         return records
     code = proc.exitcode
