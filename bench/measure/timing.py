@@ -131,15 +131,14 @@ class ProcessBaton:
 
     def leave(self, side: int, wait: bool = False) -> None:
         """`side` times no more; with `wait`, it waits until the other side is gone too."""
-        with self._cond:
-            self._state[2 + side] = 1
-            self._cond.notify_all()
-            if wait:
+        self.ended(side)
+        if wait:
+            with self._cond:
                 self._cond.wait_for(lambda: self._state[3 - side])
 
     def ended(self, side: int) -> None:
-        """The launcher: `side`'s process has ended, so the other goes on alone (never blocked for long by a process
-        killed while it held the lock)."""
+        """`side` is gone (also said by the launcher once its process ended), so the other goes on alone; never
+        blocked for long by a process killed while it held the lock."""
         self._state[2 + side] = 1
         if self._cond.acquire(timeout=1):
             try:

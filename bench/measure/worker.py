@@ -165,7 +165,7 @@ def run_jobs(jobs: tuple[Job, ...], across: ProcessBaton | None = None, side: in
             if baton:
                 baton.leave(side + i)
 
-    run_threads(run, len(jobs), baton.serve if isinstance(baton, Baton) else None)
+    run_threads(run, len(jobs), baton.serve if len(jobs) == 2 else None)
     return records
 
 
